@@ -1,0 +1,150 @@
+// sluice: the flow engine and its REST service in one binary.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <pthread.h>
+#include <string>
+#include <unistd.h>
+
+#include "api/server.hpp"
+#include "core/engine.hpp"
+#include "sluice/plugin.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+// "http://127.0.0.1:5000" or "127.0.0.1:5000" -> host, port.
+bool parseListen(std::string text, std::string* host, uint16_t* port) {
+  if (auto p = text.find("://"); p != std::string::npos) text = text.substr(p + 3);
+  if (auto p = text.find('/'); p != std::string::npos) text = text.substr(0, p);
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty() || h == "localhost") h = h.empty() ? "0.0.0.0" : "127.0.0.1";
+  try {
+    size_t used = 0;
+    int p = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || p < 0 || p > 65535) return false;
+    *port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  *host = h;
+  return true;
+}
+
+std::filesystem::path executableDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::current_path() : exe.parent_path();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sluice: a plugin-based flow orchestration engine with a REST API"};
+  std::string listen;
+  std::string data_dir = "sluice-data";
+  std::vector<std::string> plugin_dirs;
+  int threads = 0;
+  size_t workers = 8;
+  size_t max_body = 16 * 1024 * 1024;
+  std::string log_level = "info";
+  bool version = false;
+  app.add_option("--listen", listen,
+                 "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
+  app.add_option("--data-dir", data_dir, "directory of the database (default ./sluice-data)");
+  app.add_option("--plugin-dir", plugin_dirs,
+                 "extra plugin directory (repeatable); <exe dir>/../lib/sluice/plugins is always "
+                 "searched");
+  app.add_option("--threads", threads, "HTTP I/O threads (default: number of cores, at least 2)")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--workers", workers, "engine worker threads running plugin code (default 8)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--max-body-bytes", max_body, "largest request body accepted (default 16 MiB)")
+      ->check(CLI::Range(static_cast<size_t>(1024), static_cast<size_t>(1) << 31));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("--version", version, "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::cout << "sluice " << SLUICE_VERSION << " (plugin ABI " << SLUICE_ABI_MAJOR << "."
+              << SLUICE_ABI_MINOR << ")\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  sluice::ServerOptions server_options;
+  if (listen.empty()) {
+    const char* url = std::getenv("app_url");
+    listen = url != nullptr && *url != '\0' ? url : "127.0.0.1:5000";
+  }
+  if (!parseListen(listen, &server_options.host, &server_options.port)) {
+    std::cerr << "sluice: cannot parse listen address '" << listen << "' (expected HOST:PORT)\n";
+    return 2;
+  }
+  server_options.threads = threads > 0 ? threads
+                                       : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  server_options.max_body_bytes = max_body;
+
+  // Signals are taken by sigwait in this thread only; every thread started below inherits the
+  // mask.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  sluice::EngineOptions engine_options;
+  engine_options.data_dir = data_dir;
+  engine_options.workers = workers;
+  engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
+  for (const auto& d : plugin_dirs) engine_options.plugin_dirs.emplace_back(d);
+
+  auto engine = sluice::Engine::open(engine_options);
+  if (!engine.ok()) {
+    spdlog::critical("cannot start the engine: {}", engine.error().message);
+    return 1;
+  }
+  std::unique_ptr<sluice::Server> server;
+  try {
+    server = std::make_unique<sluice::Server>(*engine.value(), server_options);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}:{}: {}", server_options.host, server_options.port,
+                     e.what());
+    engine.value()->shutdown();
+    return 1;
+  }
+  spdlog::info("sluice {} listening on http://{}:{} (data in {})", SLUICE_VERSION,
+               server_options.host, server->port(), data_dir);
+  // A line scripts can wait for: the port actually bound (useful with port 0).
+  std::cout << "listening on " << server_options.host << ":" << server->port() << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received: draining requests, stopping flows", sig);
+  server->drainAndStop(30'000);
+  server.reset();
+  bool clean = engine.value()->shutdown();
+  if (!clean) {
+    // Plugin code that never returned still runs on a detached worker: leave without running
+    // destructors that it might still use.
+    spdlog::warn("exiting with plugin code still running");
+    spdlog::shutdown();
+    std::_Exit(0);
+  }
+  engine.value().reset();
+  spdlog::info("bye");
+  return 0;
+}

@@ -1,0 +1,268 @@
+#include "responses.hpp"
+
+#include <cmath>
+
+#include "core/json.hpp"
+
+namespace sluice::api {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void str(Writer& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void writeProblems(Writer& w, const std::vector<Problem>& details) {
+  w.StartArray();
+  for (const auto& p : details) {
+    w.StartObject();
+    if (p.index) {
+      w.Key("index");
+      w.Uint64(*p.index);
+    }
+    if (!p.flow_id.empty()) {
+      w.Key("flow_id");
+      str(w, p.flow_id);
+    }
+    if (!p.path.empty()) {
+      w.Key("path");
+      str(w, p.path);
+    }
+    w.Key("message");
+    str(w, p.message);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+std::string done(rapidjson::StringBuffer& b) { return std::string(b.GetString(), b.GetSize()); }
+
+void writeStatus(Writer& w, const FlowStatus& s) {
+  w.StartObject();
+  w.Key("flow_id");
+  str(w, s.id);
+  w.Key("status");
+  w.String(toString(s.state).data(), static_cast<rapidjson::SizeType>(toString(s.state).size()));
+  w.Key("desired");
+  w.String(toString(s.desired).data(),
+           static_cast<rapidjson::SizeType>(toString(s.desired).size()));
+  w.Key("type");
+  str(w, s.type);
+  w.Key("since");
+  str(w, formatTime(s.since));
+  if (!s.error.empty()) {
+    w.Key("error");
+    str(w, s.error);
+  }
+  if (!s.operation.empty()) {
+    w.Key("operation");
+    str(w, s.operation);
+    if (s.deadline) {
+      w.Key("deadline");
+      str(w, formatTime(*s.deadline));
+    }
+  }
+  w.Key("metrics");
+  w.StartObject();
+  for (const auto& [name, value] : s.counters) {
+    str(w, name);
+    w.Int64(value);
+  }
+  for (const auto& [name, value] : s.gauges) {
+    str(w, name);
+    if (std::isfinite(value)) {
+      w.Double(value);
+    } else {
+      w.Null();
+    }
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
+}  // namespace
+
+int httpStatus(ErrorKind kind, NotFoundAs not_found) {
+  switch (kind) {
+    case ErrorKind::kInvalid: return 400;
+    case ErrorKind::kNotFound: return not_found == NotFoundAs::k404 ? 404 : 400;
+    case ErrorKind::kUnavailable: return 503;
+    case ErrorKind::kInternal: return 500;
+  }
+  return 500;
+}
+
+std::string errorBody(const std::string& message, const std::vector<Problem>& details) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("error");
+  str(w, message);
+  if (!details.empty()) {
+    w.Key("details");
+    writeProblems(w, details);
+  }
+  w.EndObject();
+  return done(b);
+}
+
+std::string parseErrorBody(const std::string& message, size_t offset) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("error");
+  str(w, "malformed JSON: " + message);
+  w.Key("offset");
+  w.Uint64(offset);
+  w.EndObject();
+  return done(b);
+}
+
+std::string statusBody(const FlowStatus& s) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  writeStatus(w, s);
+  return done(b);
+}
+
+std::string statusMapBody(const std::vector<FlowStatus>& all) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  for (const auto& s : all) {
+    str(w, s.id);
+    writeStatus(w, s);
+  }
+  w.EndObject();
+  return done(b);
+}
+
+std::string commandBody(Command c, const std::vector<CommandDetail>& details) {
+  const char* summary = "Flows started";
+  switch (c) {
+    case Command::kStart: summary = "Flows started"; break;
+    case Command::kStop: summary = "Flows stopped"; break;
+    case Command::kPause: summary = "Flows paused"; break;
+    case Command::kResume: summary = "Flows resumed"; break;
+  }
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("status");
+  w.String(summary);
+  w.Key("details");
+  w.StartArray();
+  for (const auto& d : details) {
+    w.StartObject();
+    w.Key("flow_id");
+    str(w, d.flow_id);
+    w.Key("status");
+    w.String(toString(d.state).data(), static_cast<rapidjson::SizeType>(toString(d.state).size()));
+    if (!d.error.empty()) {
+      w.Key("error");
+      str(w, d.error);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return done(b);
+}
+
+std::string createdBody(const std::vector<std::string>& ids) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("status");
+  w.String("Flows created");
+  w.Key("flow_ids");
+  w.StartArray();
+  for (const auto& id : ids) str(w, id);
+  w.EndArray();
+  w.EndObject();
+  return done(b);
+}
+
+std::string validateBody(const std::vector<Problem>& problems) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("valid");
+  w.Bool(problems.empty());
+  w.Key("details");
+  writeProblems(w, problems);
+  w.EndObject();
+  return done(b);
+}
+
+std::string pluginsBody(const std::vector<LoadedPlugin>& plugins,
+                        const std::vector<RefusedPlugin>& refused) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("plugins");
+  w.StartArray();
+  for (const auto& p : plugins) {
+    w.StartObject();
+    w.Key("name");
+    str(w, p.name);
+    w.Key("version");
+    str(w, p.version);
+    w.Key("file");
+    str(w, p.file);
+    w.Key("abi");
+    str(w, std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor));
+    w.Key("flow_types");
+    w.StartArray();
+    for (const auto& t : p.types) {
+      w.StartObject();
+      w.Key("name");
+      str(w, t->name);
+      w.Key("description");
+      str(w, t->description);
+      w.Key("config_schema");
+      rapidjson::Document schema;
+      if (!t->config_schema.empty() && json::parse(t->config_schema, schema, nullptr)) {
+        schema.Accept(w);
+      } else {
+        w.Null();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("refused");
+  w.StartArray();
+  for (const auto& r : refused) {
+    w.StartObject();
+    w.Key("file");
+    str(w, r.file);
+    w.Key("reason");
+    str(w, r.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return done(b);
+}
+
+std::string deletedBody(const std::string& id, const Outcome& outcome) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("status");
+  w.String("Flow deleted");
+  w.Key("flow_id");
+  str(w, id);
+  if (!outcome.error.empty()) {
+    w.Key("warning");
+    str(w, "the flow did not stop cleanly: " + outcome.error);
+  }
+  w.EndObject();
+  return done(b);
+}
+
+}  // namespace sluice::api

@@ -1,0 +1,41 @@
+// The REST service: Pistache endpoint, routing, request parsing, JSON responses, graceful drain.
+// Talks to the engine only through core/engine.hpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace sluice {
+
+class Engine;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 5000;  // 0 = any free port
+  int threads = 2;       // HTTP I/O threads
+  size_t max_body_bytes = 16 * 1024 * 1024;
+};
+
+class ApiState;
+
+class Server {
+ public:
+  /// Binds and starts serving on background threads; throws std::runtime_error when it cannot
+  /// bind. `engine` must outlive the server.
+  Server(Engine& engine, const ServerOptions& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  uint16_t port() const;
+  /// Stops accepting new requests (they get 503), waits up to `bound_ms` for requests in flight,
+  /// then shuts the endpoint down.
+  void drainAndStop(uint32_t bound_ms);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice

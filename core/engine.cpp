@@ -1,0 +1,439 @@
+#include "engine.hpp"
+
+#include "sqlite_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+#include <set>
+
+namespace sluice {
+
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return Error{ErrorKind::kInternal,
+                 "cannot create data directory " + options.data_dir.string() + ": " + ec.message(),
+                 {}};
+  }
+  auto store = SqliteStore::open((options.data_dir / "sluice.db").string());
+  if (!store.ok()) return store.error();
+  auto loaded = store.value()->loadAll();
+  if (!loaded.ok()) return loaded.error();
+  std::unique_ptr<Engine> engine(new Engine(options, std::move(store.value())));
+  engine->restore(std::move(loaded.value()));
+  return engine;
+}
+
+Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
+    : options_(options),
+      store_(std::move(store)),
+      pool_(options.workers),
+      services_{&pool_, &timer_, store_.get(), [this] { invalidateList(); }} {
+  for (const auto& dir : options_.plugin_dirs) registry_.loadDirectory(dir);
+}
+
+Engine::~Engine() { shutdown(); }
+
+void Engine::restore(std::vector<StoredFlow> stored) {
+  std::vector<std::pair<std::shared_ptr<FlowRuntime>, Desired>> to_start;
+  {
+    std::lock_guard lock(catalog_mu_);
+    for (auto& f : stored) {
+      rapidjson::Document doc;
+      json::ParseError perr;
+      FlowSpec spec;
+      std::vector<Problem> problems;
+      if (!json::parse(f.record_json, doc, &perr) || !parseFlowSpec(doc, "", &spec, problems)) {
+        // Keep what was stored, verbatim: the operator can fix it with PUT.
+        spec = FlowSpec{};
+        spec.id = f.id;
+        spec.type = "";
+        spec.record_json = f.record_json;
+        spdlog::error("flow {}: stored configuration is no longer valid", f.id);
+      }
+      auto type = spec.type.empty() ? nullptr : registry_.find(spec.type);
+      if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
+      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired);
+      flows_.emplace(f.id, flow);
+      order_.push_back(flow);
+      if (type && f.desired != Desired::kStopped) to_start.emplace_back(flow, f.desired);
+    }
+  }
+  spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
+  for (auto& [flow, desired] : to_start) {
+    flow->command(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
+    if (desired == Desired::kPaused) {
+      flow->command(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+    }
+  }
+}
+
+std::shared_ptr<FlowRuntime> Engine::find(const std::string& id) const {
+  std::lock_guard lock(catalog_mu_);
+  auto it = flows_.find(id);
+  return it == flows_.end() ? nullptr : it->second;
+}
+
+void Engine::invalidateList() {
+  std::lock_guard lock(list_mu_);
+  list_cache_.reset();
+}
+
+std::shared_ptr<const std::string> Engine::listJson() {
+  {
+    std::lock_guard lock(list_mu_);
+    if (list_cache_) return list_cache_;
+  }
+  std::vector<std::shared_ptr<FlowRuntime>> order;
+  {
+    std::lock_guard lock(catalog_mu_);
+    order = order_;
+  }
+  // Built outside the locks; a change meanwhile invalidates again, so a stale list is never
+  // cached over a newer invalidation: compare with what is cached now.
+  std::lock_guard lock(list_mu_);
+  if (list_cache_) return list_cache_;
+  auto text = std::make_shared<std::string>();
+  text->push_back('[');
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i > 0) text->push_back(',');
+    text->append(order[i]->recordJson());
+  }
+  text->push_back(']');
+  list_cache_ = text;
+  return text;
+}
+
+std::optional<std::string> Engine::getJson(const std::string& id) const {
+  auto flow = find(id);
+  if (!flow) return std::nullopt;
+  return flow->recordJson();
+}
+
+std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& specs) {
+  // Validate hooks are plugin code: they run on a worker, and this thread waits a bounded time.
+  struct Job {
+    std::vector<std::shared_ptr<const FlowType>> types;
+    std::vector<Problem> problems;
+  };
+  std::vector<Problem> problems;
+  auto job = std::make_shared<Job>();
+  job->types.resize(specs.size());
+  bool any_hook = false;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto type = registry_.find(specs[i].type);
+    if (!type) {
+      problems.push_back({i, specs[i].id, "/type", "unknown flow type '" + specs[i].type + "'"});
+      continue;
+    }
+    job->types[i] = type;
+    if (type->def->validate != nullptr) any_hook = true;
+  }
+  if (!any_hook) return problems;
+  auto specs_copy = std::make_shared<std::vector<FlowSpec>>(specs);
+  auto promise = std::make_shared<std::promise<void>>();
+  auto future = promise->get_future();
+  pool_.post([job, specs_copy, promise] {
+    for (size_t i = 0; i < specs_copy->size(); ++i) {
+      const auto& type = job->types[i];
+      if (!type || type->def->validate == nullptr) continue;
+      const FlowSpec& spec = (*specs_copy)[i];
+      struct Sink {
+        std::vector<Problem>* out;
+        size_t index;
+        const std::string* id;
+      } sink{&job->problems, i, &spec.id};
+      sluice_problems p{sizeof(sluice_problems), &sink,
+                        [](void* ctx, const char* path, size_t path_len, const char* msg,
+                           size_t msg_len) {
+                          auto* s = static_cast<Sink*>(ctx);
+                          s->out->push_back({s->index, *s->id,
+                                             "/config" + std::string(path, path_len),
+                                             std::string(msg, msg_len)});
+                        }};
+      size_t before = job->problems.size();
+      int32_t rc = SLUICE_OK;
+      try {
+        rc = type->def->validate(spec.config_json.data(), spec.config_json.size(), &p);
+      } catch (...) {
+        job->problems.push_back({i, spec.id, "/config", "validate hook threw an exception"});
+        continue;
+      }
+      if (rc != SLUICE_OK && job->problems.size() == before) {
+        job->problems.push_back({i, spec.id, "/config",
+                                 "config refused by flow type '" + spec.type + "'"});
+      }
+    }
+    promise->set_value();
+  });
+  if (future.wait_for(std::chrono::milliseconds(options_.validate_timeout_ms)) !=
+      std::future_status::ready) {
+    problems.push_back({std::nullopt, "", "",
+                        "config validation did not finish within " +
+                            std::to_string(options_.validate_timeout_ms) + " ms"});
+    return problems;
+  }
+  problems.insert(problems.end(), job->problems.begin(), job->problems.end());
+  return problems;
+}
+
+namespace {
+
+void sortByIndex(std::vector<Problem>& problems) {
+  std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
+    return a.index.value_or(0) < b.index.value_or(0);
+  });
+}
+
+}  // namespace
+
+std::vector<Problem> Engine::batchProblems(const std::vector<FlowSpec>& specs) {
+  std::vector<Problem> problems;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (!seen.insert(specs[i].id).second) {
+      problems.push_back({i, specs[i].id, "/flow_id",
+                          "flow_id '" + specs[i].id + "' appears more than once in the request"});
+    }
+  }
+  auto type_problems = checkAgainstTypes(specs);
+  problems.insert(problems.end(), type_problems.begin(), type_problems.end());
+  return problems;
+}
+
+void Engine::existingProblems(const std::vector<FlowSpec>& specs, std::vector<Problem>& problems) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (flows_.count(specs[i].id) != 0) {
+      problems.push_back({i, specs[i].id, "/flow_id", "flow_id '" + specs[i].id + "' already exists"});
+    }
+  }
+  sortByIndex(problems);
+}
+
+std::vector<Problem> Engine::validate(const std::vector<FlowSpec>& specs) {
+  std::vector<Problem> problems = batchProblems(specs);
+  std::lock_guard lock(catalog_mu_);
+  existingProblems(specs, problems);
+  return problems;
+}
+
+Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs) {
+  std::vector<Problem> problems = batchProblems(specs);
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(catalog_mu_);
+    if (shut_down_) return Error{ErrorKind::kUnavailable, "the engine is shutting down", {}};
+    existingProblems(specs, problems);
+    if (!problems.empty()) {
+      std::string msg = problems.size() == 1 ? problems[0].message
+                                             : std::to_string(problems.size()) +
+                                                   " problems in the request; nothing was added";
+      return Error{ErrorKind::kInvalid, msg, std::move(problems)};
+    }
+    std::vector<StoredFlow> rows;
+    rows.reserve(specs.size());
+    for (const auto& s : specs) rows.push_back({s.id, s.record_json, Desired::kStopped});
+    auto stored = store_->insertFlows(rows);
+    if (!stored.ok()) return stored.error();
+    for (auto& s : specs) {
+      auto type = registry_.find(s.type);
+      ids.push_back(s.id);
+      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped);
+      flows_.emplace(flow->id(), flow);
+      order_.push_back(flow);
+    }
+  }
+  invalidateList();
+  spdlog::info("created {} flows", ids.size());
+  return ids;
+}
+
+void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done) {
+  auto flow = find(spec.id);
+  if (!flow) {
+    done(Error{ErrorKind::kNotFound, "flow '" + spec.id + "' does not exist", {}});
+    return;
+  }
+  auto problems = checkAgainstTypes({spec});
+  if (!problems.empty()) {
+    for (auto& p : problems) p.index.reset();
+    std::string msg = problems.size() == 1 ? problems[0].message
+                                           : std::to_string(problems.size()) +
+                                                 " problems in the configuration";
+    done(Error{ErrorKind::kInvalid, msg, std::move(problems)});
+    return;
+  }
+  auto type = registry_.find(spec.type);
+  std::string record = spec.record_json;
+  flow->update(std::move(spec), type, [done, record](const Result<Done>& r) {
+    if (r.ok()) {
+      done(record);
+    } else {
+      done(r.error());
+    }
+  });
+}
+
+void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done) {
+  std::shared_ptr<FlowRuntime> flow;
+  {
+    std::lock_guard lock(catalog_mu_);
+    auto it = flows_.find(id);
+    if (it == flows_.end()) {
+      done(Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}});
+      return;
+    }
+    auto stored = store_->deleteFlow(id);
+    if (!stored.ok()) {
+      done(stored.error());
+      return;
+    }
+    flow = it->second;
+    flows_.erase(it);
+    order_.erase(std::find(order_.begin(), order_.end(), flow));
+  }
+  invalidateList();
+  spdlog::info("flow {} deleted", id);
+  flow->remove([done](const Outcome& o) { done(o); });
+}
+
+void Engine::command(const CommandRequest& request,
+                     std::function<void(Result<std::vector<CommandDetail>>)> done) {
+  struct Batch {
+    std::mutex mu;
+    size_t remaining = 0;
+    std::vector<CommandDetail> details;
+    std::function<void(Result<std::vector<CommandDetail>>)> done;
+  };
+  auto batch = std::make_shared<Batch>();
+  std::vector<std::shared_ptr<FlowRuntime>> targets;
+  {
+    std::lock_guard lock(catalog_mu_);
+    if (shut_down_) {
+      done(Error{ErrorKind::kUnavailable, "the engine is shutting down", {}});
+      return;
+    }
+    std::vector<Problem> problems;
+    if (request.flow_ids) {
+      std::set<std::string> seen;
+      for (size_t i = 0; i < request.flow_ids->size(); ++i) {
+        const std::string& id = (*request.flow_ids)[i];
+        if (!seen.insert(id).second) continue;  // addressed once
+        auto it = flows_.find(id);
+        if (it == flows_.end()) {
+          problems.push_back({i, id, "", "flow '" + id + "' does not exist"});
+          continue;
+        }
+        targets.push_back(it->second);
+      }
+    } else {
+      targets = order_;
+    }
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (auto why = targets[i]->refusal(request.command)) {
+        problems.push_back({std::nullopt, targets[i]->id(), "", *why});
+      }
+    }
+    if (!problems.empty()) {
+      bool unknown = false;
+      for (const auto& p : problems) unknown = unknown || p.index.has_value();
+      std::string msg = problems.size() == 1 ? problems[0].message
+                        : unknown ? "unknown or invalid flows in flow_ids; no flow was changed"
+                                  : std::to_string(problems.size()) +
+                                        " flows cannot take this command; no flow was changed";
+      done(Error{ErrorKind::kInvalid, msg, std::move(problems)});
+      return;
+    }
+    std::vector<std::pair<std::string, Desired>> desired;
+    for (const auto& f : targets) {
+      Desired d = f->desiredAfter(request.command);
+      if (d != f->desired()) desired.emplace_back(f->id(), d);
+    }
+    auto stored = store_->setDesired(desired);
+    if (!stored.ok()) {
+      done(stored.error());
+      return;
+    }
+    for (const auto& f : targets) f->accept(request.command);
+    batch->remaining = targets.size();
+    batch->details.resize(targets.size());
+    batch->done = std::move(done);
+  }
+  if (targets.empty()) {
+    batch->done(std::vector<CommandDetail>{});
+    return;
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    batch->details[i].flow_id = targets[i]->id();
+    targets[i]->command(request.command, request.mode, [batch, i](const Outcome& o) {
+      bool last;
+      {
+        std::lock_guard lock(batch->mu);
+        batch->details[i].state = o.state;
+        batch->details[i].error = o.error;
+        last = --batch->remaining == 0;
+      }
+      if (last) batch->done(std::move(batch->details));
+    });
+  }
+}
+
+std::optional<FlowStatus> Engine::status(const std::string& id) const {
+  auto flow = find(id);
+  if (!flow) return std::nullopt;
+  return flow->status();
+}
+
+std::vector<FlowStatus> Engine::statusAll() const {
+  std::vector<std::shared_ptr<FlowRuntime>> order;
+  {
+    std::lock_guard lock(catalog_mu_);
+    order = order_;
+  }
+  std::vector<FlowStatus> out;
+  out.reserve(order.size());
+  for (const auto& f : order) out.push_back(f->status());
+  return out;
+}
+
+bool Engine::shutdown() {
+  std::vector<std::shared_ptr<FlowRuntime>> order;
+  {
+    std::lock_guard lock(catalog_mu_);
+    if (shut_down_) return true;
+    shut_down_ = true;
+    order = order_;
+  }
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t remaining;
+  };
+  auto latch = std::make_shared<Latch>();
+  latch->remaining = order.size();
+  // Each flow answers within its own stop timeout plus the hard bound; wait for the longest.
+  uint32_t bound_ms = kHardStopBoundMs;
+  for (const auto& f : order) {
+    bound_ms = std::max(bound_ms, f->stopBudgetMs());
+    f->shutdownStop([latch](const Outcome&) {
+      std::lock_guard lock(latch->mu);
+      if (--latch->remaining == 0) latch->cv.notify_all();
+    });
+  }
+  bound_ms += 1000;
+  bool clean;
+  {
+    std::unique_lock lock(latch->mu);
+    clean = latch->cv.wait_for(lock, std::chrono::milliseconds(bound_ms),
+                               [&] { return latch->remaining == 0; });
+  }
+  timer_.shutdown();
+  clean = pool_.shutdown(std::chrono::milliseconds(1000)) && clean;
+  spdlog::info("engine stopped{}", clean ? "" : " (some plugin code did not return in time)");
+  return clean;
+}
+
+}  // namespace sluice

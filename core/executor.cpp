@@ -1,0 +1,133 @@
+#include "executor.hpp"
+
+namespace sluice {
+
+ThreadPool::ThreadPool(size_t threads) {
+  if (threads == 0) threads = 1;
+  running_threads_ = threads;
+  threads_.reserve(threads);
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+ThreadPool::~ThreadPool() { shutdown(std::chrono::milliseconds(2000)); }
+
+void ThreadPool::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void ThreadPool::run() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      if (stopping_) break;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();
+  }
+  std::lock_guard lock(mu_);
+  --running_threads_;
+  exited_cv_.notify_all();
+}
+
+bool ThreadPool::shutdown(std::chrono::milliseconds bound) {
+  {
+    std::unique_lock lock(mu_);
+    if (threads_.empty()) return true;
+    stopping_ = true;
+    tasks_.clear();
+    cv_.notify_all();
+    exited_cv_.wait_for(lock, bound, [&] { return running_threads_ == 0; });
+  }
+  bool all = true;
+  {
+    std::lock_guard lock(mu_);
+    all = running_threads_ == 0;
+  }
+  for (auto& t : threads_) {
+    if (all) {
+      t.join();
+    } else {
+      t.detach();  // a worker stuck in plugin code: the process exits without it
+    }
+  }
+  threads_.clear();
+  return all;
+}
+
+Timer::Timer() : thread_([this] { run(); }) {}
+
+Timer::~Timer() { shutdown(); }
+
+uint64_t Timer::at(Clock::time_point when, std::function<void()> fn) {
+  uint64_t id;
+  bool first;
+  {
+    std::lock_guard lock(mu_);
+    id = next_id_++;
+    entries_.emplace(id, std::make_pair(when, std::move(fn)));
+    auto it = order_.emplace(when, id);
+    first = it == order_.begin();
+  }
+  if (first) cv_.notify_one();
+  return id;
+}
+
+void Timer::cancel(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  auto range = order_.equal_range(it->second.first);
+  for (auto o = range.first; o != range.second; ++o) {
+    if (o->second == id) {
+      order_.erase(o);
+      break;
+    }
+  }
+  entries_.erase(it);
+}
+
+void Timer::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  order_.clear();
+  entries_.clear();
+}
+
+void Timer::run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (order_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    auto first = order_.begin();
+    if (first->first > Clock::now()) {
+      cv_.wait_until(lock, first->first);
+      continue;
+    }
+    uint64_t id = first->second;
+    order_.erase(first);
+    auto it = entries_.find(id);
+    std::function<void()> fn = std::move(it->second.second);
+    entries_.erase(it);
+    lock.unlock();
+    fn();
+    lock.lock();
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,136 @@
+#include "flow_spec.hpp"
+
+#include <array>
+
+namespace sluice {
+namespace {
+
+bool isNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+bool isNameLike(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!isNameChar(c)) return false;
+  }
+  return true;
+}
+
+void add(std::vector<Problem>& problems, std::string path, std::string message) {
+  problems.push_back(Problem{std::nullopt, "", std::move(path), std::move(message)});
+}
+
+bool parseTimeout(const rapidjson::Value& v, const char* key, uint32_t* out,
+                  std::vector<Problem>& problems) {
+  if (!v.IsInt64() || v.GetInt64() < 1 || v.GetInt64() > kMaxTimeoutMs) {
+    add(problems, std::string("/runtime/") + key,
+        std::string("runtime.") + key + " must be an integer from 1 to " +
+            std::to_string(kMaxTimeoutMs));
+    return false;
+  }
+  *out = static_cast<uint32_t>(v.GetInt64());
+  return true;
+}
+
+}  // namespace
+
+bool isReservedFlowId(std::string_view id) { return id == "status" || id == "commands"; }
+
+bool isValidFlowId(std::string_view id) {
+  return isNameLike(id) && id.front() != '.' && id.front() != '_' && id.front() != '-' &&
+         !isReservedFlowId(id);
+}
+
+bool isValidTypeName(std::string_view name) { return isNameLike(name); }
+
+bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec* out,
+                   std::vector<Problem>& problems) {
+  const size_t before = problems.size();
+  if (!v.IsObject()) {
+    add(problems, "", "a configuration must be a JSON object");
+    return false;
+  }
+  // flow_id
+  auto id_it = v.FindMember("flow_id");
+  if (id_it == v.MemberEnd()) {
+    if (path_id.empty()) {
+      add(problems, "/flow_id", "flow_id is required");
+    } else {
+      out->id = std::string(path_id);
+    }
+  } else if (!id_it->value.IsString()) {
+    add(problems, "/flow_id", "flow_id must be a string");
+  } else {
+    std::string id(id_it->value.GetString(), id_it->value.GetStringLength());
+    if (!path_id.empty() && id != path_id) {
+      add(problems, "/flow_id",
+          "flow_id \"" + id + "\" does not match the flow id of the path \"" +
+              std::string(path_id) + "\"");
+    } else if (isReservedFlowId(id)) {
+      add(problems, "/flow_id", "flow_id \"" + id + "\" is reserved");
+    } else if (!isValidFlowId(id)) {
+      add(problems, "/flow_id",
+          "flow_id must be 1-128 characters of [A-Za-z0-9._-] starting with a letter or digit");
+    }
+    out->id = std::move(id);
+  }
+  // type
+  out->type = kDefaultFlowType;
+  if (auto it = v.FindMember("type"); it != v.MemberEnd()) {
+    if (!it->value.IsString()) {
+      add(problems, "/type", "type must be a string naming a flow type");
+    } else {
+      std::string type(it->value.GetString(), it->value.GetStringLength());
+      if (!isValidTypeName(type)) {
+        add(problems, "/type", "type must be a flow type name (1-128 characters of [A-Za-z0-9._-])");
+      }
+      out->type = std::move(type);
+    }
+  }
+  // config
+  out->config_json = "{}";
+  if (auto it = v.FindMember("config"); it != v.MemberEnd()) {
+    if (!it->value.IsObject()) {
+      add(problems, "/config", "config must be a JSON object");
+    } else {
+      out->config_json = json::write(it->value);
+    }
+  }
+  // runtime
+  out->runtime = RuntimeOptions{};
+  if (auto it = v.FindMember("runtime"); it != v.MemberEnd()) {
+    if (!it->value.IsObject()) {
+      add(problems, "/runtime", "runtime must be a JSON object");
+    } else {
+      for (auto m = it->value.MemberBegin(); m != it->value.MemberEnd(); ++m) {
+        std::string key(m->name.GetString(), m->name.GetStringLength());
+        if (key == "start_timeout_ms") {
+          parseTimeout(m->value, "start_timeout_ms", &out->runtime.start_timeout_ms, problems);
+        } else if (key == "stop_timeout_ms") {
+          parseTimeout(m->value, "stop_timeout_ms", &out->runtime.stop_timeout_ms, problems);
+        } else {
+          add(problems, "/runtime/" + key,
+              "unknown runtime setting \"" + key +
+                  "\" (known: start_timeout_ms, stop_timeout_ms)");
+        }
+      }
+    }
+  }
+  if (problems.size() != before) return false;
+  // The stored record: the object as received, with flow_id first when a PUT omitted it.
+  if (id_it == v.MemberEnd()) {
+    std::string body = json::write(v);
+    std::string record = "{\"flow_id\":";
+    json::appendString(record, out->id);
+    if (body.size() > 2) record += ",";
+    record.append(body, 1, std::string::npos);
+    out->record_json = std::move(record);
+  } else {
+    out->record_json = json::write(v);
+  }
+  return true;
+}
+
+}  // namespace sluice

@@ -1,0 +1,47 @@
+// The configuration object of a flow: shape validation and the parts the engine needs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "errors.hpp"
+#include "json.hpp"
+
+namespace sluice {
+
+/// Engine-level per-flow settings: the `runtime` member of a configuration (docs/configuration.md).
+struct RuntimeOptions {
+  uint32_t start_timeout_ms = 10'000;  // start (and pause/resume) hooks must return within this
+  uint32_t stop_timeout_ms = 5'000;    // a soft stop past this escalates to a hard stop
+};
+
+inline constexpr uint32_t kMaxTimeoutMs = 600'000;
+inline constexpr const char* kDefaultFlowType = "noop";
+
+/// A validated configuration object.
+struct FlowSpec {
+  std::string id;
+  std::string type;
+  std::string config_json = "{}";  // the `config` member, compact JSON text
+  RuntimeOptions runtime;
+  std::string record_json;  // the whole object as stored and returned, compact JSON text
+};
+
+/// True when `id` is a valid flow id (1-128 chars of [A-Za-z0-9._-], first a letter or digit,
+/// not a reserved word).
+bool isValidFlowId(std::string_view id);
+/// True when `name` may name a flow type (1-128 chars of [A-Za-z0-9._-]; never a path).
+bool isValidTypeName(std::string_view name);
+/// Flow ids that collide with routes.
+bool isReservedFlowId(std::string_view id);
+
+/// Checks the shape of one configuration object and fills *out. When `path_id` is not empty (a
+/// PUT), `flow_id` may be absent and, when present, must equal it. Problems are appended to
+/// `problems` (index/flow_id left for the caller to set); returns true when there were none.
+/// Does not know about flow types: the engine checks `type` and `config` against the plugins.
+bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec* out,
+                   std::vector<Problem>& problems);
+
+}  // namespace sluice

@@ -1,0 +1,222 @@
+#include "sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+namespace sluice {
+namespace {
+
+// Finalizes a prepared statement on every path.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return stmt_ != nullptr; }
+  sqlite3_stmt* get() const { return stmt_; }
+  void bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void bindBlob(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+constexpr const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS flows (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  flow_id TEXT NOT NULL UNIQUE,
+  record TEXT NOT NULL,
+  desired TEXT NOT NULL DEFAULT 'stopped'
+);
+CREATE TABLE IF NOT EXISTS flow_state (
+  flow_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (flow_id, key)
+);
+)";
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Error{ErrorKind::kInternal, "cannot open database " + path + ": " + msg, {}};
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
+                          "PRAGMA busy_timeout=5000;", kSchema}) {
+    if (!store->exec(sql)) return store->sqlError("cannot initialise database " + path);
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Error SqliteStore::sqlError(const std::string& what) const {
+  return Error{ErrorKind::kInternal, what + ": " + sqlite3_errmsg(db_), {}};
+}
+
+bool SqliteStore::exec(const char* sql) {
+  return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "SELECT flow_id, record, desired FROM flows ORDER BY seq");
+  if (!st.ok()) return sqlError("cannot read flows");
+  std::vector<StoredFlow> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    StoredFlow f;
+    f.id = st.text(0);
+    f.record_json = st.text(1);
+    f.desired = desiredFromString(st.text(2)).value_or(Desired::kStopped);
+    out.push_back(std::move(f));
+  }
+  if (rc != SQLITE_DONE) return sqlError("cannot read flows");
+  return out;
+}
+
+Result<Done> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
+  std::lock_guard lock(mu_);
+  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
+  {
+    Statement st(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
+    bool ok = st.ok();
+    for (size_t i = 0; ok && i < flows.size(); ++i) {
+      st.bind(1, flows[i].id);
+      st.bind(2, flows[i].record_json);
+      st.bind(3, std::string(toString(flows[i].desired)));
+      ok = st.step() == SQLITE_DONE;
+      st.reset();
+    }
+    if (!ok) {
+      Error e = sqlError("cannot insert flows");
+      exec("ROLLBACK");
+      return e;
+    }
+  }
+  if (!exec("COMMIT")) {
+    Error e = sqlError("cannot commit");
+    exec("ROLLBACK");
+    return e;
+  }
+  return Done{};
+}
+
+Result<Done> SqliteStore::updateFlow(const std::string& id, const std::string& record_json) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "UPDATE flows SET record = ? WHERE flow_id = ?");
+  if (!st.ok()) return sqlError("cannot update flow");
+  st.bind(1, record_json);
+  st.bind(2, id);
+  if (st.step() != SQLITE_DONE) return sqlError("cannot update flow");
+  return Done{};
+}
+
+Result<Done> SqliteStore::deleteFlow(const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
+  bool ok = true;
+  for (const char* sql : {"DELETE FROM flows WHERE flow_id = ?", "DELETE FROM flow_state WHERE flow_id = ?"}) {
+    Statement st(db_, sql);
+    if (!st.ok()) {
+      ok = false;
+      break;
+    }
+    st.bind(1, id);
+    if (st.step() != SQLITE_DONE) {
+      ok = false;
+      break;
+    }
+  }
+  if (!ok || !exec("COMMIT")) {
+    Error e = sqlError("cannot delete flow");
+    exec("ROLLBACK");
+    return e;
+  }
+  return Done{};
+}
+
+Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states) {
+  if (states.empty()) return Done{};
+  std::lock_guard lock(mu_);
+  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
+  {
+    Statement st(db_, "UPDATE flows SET desired = ? WHERE flow_id = ?");
+    bool ok = st.ok();
+    for (size_t i = 0; ok && i < states.size(); ++i) {
+      st.bind(1, std::string(toString(states[i].second)));
+      st.bind(2, states[i].first);
+      ok = st.step() == SQLITE_DONE;
+      st.reset();
+    }
+    if (!ok) {
+      Error e = sqlError("cannot set desired states");
+      exec("ROLLBACK");
+      return e;
+    }
+  }
+  if (!exec("COMMIT")) {
+    Error e = sqlError("cannot commit");
+    exec("ROLLBACK");
+    return e;
+  }
+  return Done{};
+}
+
+Result<std::optional<std::string>> SqliteStore::stateGet(const std::string& id,
+                                                         const std::string& key) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "SELECT value FROM flow_state WHERE flow_id = ? AND key = ?");
+  if (!st.ok()) return sqlError("cannot read state");
+  st.bind(1, id);
+  st.bind(2, key);
+  int rc = st.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(st.text(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return sqlError("cannot read state");
+}
+
+Result<Done> SqliteStore::statePut(const std::string& id, const std::string& key,
+                                   const std::string& value) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "INSERT OR REPLACE INTO flow_state (flow_id, key, value) VALUES (?, ?, ?)");
+  if (!st.ok()) return sqlError("cannot write state");
+  st.bind(1, id);
+  st.bind(2, key);
+  st.bindBlob(3, value);
+  if (st.step() != SQLITE_DONE) return sqlError("cannot write state");
+  return Done{};
+}
+
+Result<Done> SqliteStore::stateDelete(const std::string& id, const std::string& key) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "DELETE FROM flow_state WHERE flow_id = ? AND key = ?");
+  if (!st.ok()) return sqlError("cannot delete state");
+  st.bind(1, id);
+  st.bind(2, key);
+  if (st.step() != SQLITE_DONE) return sqlError("cannot delete state");
+  return Done{};
+}
+
+}  // namespace sluice

@@ -1,0 +1,40 @@
+// Store on an embedded SQLite database (WAL, synchronous=FULL).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "store.hpp"
+
+struct sqlite3;
+
+namespace sluice {
+
+class SqliteStore final : public Store {
+ public:
+  /// Opens (creating when needed) the database at `path`.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  ~SqliteStore() override;
+
+  Result<std::vector<StoredFlow>> loadAll() override;
+  Result<Done> insertFlows(const std::vector<StoredFlow>& flows) override;
+  Result<Done> updateFlow(const std::string& id, const std::string& record_json) override;
+  Result<Done> deleteFlow(const std::string& id) override;
+  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states) override;
+  Result<std::optional<std::string>> stateGet(const std::string& id,
+                                              const std::string& key) override;
+  Result<Done> statePut(const std::string& id, const std::string& key,
+                        const std::string& value) override;
+  Result<Done> stateDelete(const std::string& id, const std::string& key) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Error sqlError(const std::string& what) const;
+  bool exec(const char* sql);
+
+  std::mutex mu_;  // serializes every use of db_
+  sqlite3* db_;    // guarded by mu_
+};
+
+}  // namespace sluice

@@ -1,0 +1,177 @@
+/*
+ * Sluice plugin C ABI.
+ *
+ * This header is the whole contract between the Sluice engine (the host) and a flow plugin (a
+ * shared object). Only C types cross it: no C++ exception, no STL object, no ownership transfer
+ * except where a comment says so.
+ *
+ * Versioning: a plugin is loaded when its abi_major equals SLUICE_ABI_MAJOR of the engine and its
+ * abi_minor is not newer than the engine's. Every struct starts with struct_size so it can grow at
+ * its end; a reader never touches a member that lies beyond the struct_size the writer declared.
+ *
+ * Threads: the engine calls the hooks of one flow instance one at a time (never two hooks of the
+ * same instance concurrently), from its worker pool. Hooks of different instances may run
+ * concurrently. Host functions may be called from any thread while the instance exists.
+ */
+#ifndef SLUICE_PLUGIN_H
+#define SLUICE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SLUICE_ABI_MAJOR 1
+#define SLUICE_ABI_MINOR 0
+
+/** Name of the one symbol every plugin exports (extern "C", default visibility). */
+#define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SLUICE_EXPORT __attribute__((visibility("default")))
+#else
+#define SLUICE_EXPORT
+#endif
+
+/** Status returned by every hook. */
+typedef int32_t sluice_status;
+#define SLUICE_OK 0
+#define SLUICE_ERROR 1
+
+/** Stop modes passed to the stop hook. */
+#define SLUICE_STOP_SOFT 0 /* finish the work in flight, flush, checkpoint */
+#define SLUICE_STOP_HARD 1 /* abandon the work in flight as fast as possible */
+
+/** Log levels for sluice_host.log. */
+#define SLUICE_LOG_TRACE 0
+#define SLUICE_LOG_DEBUG 1
+#define SLUICE_LOG_INFO 2
+#define SLUICE_LOG_WARN 3
+#define SLUICE_LOG_ERROR 4
+
+/** Flow type flags. */
+#define SLUICE_FLOW_HAS_STEP 1u /* the engine schedules the step hook while the flow runs */
+
+/**
+ * Error out-parameter of the hooks. Owned by the host, valid for the duration of the call only.
+ * A plugin that returns SLUICE_ERROR should say why with sluice_error_set().
+ */
+typedef struct sluice_error {
+  uint32_t struct_size;
+  char* message;   /* host-owned buffer of `capacity` bytes */
+  size_t capacity; /* including the terminating NUL */
+} sluice_error;
+
+/** Copies `msg` (truncated to fit, NUL-terminated) into the error. Safe with a NULL error. */
+static inline void sluice_error_set(sluice_error* err, const char* msg) {
+  if (err == NULL || err->message == NULL || err->capacity == 0 || msg == NULL) return;
+  size_t n = strlen(msg);
+  if (n >= err->capacity) n = err->capacity - 1;
+  memcpy(err->message, msg, n);
+  err->message[n] = '\0';
+}
+
+/**
+ * Sink for configuration problems found by the validate hook. Owned by the host, valid for the
+ * duration of the call only. `path` is a JSON pointer into the flow's `config` ("" = config
+ * itself, "/interval_ms" = one member); strings are copied by the host.
+ */
+typedef struct sluice_problems {
+  uint32_t struct_size;
+  void* ctx;
+  void (*add)(void* ctx, const char* path, size_t path_len, const char* message,
+              size_t message_len);
+} sluice_problems;
+
+/** Receives a value from sluice_host.state_get; the bytes are valid during the call only. */
+typedef void (*sluice_value_sink)(void* sink_ctx, const char* value, size_t value_len);
+
+/**
+ * Functions the host offers to one flow instance. The table and `ctx` are owned by the host and
+ * stay valid from create until destroy returns. Every function is thread-safe.
+ */
+typedef struct sluice_host {
+  uint32_t struct_size;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  void* ctx;               /* pass back as the first argument of every function below */
+  const char* flow_id;     /* NUL-terminated, valid until destroy */
+  size_t flow_id_len;
+  /** Writes a log line tagged with the flow id. */
+  void (*log)(void* ctx, int32_t level, const char* message, size_t message_len);
+  /** Adds `delta` to the counter `name` shown in the flow's status metrics. */
+  void (*counter_add)(void* ctx, const char* name, size_t name_len, int64_t delta);
+  /** Sets the gauge `name` shown in the flow's status metrics. */
+  void (*gauge_set)(void* ctx, const char* name, size_t name_len, double value);
+  /** 1 once a hard stop was requested (checked by long-running steps), else 0. */
+  int32_t (*is_cancelled)(void* ctx);
+  /** 1 while the flow is asked to pause, else 0. */
+  int32_t (*is_paused)(void* ctx);
+  /** Wall-clock time in milliseconds since the Unix epoch. */
+  int64_t (*now_ms)(void* ctx);
+  /**
+   * Durable per-flow key/value state (checkpoints), kept in the engine's store, surviving engine
+   * restarts, deleted with the flow. state_get calls `sink` once with the value and returns
+   * SLUICE_OK, or returns SLUICE_ERROR when the key has no value (or on a store error).
+   */
+  sluice_status (*state_get)(void* ctx, const char* key, size_t key_len, sluice_value_sink sink,
+                             void* sink_ctx);
+  sluice_status (*state_put)(void* ctx, const char* key, size_t key_len, const char* value,
+                             size_t value_len);
+  sluice_status (*state_delete)(void* ctx, const char* key, size_t key_len);
+} sluice_host;
+
+/**
+ * One flow type. Static storage in the plugin: it must live as long as the library is loaded.
+ * Required hooks: create, destroy, start, stop; step when flags has SLUICE_FLOW_HAS_STEP.
+ * Optional hooks (NULL = nothing to do): validate, pause, resume.
+ */
+typedef struct sluice_flow_type {
+  uint32_t struct_size;
+  const char* name;          /* unique across all loaded plugins: [A-Za-z0-9._-]+ */
+  const char* description;   /* one line, may be NULL */
+  const char* config_schema; /* JSON Schema (draft-04) text of `config`, may be NULL */
+  uint32_t flags;            /* SLUICE_FLOW_* */
+  uint32_t step_interval_ms; /* default delay between two steps */
+
+  /** Checks a config (JSON object text) without creating anything; reports through `problems`.
+   *  Called on an engine worker with a deadline; must not block. */
+  sluice_status (*validate)(const char* config_json, size_t config_len,
+                            const sluice_problems* problems);
+  /** Creates an instance from a validated config. `host` lives until destroy returns. */
+  sluice_status (*create)(const sluice_host* host, const char* config_json, size_t config_len,
+                          void** out_instance, sluice_error* err);
+  /** Releases an instance; called once, after stop (or after a failed start). */
+  void (*destroy)(void* instance);
+  sluice_status (*start)(void* instance, sluice_error* err);
+  /** mode: SLUICE_STOP_SOFT or SLUICE_STOP_HARD. */
+  sluice_status (*stop)(void* instance, int32_t mode, sluice_error* err);
+  sluice_status (*pause)(void* instance, sluice_error* err);
+  sluice_status (*resume)(void* instance, sluice_error* err);
+  /** One unit of work. `*next_delay_ms` holds step_interval_ms on entry; set it to 0 to be
+   *  called again at once (work was done and more is waiting). */
+  sluice_status (*step)(void* instance, uint32_t* next_delay_ms, sluice_error* err);
+} sluice_flow_type;
+
+/** What the entry symbol returns. Static storage in the plugin. */
+typedef struct sluice_plugin_descriptor {
+  uint32_t struct_size;
+  uint16_t abi_major; /* SLUICE_ABI_MAJOR the plugin was built with */
+  uint16_t abi_minor; /* SLUICE_ABI_MINOR the plugin was built with */
+  const char* name;
+  const char* version;
+  uint32_t flow_type_count;
+  const sluice_flow_type* const* flow_types;
+} sluice_plugin_descriptor;
+
+/** Type of the entry symbol `sluice_plugin_entry`. */
+typedef const sluice_plugin_descriptor* (*sluice_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_PLUGIN_H */

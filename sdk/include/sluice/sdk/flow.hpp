@@ -1,0 +1,291 @@
+// Header-only C++ layer over the Sluice C ABI (sluice/plugin.h).
+//
+// A flow type is a class deriving from sluice::sdk::Flow (lifecycle only) or
+// sluice::sdk::StepFlow (the engine calls step() periodically), with:
+//   static constexpr const char* kName;         // the type name
+//   static constexpr const char* kDescription;  // one line
+//   T(sluice::sdk::Host host, const sluice::sdk::Config& config);
+// and optionally:
+//   static constexpr const char* kConfigSchema;  // JSON Schema text of `config`
+//   static void validate(const sluice::sdk::Config&, sluice::sdk::Problems&);
+//   static constexpr uint32_t kStepIntervalMs;   // default delay between steps
+// A plugin lists its types once: SLUICE_PLUGIN("name", "1.0.0", MyFlow, OtherFlow).
+// Every exception thrown by a hook is caught here and becomes an error status with its message.
+#pragma once
+
+#include <sluice/plugin.h>
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/sdk/config.hpp"
+
+namespace sluice::sdk {
+
+enum class StopMode { Soft = SLUICE_STOP_SOFT, Hard = SLUICE_STOP_HARD };
+
+/// Result of a hook: ok, or an error with a message.
+class Status {
+ public:
+  Status() = default;
+  static Status ok() { return Status(); }
+  static Status error(std::string message) { return Status(std::move(message)); }
+  bool isOk() const { return !message_.has_value(); }
+  const std::string& message() const { return *message_; }
+
+ private:
+  explicit Status(std::string m) : message_(std::move(m)) {}
+  std::optional<std::string> message_;
+};
+
+/// The host functions of one instance. Cheap to copy; valid until the instance is destroyed.
+class Host {
+ public:
+  explicit Host(const sluice_host* host) : host_(host) {}
+  std::string_view flowId() const { return {host_->flow_id, host_->flow_id_len}; }
+  void log(int32_t level, std::string_view msg) const {
+    host_->log(host_->ctx, level, msg.data(), msg.size());
+  }
+  void info(std::string_view msg) const { log(SLUICE_LOG_INFO, msg); }
+  void warn(std::string_view msg) const { log(SLUICE_LOG_WARN, msg); }
+  void error(std::string_view msg) const { log(SLUICE_LOG_ERROR, msg); }
+  void counterAdd(std::string_view name, int64_t delta = 1) const {
+    host_->counter_add(host_->ctx, name.data(), name.size(), delta);
+  }
+  void gaugeSet(std::string_view name, double value) const {
+    host_->gauge_set(host_->ctx, name.data(), name.size(), value);
+  }
+  bool cancelled() const { return host_->is_cancelled(host_->ctx) != 0; }
+  bool pauseRequested() const { return host_->is_paused(host_->ctx) != 0; }
+  int64_t nowMs() const { return host_->now_ms(host_->ctx); }
+  /// Durable state: the stored value of `key`, or nothing.
+  std::optional<std::string> stateGet(std::string_view key) const {
+    std::string out;
+    auto sink = [](void* c, const char* v, size_t n) { static_cast<std::string*>(c)->assign(v, n); };
+    if (host_->state_get(host_->ctx, key.data(), key.size(), sink, &out) != SLUICE_OK) {
+      return std::nullopt;
+    }
+    return out;
+  }
+  bool statePut(std::string_view key, std::string_view value) const {
+    return host_->state_put(host_->ctx, key.data(), key.size(), value.data(), value.size()) ==
+           SLUICE_OK;
+  }
+  bool stateDelete(std::string_view key) const {
+    return host_->state_delete(host_->ctx, key.data(), key.size()) == SLUICE_OK;
+  }
+  const sluice_host* raw() const { return host_; }
+
+ private:
+  const sluice_host* host_;  // borrowed from the engine, valid until destroy returns
+};
+
+/// Collects configuration problems in validate().
+class Problems {
+ public:
+  explicit Problems(const sluice_problems* p) : p_(p) {}
+  void add(std::string_view path, std::string_view message) {
+    ++count_;
+    p_->add(p_->ctx, path.data(), path.size(), message.data(), message.size());
+  }
+  int count() const { return count_; }
+
+ private:
+  const sluice_problems* p_;  // borrowed for the duration of validate
+  int count_ = 0;
+};
+
+/// Base of every flow type: lifecycle hooks with do-nothing defaults.
+class Flow {
+ public:
+  explicit Flow(Host host) : host_(host) {}
+  virtual ~Flow() = default;
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  virtual Status start() { return Status::ok(); }
+  virtual Status stop(StopMode) { return Status::ok(); }
+  virtual Status pause() { return Status::ok(); }
+  virtual Status resume() { return Status::ok(); }
+
+  const Host& host() const { return host_; }
+
+ private:
+  Host host_;
+};
+
+/// Controls the scheduling of the next step.
+class StepControl {
+ public:
+  explicit StepControl(uint32_t* next_delay_ms) : next_(next_delay_ms) {}
+  /// Asks to be called again at once (work was done and more is waiting).
+  void again() { *next_ = 0; }
+  void nextIn(uint32_t ms) { *next_ = ms; }
+  uint32_t delayMs() const { return *next_; }
+
+ private:
+  uint32_t* next_;
+};
+
+/// A flow the engine drives by calling step() on its worker pool while the flow runs.
+class StepFlow : public Flow {
+ public:
+  using Flow::Flow;
+  virtual Status step(StepControl& control) = 0;
+};
+
+namespace detail {
+
+inline void setError(sluice_error* err, const char* what) { sluice_error_set(err, what); }
+
+template <class Fn>
+sluice_status guarded(sluice_error* err, Fn&& fn) noexcept {
+  try {
+    Status s = fn();
+    if (s.isOk()) return SLUICE_OK;
+    setError(err, s.message().c_str());
+    return SLUICE_ERROR;
+  } catch (const std::exception& e) {
+    setError(err, e.what());
+  } catch (...) {
+    setError(err, "unknown exception");
+  }
+  return SLUICE_ERROR;
+}
+
+template <class T>
+concept HasValidate = requires(const Config& c, Problems& p) { T::validate(c, p); };
+template <class T>
+concept HasSchema = requires { T::kConfigSchema; };
+template <class T>
+concept HasInterval = requires { T::kStepIntervalMs; };
+
+template <class T>
+struct Adapter {
+  static Flow* self(void* p) { return static_cast<Flow*>(p); }
+
+  static sluice_status validate(const char* json, size_t len, const sluice_problems* problems) {
+    Problems out(problems);
+    try {
+      Config config;
+      std::string parse_error;
+      if (!config.parse(std::string_view(json, len), &parse_error)) {
+        out.add("", parse_error);
+        return SLUICE_ERROR;
+      }
+      if constexpr (HasValidate<T>) T::validate(config, out);
+    } catch (const std::exception& e) {
+      out.add("", std::string("validate failed: ") + e.what());
+    } catch (...) {
+      out.add("", "validate failed: unknown exception");
+    }
+    return out.count() == 0 ? SLUICE_OK : SLUICE_ERROR;
+  }
+
+  static sluice_status create(const sluice_host* host, const char* json, size_t len, void** out,
+                              sluice_error* err) {
+    return guarded(err, [&] {
+      Config config;
+      std::string parse_error;
+      if (!config.parse(std::string_view(json, len), &parse_error)) {
+        return Status::error(parse_error);
+      }
+      *out = static_cast<Flow*>(new T(Host(host), config));
+      return Status::ok();
+    });
+  }
+  static void destroy(void* p) noexcept {
+    try {
+      delete self(p);
+    } catch (...) {
+    }
+  }
+  static sluice_status start(void* p, sluice_error* e) {
+    return guarded(e, [&] { return self(p)->start(); });
+  }
+  static sluice_status stop(void* p, int32_t mode, sluice_error* e) {
+    return guarded(e, [&] { return self(p)->stop(mode == SLUICE_STOP_HARD ? StopMode::Hard : StopMode::Soft); });
+  }
+  static sluice_status pause(void* p, sluice_error* e) {
+    return guarded(e, [&] { return self(p)->pause(); });
+  }
+  static sluice_status resume(void* p, sluice_error* e) {
+    return guarded(e, [&] { return self(p)->resume(); });
+  }
+  static sluice_status step(void* p, uint32_t* next, sluice_error* e) {
+    return guarded(e, [&] {
+      StepControl control(next);
+      return static_cast<StepFlow*>(self(p))->step(control);
+    });
+  }
+
+  static sluice_flow_type make() {
+    sluice_flow_type t{};
+    t.struct_size = sizeof(sluice_flow_type);
+    t.name = T::kName;
+    t.description = T::kDescription;
+    if constexpr (HasSchema<T>) t.config_schema = T::kConfigSchema;
+    t.validate = &validate;
+    t.create = &create;
+    t.destroy = &destroy;
+    t.start = &start;
+    t.stop = &stop;
+    t.pause = &pause;
+    t.resume = &resume;
+    if constexpr (std::is_base_of_v<StepFlow, T>) {
+      t.flags |= SLUICE_FLOW_HAS_STEP;
+      t.step = &step;
+      if constexpr (HasInterval<T>) {
+        t.step_interval_ms = T::kStepIntervalMs;
+      } else {
+        t.step_interval_ms = 1000;
+      }
+    }
+    return t;
+  }
+};
+
+}  // namespace detail
+
+/// The C descriptor of flow type T (static storage).
+template <class T>
+const sluice_flow_type* flowType() {
+  static_assert(std::is_base_of_v<Flow, T>, "a flow type derives from sluice::sdk::Flow");
+  static const sluice_flow_type type = detail::Adapter<T>::make();
+  return &type;
+}
+
+}  // namespace sluice::sdk
+
+/// Defines the plugin's entry symbol: SLUICE_PLUGIN("my-plugin", "1.0.0", FlowA, FlowB).
+#define SLUICE_PLUGIN(plugin_name, plugin_version, ...)                                         \
+  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {         \
+    static const sluice_flow_type* const types[] = {SLUICE_DETAIL_TYPES(__VA_ARGS__)};          \
+    static const sluice_plugin_descriptor descriptor = {                                        \
+        sizeof(sluice_plugin_descriptor), SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, plugin_name,      \
+        plugin_version, static_cast<uint32_t>(sizeof(types) / sizeof(types[0])), types};        \
+    return &descriptor;                                                                         \
+  }
+
+#define SLUICE_DETAIL_TYPE(T) ::sluice::sdk::flowType<T>()
+#define SLUICE_DETAIL_TYPES(...) SLUICE_DETAIL_FOR_EACH(SLUICE_DETAIL_TYPE, __VA_ARGS__)
+// Up to 8 flow types per plugin.
+#define SLUICE_DETAIL_FE_1(M, a) M(a)
+#define SLUICE_DETAIL_FE_2(M, a, ...) M(a), SLUICE_DETAIL_FE_1(M, __VA_ARGS__)
+#define SLUICE_DETAIL_FE_3(M, a, ...) M(a), SLUICE_DETAIL_FE_2(M, __VA_ARGS__)
+#define SLUICE_DETAIL_FE_4(M, a, ...) M(a), SLUICE_DETAIL_FE_3(M, __VA_ARGS__)
+#define SLUICE_DETAIL_FE_5(M, a, ...) M(a), SLUICE_DETAIL_FE_4(M, __VA_ARGS__)
+#define SLUICE_DETAIL_FE_6(M, a, ...) M(a), SLUICE_DETAIL_FE_5(M, __VA_ARGS__)
+#define SLUICE_DETAIL_FE_7(M, a, ...) M(a), SLUICE_DETAIL_FE_6(M, __VA_ARGS__)
+#define SLUICE_DETAIL_FE_8(M, a, ...) M(a), SLUICE_DETAIL_FE_7(M, __VA_ARGS__)
+#define SLUICE_DETAIL_PICK(_1, _2, _3, _4, _5, _6, _7, _8, N, ...) N
+#define SLUICE_DETAIL_FOR_EACH(M, ...)                                                        \
+  SLUICE_DETAIL_PICK(__VA_ARGS__, SLUICE_DETAIL_FE_8, SLUICE_DETAIL_FE_7, SLUICE_DETAIL_FE_6, \
+                     SLUICE_DETAIL_FE_5, SLUICE_DETAIL_FE_4, SLUICE_DETAIL_FE_3,              \
+                     SLUICE_DETAIL_FE_2, SLUICE_DETAIL_FE_1)                                  \
+  (M, __VA_ARGS__)
