@@ -1,5 +1,6 @@
 // sluice: the flow engine and its REST service in one binary.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
               << SLUICE_ABI_MINOR << ")\n";
     return 0;
   }
+  // Logs go to stderr; stdout carries only the "listening on" line scripts wait for.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 

@@ -1,0 +1,44 @@
+/* Deliberately broken Sluice plugins, one per BROKEN_KIND, each to be refused with its reason. */
+#include <sluice/plugin.h>
+
+static sluice_status ok_create(const sluice_host* h, const char* c, size_t n, void** out,
+                               sluice_error* e) {
+  (void)h; (void)c; (void)n; (void)e;
+  static int instance;
+  *out = &instance;
+  return SLUICE_OK;
+}
+static void ok_destroy(void* p) { (void)p; }
+static sluice_status ok_start(void* p, sluice_error* e) { (void)p; (void)e; return SLUICE_OK; }
+static sluice_status ok_stop(void* p, int32_t m, sluice_error* e) {
+  (void)p; (void)m; (void)e;
+  return SLUICE_OK;
+}
+
+static sluice_flow_type type = {
+    sizeof(sluice_flow_type), TYPE_NAME, "broken test type", NULL, 0, 0, NULL,
+    ok_create, ok_destroy, ok_start, ok_stop, NULL, NULL, NULL};
+static const sluice_flow_type* types[] = {&type};
+static sluice_plugin_descriptor descriptor = {sizeof(sluice_plugin_descriptor), SLUICE_ABI_MAJOR,
+                                              SLUICE_ABI_MINOR, PLUGIN_NAME, "0.0.1", 1, types};
+
+SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
+#if defined(BROKEN_NULL_DESCRIPTOR)
+  return NULL;
+#else
+#if defined(BROKEN_WRONG_MAJOR)
+  descriptor.abi_major = SLUICE_ABI_MAJOR + 1;
+#elif defined(BROKEN_NEWER_MINOR)
+  descriptor.abi_minor = SLUICE_ABI_MINOR + 1;
+#elif defined(BROKEN_SMALL_DESCRIPTOR)
+  descriptor.struct_size = 8;
+#elif defined(BROKEN_SMALL_TYPE)
+  type.struct_size = 16;
+#elif defined(BROKEN_MISSING_HOOK)
+  type.start = NULL;
+#elif defined(BROKEN_STEP_WITHOUT_HOOK)
+  type.flags = SLUICE_FLOW_HAS_STEP;
+#endif
+  return &descriptor;
+#endif
+}

@@ -1,0 +1,70 @@
+// Deliberately broken plugins: each is refused with its exact reason, and the engine stays up.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "core/plugin_registry.hpp"
+#include "fakes/http_client.hpp"
+#include "fakes/server_process.hpp"
+
+namespace sluice::test {
+namespace {
+
+std::map<std::string, std::string> refusals(const PluginRegistry& r) {
+  std::map<std::string, std::string> out;
+  for (const auto& x : r.refused()) out[std::filesystem::path(x.file).filename().string()] = x.reason;
+  return out;
+}
+
+TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
+  PluginRegistry registry;
+  registry.loadDirectory(SLUICE_BUNDLED_PLUGIN_DIR);
+  registry.loadDirectory(SLUICE_BROKEN_PLUGIN_DIR);
+  auto r = refusals(registry);
+  EXPECT_EQ(r["not_a_plugin.so"], "not a Sluice plugin: no symbol sluice_plugin_entry");
+  EXPECT_EQ(r["broken_null_descriptor.so"], "entry symbol returned no descriptor (null)");
+  EXPECT_EQ(r["broken_wrong_major.so"],
+            "ABI major version mismatch: plugin built for ABI 2.0, engine supports 1.0");
+  EXPECT_EQ(r["broken_newer_minor.so"], "plugin built for ABI 1.1, newer than the engine's 1.0");
+  EXPECT_EQ(r["broken_small_descriptor.so"].rfind("descriptor struct too small: 8 bytes", 0), 0u)
+      << r["broken_small_descriptor.so"];
+  EXPECT_EQ(r["broken_small_type.so"].rfind("flow type #0 struct too small: 16 bytes", 0), 0u)
+      << r["broken_small_type.so"];
+  EXPECT_EQ(r["broken_missing_hook.so"],
+            "flow type 'c_missing_hook': required hook 'start' is missing");
+  EXPECT_EQ(r["broken_step_without_hook.so"],
+            "flow type 'c_step_without_hook': required hook 'step' is missing");
+  EXPECT_NE(r["broken_duplicate_type.so"].find("flow type 'noop' is already registered by plugin 'noop'"),
+            std::string::npos)
+      << r["broken_duplicate_type.so"];
+  EXPECT_EQ(r.count("broken_plain_c.so"), 0u);
+  EXPECT_EQ(r.size(), 9u);
+  // the good ones still work
+  EXPECT_NE(registry.find("noop"), nullptr);
+  EXPECT_NE(registry.find("ticker"), nullptr);
+  EXPECT_NE(registry.find("c_plain_c"), nullptr);
+  EXPECT_EQ(registry.find("noop")->plugin_name, "noop");
+}
+
+TEST(PluginAbi, ServerStartsAndReportsRefusals) {
+  auto data = std::filesystem::path(SLUICE_TEST_TMP) / "abi-server";
+  std::filesystem::remove_all(data);
+  ServerProcess server(SLUICE_BINARY, data, {"--plugin-dir", SLUICE_BROKEN_PLUGIN_DIR});
+  auto r = request(server.port(), "GET", "/plugins");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"reason\":\"ABI major version mismatch"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("not_a_plugin.so"), std::string::npos);
+  EXPECT_NE(r.body.find("\"name\":\"c_plain_c\""), std::string::npos);
+  // a plain C plugin runs flows
+  r = request(server.port(), "POST", "/flows", R"([{"flow_id":"c","type":"c_plain_c"}])");
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = request(server.port(), "PATCH", "/flows/commands", R"({"command":"start","flow_ids":["c"]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"status\":\"running\""), std::string::npos) << r.body;
+  // the log names the file and the reason
+  EXPECT_EQ(server.kill(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace sluice::test
