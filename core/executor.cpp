@@ -115,8 +115,9 @@ void Timer::run() {
       continue;
     }
     auto first = order_.begin();
-    if (first->first > Clock::now()) {
-      cv_.wait_until(lock, first->first);
+    const Clock::time_point due = first->first;  // a copy: cancel() may erase the node meanwhile
+    if (due > Clock::now()) {
+      cv_.wait_until(lock, due);
       continue;
     }
     uint64_t id = first->second;

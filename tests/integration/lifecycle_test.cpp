@@ -62,7 +62,8 @@ TEST_F(LifecycleTest, HooksOfDifferentFlowsRunInParallel) {
   ASSERT_EQ(post("/flows", body).status, 201);
   auto r = patch(R"({"command":"start"})");
   ASSERT_EQ(r.status, 200);
-  for (const auto& d : parseJson(r.body)["details"].GetArray()) {
+  auto doc = parseJson(r.body);
+  for (const auto& d : doc["details"].GetArray()) {
     EXPECT_STREQ(d["status"].GetString(), "running") << r.body;
   }
 }

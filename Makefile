@@ -1,0 +1,49 @@
+# Sluice: the two commands of the README, and a few helpers.
+#   make run    install missing Debian packages, build, start the server on 127.0.0.1:5000
+#   make test   install missing Debian packages, build, run every test (plain and ASan+UBSan)
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+RUN_ARGS ?=
+
+.PHONY: all deps build run test test-plain test-asan bench format clean
+
+all: build
+
+deps:
+	@./.ci/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/bin/sluice $(RUN_ARGS)
+
+test-plain: build
+	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+
+$(BUILD_ASAN)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON $(CMAKE_FLAGS)
+
+test-asan: deps $(BUILD_ASAN)/CMakeCache.txt
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest -j $(JOBS) --output-on-failure
+
+# The sanitizer run comes last so that ctest's summary closes the output.
+test: test-plain test-asan
+
+bench: deps
+	cmake -S . -B $(BUILD) -DSLUICE_BUILD_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	./bench/run.sh $(BUILD)
+
+format:
+	find core api sdk plugins tests samples bench -name '*.cpp' -o -name '*.hpp' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
