@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <future>
 
+#include <spdlog/spdlog.h>
+
 #include "core/engine.hpp"
 #include "core/flow_spec.hpp"
 #include "core/json.hpp"
@@ -98,4 +100,9 @@ BENCHMARK(BM_CommandRoundTrip);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

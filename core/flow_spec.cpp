@@ -36,7 +36,9 @@ bool parseTimeout(const rapidjson::Value& v, const char* key, uint32_t* out,
 
 }  // namespace
 
-bool isReservedFlowId(std::string_view id) { return id == "status" || id == "commands"; }
+bool isReservedFlowId(std::string_view id) {
+  return id == "status" || id == "commands" || id == "validate";
+}
 
 bool isValidFlowId(std::string_view id) {
   return isNameLike(id) && id.front() != '.' && id.front() != '_' && id.front() != '-' &&

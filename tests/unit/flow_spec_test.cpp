@@ -51,6 +51,7 @@ TEST(FlowSpec, FlowIdRules) {
   EXPECT_FALSE(isValidFlowId("é"));
   EXPECT_FALSE(isValidFlowId("status"));
   EXPECT_FALSE(isValidFlowId("commands"));
+  EXPECT_FALSE(isValidFlowId("validate"));
   EXPECT_FALSE(parseSpec(R"({"flow_id":"status"})").ok);
   EXPECT_FALSE(parseSpec(R"({"flow_id":7})").ok);
   EXPECT_FALSE(parseSpec(R"({"name":"x"})").ok);
