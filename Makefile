@@ -3,11 +3,12 @@
 #   make test   install missing Debian packages, build, run every test (plain and ASan+UBSan)
 BUILD ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
 
-.PHONY: all deps build run test test-plain test-asan bench format clean
+.PHONY: all deps build run test test-plain test-asan test-tsan bench format clean
 
 all: build
 
@@ -34,8 +35,16 @@ test-asan: deps $(BUILD_ASAN)/CMakeCache.txt
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest -j $(JOBS) --output-on-failure
 
-# The sanitizer run comes last so that ctest's summary closes the output.
-test: test-plain test-asan
+# ThreadSanitizer on the engine's concurrency tests (the in-process engine suite).
+$(BUILD_TSAN)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_TSAN=ON $(CMAKE_FLAGS)
+
+test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^EngineTest\.'
+
+# The ASan run comes last so that ctest's summary closes the output.
+test: test-plain test-tsan test-asan
 
 bench: deps
 	cmake -S . -B $(BUILD) -DSLUICE_BUILD_BENCH=ON $(CMAKE_FLAGS)
@@ -46,4 +55,4 @@ format:
 	find core api sdk plugins tests samples bench -name '*.cpp' -o -name '*.hpp' -o -name '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

@@ -405,12 +405,13 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
   impl_->state = std::make_shared<ApiState>(engine, options);
   Address addr(options.host, Port(options.port));
   impl_->endpoint = std::make_unique<Http::Endpoint>(addr);
-  // Pistache limits the whole request (headers included): leave room for headers above the body
-  // limit, so that a body over it gets our JSON 413.
+  // Pistache limits the whole request (headers included) and answers a plain-text 413 past its
+  // limit. Its limit is twice ours (plus room for headers), so that a body somewhat over
+  // --max-body-bytes still gets our JSON 413; only grossly oversized requests get Pistache's.
   auto opts = Http::Endpoint::options()
                   .threads(options.threads)
                   .flags(Tcp::Options::ReuseAddr)
-                  .maxRequestSize(options.max_body_bytes + 64 * 1024)
+                  .maxRequestSize(2 * options.max_body_bytes + 64 * 1024)
                   .maxResponseSize(256 * 1024 * 1024);
   impl_->endpoint->init(opts);
   impl_->endpoint->setHandler(Http::make_handler<ApiHandler>(impl_->state));
