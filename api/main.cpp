@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Sluice: a plugin-based flow orchestration engine with a REST API"};
   std::string listen;
   std::string data_dir = "sluice-data";
+  std::string files_root;
   std::vector<std::string> plugin_dirs;
   int threads = 0;
   size_t workers = 8;
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
   app.add_option("--data-dir", data_dir, "directory of the database (default ./sluice-data)");
+  app.add_option("--files-root", files_root,
+                 "the only directory tree flows may read or write (default <data-dir>/files)");
   app.add_option("--plugin-dir", plugin_dirs,
                  "extra plugin directory (repeatable); <exe dir>/../lib/sluice/plugins is always "
                  "searched");
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
   sluice::EngineOptions engine_options;
   engine_options.data_dir = data_dir;
   engine_options.workers = workers;
+  engine_options.files_root = files_root;
   engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
   for (const auto& d : plugin_dirs) engine_options.plugin_dirs.emplace_back(d);
 

@@ -18,11 +18,21 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
                  "cannot create data directory " + options.data_dir.string() + ": " + ec.message(),
                  {}};
   }
+  EngineOptions resolved = options;
+  if (resolved.files_root.empty()) resolved.files_root = options.data_dir / "files";
+  std::filesystem::create_directories(resolved.files_root, ec);
+  if (ec) {
+    return Error{ErrorKind::kInternal,
+                 "cannot create files root " + resolved.files_root.string() + ": " + ec.message(),
+                 {}};
+  }
+  resolved.files_root = std::filesystem::canonical(resolved.files_root, ec);
+  if (ec) return Error{ErrorKind::kInternal, "cannot resolve files root: " + ec.message(), {}};
   auto store = SqliteStore::open((options.data_dir / "sluice.db").string());
   if (!store.ok()) return store.error();
   auto loaded = store.value()->loadAll();
   if (!loaded.ok()) return loaded.error();
-  std::unique_ptr<Engine> engine(new Engine(options, std::move(store.value())));
+  std::unique_ptr<Engine> engine(new Engine(resolved, std::move(store.value())));
   engine->restore(std::move(loaded.value()));
   return engine;
 }
@@ -31,7 +41,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     : options_(options),
       store_(std::move(store)),
       pool_(options.workers),
-      services_{&pool_, &timer_, store_.get(), [this] { invalidateList(); }} {
+      services_{&pool_, &timer_, store_.get(), [this] { invalidateList(); },
+                options.files_root.string()} {
   for (const auto& dir : options_.plugin_dirs) registry_.loadDirectory(dir);
 }
 
@@ -130,6 +141,22 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
       continue;
     }
     job->types[i] = type;
+    if (type->schema) {
+      rapidjson::Document config;
+      if (json::parse(specs[i].config_json, config, nullptr)) {
+        auto schema_problems = type->schema->check(config);
+        if (!schema_problems.empty()) {
+          // The validate hook sees only configs that satisfy the schema.
+          for (auto& p : schema_problems) {
+            p.index = i;
+            p.flow_id = specs[i].id;
+            problems.push_back(std::move(p));
+          }
+          job->types[i] = nullptr;
+          continue;
+        }
+      }
+    }
     if (type->def->validate != nullptr) any_hook = true;
   }
   if (!any_hook) return problems;

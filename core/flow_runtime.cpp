@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <condition_variable>
+#include <thread>
 #include <ctime>
 
 namespace sluice {
@@ -46,6 +48,18 @@ struct FlowRuntime::Pending {
 struct FlowRuntime::HostBinding {
   sluice_host table{};
   FlowRuntime* flow = nullptr;  // borrowed: the binding is owned by the flow
+  std::string files_root;
+};
+
+// The thread of a dedicated-thread instance. Shared by the flow and the thread itself.
+struct FlowRuntime::Runner {
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;      // guarded by mu: run returned
+  bool orphaned = false;  // guarded by mu: the flow gave up waiting; the thread destroys the instance
+  bool ok = true;         // guarded by mu
+  std::string error;      // guarded by mu
 };
 
 FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
@@ -79,12 +93,20 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
   h.state_get = &hostStateGet;
   h.state_put = &hostStatePut;
   h.state_delete = &hostStateDelete;
+  h.is_stop_requested = &hostIsStopRequested;
+  host_->files_root = services_->files_root;
+  h.files_root = host_->files_root.c_str();
+  h.files_root_len = host_->files_root.size();
 }
 
 FlowRuntime::~FlowRuntime() {
   // Every op holds a reference, so no op is in flight here. An instance left means the engine
   // shut down without stopping this flow; release it.
-  if (instance_ != nullptr) destroyInstance();
+  if (instance_ != nullptr) {
+    std::string ignored;
+    stop_requested_ = true;
+    if (!runner_ || stopRunner(StopMode::kHard, &ignored)) destroyInstance();
+  }
 }
 
 // ---- status ---------------------------------------------------------------------------------
@@ -334,7 +356,10 @@ void FlowRuntime::command(Command c, StopMode mode, Done done) {
     uint32_t budget = mode == StopMode::kHard ? kHardStopBoundMs : rt.stop_timeout_ms + kHardStopBoundMs;
     p = makePending(op, budget, std::move(done));
     // A hard stop raises cancellation at once: the step or hook in flight sees it.
-    if (mode == StopMode::kHard) cancel_ = true;
+    if (mode == StopMode::kHard) {
+      cancel_ = true;
+      stop_requested_ = true;
+    }
     armStopDeadlines(p, mode, rt.stop_timeout_ms);
   } else {
     p = makePending(op, rt.start_timeout_ms, std::move(done));
@@ -459,6 +484,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       }
       setState(State::kRunning);
       scheduleStep(0);
+      startRunner();
       conclude({State::kRunning, ""});
       return;
     }
@@ -633,6 +659,27 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     done(r);
     return;
   }
+  if (instance_type_ == type && type->def->reconfigure != nullptr) {
+    // The type applies the new config in place: no restart.
+    std::string error;
+    bool ok = callHook("reconfigure", [&](sluice_error* e) {
+      return type->def->reconfigure(instance_, spec.config_json.data(), spec.config_json.size(), e);
+    }, &error);
+    if (ok && !p->timedOut()) {
+      auto r = store_and_swap();
+      if (r.ok()) instance_spec_ = spec;
+      if (p->claim(false)) release(p);
+      done(r);
+      return;
+    }
+    if (ok) error = "reconfigure returned after the update's deadline";
+    if (p->claim(false)) release(p);
+    done(Error{ErrorKind::kInvalid,
+               "the new configuration of flow '" + id_ + "' was refused: " + error +
+                   "; the previous configuration stays in effect and nothing was stored",
+               {}});
+    return;
+  }
   const State before = state();
   const bool was_paused = before == State::kPaused;
   FlowSpec old_spec = instance_spec_;
@@ -664,6 +711,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
       setState(State::kRunning);
       scheduleStep(0);
     }
+    startRunner();
     return true;
   };
 
@@ -761,6 +809,7 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
                                  std::string* error) {
   cancel_ = false;
   pause_requested_ = false;
+  stop_requested_ = false;
   void* instance = nullptr;
   if (!callHook("create", [&](sluice_error* e) {
         return type->def->create(&host_->table, spec.config_json.data(), spec.config_json.size(),
@@ -784,6 +833,8 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
 
 bool FlowRuntime::stopAndDestroy(StopMode mode, std::string* error) {
   if (instance_ == nullptr) return true;
+  stop_requested_ = true;
+  if (runner_ && !stopRunner(mode, error)) return false;
   const int32_t m = mode == StopMode::kHard ? SLUICE_STOP_HARD : SLUICE_STOP_SOFT;
   bool ok = callHook("stop", [&](sluice_error* e) { return instance_type_->def->stop(instance_, m, e); },
                      error);
@@ -802,6 +853,104 @@ void FlowRuntime::destroyInstance() {
   }
   // Keep instance_type_: it co-owns the library the instance came from, and a late step
   // generation check may still read it.
+}
+
+// ---- dedicated threads ------------------------------------------------------------------------
+
+void FlowRuntime::startRunner() {
+  if (instance_ == nullptr || !instance_type_->dedicated_thread() || runner_) return;
+  auto runner = std::make_shared<Runner>();
+  runner_ = runner;
+  void* instance = instance_;
+  std::shared_ptr<const FlowType> type = instance_type_;  // keeps the library loaded
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  std::string id = id_;
+  runner->thread = std::thread([runner, instance, type, weak, id] {
+    std::array<char, 1024> buf{};
+    sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
+    int32_t rc = SLUICE_ERROR;
+    std::string error;
+    try {
+      rc = type->def->run(instance, &e);
+      buf.back() = '\0';
+      if (rc != SLUICE_OK) {
+        error = std::string("run hook failed: ") + (buf[0] != '\0' ? buf.data() : "no message");
+      }
+    } catch (...) {
+      rc = SLUICE_ERROR;
+      error = "run hook threw an exception";
+    }
+    bool orphaned;
+    {
+      std::lock_guard lock(runner->mu);
+      runner->done = true;
+      runner->ok = rc == SLUICE_OK;
+      runner->error = error;
+      orphaned = runner->orphaned;
+    }
+    runner->cv.notify_all();
+    if (orphaned) {
+      // The flow stopped waiting for this thread and handed it the instance.
+      spdlog::warn("flow {}: run hook returned late; releasing its instance", id);
+      try {
+        type->def->destroy(instance);
+      } catch (...) {
+      }
+      return;
+    }
+    if (auto self = weak.lock()) {
+      self->post([self, runner] { self->runEnded(runner); });
+    }
+  });
+}
+
+bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
+  auto runner = runner_;
+  const uint32_t soft_ms = instance_spec_.runtime.stop_timeout_ms;
+  auto done = [&] { return runner->done; };
+  std::unique_lock lock(runner->mu);
+  if (mode == StopMode::kSoft && !runner->cv.wait_for(lock, std::chrono::milliseconds(soft_ms), done)) {
+    spdlog::warn("flow {}: run hook did not return within the stop timeout ({} ms); cancelling",
+                 id_, soft_ms);
+  }
+  cancel_ = cancel_ || !runner->done;
+  if (!runner->cv.wait_for(lock, std::chrono::milliseconds(kHardStopBoundMs), done)) {
+    runner->orphaned = true;
+    lock.unlock();
+    runner->thread.detach();
+    runner_.reset();
+    instance_ = nullptr;  // now owned by the thread
+    ++step_generation_;
+    *error = "run hook did not return within " + std::to_string(kHardStopBoundMs) +
+             " ms after cancellation; its thread is left to finish and release the instance";
+    return false;
+  }
+  lock.unlock();
+  runner->thread.join();
+  runner_.reset();
+  return true;
+}
+
+void FlowRuntime::runEnded(const std::shared_ptr<Runner>& runner) {
+  if (runner_ != runner || stop_requested_) return;  // a stop is handling it
+  bool ok;
+  std::string error;
+  {
+    std::lock_guard lock(runner->mu);
+    ok = runner->ok;
+    error = runner->error;
+  }
+  runner->thread.join();
+  runner_.reset();
+  std::string ignored;
+  if (ok) {
+    spdlog::info("flow {}: run hook returned: the flow's work is done", id_);
+    stopAndDestroy(StopMode::kSoft, &ignored);
+    setState(State::kStopped);
+  } else {
+    stopAndDestroy(StopMode::kHard, &ignored);
+    setState(State::kFailed, error);
+  }
 }
 
 // ---- host functions ---------------------------------------------------------------------------
@@ -837,6 +986,10 @@ int32_t FlowRuntime::hostIsCancelled(void* ctx) {
 
 int32_t FlowRuntime::hostIsPaused(void* ctx) {
   return static_cast<HostBinding*>(ctx)->flow->pause_requested_.load() ? 1 : 0;
+}
+
+int32_t FlowRuntime::hostIsStopRequested(void* ctx) {
+  return static_cast<HostBinding*>(ctx)->flow->stop_requested_.load() ? 1 : 0;
 }
 
 int64_t FlowRuntime::hostNowMs(void*) {

@@ -57,7 +57,8 @@ struct EngineServices {
   ThreadPool* pool;
   Timer* timer;
   Store* store;
-  std::function<void()> records_changed;  // a stored configuration changed (cache invalidation)
+  std::function<void()> records_changed;
+  std::string files_root;  // absolute; handed to plugins through the host table  // a stored configuration changed (cache invalidation)
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
@@ -100,6 +101,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
  private:
   struct Pending;
   struct HostBinding;
+  struct Runner;
 
   void post(std::function<void()> op);
   void drain();
@@ -114,6 +116,11 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                  const std::shared_ptr<Pending>& p, UpdateDone done);
   void runStep(uint64_t generation);
+  void startRunner();
+  void runEnded(const std::shared_ptr<Runner>& runner);
+  /// Asks the dedicated thread to return and waits (bounded); false when it did not return, in
+  /// which case the instance now belongs to the thread, which destroys it when it returns.
+  bool stopRunner(StopMode mode, std::string* error);
 
   // Instance management; strand only.
   bool createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
@@ -133,6 +140,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   static void hostGaugeSet(void* ctx, const char* name, size_t len, double value);
   static int32_t hostIsCancelled(void* ctx);
   static int32_t hostIsPaused(void* ctx);
+  static int32_t hostIsStopRequested(void* ctx);
   static int64_t hostNowMs(void* ctx);
   static int32_t hostStateGet(void* ctx, const char* key, size_t len, sluice_value_sink sink,
                               void* sink_ctx);
@@ -169,9 +177,11 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::shared_ptr<const FlowType> instance_type_;  // type the instance was created from
   FlowSpec instance_spec_;                         // spec the instance was created from
   std::unique_ptr<HostBinding> host_;
+  std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
 
   std::atomic<bool> cancel_{false};
   std::atomic<bool> pause_requested_{false};
+  std::atomic<bool> stop_requested_{false};
   std::atomic<uint64_t> step_generation_{0};
 };
 

@@ -15,7 +15,7 @@ namespace {
 // structs at their end, so these stay the sizes of 1.0.
 constexpr size_t kDescriptorSizeV1_0 =
     offsetof(sluice_plugin_descriptor, flow_types) + sizeof(void*);
-constexpr size_t kFlowTypeSizeV1_0 = offsetof(sluice_flow_type, step) + sizeof(void*);
+constexpr size_t kFlowTypeSizeV1_0 = offsetof(sluice_flow_type, run) + sizeof(void*);
 
 std::string describeVersion(unsigned major, unsigned minor) {
   return std::to_string(major) + "." + std::to_string(minor);
@@ -120,8 +120,19 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
     else if (t->start == nullptr) missing = "start";
     else if (t->stop == nullptr) missing = "stop";
     else if ((t->flags & SLUICE_FLOW_HAS_STEP) != 0 && t->step == nullptr) missing = "step";
+    else if ((t->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0 && t->run == nullptr) missing = "run";
     if (missing != nullptr) {
       return refuse(file, "flow type '" + name + "': required hook '" + missing + "' is missing");
+    }
+    if ((t->flags & SLUICE_FLOW_HAS_STEP) != 0 && (t->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0) {
+      return refuse(file, "flow type '" + name +
+                              "': a flow type is either a step flow or a dedicated-thread flow");
+    }
+    std::shared_ptr<const ConfigSchema> schema;
+    if (t->config_schema != nullptr) {
+      std::string schema_error;
+      schema = ConfigSchema::compile(t->config_schema, &schema_error);
+      if (!schema) return refuse(file, "flow type '" + name + "': " + schema_error);
     }
     if (std::find(names.begin(), names.end(), name) != names.end()) {
       return refuse(file, "flow type '" + name + "' is declared twice");
@@ -133,6 +144,7 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
     type->name = name;
     type->description = t->description != nullptr ? t->description : "";
     type->config_schema = t->config_schema != nullptr ? t->config_schema : "";
+    type->schema = std::move(schema);
     type->plugin_name = plugin.name;
     type->file = file;
     plugin.types.push_back(std::move(type));

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "config_schema.hpp"
+
 namespace sluice {
 
 /// A flow type provided by a loaded plugin. Co-owns the plugin's library: the library stays
@@ -20,9 +22,11 @@ struct FlowType {
   std::string name;
   std::string description;
   std::string config_schema;  // JSON Schema text, empty when the type publishes none
+  std::shared_ptr<const ConfigSchema> schema;  // compiled config_schema, null when none
   std::string plugin_name;
   std::string file;
   bool has_step() const { return (def->flags & SLUICE_FLOW_HAS_STEP) != 0; }
+  bool dedicated_thread() const { return (def->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0; }
 };
 
 struct LoadedPlugin {

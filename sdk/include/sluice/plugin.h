@@ -52,8 +52,9 @@ typedef int32_t sluice_status;
 #define SLUICE_LOG_WARN 3
 #define SLUICE_LOG_ERROR 4
 
-/** Flow type flags. */
-#define SLUICE_FLOW_HAS_STEP 1u /* the engine schedules the step hook while the flow runs */
+/** Flow type flags (at most one of them). */
+#define SLUICE_FLOW_HAS_STEP 1u         /* the engine schedules the step hook while the flow runs */
+#define SLUICE_FLOW_DEDICATED_THREAD 2u /* the run hook gets a thread of its own while it runs */
 
 /**
  * Error out-parameter of the hooks. Owned by the host, valid for the duration of the call only.
@@ -122,12 +123,21 @@ typedef struct sluice_host {
   sluice_status (*state_put)(void* ctx, const char* key, size_t key_len, const char* value,
                              size_t value_len);
   sluice_status (*state_delete)(void* ctx, const char* key, size_t key_len);
+  /** 1 once a stop (soft or hard) of the flow was requested, else 0. A dedicated-thread flow's
+   *  run hook returns when it turns 1 (finishing its unit of work on a soft stop). */
+  int32_t (*is_stop_requested)(void* ctx);
+  /** Absolute path of the engine's files root (--files-root), NUL-terminated: the only
+   *  directory tree flows that touch files may use. Valid until destroy. */
+  const char* files_root;
+  size_t files_root_len;
 } sluice_host;
 
 /**
  * One flow type. Static storage in the plugin: it must live as long as the library is loaded.
- * Required hooks: create, destroy, start, stop; step when flags has SLUICE_FLOW_HAS_STEP.
- * Optional hooks (NULL = nothing to do): validate, pause, resume.
+ * Required hooks: create, destroy, start, stop; step when flags has SLUICE_FLOW_HAS_STEP; run when
+ * flags has SLUICE_FLOW_DEDICATED_THREAD.
+ * Optional hooks (NULL = nothing to do): validate, pause, resume; reconfigure (NULL = an update
+ * of a running flow restarts it).
  */
 typedef struct sluice_flow_type {
   uint32_t struct_size;
@@ -154,6 +164,16 @@ typedef struct sluice_flow_type {
   /** One unit of work. `*next_delay_ms` holds step_interval_ms on entry; set it to 0 to be
    *  called again at once (work was done and more is waiting). */
   sluice_status (*step)(void* instance, uint32_t* next_delay_ms, sluice_error* err);
+  /** Applies a new, validated config to a running or paused instance in place. On error the
+   *  instance must keep working with its previous config. Called on the strand (never during a
+   *  step); for a dedicated-thread flow, concurrently with run: synchronise. */
+  sluice_status (*reconfigure)(void* instance, const char* config_json, size_t config_len,
+                               sluice_error* err);
+  /** Dedicated-thread flows: the flow's work, on a thread of its own, started after start.
+   *  Returns once is_stop_requested turns 1 (soft: finish the unit in flight; is_cancelled 1:
+   *  abandon it); idles while is_paused is 1. Returning earlier ends the flow: SLUICE_OK leaves
+   *  it stopped, SLUICE_ERROR failed. */
+  sluice_status (*run)(void* instance, sluice_error* err);
 } sluice_flow_type;
 
 /** What the entry symbol returns. Static storage in the plugin. */

@@ -1,7 +1,8 @@
 // Header-only C++ layer over the Sluice C ABI (sluice/plugin.h).
 //
-// A flow type is a class deriving from sluice::sdk::Flow (lifecycle only) or
-// sluice::sdk::StepFlow (the engine calls step() periodically), with:
+// A flow type is a class deriving from sluice::sdk::Flow (lifecycle only),
+// sluice::sdk::StepFlow (the engine calls step() periodically on its pool) or
+// sluice::sdk::ThreadFlow (run() gets a thread of its own), with:
 //   static constexpr const char* kName;         // the type name
 //   static constexpr const char* kDescription;  // one line
 //   T(sluice::sdk::Host host, const sluice::sdk::Config& config);
@@ -9,6 +10,7 @@
 //   static constexpr const char* kConfigSchema;  // JSON Schema text of `config`
 //   static void validate(const sluice::sdk::Config&, sluice::sdk::Problems&);
 //   static constexpr uint32_t kStepIntervalMs;   // default delay between steps
+//   Status reconfigure(const sluice::sdk::Config&);  // apply a new config in place (no restart)
 // A plugin lists its types once: SLUICE_PLUGIN("name", "1.0.0", MyFlow, OtherFlow).
 // Every exception thrown by a hook is caught here and becomes an error status with its message.
 #pragma once
@@ -20,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <concepts>
 #include <type_traits>
 #include <utility>
 
@@ -60,7 +63,12 @@ class Host {
   void gaugeSet(std::string_view name, double value) const {
     host_->gauge_set(host_->ctx, name.data(), name.size(), value);
   }
+  /// True once a hard stop was requested (or a soft stop passed its timeout).
   bool cancelled() const { return host_->is_cancelled(host_->ctx) != 0; }
+  /// True once any stop was requested (dedicated-thread flows return from run()).
+  bool stopRequested() const { return host_->is_stop_requested(host_->ctx) != 0; }
+  /// The engine's files root: the only directory tree a flow may read or write.
+  std::string_view filesRoot() const { return {host_->files_root, host_->files_root_len}; }
   bool pauseRequested() const { return host_->is_paused(host_->ctx) != 0; }
   int64_t nowMs() const { return host_->now_ms(host_->ctx); }
   /// Durable state: the stored value of `key`, or nothing.
@@ -139,6 +147,14 @@ class StepFlow : public Flow {
   virtual Status step(StepControl& control) = 0;
 };
 
+/// A flow whose run() gets a thread of its own from start until it is stopped. run() must return
+/// once host().stopRequested() is true, and idle while host().pauseRequested() is true.
+class ThreadFlow : public Flow {
+ public:
+  using Flow::Flow;
+  virtual Status run() = 0;
+};
+
 namespace detail {
 
 inline void setError(sluice_error* err, const char* what) { sluice_error_set(err, what); }
@@ -164,6 +180,10 @@ template <class T>
 concept HasSchema = requires { T::kConfigSchema; };
 template <class T>
 concept HasInterval = requires { T::kStepIntervalMs; };
+template <class T>
+concept HasReconfigure = requires(T& t, const Config& c) {
+  { t.reconfigure(c) } -> std::same_as<Status>;
+};
 
 template <class T>
 struct Adapter {
@@ -224,6 +244,24 @@ struct Adapter {
     });
   }
 
+  static sluice_status run(void* p, sluice_error* e) {
+    return guarded(e, [&] { return static_cast<ThreadFlow*>(self(p))->run(); });
+  }
+  static sluice_status reconfigure(void* p, const char* json, size_t len, sluice_error* e) {
+    return guarded(e, [&] {
+      Config config;
+      std::string parse_error;
+      if (!config.parse(std::string_view(json, len), &parse_error)) {
+        return Status::error(parse_error);
+      }
+      if constexpr (HasReconfigure<T>) {
+        return static_cast<T*>(self(p))->reconfigure(config);
+      } else {
+        return Status::error("reconfigure is not supported");
+      }
+    });
+  }
+
   static sluice_flow_type make() {
     sluice_flow_type t{};
     t.struct_size = sizeof(sluice_flow_type);
@@ -246,6 +284,11 @@ struct Adapter {
         t.step_interval_ms = 1000;
       }
     }
+    if constexpr (std::is_base_of_v<ThreadFlow, T>) {
+      t.flags |= SLUICE_FLOW_DEDICATED_THREAD;
+      t.run = &run;
+    }
+    if constexpr (HasReconfigure<T>) t.reconfigure = &reconfigure;
     return t;
   }
 };
