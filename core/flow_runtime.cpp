@@ -45,11 +45,18 @@ struct FlowRuntime::Pending {
   }
 };
 
+// The context behind an instance's host table. Shared by the flow and any thread of the plugin
+// that may outlive it (an orphaned dedicated thread): once the flow is gone, `flow` is null and
+// the host functions answer "cancelled" and do nothing else.
 struct FlowRuntime::HostBinding {
   sluice_host table{};
-  FlowRuntime* flow = nullptr;  // borrowed: the binding is owned by the flow
+  std::mutex mu;
+  FlowRuntime* flow = nullptr;  // guarded by mu; null once the flow is destroyed
+  std::string id;
   std::string files_root;
 };
+
+
 
 // The thread of a dedicated-thread instance. Shared by the flow and the thread itself.
 struct FlowRuntime::Runner {
@@ -71,12 +78,13 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
       desired_(desired),
       accepted_(desired),
       since_(std::chrono::system_clock::now()),
-      host_(std::make_unique<HostBinding>()) {
+      host_(std::make_shared<HostBinding>()) {
   if (!type_) {
     state_ = State::kFailed;
     error_ = "flow type '" + spec_.type + "' is not loaded";
   }
   host_->flow = this;
+  host_->id = id_;
   sluice_host& h = host_->table;
   h.struct_size = sizeof(sluice_host);
   h.abi_major = SLUICE_ABI_MAJOR;
@@ -100,6 +108,10 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
 }
 
 FlowRuntime::~FlowRuntime() {
+  {
+    std::lock_guard lock(host_->mu);
+    host_->flow = nullptr;  // plugin threads that outlive the flow see it cancelled
+  }
   // Every op holds a reference, so no op is in flight here. An instance left means the engine
   // shut down without stopping this flow; release it.
   if (instance_ != nullptr) {
@@ -865,7 +877,8 @@ void FlowRuntime::startRunner() {
   std::shared_ptr<const FlowType> type = instance_type_;  // keeps the library loaded
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
   std::string id = id_;
-  runner->thread = std::thread([runner, instance, type, weak, id] {
+  // The thread co-owns the host binding: its host table stays valid however long it runs.
+  runner->thread = std::thread([runner, instance, type, weak, id, binding = host_] {
     std::array<char, 1024> buf{};
     sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
     int32_t rc = SLUICE_ERROR;
@@ -926,7 +939,11 @@ bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
     return false;
   }
   lock.unlock();
-  runner->thread.join();
+  if (runner->thread.get_id() == std::this_thread::get_id()) {
+    runner->thread.detach();  // the flow's last owner was its own thread, now returning
+  } else {
+    runner->thread.join();
+  }
   runner_.reset();
   return true;
 }
@@ -965,31 +982,41 @@ void FlowRuntime::hostLog(void* ctx, int32_t level, const char* msg, size_t len)
     case SLUICE_LOG_WARN: l = spdlog::level::warn; break;
     default: l = spdlog::level::err; break;
   }
-  spdlog::log(l, "flow {}: {}", b->flow->id_, std::string_view(msg, len));
+  spdlog::log(l, "flow {}: {}", b->id, std::string_view(msg, len));
 }
 
 void FlowRuntime::hostCounterAdd(void* ctx, const char* name, size_t len, int64_t delta) {
-  auto* f = static_cast<HostBinding*>(ctx)->flow;
-  std::lock_guard lock(f->metrics_mu_);
-  f->counters_[std::string(name, len)] += delta;
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  if (b->flow == nullptr) return;
+  std::lock_guard lock(b->flow->metrics_mu_);
+  b->flow->counters_[std::string(name, len)] += delta;
 }
 
 void FlowRuntime::hostGaugeSet(void* ctx, const char* name, size_t len, double value) {
-  auto* f = static_cast<HostBinding*>(ctx)->flow;
-  std::lock_guard lock(f->metrics_mu_);
-  f->gauges_[std::string(name, len)] = value;
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  if (b->flow == nullptr) return;
+  std::lock_guard lock(b->flow->metrics_mu_);
+  b->flow->gauges_[std::string(name, len)] = value;
 }
 
 int32_t FlowRuntime::hostIsCancelled(void* ctx) {
-  return static_cast<HostBinding*>(ctx)->flow->cancel_.load() ? 1 : 0;
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  return b->flow == nullptr || b->flow->cancel_.load() ? 1 : 0;
 }
 
 int32_t FlowRuntime::hostIsPaused(void* ctx) {
-  return static_cast<HostBinding*>(ctx)->flow->pause_requested_.load() ? 1 : 0;
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  return b->flow != nullptr && b->flow->pause_requested_.load() ? 1 : 0;
 }
 
 int32_t FlowRuntime::hostIsStopRequested(void* ctx) {
-  return static_cast<HostBinding*>(ctx)->flow->stop_requested_.load() ? 1 : 0;
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  return b->flow == nullptr || b->flow->stop_requested_.load() ? 1 : 0;
 }
 
 int64_t FlowRuntime::hostNowMs(void*) {
@@ -1000,8 +1027,10 @@ int64_t FlowRuntime::hostNowMs(void*) {
 
 int32_t FlowRuntime::hostStateGet(void* ctx, const char* key, size_t len, sluice_value_sink sink,
                                   void* sink_ctx) {
-  auto* f = static_cast<HostBinding*>(ctx)->flow;
-  auto r = f->services_->store->stateGet(f->id_, std::string(key, len));
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  if (b->flow == nullptr) return SLUICE_ERROR;
+  auto r = b->flow->services_->store->stateGet(b->id, std::string(key, len));
   if (!r.ok() || !r.value().has_value()) return SLUICE_ERROR;
   sink(sink_ctx, r.value()->data(), r.value()->size());
   return SLUICE_OK;
@@ -1009,14 +1038,19 @@ int32_t FlowRuntime::hostStateGet(void* ctx, const char* key, size_t len, sluice
 
 int32_t FlowRuntime::hostStatePut(void* ctx, const char* key, size_t len, const char* value,
                                   size_t value_len) {
-  auto* f = static_cast<HostBinding*>(ctx)->flow;
-  auto r = f->services_->store->statePut(f->id_, std::string(key, len), std::string(value, value_len));
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  if (b->flow == nullptr) return SLUICE_ERROR;
+  auto r = b->flow->services_->store->statePut(b->id, std::string(key, len),
+                                               std::string(value, value_len));
   return r.ok() ? SLUICE_OK : SLUICE_ERROR;
 }
 
 int32_t FlowRuntime::hostStateDelete(void* ctx, const char* key, size_t len) {
-  auto* f = static_cast<HostBinding*>(ctx)->flow;
-  auto r = f->services_->store->stateDelete(f->id_, std::string(key, len));
+  auto* b = static_cast<HostBinding*>(ctx);
+  std::lock_guard binding(b->mu);
+  if (b->flow == nullptr) return SLUICE_ERROR;
+  auto r = b->flow->services_->store->stateDelete(b->id, std::string(key, len));
   return r.ok() ? SLUICE_OK : SLUICE_ERROR;
 }
 

@@ -176,7 +176,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void* instance_ = nullptr;
   std::shared_ptr<const FlowType> instance_type_;  // type the instance was created from
   FlowSpec instance_spec_;                         // spec the instance was created from
-  std::unique_ptr<HostBinding> host_;
+  std::shared_ptr<HostBinding> host_;  // shared with plugin threads that may outlive the flow
   std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
 
   std::atomic<bool> cancel_{false};

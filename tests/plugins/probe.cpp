@@ -5,10 +5,20 @@
 //   block: "<hook>", block_ms: N   the hook sleeps N ms (returning early on cancellation unless
 //                                  ignore_cancel is true)
 //   bad: true        validate reports a problem at /bad
+//   trace_file: "x"  every hook call appends "<hook>\n" to <files root>/x (order of calls)
 // Every hook call adds 1 to the counter `calls.<hook>`.
+//
+// `probe-thread` is a dedicated-thread flow: run() loops (counter `loops`) until a stop is
+// requested, idling (counter `idle`) while paused. exit_after: N returns ok after N loops;
+// fail_after: N returns an error; ignore_stop: true keeps looping until cancelled;
+// ignore_cancel: true with ignore_stop never returns before block_ms.
+//
+// `probe-reconf` is a step flow that applies new configs in place (counter `reconfigured`);
+// a config with "refuse": true is refused by reconfigure.
 #include <sluice/sdk/flow.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -38,7 +48,8 @@ class ProbeFlow : public sluice::sdk::StepFlow {
         block_ms_(config.getInt("block_ms", 0)),
         ignore_cancel_(config.find("ignore_cancel") != nullptr &&
                        config.find("ignore_cancel")->IsBool() &&
-                       config.find("ignore_cancel")->GetBool()) {
+                       config.find("ignore_cancel")->GetBool()),
+        trace_file_(config.getString("trace_file", "")) {
     inject("create");
   }
 
@@ -61,6 +72,9 @@ class ProbeFlow : public sluice::sdk::StepFlow {
  private:
   Status inject(const std::string& hook) {
     host().counterAdd("calls." + hook);
+    if (!trace_file_.empty()) {
+      std::ofstream(std::string(host().filesRoot()) + "/" + trace_file_, std::ios::app) << hook << "\n";
+    }
     if (block_ == hook) {
       auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(block_ms_);
       while (std::chrono::steady_clock::now() < until) {
@@ -82,8 +96,97 @@ class ProbeFlow : public sluice::sdk::StepFlow {
   std::string block_;
   int64_t block_ms_;
   bool ignore_cancel_;
+  std::string trace_file_;
+};
+
+bool flag(const sluice::sdk::Config& c, const char* key) {
+  const auto* v = c.find(key);
+  return v != nullptr && v->IsBool() && v->GetBool();
+}
+
+class ProbeThread : public sluice::sdk::ThreadFlow {
+ public:
+  static constexpr const char* kName = "probe-thread";
+  static constexpr const char* kDescription = "Test dedicated-thread flow.";
+
+  ProbeThread(sluice::sdk::Host host, const sluice::sdk::Config& config)
+      : ThreadFlow(host),
+        interval_ms_(config.getInt("interval_ms", 2)),
+        exit_after_(config.getInt("exit_after", -1)),
+        fail_after_(config.getInt("fail_after", -1)),
+        block_ms_(config.getInt("block_ms", 0)),
+        ignore_stop_(flag(config, "ignore_stop")),
+        ignore_cancel_(flag(config, "ignore_cancel")) {}
+
+  Status stop(sluice::sdk::StopMode mode) override {
+    host().counterAdd(mode == sluice::sdk::StopMode::Hard ? "stops.hard" : "stops.soft");
+    return Status::ok();
+  }
+
+  Status run() override {
+    host().counterAdd("runs");
+    int64_t loops = 0;
+    auto started = std::chrono::steady_clock::now();
+    for (;;) {
+      if (ignore_cancel_) {
+        if (std::chrono::steady_clock::now() - started > std::chrono::milliseconds(block_ms_)) break;
+      } else if (host().cancelled()) {
+        host().counterAdd("cancelled");
+        break;
+      } else if (!ignore_stop_ && host().stopRequested()) {
+        host().counterAdd("finished");
+        break;
+      }
+      if (host().pauseRequested()) {
+        host().counterAdd("idle");
+      } else {
+        host().counterAdd("loops");
+        ++loops;
+        if (loops == exit_after_) return Status::ok();
+        if (loops == fail_after_) return Status::error("probe-thread: failing after " + std::to_string(loops) + " loops");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms_));
+    }
+    return Status::ok();
+  }
+
+ private:
+  int64_t interval_ms_;
+  int64_t exit_after_;
+  int64_t fail_after_;
+  int64_t block_ms_;
+  bool ignore_stop_;
+  bool ignore_cancel_;
+};
+
+class ProbeReconf : public sluice::sdk::StepFlow {
+ public:
+  static constexpr const char* kName = "probe-reconf";
+  static constexpr const char* kDescription = "Test step flow that reconfigures in place.";
+  static constexpr const char* kConfigSchema =
+      R"({"type":"object","properties":{"interval_ms":{"type":"integer","minimum":1},"refuse":{"type":"boolean"}}})";
+
+  ProbeReconf(sluice::sdk::Host host, const sluice::sdk::Config& config)
+      : StepFlow(host), interval_ms_(static_cast<uint32_t>(config.getInt("interval_ms", 5))) {}
+
+  Status reconfigure(const sluice::sdk::Config& config) {
+    if (flag(config, "refuse")) return Status::error("probe-reconf: refusing this config");
+    interval_ms_ = static_cast<uint32_t>(config.getInt("interval_ms", 5));
+    host().counterAdd("reconfigured");
+    host().gaugeSet("interval_ms", interval_ms_);
+    return Status::ok();
+  }
+
+  Status step(sluice::sdk::StepControl& control) override {
+    host().counterAdd("steps");
+    control.nextIn(interval_ms_);
+    return Status::ok();
+  }
+
+ private:
+  uint32_t interval_ms_;
 };
 
 }  // namespace
 
-SLUICE_PLUGIN("probe", "0.1.0", ProbeFlow)
+SLUICE_PLUGIN("probe", "0.1.0", ProbeFlow, ProbeThread, ProbeReconf)
