@@ -1,4 +1,6 @@
 // The REST contract of ../shared/seed/flows-api.txt and issue #2, against the real binary.
+#include <map>
+
 #include "fakes/api_fixture.hpp"
 
 namespace sluice::test {
@@ -331,6 +333,52 @@ TEST_F(ApiTest, BulkPostOfManyConfigs) {
   auto doc = parseJson(r.body);
   ASSERT_EQ(doc.Size(), 10000u);
   EXPECT_STREQ(doc[9999]["flow_id"].GetString(), "f9999");
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+TEST_F(ApiTest, PluginsListsTypesWithSchemas) {
+  auto r = get("/plugins");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  auto doc = parseJson(r.body);
+  std::map<std::string, const rapidjson::Value*> types;
+  for (const auto& p : doc["plugins"].GetArray()) {
+    EXPECT_TRUE(p["version"].IsString());
+    EXPECT_TRUE(p["file"].IsString());
+    EXPECT_STREQ(p["abi"].GetString(), "1.0");
+    for (const auto& t : p["flow_types"].GetArray()) types[t["name"].GetString()] = &t;
+  }
+  for (const char* name : {"noop", "ticker", "line-pipe", "probe", "probe-thread", "probe-reconf"}) {
+    ASSERT_TRUE(types.count(name)) << name;
+  }
+  EXPECT_TRUE((*types["ticker"])["config_schema"].IsObject());
+  EXPECT_GT((*types["ticker"])["description"].GetStringLength(), 0u);
+  EXPECT_TRUE((*types["probe"])["config_schema"].IsNull());
+  EXPECT_TRUE(doc["refused"].IsArray());
+}
+
+TEST_F(ApiTest, ValidateStoresNothing) {
+  auto r = post("/flows/validate", R"([{"flow_id":"a","type":"ticker","config":{"interval_ms":5}}])");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(jsonEqual(r.body, R"({"valid":true,"details":[]})"));
+  r = post("/flows/validate", R"([{"flow_id":"a","type":"ticker","config":{"interval_ms":0}},{"flow_id":"b","type":"zzz"},{"x":1}])");
+  ASSERT_EQ(r.status, 200);
+  auto doc = parseJson(r.body);
+  EXPECT_FALSE(doc["valid"].GetBool());
+  ASSERT_EQ(doc["details"].Size(), 3u);
+  EXPECT_STREQ(doc["details"][0]["path"].GetString(), "/config/interval_ms");
+  EXPECT_STREQ(doc["details"][1]["path"].GetString(), "/type");
+  EXPECT_STREQ(doc["details"][2]["path"].GetString(), "/flow_id");
+  EXPECT_EQ(get("/flows").body, "[]");
+  expectJsonError(post("/flows/validate", "{}"), 400);
+  expectJsonError(post("/flows/validate", "[oops"), 400);
+  // "validate" is reserved as a flow id
+  expectJsonError(post("/flows", R"([{"flow_id":"validate"}])"), 400);
 }
 
 }  // namespace

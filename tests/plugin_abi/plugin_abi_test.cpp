@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/json.hpp"
 #include "core/plugin_registry.hpp"
 #include "fakes/http_client.hpp"
 #include "fakes/server_process.hpp"
@@ -63,6 +64,41 @@ TEST(PluginAbi, ServerStartsAndReportsRefusals) {
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"status\":\"running\""), std::string::npos) << r.body;
   // the log names the file and the reason
+  EXPECT_EQ(server.kill(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// Hooks that misbehave at run time: each becomes a failed flow with an error naming it, while
+// the engine keeps serving.
+TEST(PluginAbi, MisbehavingHooksAreContained) {
+  auto data = std::filesystem::path(SLUICE_TEST_TMP) / "abi-hooks";
+  std::filesystem::remove_all(data);
+  ServerProcess server(SLUICE_BINARY, data, {"--plugin-dir", SLUICE_TEST_PLUGIN_DIR});
+  auto r = request(server.port(), "POST", "/flows", R"([
+    {"flow_id":"throws","type":"probe","config":{"throw":"start"}},
+    {"flow_id":"errors","type":"probe","config":{"fail":"start"}},
+    {"flow_id":"blocks","type":"probe","config":{"block":"start","block_ms":3000,"ignore_cancel":true},"runtime":{"start_timeout_ms":200}},
+    {"flow_id":"fine","type":"probe"}])");
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = request(server.port(), "PATCH", "/flows/commands", R"({"command":"start"})");
+  ASSERT_EQ(r.status, 200);
+  rapidjson::Document doc;
+  ASSERT_TRUE(json::parse(r.body, doc, nullptr));
+  const auto& d = doc["details"];
+  EXPECT_STREQ(d[0]["status"].GetString(), "failed");
+  EXPECT_STREQ(d[0]["error"].GetString(), "start hook failed: probe: injected exception in start");
+  EXPECT_STREQ(d[1]["status"].GetString(), "failed");
+  EXPECT_STREQ(d[1]["error"].GetString(), "start hook failed: probe: injected failure in start");
+  EXPECT_STREQ(d[2]["status"].GetString(), "failed");
+  EXPECT_STREQ(d[2]["error"].GetString(),
+               "start did not finish within 200 ms (runtime.start_timeout_ms): plugin code is still running");
+  EXPECT_STREQ(d[3]["status"].GetString(), "running");
+  EXPECT_EQ(request(server.port(), "GET", "/flows/status").status, 200);
   EXPECT_EQ(server.kill(SIGTERM), 0);
 }
 
