@@ -459,6 +459,7 @@ bool Engine::shutdown() {
   }
   timer_.shutdown();
   clean = pool_.shutdown(std::chrono::milliseconds(1000)) && clean;
+  for (const auto& f : order) f->dropQueuedOps();
   spdlog::info("engine stopped{}", clean ? "" : " (some plugin code did not return in time)");
   return clean;
 }

@@ -249,6 +249,16 @@ void FlowRuntime::post(std::function<void()> op) {
   if (start) services_->pool->post([self = shared_from_this()] { self->drain(); });
 }
 
+void FlowRuntime::dropQueuedOps() {
+  std::deque<std::function<void()>> dropped;
+  {
+    std::lock_guard lock(strand_mu_);
+    dropped.swap(ops_);
+    strand_active_ = false;
+  }
+  // `dropped` is destroyed here, outside the lock: the closures may hold the last references.
+}
+
 void FlowRuntime::drain() {
   std::function<void()> op;
   {

@@ -97,6 +97,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done);
   /// Stops (soft, bounded, then hard) and releases the instance of a deleted flow.
   void remove(Done done);
+  /// Drops operations still queued once the engine's pool has stopped (they hold references to
+  /// the flow and would keep it alive forever).
+  void dropQueuedOps();
 
  private:
   struct Pending;
