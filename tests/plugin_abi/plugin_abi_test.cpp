@@ -24,6 +24,7 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
   registry.loadDirectory(SLUICE_BROKEN_PLUGIN_DIR);
   auto r = refusals(registry);
   EXPECT_EQ(r["not_a_plugin.so"], "not a Sluice plugin: no symbol sluice_plugin_entry");
+  EXPECT_EQ(r["garbage.so"].rfind("cannot load shared object: ", 0), 0u) << r["garbage.so"];
   EXPECT_EQ(r["broken_null_descriptor.so"], "entry symbol returned no descriptor (null)");
   EXPECT_EQ(r["broken_wrong_major.so"],
             "ABI major version mismatch: plugin built for ABI 2.0, engine supports 1.0");
@@ -40,7 +41,7 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
             std::string::npos)
       << r["broken_duplicate_type.so"];
   EXPECT_EQ(r.count("broken_plain_c.so"), 0u);
-  EXPECT_EQ(r.size(), 9u);
+  EXPECT_EQ(r.size(), 10u);
   // the good ones still work
   EXPECT_NE(registry.find("noop"), nullptr);
   EXPECT_NE(registry.find("ticker"), nullptr);
