@@ -13,6 +13,7 @@
 
 #include "api/server.hpp"
 #include "core/engine.hpp"
+#include "core/instance.hpp"
 #include "sluice/plugin.h"
 
 #ifndef SLUICE_VERSION
@@ -51,6 +52,11 @@ std::filesystem::path executableDir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Process isolation: this binary also serves as a flow's host process.
+  if (argc == 3 && std::string(argv[1]) == "--flow-host") {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("flow-host"));
+    return sluice::runFlowHost(std::atoi(argv[2]));
+  }
   CLI::App app{"Sluice: a plugin-based flow orchestration engine with a REST API"};
   std::string listen;
   std::string data_dir = "sluice-data";

@@ -28,6 +28,9 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   }
   resolved.files_root = std::filesystem::canonical(resolved.files_root, ec);
   if (ec) return Error{ErrorKind::kInternal, "cannot resolve files root: " + ec.message(), {}};
+  if (resolved.host_executable.empty()) {
+    resolved.host_executable = std::filesystem::read_symlink("/proc/self/exe", ec);
+  }
   auto store = SqliteStore::open((options.data_dir / "sluice.db").string());
   if (!store.ok()) return store.error();
   auto loaded = store.value()->loadAll();
@@ -42,7 +45,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
       store_(std::move(store)),
       pool_(options.workers),
       services_{&pool_, &timer_, store_.get(), [this] { invalidateList(); },
-                options.files_root.string()} {
+                options.files_root.string(), options.host_executable.string()} {
   for (const auto& dir : options_.plugin_dirs) registry_.loadDirectory(dir);
 }
 

@@ -114,7 +114,7 @@ FlowRuntime::~FlowRuntime() {
   }
   // Every op holds a reference, so no op is in flight here. An instance left means the engine
   // shut down without stopping this flow; release it.
-  if (instance_ != nullptr) {
+  if (instance_) {
     std::string ignored;
     stop_requested_ = true;
     if (!runner_ || stopRunner(StopMode::kHard, &ignored)) destroyInstance();
@@ -293,8 +293,16 @@ std::shared_ptr<FlowRuntime::Pending> FlowRuntime::makePending(std::string opera
   return p;
 }
 
-void FlowRuntime::onDeadline(const std::shared_ptr<Pending>& p, const std::string& why) {
+void FlowRuntime::onDeadline(const std::shared_ptr<Pending>& p, const std::string& reason) {
   if (!p->claim(true)) return;
+  std::string why = reason;
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard lock(kill_mu_);
+    instance = killable_;
+  }
+  // Process isolation: code that does not return is ended with its host, freeing the worker.
+  if (instance && instance->kill()) why += "; its host process was killed (SIGKILL)";
   {
     std::lock_guard lock(mu_);
     --pending_commands_;
@@ -428,7 +436,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
   if (p->timedOut()) {
     // Answered by its deadline while queued behind plugin code that did not return; the flow
     // was marked failed then. A failed flow holds no instance.
-    if (instance_ != nullptr) {
+    if (instance_) {
       std::string ignored;
       stopAndDestroy(StopMode::kHard, &ignored);
     }
@@ -446,7 +454,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
     if (!p->claim(false)) {
       // The deadline answered first and marked the flow failed; keep it that way, but release
       // what the late hook created.
-      if (instance_ != nullptr && o.state != State::kFailed) {
+      if (instance_ && o.state != State::kFailed) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
         setStateKeepError(State::kFailed);
@@ -458,15 +466,14 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
 
   switch (c) {
     case Command::kStart: {
-      if (s == State::kRunning && instance_ != nullptr) {
+      if (s == State::kRunning && instance_) {
         conclude({State::kRunning, ""});
         return;
       }
-      if (s == State::kPaused && instance_ != nullptr) {
+      if (s == State::kPaused && instance_) {
         setStateKeepError(State::kResuming);
         if (!callHook("resume", [&](sluice_error* e) {
-              return instance_type_->def->resume ? instance_type_->def->resume(instance_, e)
-                                                  : SLUICE_OK;
+              return instance_->resume(e);
             }, &error)) {
           std::string ignored;
           stopAndDestroy(StopMode::kHard, &ignored);
@@ -481,7 +488,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
         return;
       }
       // stopped or failed
-      if (instance_ != nullptr) {
+      if (instance_) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
       }
@@ -515,7 +522,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
         conclude({State::kPaused, ""});
         return;
       }
-      if (s != State::kRunning || instance_ == nullptr) {
+      if (s != State::kRunning || !instance_) {
         std::string err;
         {
           std::lock_guard lock(mu_);
@@ -529,8 +536,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       ++step_generation_;  // no new steps; the step in flight has returned (same strand)
       pause_requested_ = true;
       if (!callHook("pause", [&](sluice_error* e) {
-            return instance_type_->def->pause ? instance_type_->def->pause(instance_, e)
-                                               : SLUICE_OK;
+            return instance_->pause(e);
           }, &error)) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
@@ -547,7 +553,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
         conclude({State::kRunning, ""});
         return;
       }
-      if (s != State::kPaused || instance_ == nullptr) {
+      if (s != State::kPaused || !instance_) {
         std::string err;
         {
           std::lock_guard lock(mu_);
@@ -559,8 +565,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       }
       setStateKeepError(State::kResuming);
       if (!callHook("resume", [&](sluice_error* e) {
-            return instance_type_->def->resume ? instance_type_->def->resume(instance_, e)
-                                                : SLUICE_OK;
+            return instance_->resume(e);
           }, &error)) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
@@ -588,7 +593,7 @@ void FlowRuntime::runStop(StopMode mode, const std::shared_ptr<Pending>& p) {
   ++step_generation_;  // no new steps
   std::string error;
   bool ok = true;
-  if (instance_ != nullptr) {
+  if (instance_) {
     setStateKeepError(State::kStopping);
     // Escalated (or hard from the start): cancellation is raised.
     const StopMode effective = cancel_ ? StopMode::kHard : mode;
@@ -674,18 +679,18 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     done(Error{ErrorKind::kNotFound, "flow '" + id_ + "' does not exist", {}});
     return;
   }
-  if (instance_ == nullptr) {
+  if (!instance_) {
     // Stopped or failed: nothing runs, only the configuration changes.
     auto r = store_and_swap();
     if (p->claim(false)) release(p);
     done(r);
     return;
   }
-  if (instance_type_ == type && type->def->reconfigure != nullptr) {
+  if (instance_type_ == type && instance_->canReconfigure()) {
     // The type applies the new config in place: no restart.
     std::string error;
     bool ok = callHook("reconfigure", [&](sluice_error* e) {
-      return type->def->reconfigure(instance_, spec.config_json.data(), spec.config_json.size(), e);
+      return instance_->reconfigure(spec.config_json, e);
     }, &error);
     if (ok && !p->timedOut()) {
       auto r = store_and_swap();
@@ -721,8 +726,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     if (was_paused) {
       pause_requested_ = true;
       if (!callHook("pause", [&](sluice_error* e) {
-            return instance_type_->def->pause ? instance_type_->def->pause(instance_, e)
-                                               : SLUICE_OK;
+            return instance_->pause(e);
           }, err)) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
@@ -783,11 +787,11 @@ void FlowRuntime::scheduleStep(uint32_t delay_ms) {
 }
 
 void FlowRuntime::runStep(uint64_t generation) {
-  if (generation != step_generation_.load() || instance_ == nullptr) return;
+  if (generation != step_generation_.load() || !instance_) return;
   if (state() != State::kRunning) return;
   uint32_t next = instance_type_->def->step_interval_ms;
   std::string error;
-  if (!callHook("step", [&](sluice_error* e) { return instance_type_->def->step(instance_, &next, e); },
+  if (!callHook("step", [&](sluice_error* e) { return instance_->step(&next, e); },
                 &error)) {
     if (generation != step_generation_.load()) {
       // A stop or pause is waiting behind this step; it reports on its own.
@@ -832,21 +836,34 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
   cancel_ = false;
   pause_requested_ = false;
   stop_requested_ = false;
-  void* instance = nullptr;
-  if (!callHook("create", [&](sluice_error* e) {
-        return type->def->create(&host_->table, spec.config_json.data(), spec.config_json.size(),
-                                 &instance, e);
-      }, error)) {
-    return false;
+  std::shared_ptr<Instance> instance;
+  if (spec.runtime.isolation == Isolation::kProcess) {
+    std::weak_ptr<FlowRuntime> weak = weak_from_this();
+    ProcessOptions options;
+    options.host_executable = services_->host_executable;
+    options.memory_limit_mb = spec.runtime.memory_limit_mb;
+    auto death = std::make_shared<std::weak_ptr<Instance>>();
+    instance = createProcessInstance(
+        type, &host_->table, spec.config_json, options,
+        [weak, death](const std::string& how) {
+          auto self = weak.lock();
+          auto inst = death->lock();
+          if (self && inst) self->onInstanceDeath(inst, how);
+        },
+        error);
+    *death = instance;
+  } else {
+    instance = createInProcessInstance(type, &host_->table, spec.config_json, error);
   }
-  if (instance == nullptr) {
-    *error = "create hook returned no instance";
-    return false;
-  }
+  if (!instance) return false;
   instance_ = instance;
   instance_type_ = type;
   instance_spec_ = spec;
-  if (!callHook("start", [&](sluice_error* e) { return type->def->start(instance_, e); }, error)) {
+  {
+    std::lock_guard lock(kill_mu_);
+    killable_ = instance;
+  }
+  if (!callHook("start", [&](sluice_error* e) { return instance_->start(e); }, error)) {
     destroyInstance();
     return false;
   }
@@ -854,47 +871,56 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
 }
 
 bool FlowRuntime::stopAndDestroy(StopMode mode, std::string* error) {
-  if (instance_ == nullptr) return true;
+  if (!instance_) return true;
   stop_requested_ = true;
   if (runner_ && !stopRunner(mode, error)) return false;
   const int32_t m = mode == StopMode::kHard ? SLUICE_STOP_HARD : SLUICE_STOP_SOFT;
-  bool ok = callHook("stop", [&](sluice_error* e) { return instance_type_->def->stop(instance_, m, e); },
+  bool ok = callHook("stop", [&](sluice_error* e) { return instance_->stop(m, e); },
                      error);
   destroyInstance();
   return ok;
 }
 
 void FlowRuntime::destroyInstance() {
-  void* instance = instance_;
-  instance_ = nullptr;
-  ++step_generation_;  // steps scheduled for this instance are void
-  try {
-    instance_type_->def->destroy(instance);
-  } catch (...) {
-    spdlog::error("flow {}: destroy hook threw an exception", id_);
+  {
+    std::lock_guard lock(kill_mu_);
+    killable_.reset();
   }
-  // Keep instance_type_: it co-owns the library the instance came from, and a late step
-  // generation check may still read it.
+  ++step_generation_;  // steps scheduled for this instance are void
+  // The Instance's destructor calls the destroy hook (or ends the host process). Keep
+  // instance_type_: it co-owns the library the instance came from.
+  instance_.reset();
+}
+
+void FlowRuntime::onInstanceDeath(const std::shared_ptr<Instance>& instance,
+                                  const std::string& how) {
+  std::weak_ptr<Instance> weak = instance;
+  post([self = shared_from_this(), weak, how] {
+    if (!self->instance_ || self->instance_ != weak.lock()) return;  // already released
+    ++self->step_generation_;
+    self->stop_requested_ = true;
+    std::string ignored;
+    self->stopAndDestroy(StopMode::kHard, &ignored);
+    self->setState(State::kFailed, how);
+  });
 }
 
 // ---- dedicated threads ------------------------------------------------------------------------
 
 void FlowRuntime::startRunner() {
-  if (instance_ == nullptr || !instance_type_->dedicated_thread() || runner_) return;
+  if (!instance_ || !instance_type_->dedicated_thread() || runner_) return;
   auto runner = std::make_shared<Runner>();
   runner_ = runner;
-  void* instance = instance_;
-  std::shared_ptr<const FlowType> type = instance_type_;  // keeps the library loaded
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
-  std::string id = id_;
-  // The thread co-owns the host binding: its host table stays valid however long it runs.
-  runner->thread = std::thread([runner, instance, type, weak, id, binding = host_] {
+  // The thread co-owns the instance and the host binding: if the flow gives up waiting for it,
+  // the instance is destroyed when run returns, and its host table stays valid until then.
+  runner->thread = std::thread([runner, instance = instance_, weak, binding = host_]() mutable {
     std::array<char, 1024> buf{};
     sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
     int32_t rc = SLUICE_ERROR;
     std::string error;
     try {
-      rc = type->def->run(instance, &e);
+      rc = instance->run(&e);
       buf.back() = '\0';
       if (rc != SLUICE_OK) {
         error = std::string("run hook failed: ") + (buf[0] != '\0' ? buf.data() : "no message");
@@ -913,14 +939,11 @@ void FlowRuntime::startRunner() {
     }
     runner->cv.notify_all();
     if (orphaned) {
-      // The flow stopped waiting for this thread and handed it the instance.
-      spdlog::warn("flow {}: run hook returned late; releasing its instance", id);
-      try {
-        type->def->destroy(instance);
-      } catch (...) {
-      }
+      spdlog::warn("flow {}: run hook returned late; releasing its instance", binding->id);
+      instance.reset();  // the last reference: destroys the instance on this thread
       return;
     }
+    instance.reset();
     if (auto self = weak.lock()) {
       self->post([self, runner] { self->runEnded(runner); });
     }
@@ -938,15 +961,30 @@ bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
   }
   cancel_ = cancel_ || !runner->done;
   if (!runner->cv.wait_for(lock, std::chrono::milliseconds(kHardStopBoundMs), done)) {
-    runner->orphaned = true;
     lock.unlock();
-    runner->thread.detach();
-    runner_.reset();
-    instance_ = nullptr;  // now owned by the thread
-    ++step_generation_;
-    *error = "run hook did not return within " + std::to_string(kHardStopBoundMs) +
-             " ms after cancellation; its thread is left to finish and release the instance";
-    return false;
+    std::shared_ptr<Instance> instance = instance_;
+    if (instance && instance->kill()) {
+      // Process isolation: the host was killed, so run returns at once.
+      lock.lock();
+      runner->cv.wait_for(lock, std::chrono::milliseconds(kHardStopBoundMs), done);
+      lock.unlock();
+    }
+    lock.lock();
+    if (!runner->done) {
+      runner->orphaned = true;
+      lock.unlock();
+      runner->thread.detach();
+      runner_.reset();
+      {
+        std::lock_guard kl(kill_mu_);
+        killable_.reset();
+      }
+      instance_.reset();  // the thread holds the last reference now
+      ++step_generation_;
+      *error = "run hook did not return within " + std::to_string(kHardStopBoundMs) +
+               " ms after cancellation; its thread is left to finish and release the instance";
+      return false;
+    }
   }
   lock.unlock();
   if (runner->thread.get_id() == std::this_thread::get_id()) {

@@ -21,6 +21,7 @@
 #include "errors.hpp"
 #include "executor.hpp"
 #include "flow_spec.hpp"
+#include "instance.hpp"
 #include "plugin_registry.hpp"
 #include "states.hpp"
 #include "store.hpp"
@@ -58,7 +59,8 @@ struct EngineServices {
   Timer* timer;
   Store* store;
   std::function<void()> records_changed;
-  std::string files_root;  // absolute; handed to plugins through the host table  // a stored configuration changed (cache invalidation)
+  std::string files_root;       // absolute; handed to plugins through the host table
+  std::string host_executable;  // the sluice binary, run with --flow-host for process isolation  // a stored configuration changed (cache invalidation)
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
@@ -97,6 +99,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done);
   /// Stops (soft, bounded, then hard) and releases the instance of a deleted flow.
   void remove(Done done);
+  /// Called by a process instance's host when it dies while no hook runs.
+  void onInstanceDeath(const std::shared_ptr<Instance>& instance, const std::string& how);
   /// Drops operations still queued once the engine's pool has stopped (they hold references to
   /// the flow and would keep it alive forever).
   void dropQueuedOps();
@@ -176,11 +180,14 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool strand_active_ = false;             // guarded by strand_mu_
 
   // Owned by the strand (touched only by the op in flight).
-  void* instance_ = nullptr;
+  std::shared_ptr<Instance> instance_;
   std::shared_ptr<const FlowType> instance_type_;  // type the instance was created from
   FlowSpec instance_spec_;                         // spec the instance was created from
   std::shared_ptr<HostBinding> host_;  // shared with plugin threads that may outlive the flow
   std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
+
+  std::mutex kill_mu_;
+  std::shared_ptr<Instance> killable_;  // guarded by kill_mu_: the instance, for deadlines to kill
 
   std::atomic<bool> cancel_{false};
   std::atomic<bool> pause_requested_{false};

@@ -112,13 +112,33 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           parseTimeout(m->value, "start_timeout_ms", &out->runtime.start_timeout_ms, problems);
         } else if (key == "stop_timeout_ms") {
           parseTimeout(m->value, "stop_timeout_ms", &out->runtime.stop_timeout_ms, problems);
+        } else if (key == "isolation") {
+          std::string v = m->value.IsString() ? m->value.GetString() : "";
+          if (v == "thread") {
+            out->runtime.isolation = Isolation::kThread;
+          } else if (v == "process") {
+            out->runtime.isolation = Isolation::kProcess;
+          } else {
+            add(problems, "/runtime/isolation", "runtime.isolation must be \"thread\" or \"process\"");
+          }
+        } else if (key == "memory_limit_mb") {
+          if (!m->value.IsInt64() || m->value.GetInt64() < 1 || m->value.GetInt64() > 1'048'576) {
+            add(problems, "/runtime/memory_limit_mb",
+                "runtime.memory_limit_mb must be an integer from 1 to 1048576");
+          } else {
+            out->runtime.memory_limit_mb = static_cast<uint32_t>(m->value.GetInt64());
+          }
         } else {
           add(problems, "/runtime/" + key,
               "unknown runtime setting \"" + key +
-                  "\" (known: start_timeout_ms, stop_timeout_ms)");
+                  "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb)");
         }
       }
     }
+  }
+  if (out->runtime.memory_limit_mb != 0 && out->runtime.isolation != Isolation::kProcess) {
+    add(problems, "/runtime/memory_limit_mb",
+        "runtime.memory_limit_mb needs \"isolation\": \"process\" (a thread cannot be limited)");
   }
   if (problems.size() != before) return false;
   // The stored record: the object as received, with flow_id first when a PUT omitted it.

@@ -11,10 +11,15 @@
 
 namespace sluice {
 
+/// Where a flow's plugin instance runs.
+enum class Isolation { kThread, kProcess };
+
 /// Engine-level per-flow settings: the `runtime` member of a configuration (docs/configuration.md).
 struct RuntimeOptions {
   uint32_t start_timeout_ms = 10'000;  // start (and pause/resume) hooks must return within this
   uint32_t stop_timeout_ms = 5'000;    // a soft stop past this escalates to a hard stop
+  Isolation isolation = Isolation::kThread;
+  uint32_t memory_limit_mb = 0;        // process isolation only; 0 = no limit
 };
 
 inline constexpr uint32_t kMaxTimeoutMs = 600'000;

@@ -1,0 +1,273 @@
+// Process isolation, host side: `sluice --flow-host FD` serves one plugin instance over FD.
+//
+// A reader thread takes every frame from the engine: answers to host-function calls go to the
+// thread waiting for them; hook calls are queued for the main thread, which runs them one at a
+// time; `run` gets a thread of its own. When the engine goes away (EOF), the host exits.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/dll/shared_library.hpp>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "host_protocol.hpp"
+#include "instance.hpp"
+
+namespace sluice {
+namespace {
+
+class HostClient {
+ public:
+  explicit HostClient(int fd) : fd_(fd) {}
+
+  void send(const std::string& frame) {
+    std::lock_guard lock(write_mu_);
+    if (!proto::writeFrame(fd_, frame)) ::_exit(0);  // the engine is gone
+  }
+
+  struct CallResult {
+    int32_t status = SLUICE_ERROR;
+    int64_t number = 0;
+    std::string text;
+  };
+
+  CallResult call(proto::Fn fn, std::string_view key = {}, std::string_view value = {}) {
+    uint32_t id = next_id_.fetch_add(1);
+    {
+      std::lock_guard lock(mu_);
+      waiting_[id] = std::nullopt;
+    }
+    proto::Writer w(proto::Kind::kCall, id);
+    w.u8(static_cast<uint8_t>(fn)).str(key).str(value);
+    send(w.frame());
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return waiting_[id].has_value(); });
+    CallResult r = std::move(*waiting_[id]);
+    waiting_.erase(id);
+    return r;
+  }
+
+  void deliver(uint32_t id, CallResult r) {
+    std::lock_guard lock(mu_);
+    auto it = waiting_.find(id);
+    if (it != waiting_.end()) it->second = std::move(r);
+    cv_.notify_all();
+  }
+
+  sluice_host table{};
+  std::string flow_id;
+  std::string files_root;
+
+ private:
+  int fd_;
+  std::mutex write_mu_;
+  std::atomic<uint32_t> next_id_{1};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint32_t, std::optional<CallResult>> waiting_;  // guarded by mu_
+};
+
+HostClient* client(void* ctx) { return static_cast<HostClient*>(ctx); }
+
+void bindHostTable(HostClient& c) {
+  sluice_host& h = c.table;
+  h.struct_size = sizeof(sluice_host);
+  h.abi_major = SLUICE_ABI_MAJOR;
+  h.abi_minor = SLUICE_ABI_MINOR;
+  h.ctx = &c;
+  h.flow_id = c.flow_id.c_str();
+  h.flow_id_len = c.flow_id.size();
+  h.files_root = c.files_root.c_str();
+  h.files_root_len = c.files_root.size();
+  h.log = [](void* ctx, int32_t level, const char* m, size_t n) {
+    proto::Writer w(proto::Kind::kLog, 0);
+    w.i32(level).str(std::string_view(m, n));
+    client(ctx)->send(w.frame());
+  };
+  h.counter_add = [](void* ctx, const char* name, size_t n, int64_t delta) {
+    proto::Writer w(proto::Kind::kCounter, 0);
+    w.str(std::string_view(name, n)).i64(delta);
+    client(ctx)->send(w.frame());
+  };
+  h.gauge_set = [](void* ctx, const char* name, size_t n, double v) {
+    proto::Writer w(proto::Kind::kGauge, 0);
+    w.str(std::string_view(name, n)).f64(v);
+    client(ctx)->send(w.frame());
+  };
+  h.is_cancelled = [](void* ctx) {
+    return static_cast<int32_t>(client(ctx)->call(proto::Fn::kIsCancelled).number);
+  };
+  h.is_paused = [](void* ctx) {
+    return static_cast<int32_t>(client(ctx)->call(proto::Fn::kIsPaused).number);
+  };
+  h.is_stop_requested = [](void* ctx) {
+    return static_cast<int32_t>(client(ctx)->call(proto::Fn::kIsStopRequested).number);
+  };
+  h.now_ms = [](void*) -> int64_t {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  h.state_get = [](void* ctx, const char* k, size_t n, sluice_value_sink sink, void* sctx) {
+    auto r = client(ctx)->call(proto::Fn::kStateGet, std::string_view(k, n));
+    if (r.status == SLUICE_OK) sink(sctx, r.text.data(), r.text.size());
+    return r.status;
+  };
+  h.state_put = [](void* ctx, const char* k, size_t n, const char* v, size_t vn) {
+    return client(ctx)->call(proto::Fn::kStatePut, std::string_view(k, n), std::string_view(v, vn)).status;
+  };
+  h.state_delete = [](void* ctx, const char* k, size_t n) {
+    return client(ctx)->call(proto::Fn::kStateDelete, std::string_view(k, n)).status;
+  };
+}
+
+void reply(HostClient& c, uint32_t id, int32_t status, uint32_t next, const std::string& error) {
+  proto::Writer w(proto::Kind::kResult, id);
+  w.i32(status).u32(next).str(error);
+  c.send(w.frame());
+}
+
+// Runs one hook, catching anything a plugin lets escape, and answers it.
+template <class Fn>
+void runHook(HostClient& c, uint32_t id, const char* name, Fn&& fn, uint32_t next = 0) {
+  std::array<char, 1024> buf{};
+  sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
+  int32_t rc;
+  try {
+    rc = fn(&e, &next);
+  } catch (...) {
+    reply(c, id, SLUICE_ERROR, next, std::string(name) + " hook threw an exception");
+    return;
+  }
+  buf.back() = '\0';
+  reply(c, id, rc, next, rc == SLUICE_OK ? "" : (buf[0] != '\0' ? buf.data() : "no message"));
+}
+
+}  // namespace
+
+int runFlowHost(int fd) {
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [flow-host %P] %v");
+  HostClient c(fd);
+  auto first = proto::readFrame(fd);
+  if (!first) return 0;
+  proto::Reader create(*first);
+  if (create.kind() != proto::Kind::kCreate) return 2;
+  const std::string file = create.str();
+  const std::string type_name = create.str();
+  c.flow_id = create.str();
+  c.files_root = create.str();
+  const std::string config = create.str();
+  bindHostTable(c);
+
+  boost::dll::shared_library library;
+  const sluice_flow_type* type = nullptr;
+  try {
+    library.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    auto entry = library.get<const sluice_plugin_descriptor*()>(SLUICE_ENTRY_SYMBOL);
+    const sluice_plugin_descriptor* d = entry();
+    for (uint32_t i = 0; d != nullptr && i < d->flow_type_count; ++i) {
+      if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name) type = d->flow_types[i];
+    }
+  } catch (const std::exception& e) {
+    reply(c, create.id(), SLUICE_ERROR, 0, std::string("host cannot load ") + file + ": " + e.what());
+    return 1;
+  }
+  if (type == nullptr) {
+    reply(c, create.id(), SLUICE_ERROR, 0, "host found no flow type '" + type_name + "' in " + file);
+    return 1;
+  }
+  void* instance = nullptr;
+  runHook(c, create.id(), "create", [&](sluice_error* e, uint32_t*) {
+    return type->create(&c.table, config.data(), config.size(), &instance, e);
+  });
+
+  // Hook calls for the main thread.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> queue;  // guarded by mu
+  std::thread reader([&] {
+    while (auto body = proto::readFrame(fd)) {
+      proto::Reader r(*body);
+      if (r.kind() == proto::Kind::kCallReply) {
+        HostClient::CallResult res;
+        res.status = r.i32();
+        res.number = r.i64();
+        res.text = r.str();
+        c.deliver(r.id(), std::move(res));
+        continue;
+      }
+      std::lock_guard lock(mu);
+      queue.push_back(std::move(*body));
+      cv.notify_one();
+    }
+    ::_exit(0);  // the engine is gone: so is this host
+  });
+  reader.detach();
+
+  std::thread runner;
+  for (;;) {
+    std::string body;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !queue.empty(); });
+      body = std::move(queue.front());
+      queue.pop_front();
+    }
+    proto::Reader r(body);
+    const uint32_t id = r.id();
+    switch (r.kind()) {
+      case proto::Kind::kStart:
+        runHook(c, id, "start", [&](sluice_error* e, uint32_t*) { return type->start(instance, e); });
+        break;
+      case proto::Kind::kStop: {
+        int32_t mode = r.i32();
+        runHook(c, id, "stop", [&](sluice_error* e, uint32_t*) { return type->stop(instance, mode, e); });
+        break;
+      }
+      case proto::Kind::kPause:
+        runHook(c, id, "pause", [&](sluice_error* e, uint32_t*) {
+          return type->pause != nullptr ? type->pause(instance, e) : SLUICE_OK;
+        });
+        break;
+      case proto::Kind::kResume:
+        runHook(c, id, "resume", [&](sluice_error* e, uint32_t*) {
+          return type->resume != nullptr ? type->resume(instance, e) : SLUICE_OK;
+        });
+        break;
+      case proto::Kind::kStep: {
+        uint32_t next = r.u32();
+        runHook(c, id, "step", [&](sluice_error* e, uint32_t* n) { return type->step(instance, n, e); }, next);
+        break;
+      }
+      case proto::Kind::kReconfigure: {
+        std::string cfg = r.str();
+        runHook(c, id, "reconfigure", [&](sluice_error* e, uint32_t*) {
+          return type->reconfigure(instance, cfg.data(), cfg.size(), e);
+        });
+        break;
+      }
+      case proto::Kind::kRun:
+        if (runner.joinable()) runner.join();
+        runner = std::thread([&c, type, instance, id] {
+          runHook(c, id, "run", [&](sluice_error* e, uint32_t*) { return type->run(instance, e); });
+        });
+        break;
+      case proto::Kind::kDestroy:
+        if (runner.joinable()) runner.join();
+        try {
+          if (instance != nullptr) type->destroy(instance);
+        } catch (...) {
+        }
+        reply(c, id, SLUICE_OK, 0, "");
+        ::_exit(0);
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,154 @@
+// The protocol between the engine and a flow host process (process isolation), over a
+// socketpair. Every message is one frame:
+//
+//   u32 length (bytes after this field) | u8 kind | u32 id | payload
+//
+// little-endian; strings are u32 length + bytes; doubles are their 8 IEEE bytes. `id` pairs a
+// request with its reply (0 for one-way messages). Documented in docs/isolation.md.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::proto {
+
+enum class Kind : uint8_t {
+  // engine -> host: hook calls, answered by kResult with the same id
+  kCreate = 1,  // str plugin_file, str type, str flow_id, str files_root, str config
+  kStart = 2,
+  kStop = 3,    // i32 mode
+  kPause = 4,
+  kResume = 5,
+  kStep = 6,    // u32 next_delay_ms (default)
+  kReconfigure = 7,  // str config
+  kRun = 8,
+  kDestroy = 9,      // then the host exits
+  kCallReply = 10,   // answer to a kCall: i32 status, i64 number, str text
+  // host -> engine
+  kResult = 20,  // i32 status, u32 next_delay_ms, str error
+  kLog = 21,     // one-way: i32 level, str message
+  kCounter = 22, // one-way: str name, i64 delta
+  kGauge = 23,   // one-way: str name, f64 value
+  kCall = 24,    // host function needing an answer: u8 fn, str key, str value
+};
+
+enum class Fn : uint8_t {
+  kIsCancelled = 1,
+  kIsPaused = 2,
+  kIsStopRequested = 3,
+  kStateGet = 4,
+  kStatePut = 5,
+  kStateDelete = 6,
+};
+
+/// Builds a frame.
+class Writer {
+ public:
+  Writer(Kind kind, uint32_t id) {
+    buf_.resize(4);
+    u8(static_cast<uint8_t>(kind));
+    u32(id);
+  }
+  Writer& u8(uint8_t v) {
+    buf_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  Writer& u32(uint32_t v) { return raw(&v, 4); }
+  Writer& i32(int32_t v) { return raw(&v, 4); }
+  Writer& i64(int64_t v) { return raw(&v, 8); }
+  Writer& f64(double v) { return raw(&v, 8); }
+  Writer& str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    buf_.append(s.data(), s.size());
+    return *this;
+  }
+  /// The frame, length field filled in.
+  const std::string& frame() {
+    uint32_t n = static_cast<uint32_t>(buf_.size() - 4);
+    std::memcpy(buf_.data(), &n, 4);
+    return buf_;
+  }
+
+ private:
+  Writer& raw(const void* p, size_t n) {
+    buf_.append(static_cast<const char*>(p), n);
+    return *this;
+  }
+  std::string buf_;
+};
+
+/// Reads the fields of one frame (without its length field); every getter fails softly
+/// (ok() turns false) on a short frame.
+class Reader {
+ public:
+  explicit Reader(std::string_view body) : body_(body) {
+    kind_ = static_cast<Kind>(u8());
+    id_ = u32();
+  }
+  Kind kind() const { return kind_; }
+  uint32_t id() const { return id_; }
+  bool ok() const { return ok_; }
+  uint8_t u8() {
+    uint8_t v = 0;
+    raw(&v, 1);
+    return v;
+  }
+  uint32_t u32() {
+    uint32_t v = 0;
+    raw(&v, 4);
+    return v;
+  }
+  int32_t i32() {
+    int32_t v = 0;
+    raw(&v, 4);
+    return v;
+  }
+  int64_t i64() {
+    int64_t v = 0;
+    raw(&v, 8);
+    return v;
+  }
+  double f64() {
+    double v = 0;
+    raw(&v, 8);
+    return v;
+  }
+  std::string str() {
+    uint32_t n = u32();
+    if (!ok_ || n > body_.size() - pos_) {
+      ok_ = false;
+      return {};
+    }
+    std::string s(body_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+
+ private:
+  void raw(void* p, size_t n) {
+    if (!ok_ || n > body_.size() - pos_) {
+      ok_ = false;
+      return;
+    }
+    std::memcpy(p, body_.data() + pos_, n);
+    pos_ += n;
+  }
+  std::string_view body_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+  Kind kind_;
+  uint32_t id_;
+};
+
+/// Largest frame either side accepts (a config or a state value).
+inline constexpr uint32_t kMaxFrame = 64 * 1024 * 1024;
+
+/// Writes a whole frame; false when the peer is gone.
+bool writeFrame(int fd, const std::string& frame);
+/// Reads one frame body; nothing on EOF, error or an oversized frame.
+std::optional<std::string> readFrame(int fd);
+
+}  // namespace sluice::proto
