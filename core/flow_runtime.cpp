@@ -296,6 +296,7 @@ std::shared_ptr<FlowRuntime::Pending> FlowRuntime::makePending(std::string opera
 void FlowRuntime::onDeadline(const std::shared_ptr<Pending>& p, const std::string& reason) {
   if (!p->claim(true)) return;
   std::string why = reason;
+  if (const char* hook = current_hook_.load()) why += std::string(" (in the ") + hook + " hook)";
   std::shared_ptr<Instance> instance;
   {
     std::lock_guard lock(kill_mu_);
@@ -814,6 +815,11 @@ bool FlowRuntime::callHook(const char* hook, const std::function<int32_t(sluice_
   std::array<char, 1024> buf{};
   sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
   int32_t rc;
+  struct Running {  // names the hook in flight for deadline messages
+    std::atomic<const char*>& slot;
+    Running(std::atomic<const char*>& s, const char* h) : slot(s) { slot = h; }
+    ~Running() { slot = nullptr; }
+  } running(current_hook_, hook);
   try {
     rc = fn(&e);
   } catch (const std::exception& ex) {

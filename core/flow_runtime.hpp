@@ -189,6 +189,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::mutex kill_mu_;
   std::shared_ptr<Instance> killable_;  // guarded by kill_mu_: the instance, for deadlines to kill
 
+  std::atomic<const char*> current_hook_{nullptr};  // the hook running on the strand, if any
   std::atomic<bool> cancel_{false};
   std::atomic<bool> pause_requested_{false};
   std::atomic<bool> stop_requested_{false};

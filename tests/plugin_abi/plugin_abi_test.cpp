@@ -97,7 +97,7 @@ TEST(PluginAbi, MisbehavingHooksAreContained) {
   EXPECT_STREQ(d[1]["error"].GetString(), "start hook failed: probe: injected failure in start");
   EXPECT_STREQ(d[2]["status"].GetString(), "failed");
   EXPECT_STREQ(d[2]["error"].GetString(),
-               "start did not finish within 200 ms (runtime.start_timeout_ms): plugin code is still running");
+               "start did not finish within 200 ms (runtime.start_timeout_ms): plugin code is still running (in the start hook)");
   EXPECT_STREQ(d[3]["status"].GetString(), "running");
   EXPECT_EQ(request(server.port(), "GET", "/flows/status").status, 200);
   EXPECT_EQ(server.kill(SIGTERM), 0);

@@ -1,0 +1,80 @@
+// Test plugin `fault`: a step flow that misbehaves in one hook, the way real plugins do.
+//   in: "create" | "start" | "step" | "stop" | "pause" | "resume"
+//   do: "segv" | "abort" | "exit0" | "hang" | "throw" | "error" | "hog"
+//   hang_ms: how long "hang" lasts, ignoring cancellation (default 600000)
+//   interval_ms: delay between steps (default 5); each step adds 1 to `steps`
+// "hog" allocates and touches 16 MB more on each call of the hook, keeping it.
+#include <sluice/sdk/flow.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using sluice::sdk::Status;
+
+class Fault : public sluice::sdk::StepFlow {
+ public:
+  static constexpr const char* kName = "fault";
+  static constexpr const char* kDescription = "Test flow that crashes, hangs or leaks on demand.";
+
+  Fault(sluice::sdk::Host host, const sluice::sdk::Config& config)
+      : StepFlow(host),
+        in_(config.getString("in", "")),
+        do_(config.getString("do", "")),
+        hang_ms_(config.getInt("hang_ms", 600000)),
+        interval_ms_(static_cast<uint32_t>(config.getInt("interval_ms", 5))) {
+    Status s = act("create");
+    if (!s.isOk()) throw std::runtime_error(s.message());
+  }
+
+  Status start() override { return act("start"); }
+  Status stop(sluice::sdk::StopMode) override { return act("stop"); }
+  Status pause() override { return act("pause"); }
+  Status resume() override { return act("resume"); }
+  Status step(sluice::sdk::StepControl& control) override {
+    host().counterAdd("steps");
+    control.nextIn(interval_ms_);
+    return act("step");
+  }
+
+ private:
+  Status act(const char* hook) {
+    if (in_ != hook) return Status::ok();
+    if (do_ == "segv") {
+      volatile int* p = nullptr;
+      *p = 42;  // NOLINT: the point of this plugin
+    } else if (do_ == "abort") {
+      std::abort();
+    } else if (do_ == "exit0") {
+      std::_Exit(0);
+    } else if (do_ == "hang") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(hang_ms_));
+    } else if (do_ == "throw") {
+      throw std::runtime_error(std::string("fault: injected exception in ") + hook);
+    } else if (do_ == "error") {
+      return Status::error(std::string("fault: injected error in ") + hook);
+    } else if (do_ == "hog") {
+      hog_.emplace_back(16 * 1024 * 1024);
+      std::memset(hog_.back().data(), 1, hog_.back().size());
+      host().gaugeSet("hog_mb", static_cast<double>(hog_.size() * 16));
+    }
+    return Status::ok();
+  }
+
+  std::string in_;
+  std::string do_;
+  int64_t hang_ms_;
+  uint32_t interval_ms_;
+  std::vector<std::vector<char>> hog_;
+};
+
+}  // namespace
+
+SLUICE_PLUGIN("fault", "0.1.0", Fault)
