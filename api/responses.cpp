@@ -63,6 +63,14 @@ void writeStatus(Writer& w, const FlowStatus& s) {
       str(w, formatTime(*s.deadline));
     }
   }
+  if (s.restarts || s.restart_count > 0) {
+    w.Key("restart_count");
+    w.Uint(s.restart_count);
+  }
+  if (s.next_restart_at) {
+    w.Key("next_restart_at");
+    str(w, formatTime(*s.next_restart_at));
+  }
   w.Key("metrics");
   w.StartObject();
   for (const auto& [name, value] : s.counters) {

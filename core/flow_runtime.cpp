@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <random>
 #include <condition_variable>
 #include <thread>
 #include <ctime>
@@ -135,6 +136,9 @@ FlowStatus FlowRuntime::status() const {
     s.error = error_;
     s.operation = operation_;
     s.deadline = deadline_;
+    s.restarts = spec_.runtime.restart.on_failure;
+    s.restart_count = restart_count_;
+    s.next_restart_at = next_restart_at_;
   }
   std::lock_guard lock(metrics_mu_);
   s.counters.assign(counters_.begin(), counters_.end());
@@ -164,6 +168,7 @@ State FlowRuntime::state() const {
 
 void FlowRuntime::setState(State s, std::string error) {
   std::lock_guard lock(mu_);
+  const bool newly_failed = s == State::kFailed && state_ != State::kFailed;
   if (state_ != s || error_ != error) {
     if (s == State::kFailed) {
       spdlog::error("flow {}: {} -> {}: {}", id_, toString(state_), toString(s), error);
@@ -174,15 +179,68 @@ void FlowRuntime::setState(State s, std::string error) {
   }
   state_ = s;
   error_ = std::move(error);
+  if (s == State::kRunning && !running_since_) running_since_ = Clock::now();
+  if (newly_failed) scheduleRestartLocked();
 }
 
 void FlowRuntime::setStateKeepError(State s) {
   std::lock_guard lock(mu_);
+  const bool newly_failed = s == State::kFailed && state_ != State::kFailed;
   if (state_ != s) {
     spdlog::info("flow {}: {} -> {}", id_, toString(state_), toString(s));
     since_ = std::chrono::system_clock::now();
   }
   state_ = s;
+  if (newly_failed) scheduleRestartLocked();
+}
+
+void FlowRuntime::scheduleRestartLocked() {
+  const RestartPolicy& rp = spec_.runtime.restart;
+  const auto now = Clock::now();
+  // Running cleanly for the reset window forgives earlier failures.
+  if (running_since_ && now - *running_since_ >= std::chrono::milliseconds(rp.reset_after_ms)) {
+    restart_count_ = 0;
+  }
+  running_since_.reset();
+  if (!rp.on_failure || desired_ == Desired::kStopped || removed_ || !type_) return;
+  if (restart_count_ >= rp.max_restarts) {
+    error_ += "; no restart: runtime.restart.max_restarts (" + std::to_string(rp.max_restarts) +
+              ") reached";
+    spdlog::error("flow {}: giving up after {} restarts", id_, restart_count_);
+    return;
+  }
+  // Exponential backoff with +-20% jitter, capped.
+  double delay = rp.backoff_ms;
+  for (uint32_t i = 0; i < restart_count_ && delay < rp.max_backoff_ms; ++i) delay *= 2;
+  static thread_local std::mt19937 rng(std::random_device{}());
+  delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+  delay = std::min<double>(delay, rp.max_backoff_ms);
+  const auto wait = std::chrono::milliseconds(static_cast<int64_t>(delay));
+  ++restart_count_;
+  next_restart_at_ = std::chrono::system_clock::now() + wait;
+  const uint64_t generation = ++restart_generation_;
+  spdlog::info("flow {}: restart {} of {} in {} ms", id_, restart_count_, rp.max_restarts,
+               wait.count());
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  services_->timer->at(now + wait, [weak, generation] {
+    if (auto self = weak.lock()) self->restartNow(generation);
+  });
+}
+
+void FlowRuntime::restartNow(uint64_t generation) {
+  Desired desired;
+  {
+    std::lock_guard lock(mu_);
+    if (generation != restart_generation_ || state_ != State::kFailed ||
+        desired_ == Desired::kStopped || removed_) {
+      return;
+    }
+    next_restart_at_.reset();
+    desired = desired_;
+  }
+  spdlog::info("flow {}: restarting", id_);
+  command(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
+  if (desired == Desired::kPaused) command(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
 }
 
 // ---- command acceptance (engine's catalog lock held) ------------------------------------------
@@ -232,6 +290,12 @@ void FlowRuntime::accept(Command c) {
   std::lock_guard lock(mu_);
   accepted_ = desiredAfter(c);
   desired_ = accepted_;
+  if (c == Command::kStop || c == Command::kStart) {
+    // An operator's stop cancels a pending restart; an operator's start begins a fresh count.
+    ++restart_generation_;
+    next_restart_at_.reset();
+    restart_count_ = 0;
+  }
 }
 
 // ---- strand -----------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ struct FlowStatus {
   std::vector<std::pair<std::string, double>> gauges;
   std::string operation;                               // command in progress, empty when none
   std::optional<SystemTime> deadline;                  // its deadline
+  bool restarts = false;                               // runtime.restart.policy is on-failure
+  uint32_t restart_count = 0;                          // restarts since the last clean run
+  std::optional<SystemTime> next_restart_at;           // a restart is pending
 };
 
 /// Where a command left a flow.
@@ -138,6 +141,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
                 std::string* error);
   void scheduleStep(uint32_t delay_ms);
   void setState(State s, std::string error = {});
+  void scheduleRestartLocked();  // mu_ held: the flow just failed
+  void restartNow(uint64_t generation);
   void setStateKeepError(State s);
   State state() const;
 
@@ -170,6 +175,10 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::optional<SystemTime> deadline_;     // guarded by mu_
   int pending_commands_ = 0;               // guarded by mu_
   bool removed_ = false;                   // guarded by mu_
+  uint32_t restart_count_ = 0;             // guarded by mu_
+  uint64_t restart_generation_ = 0;        // guarded by mu_: voids a pending restart when bumped
+  std::optional<SystemTime> next_restart_at_;  // guarded by mu_
+  std::optional<Clock::time_point> running_since_;  // guarded by mu_: last time it reached running
 
   mutable std::mutex metrics_mu_;
   std::map<std::string, int64_t> counters_;  // guarded by metrics_mu_

@@ -34,6 +34,52 @@ bool parseTimeout(const rapidjson::Value& v, const char* key, uint32_t* out,
   return true;
 }
 
+bool parseUint(const rapidjson::Value& v, const std::string& path, uint32_t min, uint32_t max,
+               uint32_t* out, std::vector<Problem>& problems) {
+  if (!v.IsInt64() || v.GetInt64() < min || v.GetInt64() > max) {
+    add(problems, path, path.substr(1) + " must be an integer from " + std::to_string(min) +
+                            " to " + std::to_string(max));
+    return false;
+  }
+  *out = static_cast<uint32_t>(v.GetInt64());
+  return true;
+}
+
+void parseRestart(const rapidjson::Value& v, RestartPolicy* out, std::vector<Problem>& problems) {
+  if (!v.IsObject()) {
+    add(problems, "/runtime/restart", "runtime.restart must be a JSON object");
+    return;
+  }
+  for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+    std::string key(m->name.GetString(), m->name.GetStringLength());
+    std::string path = "/runtime/restart/" + key;
+    if (key == "policy") {
+      std::string p = m->value.IsString() ? m->value.GetString() : "";
+      if (p == "never" || p == "on-failure") {
+        out->on_failure = p == "on-failure";
+      } else {
+        add(problems, path, "runtime.restart.policy must be \"never\" or \"on-failure\"");
+      }
+    } else if (key == "max_restarts") {
+      parseUint(m->value, path, 0, 1'000'000, &out->max_restarts, problems);
+    } else if (key == "backoff_ms") {
+      parseUint(m->value, path, 1, 3'600'000, &out->backoff_ms, problems);
+    } else if (key == "max_backoff_ms") {
+      parseUint(m->value, path, 1, 3'600'000, &out->max_backoff_ms, problems);
+    } else if (key == "reset_after_ms") {
+      parseUint(m->value, path, 1, 86'400'000, &out->reset_after_ms, problems);
+    } else {
+      add(problems, path,
+          "unknown restart setting \"" + key +
+              "\" (known: policy, max_restarts, backoff_ms, max_backoff_ms, reset_after_ms)");
+    }
+  }
+  if (out->max_backoff_ms < out->backoff_ms) {
+    add(problems, "/runtime/restart/max_backoff_ms",
+        "runtime.restart.max_backoff_ms must not be less than backoff_ms");
+  }
+}
+
 }  // namespace
 
 bool isReservedFlowId(std::string_view id) {
@@ -121,6 +167,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           } else {
             add(problems, "/runtime/isolation", "runtime.isolation must be \"thread\" or \"process\"");
           }
+        } else if (key == "restart") {
+          parseRestart(m->value, &out->runtime.restart, problems);
         } else if (key == "memory_limit_mb") {
           if (!m->value.IsInt64() || m->value.GetInt64() < 1 || m->value.GetInt64() > 1'048'576) {
             add(problems, "/runtime/memory_limit_mb",
@@ -131,7 +179,7 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
         } else {
           add(problems, "/runtime/" + key,
               "unknown runtime setting \"" + key +
-                  "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb)");
+                  "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb, restart)");
         }
       }
     }

@@ -175,3 +175,37 @@ TEST_F(FaultMatrixTest, HostProcessesEndWithTheEngine) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+TEST_F(FaultMatrixTest, RestartPolicyBringsCrashedFlowsBack) {
+  ASSERT_EQ(post("/flows", R"([
+    {"flow_id":"p","type":"fault","config":{"in":"step","do":"segv","times":2},
+     "runtime":{"isolation":"process","restart":{"policy":"on-failure","max_restarts":3,"backoff_ms":20}}},
+    {"flow_id":"t","type":"fault","config":{"in":"step","do":"throw","times":2},
+     "runtime":{"restart":{"policy":"on-failure","max_restarts":3,"backoff_ms":20}}},
+    {"flow_id":"w","type":"fault","config":{"in":"start","do":"error"},
+     "runtime":{"restart":{"policy":"on-failure","backoff_ms":600000,"max_backoff_ms":600000}}}])").status, 201);
+  ASSERT_EQ(patch(R"({"command":"start","flow_ids":["p","t","w"]})").status, 200);
+  for (const char* id : {"p", "t"}) {
+    ASSERT_TRUE(waitFor([&] {
+      auto s = parseJson(get(std::string("/flows/status/") + id).body);
+      return std::string(s["status"].GetString()) == "running" && s.HasMember("restart_count") &&
+             s["restart_count"].GetInt() == 2 && metric(id, "steps") > 5;
+    }, 20s)) << get(std::string("/flows/status/") + id).body;
+  }
+  // a restart waiting for its backoff is visible, and a stop cancels it
+  auto s = parseJson(get("/flows/status/w").body);
+  EXPECT_STREQ(s["status"].GetString(), "failed");
+  EXPECT_EQ(s["restart_count"].GetInt(), 1);
+  EXPECT_TRUE(s["next_restart_at"].IsString());
+  EXPECT_TRUE(s["error"].IsString());
+  ASSERT_EQ(patch(R"({"command":"stop","flow_ids":["w"]})").status, 200);
+  s = parseJson(get("/flows/status/w").body);
+  EXPECT_STREQ(s["status"].GetString(), "stopped");
+  EXPECT_FALSE(s.HasMember("next_restart_at"));
+}
+
+}  // namespace
+}  // namespace sluice::test

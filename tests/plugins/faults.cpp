@@ -4,6 +4,8 @@
 //   hang_ms: how long "hang" lasts, ignoring cancellation (default 600000)
 //   interval_ms: delay between steps (default 5); each step adds 1 to `steps`
 // "hog" allocates and touches 16 MB more on each call of the hook, keeping it.
+//   times: N   misbehave only the first N times (counted in the flow's durable state, so the
+//              count survives crashes and restarts); 0 = always (default)
 #include <sluice/sdk/flow.hpp>
 
 #include <chrono>
@@ -29,7 +31,8 @@ class Fault : public sluice::sdk::StepFlow {
         in_(config.getString("in", "")),
         do_(config.getString("do", "")),
         hang_ms_(config.getInt("hang_ms", 600000)),
-        interval_ms_(static_cast<uint32_t>(config.getInt("interval_ms", 5))) {
+        interval_ms_(static_cast<uint32_t>(config.getInt("interval_ms", 5))),
+        times_(config.getInt("times", 0)) {
     Status s = act("create");
     if (!s.isOk()) throw std::runtime_error(s.message());
   }
@@ -47,6 +50,11 @@ class Fault : public sluice::sdk::StepFlow {
  private:
   Status act(const char* hook) {
     if (in_ != hook) return Status::ok();
+    if (times_ > 0) {
+      int64_t done = std::stoll(host().stateGet("faults").value_or("0"));
+      if (done >= times_) return Status::ok();
+      host().statePut("faults", std::to_string(done + 1));
+    }
     if (do_ == "segv") {
       volatile int* p = nullptr;
       *p = 42;  // NOLINT: the point of this plugin
@@ -72,6 +80,7 @@ class Fault : public sluice::sdk::StepFlow {
   std::string do_;
   int64_t hang_ms_;
   uint32_t interval_ms_;
+  int64_t times_;
   std::vector<std::vector<char>> hog_;
 };
 
