@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -56,7 +57,9 @@ class Fault : public sluice::sdk::StepFlow {
       host().statePut("faults", std::to_string(done + 1));
     }
     if (do_ == "segv") {
-      volatile int* p = nullptr;
+      // A wild (not null) pointer: UBSan's null check would report a null store as an error
+      // exit instead of letting the segfault happen.
+      volatile int* p = reinterpret_cast<volatile int*>(static_cast<uintptr_t>(16));
       *p = 42;  // NOLINT: the point of this plugin
     } else if (do_ == "abort") {
       std::abort();
