@@ -117,6 +117,7 @@ TEST_F(FaultMatrixTest, ProcessIsolationContainsEveryFault) {
       {"step", "hang", "killed (SIGKILL)", "hardstop", ""},
       {"stop", "hang", "killed (SIGKILL)", "stop", R"(,"stop_timeout_ms":200)"},
       {"step", "hog", "memory_limit_mb", "step", R"(,"memory_limit_mb":256)"},
+      {"create", "throw", "injected exception in create", "start", ""},
       {"start", "throw", "injected exception in start", "start", ""},
       {"step", "throw", "injected exception in step", "step", ""},
       {"stop", "throw", "injected exception in stop", "stop", ""},
