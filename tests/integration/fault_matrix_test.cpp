@@ -22,6 +22,17 @@ struct Case {
   std::string runtime;   // extra runtime members
 };
 
+// An exception in every hook, and an error status: contained in both isolations.
+const std::vector<Case> kExceptionCases = {
+    {"create", "throw", "injected exception in create", "start", ""},
+    {"start", "throw", "injected exception in start", "start", ""},
+    {"step", "throw", "injected exception in step", "step", ""},
+    {"stop", "throw", "injected exception in stop", "stop", ""},
+    {"pause", "throw", "injected exception in pause", "pause", ""},
+    {"resume", "throw", "injected exception in resume", "resume", ""},
+    {"step", "error", "injected error in step", "step", ""},
+};
+
 // Processes whose parent is `pid`: (pid, state, command).
 std::vector<std::tuple<int, char, std::string>> children(pid_t parent) {
   std::vector<std::tuple<int, char, std::string>> out;
@@ -117,16 +128,10 @@ TEST_F(FaultMatrixTest, ProcessIsolationContainsEveryFault) {
       {"step", "hang", "killed (SIGKILL)", "hardstop", ""},
       {"stop", "hang", "killed (SIGKILL)", "stop", R"(,"stop_timeout_ms":200)"},
       {"step", "hog", "memory_limit_mb", "step", R"(,"memory_limit_mb":256)"},
-      {"create", "throw", "injected exception in create", "start", ""},
-      {"start", "throw", "injected exception in start", "start", ""},
-      {"step", "throw", "injected exception in step", "step", ""},
-      {"stop", "throw", "injected exception in stop", "stop", ""},
-      {"pause", "throw", "injected exception in pause", "pause", ""},
-      {"resume", "throw", "injected exception in resume", "resume", ""},
-      {"step", "error", "injected error in step", "step", ""},
   };
   int n = 0;
   for (const auto& c : cases) runCase(c, "process", n++);
+  for (const auto& c : kExceptionCases) runCase(c, "process", n++);
   // every host process is gone, none left as a zombie, no descriptor leaked
   EXPECT_TRUE(waitFor([&] { return children(server_->pid()).empty(); }, 10s));
   for (const auto& [pid, state, cmd] : children(server_->pid())) {
@@ -139,17 +144,11 @@ TEST_F(FaultMatrixTest, ProcessIsolationContainsEveryFault) {
 TEST_F(FaultMatrixTest, ThreadIsolationContainsWhatItCan) {
   // A crash cannot be contained in-process (docs/isolation.md); exceptions, errors and hangs can.
   const std::vector<Case> cases = {
-      {"create", "throw", "injected exception in create", "start", ""},
-      {"start", "throw", "injected exception in start", "start", ""},
-      {"step", "throw", "injected exception in step", "step", ""},
-      {"stop", "throw", "injected exception in stop", "stop", ""},
-      {"pause", "throw", "injected exception in pause", "pause", ""},
-      {"resume", "throw", "injected exception in resume", "resume", ""},
-      {"step", "error", "injected error in step", "step", ""},
       {"start", "hang", "did not finish within 300 ms", "start", R"(,"start_timeout_ms":300)"},
       {"step", "hang", "still running after the hard stop", "hardstop", ""},
   };
   int n = 100;
+  for (const auto& c : kExceptionCases) runCase(c, "thread", n++);
   for (const auto& c : cases) runCase(c, "thread", n++);
 }
 
