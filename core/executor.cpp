@@ -20,6 +20,20 @@ void ThreadPool::post(std::function<void()> task) {
   cv_.notify_one();
 }
 
+bool ThreadPool::replaceStuckWorker() {
+  std::lock_guard lock(mu_);
+  if (stopping_ || replacements_ >= kMaxReplacements) return false;
+  ++replacements_;
+  ++running_threads_;
+  threads_.emplace_back([this] { run(); });
+  return true;
+}
+
+size_t ThreadPool::size() const {
+  std::lock_guard lock(mu_);
+  return threads_.size();
+}
+
 void ThreadPool::run() {
   for (;;) {
     std::function<void()> task;
@@ -41,24 +55,26 @@ bool ThreadPool::shutdown(std::chrono::milliseconds bound) {
   {
     std::unique_lock lock(mu_);
     if (threads_.empty()) return true;
+    if (stopping_) return true;
     stopping_ = true;
     tasks_.clear();
     cv_.notify_all();
     exited_cv_.wait_for(lock, bound, [&] { return running_threads_ == 0; });
   }
   bool all = true;
+  std::vector<std::thread> threads;
   {
     std::lock_guard lock(mu_);
     all = running_threads_ == 0;
+    threads.swap(threads_);
   }
-  for (auto& t : threads_) {
+  for (auto& t : threads) {
     if (all) {
       t.join();
     } else {
       t.detach();  // a worker stuck in plugin code: the process exits without it
     }
   }
-  threads_.clear();
   return all;
 }
 

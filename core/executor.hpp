@@ -26,7 +26,12 @@ class ThreadPool {
 
   /// Queues `task` (any thread). Ignored after shutdown began.
   void post(std::function<void()> task);
-  size_t size() const { return threads_.size(); }
+  /// Adds a worker to stand in for one stuck in plugin code that does not return (thread
+  /// isolation), at most `kMaxReplacements` over the pool's life. False when the cap is reached.
+  bool replaceStuckWorker();
+  size_t size() const;
+
+  static constexpr size_t kMaxReplacements = 32;
   /// Stops taking tasks and joins the workers; a worker stuck in plugin code past `bound` is
   /// detached (returns false then).
   bool shutdown(std::chrono::milliseconds bound);
@@ -34,13 +39,14 @@ class ThreadPool {
  private:
   void run();
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
   size_t running_threads_ = 0;               // guarded by mu_
+  size_t replacements_ = 0;                  // guarded by mu_
   std::condition_variable exited_cv_;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;         // guarded by mu_
 };
 
 /// One thread firing callbacks at deadlines. Callbacks must be short (post real work elsewhere).

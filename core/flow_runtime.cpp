@@ -367,7 +367,13 @@ void FlowRuntime::onDeadline(const std::shared_ptr<Pending>& p, const std::strin
     instance = killable_;
   }
   // Process isolation: code that does not return is ended with its host, freeing the worker.
-  if (instance && instance->kill()) why += "; its host process was killed (SIGKILL)";
+  if (instance && instance->kill()) {
+    why += "; its host process was killed (SIGKILL)";
+  } else if (current_hook_.load() != nullptr && services_->pool->replaceStuckWorker()) {
+    // Thread isolation: the worker running that code is lost until it returns; another one
+    // takes its place so that other flows go on.
+    spdlog::warn("flow {}: a worker is stuck in plugin code; added a replacement worker", id_);
+  }
   {
     std::lock_guard lock(mu_);
     --pending_commands_;

@@ -223,3 +223,35 @@ TEST_F(EngineTest, ListIsCachedAndInvalidated) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+TEST_F(EngineTest, StuckWorkersAreReplaced) {
+  // As many flows stuck in code that ignores cancellation as the pool has workers (4): the
+  // others starve. Each hard stop that passes its bound adds a replacement worker, so the other
+  // flows go on.
+  std::vector<std::string> stuck;
+  for (int i = 0; i < 4; ++i) {
+    stuck.push_back("stuck" + std::to_string(i));
+    create(R"({"flow_id":")" + stuck.back() +
+           R"(","type":"probe","config":{"block":"step","block_ms":60000,"ignore_cancel":true}})");
+  }
+  create(R"({"flow_id":"clock","type":"probe","config":{"interval_ms":2}})");
+  ASSERT_TRUE(command(Command::kStart, {"clock"}).ok());
+  ASSERT_TRUE(command(Command::kStart, stuck).ok());
+  for (const auto& id : stuck) {
+    ASSERT_TRUE(waitFor([&] { return counter(id, "calls.step") >= 1; }, 10s)) << id;
+  }
+  auto r = command(Command::kStop, stuck, StopMode::kHard);
+  ASSERT_TRUE(r.ok());
+  for (const auto& d : r.value()) EXPECT_EQ(d.state, State::kFailed) << d.flow_id;
+  const int64_t steps = counter("clock", "steps");
+  EXPECT_TRUE(waitFor([&] { return counter("clock", "steps") > steps + 10; }, 10s));
+  // and new commands are served
+  create(R"({"flow_id":"fresh","type":"probe"})");
+  EXPECT_EQ(command(Command::kStart, {"fresh"}).value()[0].state, State::kRunning);
+}
+
+}  // namespace
+}  // namespace sluice::test
