@@ -8,7 +8,9 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-tsan bench format clean
+.PHONY: all deps build run test test-plain test-asan test-tsan bench format format-check clean
+
+SOURCES = $(shell find core api sdk plugins tests samples bench \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.c' \))
 
 all: build
 
@@ -44,7 +46,7 @@ test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart)'
 
 # The ASan run comes last so that ctest's summary closes the output.
-test: test-plain test-tsan test-asan
+test: format-check test-plain test-tsan test-asan
 
 bench: deps
 	cmake -S . -B $(BUILD) -DSLUICE_BUILD_BENCH=ON $(CMAKE_FLAGS)
@@ -52,7 +54,10 @@ bench: deps
 	./bench/run.sh $(BUILD)
 
 format:
-	find core api sdk plugins tests samples bench -name '*.cpp' -o -name '*.hpp' -o -name '*.h' | xargs clang-format -i
+	clang-format -i $(SOURCES)
+
+format-check: deps
+	clang-format --dry-run -Werror $(SOURCES)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

@@ -1,15 +1,15 @@
 // sluice: the flow engine and its REST service in one binary.
-#include <CLI/CLI.hpp>
+#include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <pthread.h>
 #include <string>
-#include <unistd.h>
 
 #include "api/server.hpp"
 #include "core/engine.hpp"
@@ -105,8 +105,8 @@ int main(int argc, char** argv) {
     std::cerr << "sluice: cannot parse listen address '" << listen << "' (expected HOST:PORT)\n";
     return 2;
   }
-  server_options.threads = threads > 0 ? threads
-                                       : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  server_options.threads =
+      threads > 0 ? threads : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   server_options.max_body_bytes = max_body;
 
   // Signals are taken by sigwait in this thread only; every thread started below inherits the

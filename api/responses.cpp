@@ -93,10 +93,14 @@ void writeStatus(Writer& w, const FlowStatus& s) {
 
 int httpStatus(ErrorKind kind, NotFoundAs not_found) {
   switch (kind) {
-    case ErrorKind::kInvalid: return 400;
-    case ErrorKind::kNotFound: return not_found == NotFoundAs::k404 ? 404 : 400;
-    case ErrorKind::kUnavailable: return 503;
-    case ErrorKind::kInternal: return 500;
+    case ErrorKind::kInvalid:
+      return 400;
+    case ErrorKind::kNotFound:
+      return not_found == NotFoundAs::k404 ? 404 : 400;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -149,10 +153,18 @@ std::string statusMapBody(const std::vector<FlowStatus>& all) {
 std::string commandBody(Command c, const std::vector<CommandDetail>& details) {
   const char* summary = "Flows started";
   switch (c) {
-    case Command::kStart: summary = "Flows started"; break;
-    case Command::kStop: summary = "Flows stopped"; break;
-    case Command::kPause: summary = "Flows paused"; break;
-    case Command::kResume: summary = "Flows resumed"; break;
+    case Command::kStart:
+      summary = "Flows started";
+      break;
+    case Command::kStop:
+      summary = "Flows stopped";
+      break;
+    case Command::kPause:
+      summary = "Flows paused";
+      break;
+    case Command::kResume:
+      summary = "Flows resumed";
+      break;
   }
   rapidjson::StringBuffer b;
   Writer w(b);

@@ -213,10 +213,11 @@ class ApiHandler : public Http::Handler {
     auto allow = [&](std::vector<M> methods) {
       std::string names;
       for (M x : methods) names += std::string(names.empty() ? "" : ", ") + Http::methodString(x);
-      r->send(405, api::errorBody("method " + std::string(Http::methodString(m)) +
-                                  " is not allowed on " + std::string(path) + " (allowed: " +
-                                  names + ")"),
-              methods);
+      r->send(
+          405,
+          api::errorBody("method " + std::string(Http::methodString(m)) + " is not allowed on " +
+                         std::string(path) + " (allowed: " + names + ")"),
+          methods);
     };
     if (seg.size() == 1 && seg[0] == "flows") {
       if (m == M::Get) return listFlows(r);
@@ -247,8 +248,8 @@ class ApiHandler : public Http::Handler {
     }
     if (seg.size() == 1 && seg[0] == "plugins") {
       if (m == M::Get) {
-        return r->send(200, api::pluginsBody(engine().plugins().plugins(),
-                                             engine().plugins().refused()));
+        return r->send(
+            200, api::pluginsBody(engine().plugins().plugins(), engine().plugins().refused()));
       }
       return allow({M::Get});
     }
@@ -275,7 +276,8 @@ class ApiHandler : public Http::Handler {
     rapidjson::Document doc;
     if (!parseBody(req, r, doc)) return;
     if (!doc.IsArray()) {
-      return r->send(400, api::errorBody("request body must be a JSON array of configuration objects"));
+      return r->send(400,
+                     api::errorBody("request body must be a JSON array of configuration objects"));
     }
     std::vector<Problem> problems;
     auto specs = parseBatch(doc, problems);
@@ -290,7 +292,8 @@ class ApiHandler : public Http::Handler {
     auto created = engine().create(std::move(only));
     if (!created.ok()) {
       Error e = created.error();
-      if (e.kind == ErrorKind::kInvalid) e.message = problemsSummary(e.details, "nothing was added");
+      if (e.kind == ErrorKind::kInvalid)
+        e.message = problemsSummary(e.details, "nothing was added");
       return sendError(r, e, api::NotFoundAs::k400);
     }
     r->send(201, api::createdBody(created.value()));
@@ -300,7 +303,8 @@ class ApiHandler : public Http::Handler {
     rapidjson::Document doc;
     if (!parseBody(req, r, doc)) return;
     if (!doc.IsArray()) {
-      return r->send(400, api::errorBody("request body must be a JSON array of configuration objects"));
+      return r->send(400,
+                     api::errorBody("request body must be a JSON array of configuration objects"));
     }
     std::vector<Problem> problems;
     auto specs = parseBatch(doc, problems);
@@ -318,7 +322,8 @@ class ApiHandler : public Http::Handler {
     std::vector<Problem> problems;
     if (!parseFlowSpec(doc, id, &spec, problems)) {
       for (auto& p : problems) p.flow_id = id;
-      return r->send(400, api::errorBody(problemsSummary(problems, "nothing was changed"), problems));
+      return r->send(400,
+                     api::errorBody(problemsSummary(problems, "nothing was changed"), problems));
     }
     engine().update(std::move(spec), [r](Result<std::string> result) {
       if (!result.ok()) return sendError(r, result.error(), api::NotFoundAs::k400);
@@ -349,10 +354,12 @@ class ApiHandler : public Http::Handler {
       problem("/command", "command is required (start, stop, pause or resume)");
     } else if (!c->value.IsString()) {
       problem("/command", "command must be a string (start, stop, pause or resume)");
-    } else if (auto cmd = commandFromString(std::string_view(c->value.GetString(), c->value.GetStringLength()))) {
+    } else if (auto cmd = commandFromString(
+                   std::string_view(c->value.GetString(), c->value.GetStringLength()))) {
       request.command = *cmd;
     } else {
-      problem("/command", "unknown command \"" + std::string(c->value.GetString(), c->value.GetStringLength()) +
+      problem("/command", "unknown command \"" +
+                              std::string(c->value.GetString(), c->value.GetStringLength()) +
                               "\" (expected start, stop, pause or resume)");
     }
     auto ids = doc.FindMember("flow_ids");
@@ -364,7 +371,8 @@ class ApiHandler : public Http::Handler {
         for (rapidjson::SizeType i = 0; i < ids->value.Size(); ++i) {
           const auto& v = ids->value[i];
           if (!v.IsString()) {
-            problems.push_back({i, "", "/flow_ids/" + std::to_string(i), "flow_ids must contain only strings"});
+            problems.push_back(
+                {i, "", "/flow_ids/" + std::to_string(i), "flow_ids must contain only strings"});
           } else {
             list.emplace_back(v.GetString(), v.GetStringLength());
           }
@@ -381,7 +389,8 @@ class ApiHandler : public Http::Handler {
       }
     }
     if (!problems.empty()) {
-      return r->send(400, api::errorBody(problemsSummary(problems, "no flow was changed"), problems));
+      return r->send(400,
+                     api::errorBody(problemsSummary(problems, "no flow was changed"), problems));
     }
     const Command cmd = request.command;
     engine().command(request, [r, cmd](Result<std::vector<CommandDetail>> result) {

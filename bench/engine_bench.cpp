@@ -1,15 +1,14 @@
 // Micro-benchmarks of the hot paths behind the REST service (Google Benchmark).
 #include <benchmark/benchmark.h>
-
-#include <filesystem>
-#include <array>
-#include <future>
-
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <filesystem>
+#include <future>
+
 #include "core/engine.hpp"
-#include "core/instance.hpp"
 #include "core/flow_spec.hpp"
+#include "core/instance.hpp"
 #include "core/json.hpp"
 
 namespace {
@@ -19,7 +18,8 @@ std::string bulkBody(int n) {
   for (int i = 0; i < n; ++i) {
     if (i) body += ",";
     body += R"({"flow_id":"f)" + std::to_string(i) +
-            R"(","type":"ticker","config":{"interval_ms":1000},"name":"flow )" + std::to_string(i) + R"("})";
+            R"(","type":"ticker","config":{"interval_ms":1000},"name":"flow )" + std::to_string(i) +
+            R"("})";
   }
   return body + "]";
 }
@@ -95,7 +95,8 @@ void BM_CommandRoundTrip(benchmark::State& state) {
     req.command = start ? sluice::Command::kStart : sluice::Command::kStop;
     start = !start;
     std::promise<void> p;
-    h.engine().command(req, [&p](sluice::Result<std::vector<sluice::CommandDetail>>) { p.set_value(); });
+    h.engine().command(req,
+                       [&p](sluice::Result<std::vector<sluice::CommandDetail>>) { p.set_value(); });
     p.get_future().wait();
   }
 }
@@ -106,9 +107,9 @@ void BM_StartStop(benchmark::State& state) {
   EngineHolder h;
   const bool process = state.range(0) == 1;
   rapidjson::Document doc;
-  sluice::json::parse(process ? R"({"flow_id":"iso","runtime":{"isolation":"process"}})"
-                              : R"({"flow_id":"iso"})",
-                      doc, nullptr);
+  sluice::json::parse(
+      process ? R"({"flow_id":"iso","runtime":{"isolation":"process"}})" : R"({"flow_id":"iso"})",
+      doc, nullptr);
   sluice::FlowSpec spec;
   std::vector<sluice::Problem> problems;
   sluice::parseFlowSpec(doc, "", &spec, problems);
@@ -119,7 +120,8 @@ void BM_StartStop(benchmark::State& state) {
     for (auto c : {sluice::Command::kStart, sluice::Command::kStop}) {
       req.command = c;
       std::promise<void> p;
-      h.engine().command(req, [&p](sluice::Result<std::vector<sluice::CommandDetail>>) { p.set_value(); });
+      h.engine().command(
+          req, [&p](sluice::Result<std::vector<sluice::CommandDetail>>) { p.set_value(); });
       p.get_future().wait();
     }
   }

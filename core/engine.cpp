@@ -1,12 +1,12 @@
 #include "engine.hpp"
 
-#include "sqlite_store.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <future>
 #include <set>
+
+#include "sqlite_store.hpp"
 
 namespace sluice {
 
@@ -44,8 +44,12 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     : options_(options),
       store_(std::move(store)),
       pool_(options.workers),
-      services_{&pool_, &timer_, store_.get(), [this] { invalidateList(); },
-                options.files_root.string(), options.host_executable.string()} {
+      services_{&pool_,
+                &timer_,
+                store_.get(),
+                [this] { invalidateList(); },
+                options.files_root.string(),
+                options.host_executable.string()} {
   for (const auto& dir : options_.plugin_dirs) registry_.loadDirectory(dir);
 }
 
@@ -176,14 +180,13 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
         size_t index;
         const std::string* id;
       } sink{&job->problems, i, &spec.id};
-      sluice_problems p{sizeof(sluice_problems), &sink,
-                        [](void* ctx, const char* path, size_t path_len, const char* msg,
-                           size_t msg_len) {
-                          auto* s = static_cast<Sink*>(ctx);
-                          s->out->push_back({s->index, *s->id,
-                                             "/config" + std::string(path, path_len),
-                                             std::string(msg, msg_len)});
-                        }};
+      sluice_problems p{
+          sizeof(sluice_problems), &sink,
+          [](void* ctx, const char* path, size_t path_len, const char* msg, size_t msg_len) {
+            auto* s = static_cast<Sink*>(ctx);
+            s->out->push_back({s->index, *s->id, "/config" + std::string(path, path_len),
+                               std::string(msg, msg_len)});
+          }};
       size_t before = job->problems.size();
       int32_t rc = SLUICE_OK;
       try {
@@ -193,8 +196,8 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
         continue;
       }
       if (rc != SLUICE_OK && job->problems.size() == before) {
-        job->problems.push_back({i, spec.id, "/config",
-                                 "config refused by flow type '" + spec.type + "'"});
+        job->problems.push_back(
+            {i, spec.id, "/config", "config refused by flow type '" + spec.type + "'"});
       }
     }
     promise->set_value();
@@ -237,7 +240,8 @@ std::vector<Problem> Engine::batchProblems(const std::vector<FlowSpec>& specs) {
 void Engine::existingProblems(const std::vector<FlowSpec>& specs, std::vector<Problem>& problems) {
   for (size_t i = 0; i < specs.size(); ++i) {
     if (flows_.count(specs[i].id) != 0) {
-      problems.push_back({i, specs[i].id, "/flow_id", "flow_id '" + specs[i].id + "' already exists"});
+      problems.push_back(
+          {i, specs[i].id, "/flow_id", "flow_id '" + specs[i].id + "' already exists"});
     }
   }
   sortByIndex(problems);
@@ -290,9 +294,9 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
   auto problems = checkAgainstTypes({spec});
   if (!problems.empty()) {
     for (auto& p : problems) p.index.reset();
-    std::string msg = problems.size() == 1 ? problems[0].message
-                                           : std::to_string(problems.size()) +
-                                                 " problems in the configuration";
+    std::string msg = problems.size() == 1
+                          ? problems[0].message
+                          : std::to_string(problems.size()) + " problems in the configuration";
     done(Error{ErrorKind::kInvalid, msg, std::move(problems)});
     return;
   }

@@ -26,10 +26,10 @@ namespace sluice {
 struct EngineOptions {
   std::filesystem::path data_dir = "sluice-data";
   std::vector<std::filesystem::path> plugin_dirs;
-  std::filesystem::path files_root;    // empty = <data_dir>/files; created when missing
+  std::filesystem::path files_root;       // empty = <data_dir>/files; created when missing
   std::filesystem::path host_executable;  // sluice binary for process isolation; empty = this one
-  size_t workers = 8;                  // engine worker threads running plugin code
-  uint32_t validate_timeout_ms = 5000;  // bound on the validate hooks of one request
+  size_t workers = 8;                     // engine worker threads running plugin code
+  uint32_t validate_timeout_ms = 5000;    // bound on the validate hooks of one request
 };
 
 struct CommandRequest {

@@ -46,7 +46,7 @@ class ThreadPool {
   size_t running_threads_ = 0;               // guarded by mu_
   size_t replacements_ = 0;                  // guarded by mu_
   std::condition_variable exited_cv_;
-  std::vector<std::thread> threads_;         // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
 };
 
 /// One thread firing callbacks at deadlines. Callbacks must be short (post real work elsewhere).
@@ -68,10 +68,11 @@ class Timer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::multimap<Clock::time_point, uint64_t> order_;              // guarded by mu_
-  std::map<uint64_t, std::pair<Clock::time_point, std::function<void()>>> entries_;  // guarded by mu_
-  uint64_t next_id_ = 1;                                          // guarded by mu_
-  bool stopping_ = false;                                         // guarded by mu_
+  std::multimap<Clock::time_point, uint64_t> order_;  // guarded by mu_
+  std::map<uint64_t, std::pair<Clock::time_point, std::function<void()>>>
+      entries_;            // guarded by mu_
+  uint64_t next_id_ = 1;   // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -118,7 +118,9 @@ void bindHostTable(HostClient& c) {
     return r.status;
   };
   h.state_put = [](void* ctx, const char* k, size_t n, const char* v, size_t vn) {
-    return client(ctx)->call(proto::Fn::kStatePut, std::string_view(k, n), std::string_view(v, vn)).status;
+    return client(ctx)
+        ->call(proto::Fn::kStatePut, std::string_view(k, n), std::string_view(v, vn))
+        .status;
   };
   h.state_delete = [](void* ctx, const char* k, size_t n) {
     return client(ctx)->call(proto::Fn::kStateDelete, std::string_view(k, n)).status;
@@ -170,14 +172,17 @@ int runFlowHost(int fd) {
     auto entry = library.get<const sluice_plugin_descriptor*()>(SLUICE_ENTRY_SYMBOL);
     const sluice_plugin_descriptor* d = entry();
     for (uint32_t i = 0; d != nullptr && i < d->flow_type_count; ++i) {
-      if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name) type = d->flow_types[i];
+      if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name)
+        type = d->flow_types[i];
     }
   } catch (const std::exception& e) {
-    reply(c, create.id(), SLUICE_ERROR, 0, std::string("host cannot load ") + file + ": " + e.what());
+    reply(c, create.id(), SLUICE_ERROR, 0,
+          std::string("host cannot load ") + file + ": " + e.what());
     return 1;
   }
   if (type == nullptr) {
-    reply(c, create.id(), SLUICE_ERROR, 0, "host found no flow type '" + type_name + "' in " + file);
+    reply(c, create.id(), SLUICE_ERROR, 0,
+          "host found no flow type '" + type_name + "' in " + file);
     return 1;
   }
   void* instance = nullptr;
@@ -221,11 +226,13 @@ int runFlowHost(int fd) {
     const uint32_t id = r.id();
     switch (r.kind()) {
       case proto::Kind::kStart:
-        runHook(c, id, "start", [&](sluice_error* e, uint32_t*) { return type->start(instance, e); });
+        runHook(c, id, "start",
+                [&](sluice_error* e, uint32_t*) { return type->start(instance, e); });
         break;
       case proto::Kind::kStop: {
         int32_t mode = r.i32();
-        runHook(c, id, "stop", [&](sluice_error* e, uint32_t*) { return type->stop(instance, mode, e); });
+        runHook(c, id, "stop",
+                [&](sluice_error* e, uint32_t*) { return type->stop(instance, mode, e); });
         break;
       }
       case proto::Kind::kPause:
@@ -240,7 +247,9 @@ int runFlowHost(int fd) {
         break;
       case proto::Kind::kStep: {
         uint32_t next = r.u32();
-        runHook(c, id, "step", [&](sluice_error* e, uint32_t* n) { return type->step(instance, n, e); }, next);
+        runHook(
+            c, id, "step", [&](sluice_error* e, uint32_t* n) { return type->step(instance, n, e); },
+            next);
         break;
       }
       case proto::Kind::kReconfigure: {

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <random>
 #include <condition_variable>
-#include <thread>
 #include <ctime>
+#include <random>
+#include <thread>
 
 namespace sluice {
 
@@ -25,8 +25,8 @@ std::string formatTime(SystemTime t) {
 // A command waiting for its outcome: completed exactly once, by the op or by the deadline.
 struct FlowRuntime::Pending {
   std::mutex mu;
-  bool claimed = false;       // guarded by mu
-  bool timed_out = false;     // guarded by mu
+  bool claimed = false;          // guarded by mu
+  bool timed_out = false;        // guarded by mu
   std::vector<uint64_t> timers;  // guarded by mu
   Done done;
   std::string operation;
@@ -57,17 +57,16 @@ struct FlowRuntime::HostBinding {
   std::string files_root;
 };
 
-
-
 // The thread of a dedicated-thread instance. Shared by the flow and the thread itself.
 struct FlowRuntime::Runner {
   std::thread thread;
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;      // guarded by mu: run returned
-  bool orphaned = false;  // guarded by mu: the flow gave up waiting; the thread destroys the instance
-  bool ok = true;         // guarded by mu
-  std::string error;      // guarded by mu
+  bool done = false;  // guarded by mu: run returned
+  bool orphaned =
+      false;          // guarded by mu: the flow gave up waiting; the thread destroys the instance
+  bool ok = true;     // guarded by mu
+  std::string error;  // guarded by mu
 };
 
 FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
@@ -426,15 +425,16 @@ void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode m
   const uint32_t total = stop_timeout_ms + kHardStopBoundMs;
   Timer* timer = services_->timer;
   std::string id = id_;
-  p->timers.push_back(timer->at(
-      now + std::chrono::milliseconds(stop_timeout_ms), [weak, p, stop_timeout_ms, id] {
+  p->timers.push_back(
+      timer->at(now + std::chrono::milliseconds(stop_timeout_ms), [weak, p, stop_timeout_ms, id] {
         if (auto self = weak.lock()) {
           {
             std::lock_guard plock(p->mu);
             if (p->claimed) return;
           }
-          spdlog::warn("flow {}: soft stop passed its stop timeout ({} ms); escalating to hard stop",
-                       id, stop_timeout_ms);
+          spdlog::warn(
+              "flow {}: soft stop passed its stop timeout ({} ms); escalating to hard stop", id,
+              stop_timeout_ms);
           self->cancel_ = true;
         }
       }));
@@ -454,7 +454,8 @@ void FlowRuntime::command(Command c, StopMode mode, Done done) {
   if (c == Command::kStop) op += mode == StopMode::kHard ? " (hard)" : " (soft)";
   std::shared_ptr<Pending> p;
   if (c == Command::kStop) {
-    uint32_t budget = mode == StopMode::kHard ? kHardStopBoundMs : rt.stop_timeout_ms + kHardStopBoundMs;
+    uint32_t budget =
+        mode == StopMode::kHard ? kHardStopBoundMs : rt.stop_timeout_ms + kHardStopBoundMs;
     p = makePending(op, budget, std::move(done));
     // A hard stop raises cancellation at once: the step or hook in flight sees it.
     if (mode == StopMode::kHard) {
@@ -543,9 +544,8 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       }
       if (s == State::kPaused && instance_) {
         setStateKeepError(State::kResuming);
-        if (!callHook("resume", [&](sluice_error* e) {
-              return instance_->resume(e);
-            }, &error)) {
+        if (!callHook(
+                "resume", [&](sluice_error* e) { return instance_->resume(e); }, &error)) {
           std::string ignored;
           stopAndDestroy(StopMode::kHard, &ignored);
           setState(State::kFailed, error);
@@ -606,9 +606,8 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       setStateKeepError(State::kPausing);
       ++step_generation_;  // no new steps; the step in flight has returned (same strand)
       pause_requested_ = true;
-      if (!callHook("pause", [&](sluice_error* e) {
-            return instance_->pause(e);
-          }, &error)) {
+      if (!callHook(
+              "pause", [&](sluice_error* e) { return instance_->pause(e); }, &error)) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
         setState(State::kFailed, error);
@@ -635,9 +634,8 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
         return;
       }
       setStateKeepError(State::kResuming);
-      if (!callHook("resume", [&](sluice_error* e) {
-            return instance_->resume(e);
-          }, &error)) {
+      if (!callHook(
+              "resume", [&](sluice_error* e) { return instance_->resume(e); }, &error)) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
         setState(State::kFailed, error);
@@ -707,12 +705,13 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
   };
   auto p = makePending("update", budget, on_deadline);
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
-  uint64_t t = services_->timer->at(Clock::now() + std::chrono::milliseconds(budget), [weak, p, budget] {
-    if (auto self = weak.lock()) {
-      self->onDeadline(p, "update did not finish within " + std::to_string(budget) +
-                              " ms: plugin code is still running");
-    }
-  });
+  uint64_t t =
+      services_->timer->at(Clock::now() + std::chrono::milliseconds(budget), [weak, p, budget] {
+        if (auto self = weak.lock()) {
+          self->onDeadline(p, "update did not finish within " + std::to_string(budget) +
+                                  " ms: plugin code is still running");
+        }
+      });
   {
     std::lock_guard lock(p->mu);
     p->timers.push_back(t);
@@ -722,7 +721,9 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
     done(r);
   };
   post([self = shared_from_this(), spec = std::move(spec), type = std::move(type), p,
-        finish_update]() mutable { self->runUpdate(std::move(spec), std::move(type), p, finish_update); });
+        finish_update]() mutable {
+    self->runUpdate(std::move(spec), std::move(type), p, finish_update);
+  });
 }
 
 void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
@@ -760,9 +761,9 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   if (instance_type_ == type && instance_->canReconfigure()) {
     // The type applies the new config in place: no restart.
     std::string error;
-    bool ok = callHook("reconfigure", [&](sluice_error* e) {
-      return instance_->reconfigure(spec.config_json, e);
-    }, &error);
+    bool ok = callHook(
+        "reconfigure", [&](sluice_error* e) { return instance_->reconfigure(spec.config_json, e); },
+        &error);
     if (ok && !p->timedOut()) {
       auto r = store_and_swap();
       if (r.ok()) instance_spec_ = spec;
@@ -796,9 +797,8 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     if (!createAndStart(s, t, err)) return false;
     if (was_paused) {
       pause_requested_ = true;
-      if (!callHook("pause", [&](sluice_error* e) {
-            return instance_->pause(e);
-          }, err)) {
+      if (!callHook(
+              "pause", [&](sluice_error* e) { return instance_->pause(e); }, err)) {
         std::string ignored;
         stopAndDestroy(StopMode::kHard, &ignored);
         return false;
@@ -862,8 +862,8 @@ void FlowRuntime::runStep(uint64_t generation) {
   if (state() != State::kRunning) return;
   uint32_t next = instance_type_->def->step_interval_ms;
   std::string error;
-  if (!callHook("step", [&](sluice_error* e) { return instance_->step(&next, e); },
-                &error)) {
+  if (!callHook(
+          "step", [&](sluice_error* e) { return instance_->step(&next, e); }, &error)) {
     if (generation != step_generation_.load()) {
       // A stop or pause is waiting behind this step; it reports on its own.
       spdlog::warn("flow {}: {}", id_, error);
@@ -939,7 +939,8 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
     std::lock_guard lock(kill_mu_);
     killable_ = instance;
   }
-  if (!callHook("start", [&](sluice_error* e) { return instance_->start(e); }, error)) {
+  if (!callHook(
+          "start", [&](sluice_error* e) { return instance_->start(e); }, error)) {
     destroyInstance();
     return false;
   }
@@ -951,8 +952,8 @@ bool FlowRuntime::stopAndDestroy(StopMode mode, std::string* error) {
   stop_requested_ = true;
   if (runner_ && !stopRunner(mode, error)) return false;
   const int32_t m = mode == StopMode::kHard ? SLUICE_STOP_HARD : SLUICE_STOP_SOFT;
-  bool ok = callHook("stop", [&](sluice_error* e) { return instance_->stop(m, e); },
-                     error);
+  bool ok = callHook(
+      "stop", [&](sluice_error* e) { return instance_->stop(m, e); }, error);
   destroyInstance();
   return ok;
 }
@@ -1031,7 +1032,8 @@ bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
   const uint32_t soft_ms = instance_spec_.runtime.stop_timeout_ms;
   auto done = [&] { return runner->done; };
   std::unique_lock lock(runner->mu);
-  if (mode == StopMode::kSoft && !runner->cv.wait_for(lock, std::chrono::milliseconds(soft_ms), done)) {
+  if (mode == StopMode::kSoft &&
+      !runner->cv.wait_for(lock, std::chrono::milliseconds(soft_ms), done)) {
     spdlog::warn("flow {}: run hook did not return within the stop timeout ({} ms); cancelling",
                  id_, soft_ms);
   }
@@ -1100,11 +1102,21 @@ void FlowRuntime::hostLog(void* ctx, int32_t level, const char* msg, size_t len)
   auto* b = static_cast<HostBinding*>(ctx);
   spdlog::level::level_enum l = spdlog::level::info;
   switch (level) {
-    case SLUICE_LOG_TRACE: l = spdlog::level::trace; break;
-    case SLUICE_LOG_DEBUG: l = spdlog::level::debug; break;
-    case SLUICE_LOG_INFO: l = spdlog::level::info; break;
-    case SLUICE_LOG_WARN: l = spdlog::level::warn; break;
-    default: l = spdlog::level::err; break;
+    case SLUICE_LOG_TRACE:
+      l = spdlog::level::trace;
+      break;
+    case SLUICE_LOG_DEBUG:
+      l = spdlog::level::debug;
+      break;
+    case SLUICE_LOG_INFO:
+      l = spdlog::level::info;
+      break;
+    case SLUICE_LOG_WARN:
+      l = spdlog::level::warn;
+      break;
+    default:
+      l = spdlog::level::err;
+      break;
   }
   spdlog::log(l, "flow {}: {}", b->id, std::string_view(msg, len));
 }

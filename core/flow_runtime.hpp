@@ -40,14 +40,14 @@ struct FlowStatus {
   State state = State::kStopped;
   Desired desired = Desired::kStopped;
   SystemTime since;
-  std::string error;                                   // last error, empty when none
+  std::string error;  // last error, empty when none
   std::vector<std::pair<std::string, int64_t>> counters;
   std::vector<std::pair<std::string, double>> gauges;
-  std::string operation;                               // command in progress, empty when none
-  std::optional<SystemTime> deadline;                  // its deadline
-  bool restarts = false;                               // runtime.restart.policy is on-failure
-  uint32_t restart_count = 0;                          // restarts since the last clean run
-  std::optional<SystemTime> next_restart_at;           // a restart is pending
+  std::string operation;                      // command in progress, empty when none
+  std::optional<SystemTime> deadline;         // its deadline
+  bool restarts = false;                      // runtime.restart.policy is on-failure
+  uint32_t restart_count = 0;                 // restarts since the last clean run
+  std::optional<SystemTime> next_restart_at;  // a restart is pending
 };
 
 /// Where a command left a flow.
@@ -63,7 +63,8 @@ struct EngineServices {
   Store* store;
   std::function<void()> records_changed;
   std::string files_root;       // absolute; handed to plugins through the host table
-  std::string host_executable;  // the sluice binary, run with --flow-host for process isolation  // a stored configuration changed (cache invalidation)
+  std::string host_executable;  // the sluice binary, run with --flow-host for process isolation  //
+                                // a stored configuration changed (cache invalidation)
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
@@ -164,20 +165,20 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   const std::string id_;
 
   mutable std::mutex mu_;
-  FlowSpec spec_;                          // guarded by mu_
-  std::shared_ptr<const FlowType> type_;   // guarded by mu_; null when not loaded
-  State state_ = State::kStopped;          // guarded by mu_
-  Desired desired_;                        // guarded by mu_
-  Desired accepted_;                       // guarded by mu_: target of the last accepted command
-  SystemTime since_;                       // guarded by mu_
-  std::string error_;                      // guarded by mu_
-  std::string operation_;                  // guarded by mu_
-  std::optional<SystemTime> deadline_;     // guarded by mu_
-  int pending_commands_ = 0;               // guarded by mu_
-  bool removed_ = false;                   // guarded by mu_
-  uint32_t restart_count_ = 0;             // guarded by mu_
-  uint64_t restart_generation_ = 0;        // guarded by mu_: voids a pending restart when bumped
-  std::optional<SystemTime> next_restart_at_;  // guarded by mu_
+  FlowSpec spec_;                         // guarded by mu_
+  std::shared_ptr<const FlowType> type_;  // guarded by mu_; null when not loaded
+  State state_ = State::kStopped;         // guarded by mu_
+  Desired desired_;                       // guarded by mu_
+  Desired accepted_;                      // guarded by mu_: target of the last accepted command
+  SystemTime since_;                      // guarded by mu_
+  std::string error_;                     // guarded by mu_
+  std::string operation_;                 // guarded by mu_
+  std::optional<SystemTime> deadline_;    // guarded by mu_
+  int pending_commands_ = 0;              // guarded by mu_
+  bool removed_ = false;                  // guarded by mu_
+  uint32_t restart_count_ = 0;            // guarded by mu_
+  uint64_t restart_generation_ = 0;       // guarded by mu_: voids a pending restart when bumped
+  std::optional<SystemTime> next_restart_at_;       // guarded by mu_
   std::optional<Clock::time_point> running_since_;  // guarded by mu_: last time it reached running
 
   mutable std::mutex metrics_mu_;
@@ -193,7 +194,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::shared_ptr<const FlowType> instance_type_;  // type the instance was created from
   FlowSpec instance_spec_;                         // spec the instance was created from
   std::shared_ptr<HostBinding> host_;  // shared with plugin threads that may outlive the flow
-  std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
+  std::shared_ptr<Runner> runner_;     // dedicated thread of the instance, when it has one
 
   std::mutex kill_mu_;
   std::shared_ptr<Instance> killable_;  // guarded by kill_mu_: the instance, for deadlines to kill

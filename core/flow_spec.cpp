@@ -37,8 +37,9 @@ bool parseTimeout(const rapidjson::Value& v, const char* key, uint32_t* out,
 bool parseUint(const rapidjson::Value& v, const std::string& path, uint32_t min, uint32_t max,
                uint32_t* out, std::vector<Problem>& problems) {
   if (!v.IsInt64() || v.GetInt64() < min || v.GetInt64() > max) {
-    add(problems, path, path.substr(1) + " must be an integer from " + std::to_string(min) +
-                            " to " + std::to_string(max));
+    add(problems, path,
+        path.substr(1) + " must be an integer from " + std::to_string(min) + " to " +
+            std::to_string(max));
     return false;
   }
   *out = static_cast<uint32_t>(v.GetInt64());
@@ -132,7 +133,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
     } else {
       std::string type(it->value.GetString(), it->value.GetStringLength());
       if (!isValidTypeName(type)) {
-        add(problems, "/type", "type must be a flow type name (1-128 characters of [A-Za-z0-9._-])");
+        add(problems, "/type",
+            "type must be a flow type name (1-128 characters of [A-Za-z0-9._-])");
       }
       out->type = std::move(type);
     }
@@ -165,7 +167,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           } else if (v == "process") {
             out->runtime.isolation = Isolation::kProcess;
           } else {
-            add(problems, "/runtime/isolation", "runtime.isolation must be \"thread\" or \"process\"");
+            add(problems, "/runtime/isolation",
+                "runtime.isolation must be \"thread\" or \"process\"");
           }
         } else if (key == "restart") {
           parseRestart(m->value, &out->runtime.restart, problems);
@@ -179,7 +182,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
         } else {
           add(problems, "/runtime/" + key,
               "unknown runtime setting \"" + key +
-                  "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb, restart)");
+                  "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb, "
+                  "restart)");
         }
       }
     }

@@ -16,11 +16,11 @@ enum class Isolation { kThread, kProcess };
 
 /// What the engine does when a flow fails (runtime.restart).
 struct RestartPolicy {
-  bool on_failure = false;          // "policy": "never" (false) or "on-failure" (true)
-  uint32_t max_restarts = 5;        // restarts in a row before giving up
-  uint32_t backoff_ms = 1'000;      // delay before the first restart, doubled each time
-  uint32_t max_backoff_ms = 60'000; // cap of the delay
-  uint32_t reset_after_ms = 60'000; // running this long without failing resets the count
+  bool on_failure = false;           // "policy": "never" (false) or "on-failure" (true)
+  uint32_t max_restarts = 5;         // restarts in a row before giving up
+  uint32_t backoff_ms = 1'000;       // delay before the first restart, doubled each time
+  uint32_t max_backoff_ms = 60'000;  // cap of the delay
+  uint32_t reset_after_ms = 60'000;  // running this long without failing resets the count
 };
 
 /// Engine-level per-flow settings: the `runtime` member of a configuration (docs/configuration.md).
@@ -28,7 +28,7 @@ struct RuntimeOptions {
   uint32_t start_timeout_ms = 10'000;  // start (and pause/resume) hooks must return within this
   uint32_t stop_timeout_ms = 5'000;    // a soft stop past this escalates to a hard stop
   Isolation isolation = Isolation::kThread;
-  uint32_t memory_limit_mb = 0;        // process isolation only; 0 = no limit
+  uint32_t memory_limit_mb = 0;  // process isolation only; 0 = no limit
   RestartPolicy restart;
 };
 

@@ -19,20 +19,20 @@ enum class Kind : uint8_t {
   // engine -> host: hook calls, answered by kResult with the same id
   kCreate = 1,  // str plugin_file, str type, str flow_id, str files_root, str config
   kStart = 2,
-  kStop = 3,    // i32 mode
+  kStop = 3,  // i32 mode
   kPause = 4,
   kResume = 5,
-  kStep = 6,    // u32 next_delay_ms (default)
+  kStep = 6,         // u32 next_delay_ms (default)
   kReconfigure = 7,  // str config
   kRun = 8,
-  kDestroy = 9,      // then the host exits
-  kCallReply = 10,   // answer to a kCall: i32 status, i64 number, str text
+  kDestroy = 9,     // then the host exits
+  kCallReply = 10,  // answer to a kCall: i32 status, i64 number, str text
   // host -> engine
-  kResult = 20,  // i32 status, u32 next_delay_ms, str error
-  kLog = 21,     // one-way: i32 level, str message
-  kCounter = 22, // one-way: str name, i64 delta
-  kGauge = 23,   // one-way: str name, f64 value
-  kCall = 24,    // host function needing an answer: u8 fn, str key, str value
+  kResult = 20,   // i32 status, u32 next_delay_ms, str error
+  kLog = 21,      // one-way: i32 level, str message
+  kCounter = 22,  // one-way: str name, i64 delta
+  kGauge = 23,    // one-way: str name, f64 value
+  kCall = 24,     // host function needing an answer: u8 fn, str key, str value
 };
 
 enum class Fn : uint8_t {

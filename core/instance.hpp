@@ -38,8 +38,8 @@ std::shared_ptr<Instance> createInProcessInstance(const std::shared_ptr<const Fl
                                                   std::string* error);
 
 struct ProcessOptions {
-  std::string host_executable;    // the sluice binary, run with --flow-host
-  uint32_t memory_limit_mb = 0;   // 0 = none; checked on the host's resident memory
+  std::string host_executable;   // the sluice binary, run with --flow-host
+  uint32_t memory_limit_mb = 0;  // 0 = none; checked on the host's resident memory
 };
 
 /// Creates the instance in a host process of its own. `on_death` is called (from an engine

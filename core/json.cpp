@@ -1,10 +1,10 @@
 #include "json.hpp"
 
-#include <set>
-#include <vector>
-
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
+
+#include <set>
+#include <vector>
 
 namespace sluice::json {
 namespace {
@@ -72,7 +72,8 @@ class GuardedHandler {
 }  // namespace
 
 bool parse(std::string_view text, rapidjson::Document& doc, ParseError* error) {
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  constexpr unsigned kFlags =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);

@@ -115,12 +115,18 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
     }
     const std::string name = t->name;
     const char* missing = nullptr;
-    if (t->create == nullptr) missing = "create";
-    else if (t->destroy == nullptr) missing = "destroy";
-    else if (t->start == nullptr) missing = "start";
-    else if (t->stop == nullptr) missing = "stop";
-    else if ((t->flags & SLUICE_FLOW_HAS_STEP) != 0 && t->step == nullptr) missing = "step";
-    else if ((t->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0 && t->run == nullptr) missing = "run";
+    if (t->create == nullptr)
+      missing = "create";
+    else if (t->destroy == nullptr)
+      missing = "destroy";
+    else if (t->start == nullptr)
+      missing = "start";
+    else if (t->stop == nullptr)
+      missing = "stop";
+    else if ((t->flags & SLUICE_FLOW_HAS_STEP) != 0 && t->step == nullptr)
+      missing = "step";
+    else if ((t->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0 && t->run == nullptr)
+      missing = "run";
     if (missing != nullptr) {
       return refuse(file, "flow type '" + name + "': required hook '" + missing + "' is missing");
     }
@@ -162,8 +168,8 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
   for (const auto& type : plugin.types) by_name_.emplace(type->name, type);
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  spdlog::info("plugin {} {} loaded from {} (ABI {}): flow types [{}]", plugin.name,
-               plugin.version, file, describeVersion(plugin.abi_major, plugin.abi_minor), list);
+  spdlog::info("plugin {} {} loaded from {} (ABI {}): flow types [{}]", plugin.name, plugin.version,
+               file, describeVersion(plugin.abi_major, plugin.abi_minor), list);
   plugins_.push_back(std::move(plugin));
   return true;
 }

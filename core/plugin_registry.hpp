@@ -60,10 +60,10 @@ class PluginRegistry {
   bool refuse(const std::string& file, const std::string& reason);
 
   mutable std::mutex mu_;
-  std::vector<LoadedPlugin> plugins_;                                // guarded by mu_
-  std::vector<RefusedPlugin> refused_;                               // guarded by mu_
+  std::vector<LoadedPlugin> plugins_;                               // guarded by mu_
+  std::vector<RefusedPlugin> refused_;                              // guarded by mu_
   std::map<std::string, std::shared_ptr<const FlowType>> by_name_;  // guarded by mu_
-  std::vector<std::shared_ptr<void>> retained_;                      // guarded by mu_
+  std::vector<std::shared_ptr<void>> retained_;                     // guarded by mu_
 };
 
 }  // namespace sluice

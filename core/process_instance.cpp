@@ -75,16 +75,26 @@ std::string describeExit(int status) {
 
 const char* hookName(proto::Kind k) {
   switch (k) {
-    case proto::Kind::kCreate: return "create";
-    case proto::Kind::kStart: return "start";
-    case proto::Kind::kStop: return "stop";
-    case proto::Kind::kPause: return "pause";
-    case proto::Kind::kResume: return "resume";
-    case proto::Kind::kStep: return "step";
-    case proto::Kind::kReconfigure: return "reconfigure";
-    case proto::Kind::kRun: return "run";
-    case proto::Kind::kDestroy: return "destroy";
-    default: return "?";
+    case proto::Kind::kCreate:
+      return "create";
+    case proto::Kind::kStart:
+      return "start";
+    case proto::Kind::kStop:
+      return "stop";
+    case proto::Kind::kPause:
+      return "pause";
+    case proto::Kind::kResume:
+      return "resume";
+    case proto::Kind::kStep:
+      return "step";
+    case proto::Kind::kReconfigure:
+      return "reconfigure";
+    case proto::Kind::kRun:
+      return "run";
+    case proto::Kind::kDestroy:
+      return "destroy";
+    default:
+      return "?";
   }
 }
 
@@ -165,8 +175,11 @@ class ProcessInstance final : public Instance {
     std::array<char, 1024> buf{};
     sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
     proto::Writer w(proto::Kind::kCreate, nextId());
-    w.str(type_->file).str(type_->name).str(std::string(host_->flow_id, host_->flow_id_len))
-        .str(std::string(host_->files_root, host_->files_root_len)).str(config);
+    w.str(type_->file)
+        .str(type_->name)
+        .str(std::string(host_->flow_id, host_->flow_id_len))
+        .str(std::string(host_->files_root, host_->files_root_len))
+        .str(config);
     if (call(std::move(w), proto::Kind::kCreate, nullptr, &e, std::chrono::milliseconds(0)) !=
         SLUICE_OK) {
       buf.back() = '\0';
@@ -199,7 +212,9 @@ class ProcessInstance final : public Instance {
   bool kill() override {
     std::lock_guard lock(mu_);
     if (dead_ || pid_ <= 0) return true;
-    if (kill_reason_.empty()) kill_reason_ = "host process killed (SIGKILL) by the engine: plugin code did not return in time";
+    if (kill_reason_.empty())
+      kill_reason_ =
+          "host process killed (SIGKILL) by the engine: plugin code did not return in time";
     ::kill(pid_, SIGKILL);
     return true;
   }
@@ -301,8 +316,11 @@ class ProcessInstance final : public Instance {
           host_->gauge_set(host_->ctx, name.data(), name.size(), v);
           break;
         }
-        case proto::Kind::kCall: answerCall(r); break;
-        default: break;
+        case proto::Kind::kCall:
+          answerCall(r);
+          break;
+        default:
+          break;
       }
     }
     // EOF: the host is gone (exited, crashed, or killed).
@@ -329,11 +347,19 @@ class ProcessInstance final : public Instance {
     int64_t number = 0;
     std::string text;
     switch (fn) {
-      case proto::Fn::kIsCancelled: number = host_->is_cancelled(host_->ctx); break;
-      case proto::Fn::kIsPaused: number = host_->is_paused(host_->ctx); break;
-      case proto::Fn::kIsStopRequested: number = host_->is_stop_requested(host_->ctx); break;
+      case proto::Fn::kIsCancelled:
+        number = host_->is_cancelled(host_->ctx);
+        break;
+      case proto::Fn::kIsPaused:
+        number = host_->is_paused(host_->ctx);
+        break;
+      case proto::Fn::kIsStopRequested:
+        number = host_->is_stop_requested(host_->ctx);
+        break;
       case proto::Fn::kStateGet: {
-        auto sink = [](void* c, const char* v, size_t n) { static_cast<std::string*>(c)->assign(v, n); };
+        auto sink = [](void* c, const char* v, size_t n) {
+          static_cast<std::string*>(c)->assign(v, n);
+        };
         status = host_->state_get(host_->ctx, key.data(), key.size(), sink, &text);
         break;
       }

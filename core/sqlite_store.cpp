@@ -53,9 +53,9 @@ CREATE TABLE IF NOT EXISTS flow_state (
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -137,7 +137,8 @@ Result<Done> SqliteStore::deleteFlow(const std::string& id) {
   std::lock_guard lock(mu_);
   if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
   bool ok = true;
-  for (const char* sql : {"DELETE FROM flows WHERE flow_id = ?", "DELETE FROM flow_state WHERE flow_id = ?"}) {
+  for (const char* sql :
+       {"DELETE FROM flows WHERE flow_id = ?", "DELETE FROM flow_state WHERE flow_id = ?"}) {
     Statement st(db_, sql);
     if (!st.ok()) {
       ok = false;

@@ -9,7 +9,16 @@ namespace sluice {
 
 enum class Desired { kStopped, kRunning, kPaused };
 
-enum class State { kStopped, kStarting, kRunning, kPausing, kPaused, kResuming, kStopping, kFailed };
+enum class State {
+  kStopped,
+  kStarting,
+  kRunning,
+  kPausing,
+  kPaused,
+  kResuming,
+  kStopping,
+  kFailed
+};
 
 enum class Command { kStart, kStop, kPause, kResume };
 
@@ -17,33 +26,48 @@ enum class StopMode { kSoft = 0, kHard = 1 };
 
 constexpr std::string_view toString(Desired d) {
   switch (d) {
-    case Desired::kStopped: return "stopped";
-    case Desired::kRunning: return "running";
-    case Desired::kPaused: return "paused";
+    case Desired::kStopped:
+      return "stopped";
+    case Desired::kRunning:
+      return "running";
+    case Desired::kPaused:
+      return "paused";
   }
   return "stopped";
 }
 
 constexpr std::string_view toString(State s) {
   switch (s) {
-    case State::kStopped: return "stopped";
-    case State::kStarting: return "starting";
-    case State::kRunning: return "running";
-    case State::kPausing: return "pausing";
-    case State::kPaused: return "paused";
-    case State::kResuming: return "resuming";
-    case State::kStopping: return "stopping";
-    case State::kFailed: return "failed";
+    case State::kStopped:
+      return "stopped";
+    case State::kStarting:
+      return "starting";
+    case State::kRunning:
+      return "running";
+    case State::kPausing:
+      return "pausing";
+    case State::kPaused:
+      return "paused";
+    case State::kResuming:
+      return "resuming";
+    case State::kStopping:
+      return "stopping";
+    case State::kFailed:
+      return "failed";
   }
   return "failed";
 }
 
 constexpr std::string_view toString(Command c) {
   switch (c) {
-    case Command::kStart: return "start";
-    case Command::kStop: return "stop";
-    case Command::kPause: return "pause";
-    case Command::kResume: return "resume";
+    case Command::kStart:
+      return "start";
+    case Command::kStop:
+      return "stop";
+    case Command::kPause:
+      return "pause";
+    case Command::kResume:
+      return "resume";
   }
   return "start";
 }

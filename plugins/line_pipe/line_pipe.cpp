@@ -6,13 +6,13 @@
 // hard stop or a crash between the two re-reads the batch on the next start. After soft stops
 // only, no line is duplicated (the step in flight finishes before the stop hook runs).
 #include <fcntl.h>
-#include <sluice/sdk/flow.hpp>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sluice/sdk/flow.hpp>
 #include <string>
 #include <vector>
 
@@ -40,11 +40,21 @@ void appendJsonLine(std::string& out, const std::string& line) {
   out += "{\"line\":\"";
   for (unsigned char c : line) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -95,7 +105,7 @@ class LinePipe : public sluice::sdk::StepFlow {
         batch_lines_(static_cast<size_t>(config.getInt("batch_lines", 1000))),
         interval_ms_(static_cast<uint32_t>(config.getInt("interval_ms", kStepIntervalMs))) {
     const std::string t = config.getString("transform", "identity");
-    transform_ = t == "upper" ? Transform::kUpper
+    transform_ = t == "upper"   ? Transform::kUpper
                  : t == "lower" ? Transform::kLower
                  : t == "json"  ? Transform::kJson
                                 : Transform::kIdentity;
@@ -130,7 +140,8 @@ class LinePipe : public sluice::sdk::StepFlow {
       }
     }
     host().gaugeSet("offset", static_cast<double>(offset_));
-    host().info("line-pipe " + input_ + " -> " + output_ + " from offset " + std::to_string(offset_));
+    host().info("line-pipe " + input_ + " -> " + output_ + " from offset " +
+                std::to_string(offset_));
     return Status::ok();
   }
 
@@ -141,7 +152,8 @@ class LinePipe : public sluice::sdk::StepFlow {
     in.seekg(0, std::ios::end);
     const auto size = static_cast<uint64_t>(in.tellg());
     if (size < offset_) {
-      if (!warned_truncation_) host().warn("input is shorter than the checkpoint; waiting for it to grow");
+      if (!warned_truncation_)
+        host().warn("input is shorter than the checkpoint; waiting for it to grow");
       warned_truncation_ = true;
       return Status::ok();
     }
@@ -158,14 +170,18 @@ class LinePipe : public sluice::sdk::StepFlow {
       consumed += line.size() + 1;
       ++lines;
       switch (transform_) {
-        case Transform::kIdentity: out += line; break;
+        case Transform::kIdentity:
+          out += line;
+          break;
         case Transform::kUpper:
           for (char c : line) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
           break;
         case Transform::kLower:
           for (char c : line) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
           break;
-        case Transform::kJson: appendJsonLine(out, line); break;
+        case Transform::kJson:
+          appendJsonLine(out, line);
+          break;
       }
       out += '\n';
     }
@@ -187,7 +203,8 @@ class LinePipe : public sluice::sdk::StepFlow {
 
   Status append(const std::string& data) {
     int fd = ::open(out_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::error("cannot open " + out_path_.string() + ": " + std::strerror(errno));
+    if (fd < 0)
+      return Status::error("cannot open " + out_path_.string() + ": " + std::strerror(errno));
     size_t done = 0;
     while (done < data.size()) {
       ssize_t n = ::write(fd, data.data() + done, data.size() - done);

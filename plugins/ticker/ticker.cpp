@@ -1,6 +1,5 @@
 // `ticker`: counts one `ticks` per `config.interval_ms` while running.
 #include <sluice/sdk/flow.hpp>
-
 #include <string>
 
 namespace {

@@ -1,6 +1,5 @@
 // hello-flow: a Sluice flow type in a few dozen lines, built out of tree against the installed SDK.
 #include <sluice/sdk/flow.hpp>
-
 #include <string>
 
 class Hello : public sluice::sdk::StepFlow {

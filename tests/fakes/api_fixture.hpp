@@ -27,14 +27,17 @@ inline bool jsonEqual(const std::string& a, const std::string& b) {
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(SLUICE_TEST_TMP) /
-           ("api-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()) +
-            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ =
+        std::filesystem::path(SLUICE_TEST_TMP) /
+        ("api-" +
+         std::string(::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()) +
+         "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     startServer();
   }
   void startServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--plugin-dir", SLUICE_TEST_PLUGIN_DIR, "--log-level", "debug"};
+    std::vector<std::string> args = {"--plugin-dir", SLUICE_TEST_PLUGIN_DIR, "--log-level",
+                                     "debug"};
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = std::make_unique<ServerProcess>(SLUICE_BINARY, dir_ / "data", args,
                                               (dir_ / "sluice.log").string());

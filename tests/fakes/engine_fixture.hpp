@@ -15,8 +15,9 @@ namespace sluice::test {
 class EngineFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(SLUICE_TEST_TMP) /
-           ("engine-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        std::filesystem::path(SLUICE_TEST_TMP) /
+        ("engine-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
     open();
   }
@@ -59,7 +60,8 @@ class EngineFixture : public ::testing::Test {
     req.command = c;
     req.mode = mode;
     req.flow_ids = std::move(ids);
-    engine_->command(req, [&p](Result<std::vector<CommandDetail>> r) { p.set_value(std::move(r)); });
+    engine_->command(req,
+                     [&p](Result<std::vector<CommandDetail>> r) { p.set_value(std::move(r)); });
     return f.get();
   }
   Result<std::string> update(const std::string& text) {
@@ -76,7 +78,8 @@ class EngineFixture : public ::testing::Test {
     }
     return 0;
   }
-  bool waitState(const std::string& id, State s, std::chrono::milliseconds d = std::chrono::seconds(10)) {
+  bool waitState(const std::string& id, State s,
+                 std::chrono::milliseconds d = std::chrono::seconds(10)) {
     return waitFor([&] { return state(id) == s; }, d);
   }
 

@@ -107,8 +107,8 @@ inline HttpResponse request(uint16_t port, const std::string& method, const std:
                             int timeout_ms = 30000) {
   std::string raw = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   if (!body.empty() || with_body) {
-    raw += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n";
+    raw +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   raw += "\r\n" + body;
   return rawRequest(port, raw, timeout_ms);

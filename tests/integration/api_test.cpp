@@ -43,13 +43,15 @@ TEST_F(ApiTest, CreateGetListInCreationOrder) {
 
   r = get("/flows");
   ASSERT_EQ(r.status, 200);
-  EXPECT_TRUE(jsonEqual(r.body, R"([{"flow_id":"flow2","name":"second","tags":["a",{"b":null}],"n":1.5},
+  EXPECT_TRUE(
+      jsonEqual(r.body, R"([{"flow_id":"flow2","name":"second","tags":["a",{"b":null}],"n":1.5},
                                     {"flow_id":"flow1","type":"ticker","config":{"interval_ms":1000}},
                                     {"flow_id":"flow0"}])"))
       << r.body;
   r = get("/flows/flow1");
   ASSERT_EQ(r.status, 200);
-  EXPECT_TRUE(jsonEqual(r.body, R"({"flow_id":"flow1","type":"ticker","config":{"interval_ms":1000}})"));
+  EXPECT_TRUE(
+      jsonEqual(r.body, R"({"flow_id":"flow1","type":"ticker","config":{"interval_ms":1000}})"));
   expectJsonError(get("/flows/nope"), 404);
 }
 
@@ -126,16 +128,21 @@ TEST_F(ApiTest, SeedCommandExamples) {
   // hard stop
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["flow1"]})").status, 200);
   r = patch(R"({"command":"stop","flow_ids":["flow1"],"type":1})");
-  EXPECT_TRUE(jsonEqual(r.body, R"({"status":"Flows stopped","details":[{"flow_id":"flow1","status":"stopped"}]})"));
+  EXPECT_TRUE(jsonEqual(
+      r.body, R"({"status":"Flows stopped","details":[{"flow_id":"flow1","status":"stopped"}]})"));
 }
 
 TEST_F(ApiTest, CommandDetailsFollowFlowIdsOrderAndOmittedMeansAll) {
   ASSERT_EQ(post("/flows", R"([{"flow_id":"a"},{"flow_id":"b"},{"flow_id":"c"}])").status, 201);
   auto r = patch(R"({"command":"start","flow_ids":["c","a"]})");
-  EXPECT_TRUE(jsonEqual(r.body, R"({"status":"Flows started","details":[{"flow_id":"c","status":"running"},{"flow_id":"a","status":"running"}]})"));
+  EXPECT_TRUE(jsonEqual(
+      r.body,
+      R"({"status":"Flows started","details":[{"flow_id":"c","status":"running"},{"flow_id":"a","status":"running"}]})"));
   EXPECT_EQ(statusOf("b"), "stopped");
   r = patch(R"({"command":"start"})");
-  EXPECT_TRUE(jsonEqual(r.body, R"({"status":"Flows started","details":[{"flow_id":"a","status":"running"},{"flow_id":"b","status":"running"},{"flow_id":"c","status":"running"}]})"));
+  EXPECT_TRUE(jsonEqual(
+      r.body,
+      R"({"status":"Flows started","details":[{"flow_id":"a","status":"running"},{"flow_id":"b","status":"running"},{"flow_id":"c","status":"running"}]})"));
   r = patch(R"({"command":"stop","flow_ids":[]})");
   EXPECT_TRUE(jsonEqual(r.body, R"({"status":"Flows stopped","details":[]})"));
   EXPECT_EQ(statusOf("a"), "running");
@@ -172,11 +179,17 @@ TEST_F(ApiTest, CommandValidation) {
   EXPECT_EQ(patch(R"({"command":"pause","flow_ids":["a"]})").status, 200);
   // start on a paused flow resumes it
   r = patch(R"({"command":"start","flow_ids":["a"]})");
-  EXPECT_TRUE(jsonEqual(r.body, R"({"status":"Flows started","details":[{"flow_id":"a","status":"running"}]})"));
+  EXPECT_TRUE(jsonEqual(
+      r.body, R"({"status":"Flows started","details":[{"flow_id":"a","status":"running"}]})"));
 }
 
 TEST_F(ApiTest, FailingHookGivesFailedDetailAnd200) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"bad","type":"probe","config":{"fail":"start"}},{"flow_id":"good","type":"probe"}])").status, 201);
+  ASSERT_EQ(
+      post(
+          "/flows",
+          R"([{"flow_id":"bad","type":"probe","config":{"fail":"start"}},{"flow_id":"good","type":"probe"}])")
+          .status,
+      201);
   auto r = patch(R"({"command":"start","flow_ids":["bad","good"]})");
   ASSERT_EQ(r.status, 200);
   auto doc = parseJson(r.body);
@@ -190,12 +203,16 @@ TEST_F(ApiTest, FailingHookGivesFailedDetailAnd200) {
   EXPECT_TRUE(s["error"].IsString());
   // stop clears the failure
   r = patch(R"({"command":"stop","flow_ids":["bad"]})");
-  EXPECT_TRUE(jsonEqual(r.body, R"({"status":"Flows stopped","details":[{"flow_id":"bad","status":"stopped"}]})"));
+  EXPECT_TRUE(jsonEqual(
+      r.body, R"({"status":"Flows stopped","details":[{"flow_id":"bad","status":"stopped"}]})"));
   EXPECT_FALSE(parseJson(get("/flows/status/bad").body).HasMember("error"));
 }
 
 TEST_F(ApiTest, StatusShape) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"t","type":"ticker","config":{"interval_ms":10}},{"flow_id":"n"}])").status, 201);
+  ASSERT_EQ(post("/flows",
+                 R"([{"flow_id":"t","type":"ticker","config":{"interval_ms":10}},{"flow_id":"n"}])")
+                .status,
+            201);
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["t"]})").status, 200);
   ASSERT_TRUE(waitFor([&] { return metric("t", "ticks") >= 3; }, 10s));
   auto r = get("/flows/status/t");
@@ -219,7 +236,9 @@ TEST_F(ApiTest, StatusShape) {
 
 TEST_F(ApiTest, TickerCountsOnlyWhileRunning) {
   ASSERT_EQ(post("/flows", R"([{"flow_id":"t","type":"ticker","config":{"interval_ms":5}},
-                               {"flow_id":"clock","type":"ticker","config":{"interval_ms":5}}])").status, 201);
+                               {"flow_id":"clock","type":"ticker","config":{"interval_ms":5}}])")
+                .status,
+            201);
   ASSERT_EQ(patch(R"({"command":"start"})").status, 200);
   ASSERT_TRUE(waitFor([&] { return metric("t", "ticks") >= 5; }, 10s));
   ASSERT_EQ(patch(R"({"command":"pause","flow_ids":["t"]})").status, 200);
@@ -238,7 +257,8 @@ TEST_F(ApiTest, PutReplacesConfig) {
   ASSERT_EQ(post("/flows", R"([{"flow_id":"a","name":"one"}])").status, 201);
   auto r = put("/flows/a", R"({"name":"two","type":"ticker","config":{"interval_ms":50}})");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_TRUE(jsonEqual(r.body, R"({"flow_id":"a","name":"two","type":"ticker","config":{"interval_ms":50}})"));
+  EXPECT_TRUE(jsonEqual(
+      r.body, R"({"flow_id":"a","name":"two","type":"ticker","config":{"interval_ms":50}})"));
   EXPECT_TRUE(jsonEqual(get("/flows/a").body, r.body));
   r = put("/flows/a", R"({"flow_id":"a","name":"three"})");
   ASSERT_EQ(r.status, 200);
@@ -256,7 +276,9 @@ TEST_F(ApiTest, PutReplacesConfig) {
 }
 
 TEST_F(ApiTest, PutOnRunningFlowRestartsItAndKeepsState) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"p","type":"probe"},{"flow_id":"q","type":"probe"}])").status, 201);
+  ASSERT_EQ(
+      post("/flows", R"([{"flow_id":"p","type":"probe"},{"flow_id":"q","type":"probe"}])").status,
+      201);
   ASSERT_EQ(patch(R"({"command":"start"})").status, 200);
   ASSERT_EQ(patch(R"({"command":"pause","flow_ids":["q"]})").status, 200);
   ASSERT_EQ(put("/flows/p", R"({"type":"probe","config":{"interval_ms":3}})").status, 200);
@@ -268,7 +290,8 @@ TEST_F(ApiTest, PutOnRunningFlowRestartsItAndKeepsState) {
   auto r = put("/flows/p", R"({"type":"probe","config":{"fail":"start"}})");
   expectJsonError(r, 400);
   EXPECT_EQ(statusOf("p"), "running");
-  EXPECT_TRUE(jsonEqual(get("/flows/p").body, R"({"flow_id":"p","type":"probe","config":{"interval_ms":3}})"));
+  EXPECT_TRUE(jsonEqual(get("/flows/p").body,
+                        R"({"flow_id":"p","type":"probe","config":{"interval_ms":3}})"));
 }
 
 TEST_F(ApiTest, DeleteStopsAndRemoves) {
@@ -323,7 +346,8 @@ TEST_F(ApiTest, BulkPostOfManyConfigs) {
   std::string body = "[";
   for (int i = 0; i < 10000; ++i) {
     if (i) body += ",";
-    body += R"({"flow_id":"f)" + std::to_string(i) + R"(","name":"flow number )" + std::to_string(i) + R"("})";
+    body += R"({"flow_id":"f)" + std::to_string(i) + R"(","name":"flow number )" +
+            std::to_string(i) + R"("})";
   }
   body += "]";
   auto r = post("/flows", body);
@@ -353,7 +377,8 @@ TEST_F(ApiTest, PluginsListsTypesWithSchemas) {
     EXPECT_STREQ(p["abi"].GetString(), "1.0");
     for (const auto& t : p["flow_types"].GetArray()) types[t["name"].GetString()] = &t;
   }
-  for (const char* name : {"noop", "ticker", "line-pipe", "probe", "probe-thread", "probe-reconf"}) {
+  for (const char* name :
+       {"noop", "ticker", "line-pipe", "probe", "probe-thread", "probe-reconf"}) {
     ASSERT_TRUE(types.count(name)) << name;
   }
   EXPECT_TRUE((*types["ticker"])["config_schema"].IsObject());
@@ -363,10 +388,13 @@ TEST_F(ApiTest, PluginsListsTypesWithSchemas) {
 }
 
 TEST_F(ApiTest, ValidateStoresNothing) {
-  auto r = post("/flows/validate", R"([{"flow_id":"a","type":"ticker","config":{"interval_ms":5}}])");
+  auto r =
+      post("/flows/validate", R"([{"flow_id":"a","type":"ticker","config":{"interval_ms":5}}])");
   ASSERT_EQ(r.status, 200);
   EXPECT_TRUE(jsonEqual(r.body, R"({"valid":true,"details":[]})"));
-  r = post("/flows/validate", R"([{"flow_id":"a","type":"ticker","config":{"interval_ms":0}},{"flow_id":"b","type":"zzz"},{"x":1}])");
+  r = post(
+      "/flows/validate",
+      R"([{"flow_id":"a","type":"ticker","config":{"interval_ms":0}},{"flow_id":"b","type":"zzz"},{"x":1}])");
   ASSERT_EQ(r.status, 200);
   auto doc = parseJson(r.body);
   EXPECT_FALSE(doc["valid"].GetBool());

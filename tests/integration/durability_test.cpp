@@ -13,7 +13,9 @@ using DurabilityTest = ApiFixture;
 TEST_F(DurabilityTest, GracefulRestartRestoresDesiredStates) {
   ASSERT_EQ(post("/flows", R"([{"flow_id":"run","type":"ticker","config":{"interval_ms":5}},
                                {"flow_id":"pause","type":"ticker","config":{"interval_ms":5}},
-                               {"flow_id":"stop","type":"ticker"},{"flow_id":"x","name":"keep me"}])").status, 201);
+                               {"flow_id":"stop","type":"ticker"},{"flow_id":"x","name":"keep me"}])")
+                .status,
+            201);
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["run","pause"]})").status, 200);
   ASSERT_EQ(patch(R"({"command":"pause","flow_ids":["pause"]})").status, 200);
   ASSERT_EQ(put("/flows/x", R"({"name":"updated"})").status, 200);
@@ -34,7 +36,11 @@ TEST_F(DurabilityTest, KillNineLosesNoAcknowledgedWrite) {
   // Each request is acknowledged before the next; kill -9 right after the last answer.
   for (int round = 0; round < 3; ++round) {
     std::string id = "k" + std::to_string(round);
-    ASSERT_EQ(post("/flows", R"([{"flow_id":")" + id + R"(","type":"ticker","config":{"interval_ms":10}},{"flow_id":")" + id + R"(b"}])").status, 201);
+    ASSERT_EQ(post("/flows", R"([{"flow_id":")" + id +
+                                 R"(","type":"ticker","config":{"interval_ms":10}},{"flow_id":")" +
+                                 id + R"(b"}])")
+                  .status,
+              201);
     ASSERT_EQ(patch(R"({"command":"start","flow_ids":[")" + id + R"("]})").status, 200);
     ASSERT_EQ(put("/flows/" + id + "b", R"({"v":)" + std::to_string(round) + "}").status, 200);
     ASSERT_EQ(del("/flows/" + id + "b").status, 200);

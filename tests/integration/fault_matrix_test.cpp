@@ -15,11 +15,11 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Case {
-  std::string in;        // hook
-  std::string what;      // fault
-  std::string expect;    // substring of the flow's error
-  std::string trigger;   // "start", "step" (start, then wait), "stop", "pause", "resume", "hardstop"
-  std::string runtime;   // extra runtime members
+  std::string in;       // hook
+  std::string what;     // fault
+  std::string expect;   // substring of the flow's error
+  std::string trigger;  // "start", "step" (start, then wait), "stop", "pause", "resume", "hardstop"
+  std::string runtime;  // extra runtime members
 };
 
 // An exception in every hook, and an error status: contained in both isolations.
@@ -47,7 +47,8 @@ std::vector<std::tuple<int, char, std::string>> children(pid_t parent) {
     char state = stat[close + 2];
     int ppid = std::atoi(stat.c_str() + close + 4);
     if (ppid == parent) {
-      out.emplace_back(std::atoi(e->d_name), state, stat.substr(stat.find('(') + 1, close - stat.find('(') - 1));
+      out.emplace_back(std::atoi(e->d_name), state,
+                       stat.substr(stat.find('(') + 1, close - stat.find('(') - 1));
     }
   }
   if (d != nullptr) ::closedir(d);
@@ -66,7 +67,10 @@ class FaultMatrixTest : public ApiFixture {
  protected:
   void SetUp() override {
     ApiFixture::SetUp();
-    ASSERT_EQ(post("/flows", R"([{"flow_id":"witness","type":"ticker","config":{"interval_ms":5}}])").status, 201);
+    ASSERT_EQ(
+        post("/flows", R"([{"flow_id":"witness","type":"ticker","config":{"interval_ms":5}}])")
+            .status,
+        201);
     ASSERT_EQ(patch(R"({"command":"start","flow_ids":["witness"]})").status, 200);
   }
 
@@ -75,8 +79,9 @@ class FaultMatrixTest : public ApiFixture {
     SCOPED_TRACE(isolation + ": " + c.what + " in " + c.in);
     const std::string id = "f" + std::to_string(n);
     std::string runtime = R"({"isolation":")" + isolation + "\"" + c.runtime + "}";
-    auto r = post("/flows", R"([{"flow_id":")" + id + R"(","type":"fault","config":{"in":")" + c.in +
-                                R"(","do":")" + c.what + R"(","hang_ms":3000},"runtime":)" + runtime + "}]");
+    auto r = post("/flows", R"([{"flow_id":")" + id + R"(","type":"fault","config":{"in":")" +
+                                c.in + R"(","do":")" + c.what + R"(","hang_ms":3000},"runtime":)" +
+                                runtime + "}]");
     ASSERT_EQ(r.status, 201) << r.body;
     std::string start = R"({"command":"start","flow_ids":[")" + id + R"("]})";
     if (c.trigger == "start") {
@@ -90,7 +95,8 @@ class FaultMatrixTest : public ApiFixture {
         waitFor([&] { return metric(id, "steps") >= 1; }, 10s);
         r = patch(R"({"command":"stop","type":1,"flow_ids":[")" + id + R"("]})");
       }
-      if (c.trigger == "pause" || c.trigger == "resume") r = patch(R"({"command":"pause","flow_ids":[")" + id + R"("]})");
+      if (c.trigger == "pause" || c.trigger == "resume")
+        r = patch(R"({"command":"pause","flow_ids":[")" + id + R"("]})");
       if (c.trigger == "resume") r = patch(R"({"command":"resume","flow_ids":[")" + id + R"("]})");
       ASSERT_EQ(r.status, 200) << r.body;
     }
@@ -154,7 +160,9 @@ TEST_F(FaultMatrixTest, ThreadIsolationContainsWhatItCan) {
 
 TEST_F(FaultMatrixTest, HostProcessesEndWithTheEngine) {
   ASSERT_EQ(post("/flows", R"([{"flow_id":"a","type":"ticker","runtime":{"isolation":"process"}},
-                               {"flow_id":"b","type":"probe-thread","runtime":{"isolation":"process"}}])").status, 201);
+                               {"flow_id":"b","type":"probe-thread","runtime":{"isolation":"process"}}])")
+                .status,
+            201);
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["a","b"]})").status, 200);
   auto hosts = children(server_->pid());
   ASSERT_EQ(hosts.size(), 2u);
@@ -186,14 +194,20 @@ TEST_F(FaultMatrixTest, RestartPolicyBringsCrashedFlowsBack) {
     {"flow_id":"t","type":"fault","config":{"in":"step","do":"throw","times":2},
      "runtime":{"restart":{"policy":"on-failure","max_restarts":3,"backoff_ms":20}}},
     {"flow_id":"w","type":"fault","config":{"in":"start","do":"error"},
-     "runtime":{"restart":{"policy":"on-failure","backoff_ms":600000,"max_backoff_ms":600000}}}])").status, 201);
+     "runtime":{"restart":{"policy":"on-failure","backoff_ms":600000,"max_backoff_ms":600000}}}])")
+                .status,
+            201);
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["p","t","w"]})").status, 200);
   for (const char* id : {"p", "t"}) {
-    ASSERT_TRUE(waitFor([&] {
-      auto s = parseJson(get(std::string("/flows/status/") + id).body);
-      return std::string(s["status"].GetString()) == "running" && s.HasMember("restart_count") &&
-             s["restart_count"].GetInt() == 2 && metric(id, "steps") > 5;
-    }, 20s)) << get(std::string("/flows/status/") + id).body;
+    ASSERT_TRUE(waitFor(
+        [&] {
+          auto s = parseJson(get(std::string("/flows/status/") + id).body);
+          return std::string(s["status"].GetString()) == "running" &&
+                 s.HasMember("restart_count") && s["restart_count"].GetInt() == 2 &&
+                 metric(id, "steps") > 5;
+        },
+        20s))
+        << get(std::string("/flows/status/") + id).body;
   }
   // a restart waiting for its backoff is visible, and a stop cancels it
   auto s = parseJson(get("/flows/status/w").body);

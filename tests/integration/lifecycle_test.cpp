@@ -28,7 +28,8 @@ TEST_F(LifecycleTest, ThousandTickersOnFewerThan64Threads) {
   std::string body = "[";
   for (int i = 0; i < 1000; ++i) {
     if (i) body += ",";
-    body += R"({"flow_id":"t)" + std::to_string(i) + R"(","type":"ticker","config":{"interval_ms":100}})";
+    body += R"({"flow_id":"t)" + std::to_string(i) +
+            R"(","type":"ticker","config":{"interval_ms":100}})";
   }
   body += "]";
   ASSERT_EQ(post("/flows", body).status, 201);
@@ -37,7 +38,8 @@ TEST_F(LifecycleTest, ThousandTickersOnFewerThan64Threads) {
   auto doc = parseJson(r.body);
   ASSERT_EQ(doc["details"].Size(), 1000u);
   for (const auto& d : doc["details"].GetArray()) EXPECT_STREQ(d["status"].GetString(), "running");
-  EXPECT_TRUE(waitFor([&] { return metric("t999", "ticks") >= 2 && metric("t0", "ticks") >= 2; }, 20s));
+  EXPECT_TRUE(
+      waitFor([&] { return metric("t999", "ticks") >= 2 && metric("t0", "ticks") >= 2; }, 20s));
   int threads = threadCount(server_->pid());
   EXPECT_GT(threads, 0);
   EXPECT_LT(threads, 64);
@@ -58,8 +60,9 @@ TEST_F(LifecycleTest, HooksOfDifferentFlowsRunInParallel) {
   std::string body = "[";
   for (int i = 0; i < 4; ++i) {
     if (i) body += ",";
-    body += R"({"flow_id":"s)" + std::to_string(i) +
-            R"(","type":"probe","config":{"block":"start","block_ms":1500},"runtime":{"start_timeout_ms":4000}})";
+    body +=
+        R"({"flow_id":"s)" + std::to_string(i) +
+        R"(","type":"probe","config":{"block":"start","block_ms":1500},"runtime":{"start_timeout_ms":4000}})";
   }
   body += "]";
   ASSERT_EQ(post("/flows", body).status, 201);
@@ -72,7 +75,12 @@ TEST_F(LifecycleTest, HooksOfDifferentFlowsRunInParallel) {
 }
 
 TEST_F(LifecycleTest, GetsDoNotWaitOnHooks) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"slow","type":"probe","config":{"block":"start","block_ms":3000,"ignore_cancel":true},"runtime":{"start_timeout_ms":5000}}])").status, 201);
+  ASSERT_EQ(
+      post(
+          "/flows",
+          R"([{"flow_id":"slow","type":"probe","config":{"block":"start","block_ms":3000,"ignore_cancel":true},"runtime":{"start_timeout_ms":5000}}])")
+          .status,
+      201);
   std::thread commander([&] { patch(R"({"command":"start","flow_ids":["slow"]})"); });
   ASSERT_TRUE(waitFor([&] { return statusOf("slow") == "starting"; }, 10s));
   // While the start hook blocks, reads answer and show the operation in progress.
@@ -86,15 +94,21 @@ TEST_F(LifecycleTest, GetsDoNotWaitOnHooks) {
 }
 
 TEST_F(LifecycleTest, HungHookTimesOutAndApiStaysUp) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"hang","type":"probe","config":{"block":"step","block_ms":6000,"ignore_cancel":true}},
-                               {"flow_id":"fine","type":"ticker","config":{"interval_ms":5}}])").status, 201);
+  ASSERT_EQ(
+      post(
+          "/flows",
+          R"([{"flow_id":"hang","type":"probe","config":{"block":"step","block_ms":6000,"ignore_cancel":true}},
+                               {"flow_id":"fine","type":"ticker","config":{"interval_ms":5}}])")
+          .status,
+      201);
   ASSERT_EQ(patch(R"({"command":"start"})").status, 200);
   ASSERT_TRUE(waitFor([&] { return metric("hang", "calls.step") >= 1; }, 10s));
   auto r = patch(R"({"command":"stop","flow_ids":["hang"],"type":1})");
   ASSERT_EQ(r.status, 200);
   auto doc = parseJson(r.body);
   EXPECT_STREQ(doc["details"][0]["status"].GetString(), "failed");
-  EXPECT_NE(std::string(doc["details"][0]["error"].GetString()).find("still running"), std::string::npos);
+  EXPECT_NE(std::string(doc["details"][0]["error"].GetString()).find("still running"),
+            std::string::npos);
   int64_t ticks = metric("fine", "ticks");
   EXPECT_TRUE(waitFor([&] { return metric("fine", "ticks") > ticks + 5; }, 10s));
 }
@@ -109,7 +123,8 @@ TEST_F(LifecycleTest, ConcurrentRequestsKeepTheCatalogConsistent) {
   std::string body = "[";
   for (int i = 0; i < 8; ++i) {
     if (i) body += ",";
-    body += R"({"flow_id":"c)" + std::to_string(i) + R"(","type":"probe","config":{"interval_ms":1}})";
+    body +=
+        R"({"flow_id":"c)" + std::to_string(i) + R"(","type":"probe","config":{"interval_ms":1}})";
   }
   ASSERT_EQ(post("/flows", body + "]").status, 201);
   std::atomic<int> bad{0};
@@ -121,12 +136,21 @@ TEST_F(LifecycleTest, ConcurrentRequestsKeepTheCatalogConsistent) {
         std::string id = "c" + std::to_string((i * 3 + t) % 8);
         HttpResponse r;
         switch ((i + t) % 6) {
-          case 0: r = put("/flows/" + id, R"({"type":"probe","config":{"interval_ms":2}})"); break;
-          case 1: r = get("/flows/status/" + id); break;
-          case 2: r = del("/flows/" + id); break;
-          case 3: r = post("/flows", R"([{"flow_id":")" + id + R"(","type":"probe"}])"); break;
+          case 0:
+            r = put("/flows/" + id, R"({"type":"probe","config":{"interval_ms":2}})");
+            break;
+          case 1:
+            r = get("/flows/status/" + id);
+            break;
+          case 2:
+            r = del("/flows/" + id);
+            break;
+          case 3:
+            r = post("/flows", R"([{"flow_id":")" + id + R"(","type":"probe"}])");
+            break;
           default:
-            r = patch(std::string(R"({"command":")") + commands[(i + t) % 4] + R"(","flow_ids":[")" + id + R"("]})");
+            r = patch(std::string(R"({"command":")") + commands[(i + t) % 4] +
+                      R"(","flow_ids":[")" + id + R"("]})");
         }
         // Races between threads make 400/404 legitimate; a 5xx or a non-JSON body is not.
         if (r.status >= 500 || r.header("content-type") != "application/json") ++bad;

@@ -32,20 +32,28 @@ class LinePipeTest : public ApiFixture {
 };
 
 TEST_F(LinePipeTest, RefusesPathsOutsideTheFilesRoot) {
-  for (const char* cfg : {R"({"input":"/etc/passwd","output":"o"})", R"({"input":"a/../../x","output":"o"})",
-                          R"({"input":"i","output":"../o"})", R"({"input":"i"})", R"({"input":"i","output":"i"})",
-                          R"({"input":"i","output":"o","transform":"rot13"})", R"({"input":5,"output":"o"})"}) {
-    auto r = post("/flows", std::string(R"([{"flow_id":"lp","type":"line-pipe","config":)") + cfg + "}]");
+  for (const char* cfg :
+       {R"({"input":"/etc/passwd","output":"o"})", R"({"input":"a/../../x","output":"o"})",
+        R"({"input":"i","output":"../o"})", R"({"input":"i"})", R"({"input":"i","output":"i"})",
+        R"({"input":"i","output":"o","transform":"rot13"})", R"({"input":5,"output":"o"})"}) {
+    auto r = post("/flows",
+                  std::string(R"([{"flow_id":"lp","type":"line-pipe","config":)") + cfg + "}]");
     EXPECT_EQ(r.status, 400) << cfg << " " << r.body;
     EXPECT_NE(r.body.find("/config"), std::string::npos) << r.body;
   }
-  auto v = post("/flows/validate", R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"/abs","output":"o"}}])");
+  auto v = post("/flows/validate",
+                R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"/abs","output":"o"}}])");
   ASSERT_EQ(v.status, 200);
   EXPECT_FALSE(parseJson(v.body)["valid"].GetBool());
   // a symlink leading out of the root is refused at start
   std::filesystem::create_directories(files());
   std::filesystem::create_symlink("/etc", files() / "etc");
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"sym","type":"line-pipe","config":{"input":"etc/hostname","output":"o"}}])").status, 201);
+  ASSERT_EQ(
+      post(
+          "/flows",
+          R"([{"flow_id":"sym","type":"line-pipe","config":{"input":"etc/hostname","output":"o"}}])")
+          .status,
+      201);
   auto r = patch(R"({"command":"start","flow_ids":["sym"]})");
   EXPECT_NE(r.body.find("resolves outside the files root"), std::string::npos) << r.body;
   EXPECT_EQ(statusOf("sym"), "failed");
@@ -57,9 +65,12 @@ TEST_F(LinePipeTest, TransformsLines) {
     {"flow_id":"id","type":"line-pipe","config":{"input":"in.txt","output":"out/id.txt","interval_ms":10}},
     {"flow_id":"up","type":"line-pipe","config":{"input":"in.txt","output":"out/up.txt","transform":"upper","interval_ms":10}},
     {"flow_id":"lo","type":"line-pipe","config":{"input":"in.txt","output":"out/lo.txt","transform":"lower","interval_ms":10}},
-    {"flow_id":"js","type":"line-pipe","config":{"input":"in.txt","output":"out/js.txt","transform":"json","interval_ms":10}}])").status, 201);
+    {"flow_id":"js","type":"line-pipe","config":{"input":"in.txt","output":"out/js.txt","transform":"json","interval_ms":10}}])")
+                .status,
+            201);
   ASSERT_EQ(patch(R"({"command":"start"})").status, 200);
-  ASSERT_TRUE(waitLines("out/js.txt", 2) && waitLines("out/id.txt", 2) && waitLines("out/up.txt", 2) && waitLines("out/lo.txt", 2));
+  ASSERT_TRUE(waitLines("out/js.txt", 2) && waitLines("out/id.txt", 2) &&
+              waitLines("out/up.txt", 2) && waitLines("out/lo.txt", 2));
   EXPECT_EQ(lines("out/id.txt"), (std::vector<std::string>{"Hello World", "say \"hi\"\tnow"}));
   EXPECT_EQ(lines("out/up.txt"), (std::vector<std::string>{"HELLO WORLD", "SAY \"HI\"\tNOW"}));
   EXPECT_EQ(lines("out/lo.txt"), (std::vector<std::string>{"hello world", "say \"hi\"\tnow"}));
@@ -77,7 +88,12 @@ TEST_F(LinePipeTest, TransformsLines) {
 }
 
 TEST_F(LinePipeTest, SoftStopsAndRestartsLoseAndRepeatNothing) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"in.log","output":"out.log","batch_lines":7,"interval_ms":5}}])").status, 201);
+  ASSERT_EQ(
+      post(
+          "/flows",
+          R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"in.log","output":"out.log","batch_lines":7,"interval_ms":5}}])")
+          .status,
+      201);
   append("in.log", numbered(0, 100));
   ASSERT_EQ(patch(R"({"command":"start"})").status, 200);
   append("in.log", numbered(100, 200));
@@ -98,16 +114,23 @@ TEST_F(LinePipeTest, SoftStopsAndRestartsLoseAndRepeatNothing) {
 }
 
 TEST_F(LinePipeTest, KillNineLosesNoLine) {
-  ASSERT_EQ(post("/flows", R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"in.log","output":"out.log","batch_lines":3,"interval_ms":1}}])").status, 201);
+  ASSERT_EQ(
+      post(
+          "/flows",
+          R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"in.log","output":"out.log","batch_lines":3,"interval_ms":1}}])")
+          .status,
+      201);
   append("in.log", numbered(0, 3000));
   ASSERT_EQ(patch(R"({"command":"start"})").status, 200);
   ASSERT_TRUE(waitLines("out.log", 300));
   server_->kill(SIGKILL);
   startServer();
-  ASSERT_TRUE(waitFor([&] {
-    auto out = lines("out.log");
-    return !out.empty() && out.back() == "line 2999";
-  }, 30s));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto out = lines("out.log");
+        return !out.empty() && out.back() == "line 2999";
+      },
+      30s));
   // at-least-once: every line is there, in order; a batch cut by the kill may repeat
   auto out = lines("out.log");
   int next = 0;

@@ -3,24 +3,49 @@
 
 static sluice_status ok_create(const sluice_host* h, const char* c, size_t n, void** out,
                                sluice_error* e) {
-  (void)h; (void)c; (void)n; (void)e;
+  (void)h;
+  (void)c;
+  (void)n;
+  (void)e;
   static int instance;
   *out = &instance;
   return SLUICE_OK;
 }
 static void ok_destroy(void* p) { (void)p; }
-static sluice_status ok_start(void* p, sluice_error* e) { (void)p; (void)e; return SLUICE_OK; }
+static sluice_status ok_start(void* p, sluice_error* e) {
+  (void)p;
+  (void)e;
+  return SLUICE_OK;
+}
 static sluice_status ok_stop(void* p, int32_t m, sluice_error* e) {
-  (void)p; (void)m; (void)e;
+  (void)p;
+  (void)m;
+  (void)e;
   return SLUICE_OK;
 }
 
-static sluice_flow_type type = {
-    sizeof(sluice_flow_type), TYPE_NAME, "broken test type", NULL, 0, 0, NULL,
-    ok_create, ok_destroy, ok_start, ok_stop, NULL, NULL, NULL};
+static sluice_flow_type type = {sizeof(sluice_flow_type),
+                                TYPE_NAME,
+                                "broken test type",
+                                NULL,
+                                0,
+                                0,
+                                NULL,
+                                ok_create,
+                                ok_destroy,
+                                ok_start,
+                                ok_stop,
+                                NULL,
+                                NULL,
+                                NULL};
 static const sluice_flow_type* types[] = {&type};
-static sluice_plugin_descriptor descriptor = {sizeof(sluice_plugin_descriptor), SLUICE_ABI_MAJOR,
-                                              SLUICE_ABI_MINOR, PLUGIN_NAME, "0.0.1", 1, types};
+static sluice_plugin_descriptor descriptor = {sizeof(sluice_plugin_descriptor),
+                                              SLUICE_ABI_MAJOR,
+                                              SLUICE_ABI_MINOR,
+                                              PLUGIN_NAME,
+                                              "0.0.1",
+                                              1,
+                                              types};
 
 SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
 #if defined(BROKEN_NULL_DESCRIPTOR)

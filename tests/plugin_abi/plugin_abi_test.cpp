@@ -14,7 +14,8 @@ namespace {
 
 std::map<std::string, std::string> refusals(const PluginRegistry& r) {
   std::map<std::string, std::string> out;
-  for (const auto& x : r.refused()) out[std::filesystem::path(x.file).filename().string()] = x.reason;
+  for (const auto& x : r.refused())
+    out[std::filesystem::path(x.file).filename().string()] = x.reason;
   return out;
 }
 
@@ -37,8 +38,9 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
             "flow type 'c_missing_hook': required hook 'start' is missing");
   EXPECT_EQ(r["broken_step_without_hook.so"],
             "flow type 'c_step_without_hook': required hook 'step' is missing");
-  EXPECT_NE(r["broken_duplicate_type.so"].find("flow type 'noop' is already registered by plugin 'noop'"),
-            std::string::npos)
+  EXPECT_NE(
+      r["broken_duplicate_type.so"].find("flow type 'noop' is already registered by plugin 'noop'"),
+      std::string::npos)
       << r["broken_duplicate_type.so"];
   EXPECT_EQ(r.count("broken_plain_c.so"), 0u);
   EXPECT_EQ(r.size(), 10u);
@@ -97,7 +99,8 @@ TEST(PluginAbi, MisbehavingHooksAreContained) {
   EXPECT_STREQ(d[1]["error"].GetString(), "start hook failed: probe: injected failure in start");
   EXPECT_STREQ(d[2]["status"].GetString(), "failed");
   EXPECT_STREQ(d[2]["error"].GetString(),
-               "start did not finish within 200 ms (runtime.start_timeout_ms): plugin code is still running (in the start hook)");
+               "start did not finish within 200 ms (runtime.start_timeout_ms): plugin code is "
+               "still running (in the start hook)");
   EXPECT_STREQ(d[3]["status"].GetString(), "running");
   EXPECT_EQ(request(server.port(), "GET", "/flows/status").status, 200);
   EXPECT_EQ(server.kill(SIGTERM), 0);

@@ -6,13 +6,12 @@
 // "hog" allocates and touches 16 MB more on each call of the hook, keeping it.
 //   times: N   misbehave only the first N times (counted in the flow's durable state, so the
 //              count survives crashes and restarts); 0 = always (default)
-#include <sluice/sdk/flow.hpp>
-
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <sluice/sdk/flow.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>

@@ -15,10 +15,9 @@
 //
 // `probe-reconf` is a step flow that applies new configs in place (counter `reconfigured`);
 // a config with "refuse": true is refused by reconfigure.
-#include <sluice/sdk/flow.hpp>
-
 #include <chrono>
 #include <fstream>
+#include <sluice/sdk/flow.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -73,7 +72,8 @@ class ProbeFlow : public sluice::sdk::StepFlow {
   Status inject(const std::string& hook) {
     host().counterAdd("calls." + hook);
     if (!trace_file_.empty()) {
-      std::ofstream(std::string(host().filesRoot()) + "/" + trace_file_, std::ios::app) << hook << "\n";
+      std::ofstream(std::string(host().filesRoot()) + "/" + trace_file_, std::ios::app)
+          << hook << "\n";
     }
     if (block_ == hook) {
       auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(block_ms_);
@@ -129,7 +129,8 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
     auto started = std::chrono::steady_clock::now();
     for (;;) {
       if (ignore_cancel_) {
-        if (std::chrono::steady_clock::now() - started > std::chrono::milliseconds(block_ms_)) break;
+        if (std::chrono::steady_clock::now() - started > std::chrono::milliseconds(block_ms_))
+          break;
       } else if (host().cancelled()) {
         host().counterAdd("cancelled");
         break;
@@ -143,7 +144,8 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
         host().counterAdd("loops");
         ++loops;
         if (loops == exit_after_) return Status::ok();
-        if (loops == fail_after_) return Status::error("probe-thread: failing after " + std::to_string(loops) + " loops");
+        if (loops == fail_after_)
+          return Status::error("probe-thread: failing after " + std::to_string(loops) + " loops");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms_));
     }

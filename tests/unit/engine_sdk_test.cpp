@@ -33,7 +33,8 @@ TEST_F(EngineSdkTest, DedicatedThreadLifecycle) {
 }
 
 TEST_F(EngineSdkTest, DedicatedThreadIgnoringSoftStopIsCancelled) {
-  create(R"({"flow_id":"t","type":"probe-thread","config":{"ignore_stop":true},"runtime":{"stop_timeout_ms":100}})");
+  create(
+      R"({"flow_id":"t","type":"probe-thread","config":{"ignore_stop":true},"runtime":{"stop_timeout_ms":100}})");
   ASSERT_TRUE(command(Command::kStart, {"t"}).ok());
   auto r = command(Command::kStop, {"t"});
   EXPECT_EQ(r.value()[0].state, State::kStopped);
@@ -41,7 +42,8 @@ TEST_F(EngineSdkTest, DedicatedThreadIgnoringSoftStopIsCancelled) {
 }
 
 TEST_F(EngineSdkTest, DedicatedThreadThatNeverReturnsLeavesFailed) {
-  create(R"({"flow_id":"t","type":"probe-thread","config":{"ignore_stop":true,"ignore_cancel":true,"block_ms":5000},"runtime":{"stop_timeout_ms":50}})");
+  create(
+      R"({"flow_id":"t","type":"probe-thread","config":{"ignore_stop":true,"ignore_cancel":true,"block_ms":5000},"runtime":{"stop_timeout_ms":50}})");
   create(R"({"flow_id":"other","type":"probe"})");
   ASSERT_TRUE(command(Command::kStart, {"t", "other"}).ok());
   auto r = command(Command::kStop, {"t"}, StopMode::kHard);
@@ -71,7 +73,8 @@ TEST_F(EngineSdkTest, ReconfigureAppliesInPlace) {
   auto bad = update(R"({"flow_id":"r","type":"probe-reconf","config":{"refuse":true}})");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("refusing this config"), std::string::npos);
-  EXPECT_EQ(*engine_->getJson("r"), R"({"flow_id":"r","type":"probe-reconf","config":{"interval_ms":7}})");
+  EXPECT_EQ(*engine_->getJson("r"),
+            R"({"flow_id":"r","type":"probe-reconf","config":{"interval_ms":7}})");
   EXPECT_EQ(state("r"), State::kRunning);
   // a schema violation is refused before anything runs
   auto schema = update(R"({"flow_id":"r","type":"probe-reconf","config":{"interval_ms":"x"}})");

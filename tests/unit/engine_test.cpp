@@ -95,7 +95,8 @@ TEST_F(EngineTest, StepFailureFailsTheFlow) {
 }
 
 TEST_F(EngineTest, StartPastItsTimeoutFails) {
-  create(R"({"flow_id":"slow","type":"probe","config":{"block":"start","block_ms":3000,"ignore_cancel":true},"runtime":{"start_timeout_ms":100}})");
+  create(
+      R"({"flow_id":"slow","type":"probe","config":{"block":"start","block_ms":3000,"ignore_cancel":true},"runtime":{"start_timeout_ms":100}})");
   auto r = command(Command::kStart, {"slow"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value()[0].state, State::kFailed);
@@ -106,7 +107,8 @@ TEST_F(EngineTest, StartPastItsTimeoutFails) {
 }
 
 TEST_F(EngineTest, SoftStopEscalatesToHardAfterStopTimeout) {
-  create(R"({"flow_id":"e","type":"probe","config":{"block":"stop","block_ms":20000},"runtime":{"stop_timeout_ms":100}})");
+  create(
+      R"({"flow_id":"e","type":"probe","config":{"block":"stop","block_ms":20000},"runtime":{"stop_timeout_ms":100}})");
   ASSERT_TRUE(command(Command::kStart, {"e"}).ok());
   auto r = command(Command::kStop, {"e"}, StopMode::kSoft);
   ASSERT_TRUE(r.ok());
@@ -126,7 +128,8 @@ TEST_F(EngineTest, HardStopCancelsTheStepInFlight) {
 }
 
 TEST_F(EngineTest, HardStopOfCodeThatNeverReturnsLeavesFailed) {
-  create(R"({"flow_id":"z","type":"probe","config":{"block":"step","block_ms":4000,"ignore_cancel":true}})");
+  create(
+      R"({"flow_id":"z","type":"probe","config":{"block":"step","block_ms":4000,"ignore_cancel":true}})");
   create(R"({"flow_id":"other","type":"probe"})");
   ASSERT_TRUE(command(Command::kStart, {"z", "other"}).ok());
   ASSERT_TRUE(waitFor([&] { return counter("z", "calls.step") >= 1; }, 10s));
@@ -147,14 +150,16 @@ TEST_F(EngineTest, UpdateRestartsRunningFlowAndRollsBackOnFailure) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(state("u"), State::kRunning);
   EXPECT_EQ(counter("u", "calls.start"), 2);
-  EXPECT_EQ(*engine_->getJson("u"), R"({"flow_id":"u","type":"probe","config":{"interval_ms":3},"v":2})");
+  EXPECT_EQ(*engine_->getJson("u"),
+            R"({"flow_id":"u","type":"probe","config":{"interval_ms":3},"v":2})");
   // a config whose start fails: previous restored, nothing stored
   auto bad = update(R"({"flow_id":"u","type":"probe","config":{"fail":"start"}})");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalid);
   EXPECT_NE(bad.error().message.find("previous configuration was restored"), std::string::npos);
   EXPECT_EQ(state("u"), State::kRunning);
-  EXPECT_EQ(*engine_->getJson("u"), R"({"flow_id":"u","type":"probe","config":{"interval_ms":3},"v":2})");
+  EXPECT_EQ(*engine_->getJson("u"),
+            R"({"flow_id":"u","type":"probe","config":{"interval_ms":3},"v":2})");
   // paused flows come back paused
   ASSERT_TRUE(command(Command::kPause, {"u"}).ok());
   ASSERT_TRUE(update(R"({"flow_id":"u","type":"probe"})").ok());

@@ -30,11 +30,13 @@ TEST(FlowSpec, MinimalDefaultsToNoop) {
 }
 
 TEST(FlowSpec, KeepsEveryOtherMemberVerbatim) {
-  auto p = parseSpec(R"({"flow_id":"a","type":"ticker","config":{"interval_ms":5},"name":"N","x":[1,{"y":null}]})");
+  auto p = parseSpec(
+      R"({"flow_id":"a","type":"ticker","config":{"interval_ms":5},"name":"N","x":[1,{"y":null}]})");
   ASSERT_TRUE(p.ok);
   EXPECT_EQ(p.spec.config_json, R"({"interval_ms":5})");
-  EXPECT_EQ(p.spec.record_json,
-            R"({"flow_id":"a","type":"ticker","config":{"interval_ms":5},"name":"N","x":[1,{"y":null}]})");
+  EXPECT_EQ(
+      p.spec.record_json,
+      R"({"flow_id":"a","type":"ticker","config":{"interval_ms":5},"name":"N","x":[1,{"y":null}]})");
 }
 
 TEST(FlowSpec, FlowIdRules) {
@@ -59,7 +61,8 @@ TEST(FlowSpec, FlowIdRules) {
 }
 
 TEST(FlowSpec, ReportsEveryProblemWithItsPath) {
-  auto p = parseSpec(R"({"flow_id":"-x","type":"../evil","config":[],"runtime":{"stop_timeout_ms":0,"bogus":1}})");
+  auto p = parseSpec(
+      R"({"flow_id":"-x","type":"../evil","config":[],"runtime":{"stop_timeout_ms":0,"bogus":1}})");
   ASSERT_FALSE(p.ok);
   std::vector<std::string> paths;
   for (const auto& pr : p.problems) paths.push_back(pr.path);
@@ -68,7 +71,8 @@ TEST(FlowSpec, ReportsEveryProblemWithItsPath) {
 }
 
 TEST(FlowSpec, RuntimeSettings) {
-  auto p = parseSpec(R"({"flow_id":"a","runtime":{"stop_timeout_ms":250,"start_timeout_ms":1000}})");
+  auto p =
+      parseSpec(R"({"flow_id":"a","runtime":{"stop_timeout_ms":250,"start_timeout_ms":1000}})");
   ASSERT_TRUE(p.ok);
   EXPECT_EQ(p.spec.runtime.stop_timeout_ms, 250u);
   EXPECT_EQ(p.spec.runtime.start_timeout_ms, 1000u);

@@ -12,10 +12,12 @@ TEST_F(RestartTest, RestartsUntilMaxThenStaysFailed) {
              "runtime":{"restart":{"policy":"on-failure","max_restarts":2,"backoff_ms":20,"max_backoff_ms":40}}})");
   ASSERT_TRUE(command(Command::kStart, {"r"}).ok());
   ASSERT_TRUE(waitFor([&] { return counter("r", "calls.start") == 3; }, 10s));
-  ASSERT_TRUE(waitFor([&] {
-    auto s = engine_->status("r");
-    return s->state == State::kFailed && s->error.find("no restart") != std::string::npos;
-  }, 10s));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto s = engine_->status("r");
+        return s->state == State::kFailed && s->error.find("no restart") != std::string::npos;
+      },
+      10s));
   auto s = engine_->status("r");
   EXPECT_EQ(s->restart_count, 2u);
   EXPECT_FALSE(s->next_restart_at.has_value());
@@ -71,10 +73,12 @@ TEST_F(RestartTest, PausedFlowsComeBackPaused) {
 }
 
 TEST_F(RestartTest, PolicyValidation) {
-  for (const char* bad : {R"({"policy":"always"})", R"({"max_restarts":-1})", R"({"backoff_ms":0})",
-                          R"({"backoff_ms":100,"max_backoff_ms":50})", R"({"jitter":true})", R"([])"}) {
+  for (const char* bad :
+       {R"({"policy":"always"})", R"({"max_restarts":-1})", R"({"backoff_ms":0})",
+        R"({"backoff_ms":100,"max_backoff_ms":50})", R"({"jitter":true})", R"([])"}) {
     rapidjson::Document doc;
-    ASSERT_TRUE(json::parse(std::string(R"({"flow_id":"x","runtime":{"restart":)") + bad + "}}", doc, nullptr));
+    ASSERT_TRUE(json::parse(std::string(R"({"flow_id":"x","runtime":{"restart":)") + bad + "}}",
+                            doc, nullptr));
     FlowSpec s;
     std::vector<Problem> problems;
     EXPECT_FALSE(parseFlowSpec(doc, "", &s, problems)) << bad;

@@ -10,8 +10,9 @@ namespace {
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(SLUICE_TEST_TMP) /
-           ("store-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        std::filesystem::path(SLUICE_TEST_TMP) /
+        ("store-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
@@ -52,7 +53,8 @@ TEST_F(SqliteStoreTest, BatchIsAtomic) {
 
 TEST_F(SqliteStoreTest, UpdateKeepsPositionAndDeleteRemovesState) {
   auto s = open();
-  ASSERT_TRUE(s->insertFlows({{"a", "{}", Desired::kStopped}, {"b", "{}", Desired::kStopped}}).ok());
+  ASSERT_TRUE(
+      s->insertFlows({{"a", "{}", Desired::kStopped}, {"b", "{}", Desired::kStopped}}).ok());
   ASSERT_TRUE(s->updateFlow("a", R"({"flow_id":"a","v":2})").ok());
   ASSERT_TRUE(s->statePut("a", "offset", std::string("4\0 2", 4)).ok());
   EXPECT_EQ(*s->stateGet("a", "offset").value(), std::string("4\0 2", 4));

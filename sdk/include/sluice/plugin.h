@@ -98,8 +98,8 @@ typedef struct sluice_host {
   uint32_t struct_size;
   uint16_t abi_major;
   uint16_t abi_minor;
-  void* ctx;               /* pass back as the first argument of every function below */
-  const char* flow_id;     /* NUL-terminated, valid until destroy */
+  void* ctx;           /* pass back as the first argument of every function below */
+  const char* flow_id; /* NUL-terminated, valid until destroy */
   size_t flow_id_len;
   /** Writes a log line tagged with the flow id. */
   void (*log)(void* ctx, int32_t level, const char* message, size_t message_len);

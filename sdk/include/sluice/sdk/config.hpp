@@ -24,8 +24,8 @@ class Config {
  public:
   /// Parses `json`; on failure returns false with a message in *error.
   bool parse(std::string_view json, std::string* error) {
-    doc_.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
-        json.data(), json.size());
+    doc_.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(json.data(),
+                                                                                       json.size());
     if (doc_.HasParseError()) {
       *error = std::string("config is not valid JSON: ") +
                rapidjson::GetParseError_En(doc_.GetParseError()) + " at offset " +

@@ -17,12 +17,12 @@
 
 #include <sluice/plugin.h>
 
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <concepts>
 #include <type_traits>
 #include <utility>
 
@@ -74,7 +74,9 @@ class Host {
   /// Durable state: the stored value of `key`, or nothing.
   std::optional<std::string> stateGet(std::string_view key) const {
     std::string out;
-    auto sink = [](void* c, const char* v, size_t n) { static_cast<std::string*>(c)->assign(v, n); };
+    auto sink = [](void* c, const char* v, size_t n) {
+      static_cast<std::string*>(c)->assign(v, n);
+    };
     if (host_->state_get(host_->ctx, key.data(), key.size(), sink, &out) != SLUICE_OK) {
       return std::nullopt;
     }
@@ -175,11 +177,17 @@ sluice_status guarded(sluice_error* err, Fn&& fn) noexcept {
 }
 
 template <class T>
-concept HasValidate = requires(const Config& c, Problems& p) { T::validate(c, p); };
+concept HasValidate = requires(const Config& c, Problems& p) {
+  T::validate(c, p);
+};
 template <class T>
-concept HasSchema = requires { T::kConfigSchema; };
+concept HasSchema = requires {
+  T::kConfigSchema;
+};
 template <class T>
-concept HasInterval = requires { T::kStepIntervalMs; };
+concept HasInterval = requires {
+  T::kStepIntervalMs;
+};
 template <class T>
 concept HasReconfigure = requires(T& t, const Config& c) {
   { t.reconfigure(c) } -> std::same_as<Status>;
@@ -229,7 +237,9 @@ struct Adapter {
     return guarded(e, [&] { return self(p)->start(); });
   }
   static sluice_status stop(void* p, int32_t mode, sluice_error* e) {
-    return guarded(e, [&] { return self(p)->stop(mode == SLUICE_STOP_HARD ? StopMode::Hard : StopMode::Soft); });
+    return guarded(e, [&] {
+      return self(p)->stop(mode == SLUICE_STOP_HARD ? StopMode::Hard : StopMode::Soft);
+    });
   }
   static sluice_status pause(void* p, sluice_error* e) {
     return guarded(e, [&] { return self(p)->pause(); });
@@ -306,13 +316,18 @@ const sluice_flow_type* flowType() {
 }  // namespace sluice::sdk
 
 /// Defines the plugin's entry symbol: SLUICE_PLUGIN("my-plugin", "1.0.0", FlowA, FlowB).
-#define SLUICE_PLUGIN(plugin_name, plugin_version, ...)                                         \
-  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {         \
-    static const sluice_flow_type* const types[] = {SLUICE_DETAIL_TYPES(__VA_ARGS__)};          \
-    static const sluice_plugin_descriptor descriptor = {                                        \
-        sizeof(sluice_plugin_descriptor), SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, plugin_name,      \
-        plugin_version, static_cast<uint32_t>(sizeof(types) / sizeof(types[0])), types};        \
-    return &descriptor;                                                                         \
+#define SLUICE_PLUGIN(plugin_name, plugin_version, ...)                                \
+  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) { \
+    static const sluice_flow_type* const types[] = {SLUICE_DETAIL_TYPES(__VA_ARGS__)}; \
+    static const sluice_plugin_descriptor descriptor = {                               \
+        sizeof(sluice_plugin_descriptor),                                              \
+        SLUICE_ABI_MAJOR,                                                              \
+        SLUICE_ABI_MINOR,                                                              \
+        plugin_name,                                                                   \
+        plugin_version,                                                                \
+        static_cast<uint32_t>(sizeof(types) / sizeof(types[0])),                       \
+        types};                                                                        \
+    return &descriptor;                                                                \
   }
 
 #define SLUICE_DETAIL_TYPE(T) ::sluice::sdk::flowType<T>()
