@@ -210,7 +210,7 @@ class ApiHandler : public Http::Handler {
     }
     const Http::Method m = req.method();
     using M = Http::Method;
-    auto allow = [&](std::vector<M> methods) {
+    auto allow = [&](const std::vector<M>& methods) {
       std::string names;
       for (M x : methods) names += std::string(names.empty() ? "" : ", ") + Http::methodString(x);
       r->send(
@@ -420,8 +420,8 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
   auto opts = Http::Endpoint::options()
                   .threads(options.threads)
                   .flags(Tcp::Options::ReuseAddr)
-                  .maxRequestSize(2 * options.max_body_bytes + 64 * 1024)
-                  .maxResponseSize(256 * 1024 * 1024);
+                  .maxRequestSize(2 * options.max_body_bytes + size_t{64} * 1024)
+                  .maxResponseSize(size_t{256} * 1024 * 1024);
   impl_->endpoint->init(opts);
   impl_->endpoint->setHandler(Http::make_handler<ApiHandler>(impl_->state));
   impl_->endpoint->serveThreaded();

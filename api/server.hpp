@@ -14,7 +14,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 5000;  // 0 = any free port
   int threads = 2;       // HTTP I/O threads
-  size_t max_body_bytes = 16 * 1024 * 1024;
+  size_t max_body_bytes = size_t{16} * 1024 * 1024;
 };
 
 class ApiState;

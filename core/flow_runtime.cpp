@@ -384,7 +384,7 @@ void FlowRuntime::onDeadline(const std::shared_ptr<Pending>& p, const std::strin
   p->done(o);
 }
 
-void FlowRuntime::finish(const std::shared_ptr<Pending>& p, Outcome outcome) {
+void FlowRuntime::finish(const std::shared_ptr<Pending>& p, const Outcome& outcome) {
   release(p);
   p->done(outcome);
 }

@@ -119,7 +119,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::shared_ptr<Pending> makePending(std::string operation, uint32_t timeout_ms, Done done);
   void armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode, uint32_t stop_timeout_ms);
   void onDeadline(const std::shared_ptr<Pending>& p, const std::string& why);
-  void finish(const std::shared_ptr<Pending>& p, Outcome outcome);
+  void finish(const std::shared_ptr<Pending>& p, const Outcome& outcome);
   void release(const std::shared_ptr<Pending>& p);  // cancels timers, clears the operation
 
   void runCommand(Command c, StopMode mode, const std::shared_ptr<Pending>& p);
