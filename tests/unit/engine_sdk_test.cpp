@@ -106,3 +106,40 @@ TEST_F(EngineSdkTest, HookOrder) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// Every host function works the same when the instance lives in a host process.
+TEST_F(EngineSdkTest, HostFunctionsWorkTheSameInProcessIsolation) {
+  create(R"({"flow_id":"t","type":"probe-thread","runtime":{"isolation":"process"}})");
+  create(
+      R"({"flow_id":"c","type":"probe","config":{"block":"step","block_ms":20000},"runtime":{"isolation":"process"}})");
+  create(
+      R"({"flow_id":"lp","type":"line-pipe","config":{"input":"in.txt","output":"out.txt","interval_ms":5},"runtime":{"isolation":"process"}})");
+  { std::ofstream(dir_ / "files" / "in.txt") << "one\ntwo\n"; }
+  ASSERT_TRUE(command(Command::kStart, {"t", "c", "lp"}).ok());
+  // counters, pause and stop checks (dedicated thread in the host)
+  ASSERT_TRUE(waitFor([&] { return counter("t", "loops") >= 3; }, 10s));
+  ASSERT_EQ(command(Command::kPause, {"t"}).value()[0].state, State::kPaused);
+  ASSERT_TRUE(waitFor([&] { return counter("t", "idle") >= 3; }, 10s));
+  ASSERT_EQ(command(Command::kResume, {"t"}).value()[0].state, State::kRunning);
+  EXPECT_EQ(command(Command::kStop, {"t"}).value()[0].state, State::kStopped);
+  EXPECT_EQ(counter("t", "finished"), 1);
+  // cancellation reaches a step in flight in the host: a cooperative hard stop, no kill
+  ASSERT_TRUE(waitFor([&] { return counter("c", "calls.step") >= 1; }, 10s));
+  EXPECT_EQ(command(Command::kStop, {"c"}, StopMode::kHard).value()[0].state, State::kStopped);
+  EXPECT_EQ(counter("c", "cancelled.step"), 1);
+  // files root and durable state
+  ASSERT_TRUE(waitFor([&] { return counter("lp", "lines") == 2; }, 10s));
+  ASSERT_EQ(command(Command::kStop, {"lp"}).value()[0].state, State::kStopped);
+  { std::ofstream(dir_ / "files" / "in.txt", std::ios::app) << "three\n"; }
+  ASSERT_TRUE(command(Command::kStart, {"lp"}).ok());
+  ASSERT_TRUE(waitFor([&] { return counter("lp", "lines") == 3; }, 10s));
+  std::ifstream out(dir_ / "files" / "out.txt");
+  std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "one\ntwo\nthree\n");  // resumed from the checkpoint kept through the host
+}
+
+}  // namespace
+}  // namespace sluice::test
