@@ -758,7 +758,10 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     done(r);
     return;
   }
-  if (instance_type_ == type && instance_->canReconfigure()) {
+  // In place only when nothing about where the instance runs changes.
+  const bool same_home = spec.runtime.isolation == instance_spec_.runtime.isolation &&
+                         spec.runtime.memory_limit_mb == instance_spec_.runtime.memory_limit_mb;
+  if (instance_type_ == type && same_home && instance_->canReconfigure()) {
     // The type applies the new config in place: no restart.
     std::string error;
     bool ok = callHook(

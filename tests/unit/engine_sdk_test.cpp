@@ -143,3 +143,25 @@ TEST_F(EngineSdkTest, HostFunctionsWorkTheSameInProcessIsolation) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+TEST_F(EngineSdkTest, ChangingIsolationRestartsEvenAReconfigurableFlow) {
+  create(R"({"flow_id":"r","type":"probe-reconf"})");
+  ASSERT_TRUE(command(Command::kStart, {"r"}).ok());
+  ASSERT_TRUE(
+      update(R"({"flow_id":"r","type":"probe-reconf","runtime":{"isolation":"process"}})").ok());
+  EXPECT_EQ(counter("r", "reconfigured"), 0);  // restarted in a host process instead
+  EXPECT_EQ(state("r"), State::kRunning);
+  const int64_t steps = counter("r", "steps");
+  EXPECT_TRUE(waitFor([&] { return counter("r", "steps") > steps + 3; }, 10s));
+  ASSERT_TRUE(
+      update(
+          R"({"flow_id":"r","type":"probe-reconf","config":{"interval_ms":3},"runtime":{"isolation":"process"}})")
+          .ok());
+  EXPECT_EQ(counter("r", "reconfigured"), 1);  // same home: in place, through the host
+}
+
+}  // namespace
+}  // namespace sluice::test
