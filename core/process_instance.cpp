@@ -136,7 +136,8 @@ class ProcessInstance final : public Instance {
       return false;
     }
     // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-    std::string exe = options.host_executable;
+    exe_ = options.host_executable;
+    std::string exe = exe_;
     std::string arg0 = "sluice-flow-host";
     std::string arg1 = "--flow-host";
     std::string arg2 = "3";
@@ -186,6 +187,7 @@ class ProcessInstance final : public Instance {
       *error = std::string("create hook failed: ") + buf.data();
       return false;
     }
+    created_ = true;
     return true;
   }
 
@@ -327,6 +329,10 @@ class ProcessInstance final : public Instance {
     int status = 0;
     ::waitpid(pid_, &status, 0);
     std::string how;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !created_) {
+      std::lock_guard lock(mu_);
+      kill_reason_ = "host process could not run " + exe_ + " --flow-host (exit code 127)";
+    }
     bool report;
     {
       std::lock_guard lock(mu_);
@@ -408,6 +414,8 @@ class ProcessInstance final : public Instance {
   std::function<void(const std::string&)> on_death_;
   pid_t pid_ = -1;
   int fd_ = -1;
+  std::string exe_;
+  std::atomic<bool> created_{false};
   std::thread reader_;
   std::thread watch_;
   std::atomic<bool> stop_watch_{false};

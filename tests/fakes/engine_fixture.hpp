@@ -29,7 +29,7 @@ class EngineFixture : public ::testing::Test {
     o.data_dir = dir_;
     o.workers = 4;
     o.plugin_dirs = {SLUICE_BUNDLED_PLUGIN_DIR, SLUICE_TEST_PLUGIN_DIR};
-    o.host_executable = SLUICE_BINARY;  // process isolation runs the real binary as host
+    o.host_executable = host_executable_;  // process isolation runs the real binary as host
     auto e = Engine::open(o);
     ASSERT_TRUE(e.ok()) << e.error().message;
     engine_ = std::move(e.value());
@@ -84,6 +84,7 @@ class EngineFixture : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  std::string host_executable_ = SLUICE_BINARY;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -165,3 +165,22 @@ TEST_F(EngineSdkTest, ChangingIsolationRestartsEvenAReconfigurableFlow) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+TEST_F(EngineSdkTest, MissingHostExecutableIsNamed) {
+  engine_->shutdown();
+  engine_.reset();
+  host_executable_ = "/nonexistent/sluice";
+  open();
+  create(R"({"flow_id":"p","type":"noop","runtime":{"isolation":"process"}})");
+  auto r = command(Command::kStart, {"p"});
+  EXPECT_EQ(r.value()[0].state, State::kFailed);
+  EXPECT_NE(r.value()[0].error.find("could not run /nonexistent/sluice --flow-host"),
+            std::string::npos)
+      << r.value()[0].error;
+}
+
+}  // namespace
+}  // namespace sluice::test
