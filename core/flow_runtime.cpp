@@ -508,10 +508,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
   if (p->timedOut()) {
     // Answered by its deadline while queued behind plugin code that did not return; the flow
     // was marked failed then. A failed flow holds no instance.
-    if (instance_) {
-      std::string ignored;
-      stopAndDestroy(StopMode::kHard, &ignored);
-    }
+    releaseInstance();
     setStateKeepError(State::kFailed);
     return;
   }
@@ -527,8 +524,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       // The deadline answered first and marked the flow failed; keep it that way, but release
       // what the late hook created.
       if (instance_ && o.state != State::kFailed) {
-        std::string ignored;
-        stopAndDestroy(StopMode::kHard, &ignored);
+        releaseInstance();
         setStateKeepError(State::kFailed);
       }
       return;
@@ -543,26 +539,12 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
         return;
       }
       if (s == State::kPaused && instance_) {
-        setStateKeepError(State::kResuming);
-        if (!callHook(
-                "resume", [&](sluice_error* e) { return instance_->resume(e); }, &error)) {
-          std::string ignored;
-          stopAndDestroy(StopMode::kHard, &ignored);
-          setState(State::kFailed, error);
-          conclude({State::kFailed, error});
-          return;
-        }
-        pause_requested_ = false;
-        setState(State::kRunning);
-        scheduleStep(0);
-        conclude({State::kRunning, ""});
+        conclude(resumeInstance(&error) ? Outcome{State::kRunning, ""}
+                                        : Outcome{State::kFailed, error});
         return;
       }
       // stopped or failed
-      if (instance_) {
-        std::string ignored;
-        stopAndDestroy(StopMode::kHard, &ignored);
-      }
+      releaseInstance();
       FlowSpec spec;
       std::shared_ptr<const FlowType> type;
       {
@@ -608,9 +590,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       pause_requested_ = true;
       if (!callHook(
               "pause", [&](sluice_error* e) { return instance_->pause(e); }, &error)) {
-        std::string ignored;
-        stopAndDestroy(StopMode::kHard, &ignored);
-        setState(State::kFailed, error);
+        failInstance(error);
         conclude({State::kFailed, error});
         return;
       }
@@ -633,19 +613,8 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
         conclude({s, err});
         return;
       }
-      setStateKeepError(State::kResuming);
-      if (!callHook(
-              "resume", [&](sluice_error* e) { return instance_->resume(e); }, &error)) {
-        std::string ignored;
-        stopAndDestroy(StopMode::kHard, &ignored);
-        setState(State::kFailed, error);
-        conclude({State::kFailed, error});
-        return;
-      }
-      pause_requested_ = false;
-      setState(State::kRunning);
-      scheduleStep(0);
-      conclude({State::kRunning, ""});
+      conclude(resumeInstance(&error) ? Outcome{State::kRunning, ""}
+                                      : Outcome{State::kFailed, error});
       return;
     }
     case Command::kStop:
@@ -802,8 +771,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
       pause_requested_ = true;
       if (!callHook(
               "pause", [&](sluice_error* e) { return instance_->pause(e); }, err)) {
-        std::string ignored;
-        stopAndDestroy(StopMode::kHard, &ignored);
+        releaseInstance();
         return false;
       }
       setState(State::kPaused);
@@ -873,9 +841,7 @@ void FlowRuntime::runStep(uint64_t generation) {
       return;
     }
     ++step_generation_;
-    std::string ignored;
-    stopAndDestroy(StopMode::kHard, &ignored);
-    setState(State::kFailed, error);
+    failInstance(error);
     return;
   }
   if (generation == step_generation_.load()) scheduleStep(next);
@@ -961,6 +927,30 @@ bool FlowRuntime::stopAndDestroy(StopMode mode, std::string* error) {
   return ok;
 }
 
+void FlowRuntime::releaseInstance() {
+  if (!instance_) return;
+  std::string ignored;  // the flow is failing already: its own error is the one that counts
+  stopAndDestroy(StopMode::kHard, &ignored);
+}
+
+void FlowRuntime::failInstance(const std::string& error) {
+  releaseInstance();
+  setState(State::kFailed, error);
+}
+
+bool FlowRuntime::resumeInstance(std::string* error) {
+  setStateKeepError(State::kResuming);
+  if (!callHook(
+          "resume", [&](sluice_error* e) { return instance_->resume(e); }, error)) {
+    failInstance(*error);
+    return false;
+  }
+  pause_requested_ = false;
+  setState(State::kRunning);
+  scheduleStep(0);
+  return true;
+}
+
 void FlowRuntime::destroyInstance() {
   {
     std::lock_guard lock(kill_mu_);
@@ -979,9 +969,7 @@ void FlowRuntime::onInstanceDeath(const std::shared_ptr<Instance>& instance,
     if (!self->instance_ || self->instance_ != weak.lock()) return;  // already released
     ++self->step_generation_;
     self->stop_requested_ = true;
-    std::string ignored;
-    self->stopAndDestroy(StopMode::kHard, &ignored);
-    self->setState(State::kFailed, how);
+    self->failInstance(how);
   });
 }
 

@@ -138,6 +138,12 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
                       std::string* error);
   bool stopAndDestroy(StopMode mode, std::string* error);
   void destroyInstance();
+  /// Stops (hard) and destroys the instance, if any: a failed flow holds nothing.
+  void releaseInstance();
+  /// Releases the instance and marks the flow failed with `error`.
+  void failInstance(const std::string& error);
+  /// Resumes a paused instance and schedules its steps; on failure the flow is failed.
+  bool resumeInstance(std::string* error);
   bool callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
                 std::string* error);
   void scheduleStep(uint32_t delay_ms);
