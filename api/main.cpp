@@ -12,8 +12,8 @@
 #include <string>
 
 #include "api/server.hpp"
-#include "core/engine.hpp"
-#include "core/instance.hpp"
+#include "core/engine/engine.hpp"
+#include "core/isolation/instance.hpp"
 #include "sluice/plugin.h"
 
 #ifndef SLUICE_VERSION

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "core/json.hpp"
+#include "core/model/json.hpp"
 
 namespace sluice::api {
 namespace {

@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "core/engine.hpp"
-#include "core/errors.hpp"
-#include "core/flow_runtime.hpp"
-#include "core/plugin_registry.hpp"
+#include "core/engine/engine.hpp"
+#include "core/model/errors.hpp"
+#include "core/plugins/plugin_registry.hpp"
+#include "core/runtime/flow_runtime.hpp"
 
 namespace sluice::api {
 

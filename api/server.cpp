@@ -9,8 +9,8 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "core/engine.hpp"
-#include "core/json.hpp"
+#include "core/engine/engine.hpp"
+#include "core/model/json.hpp"
 #include "percent.hpp"
 #include "responses.hpp"
 

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <future>
 
-#include "core/engine.hpp"
-#include "core/flow_spec.hpp"
-#include "core/instance.hpp"
-#include "core/json.hpp"
+#include "core/engine/engine.hpp"
+#include "core/isolation/instance.hpp"
+#include "core/model/flow_spec.hpp"
+#include "core/model/json.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "core/json.hpp"
+#include "core/model/json.hpp"
 #include "fakes/http_client.hpp"
 #include "fakes/server_process.hpp"
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <future>
 
-#include "core/engine.hpp"
+#include "core/engine/engine.hpp"
 #include "fakes/server_process.hpp"
 
 namespace sluice::test {

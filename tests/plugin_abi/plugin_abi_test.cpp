@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <map>
 
-#include "core/json.hpp"
-#include "core/plugin_registry.hpp"
+#include "core/model/json.hpp"
+#include "core/plugins/plugin_registry.hpp"
 #include "fakes/http_client.hpp"
 #include "fakes/server_process.hpp"
 

@@ -1,4 +1,4 @@
-#include "core/flow_spec.hpp"
+#include "core/model/flow_spec.hpp"
 
 #include <gtest/gtest.h>
 

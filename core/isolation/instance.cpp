@@ -1,4 +1,4 @@
-#include "instance.hpp"
+#include "core/isolation/instance.hpp"
 
 #include <array>
 

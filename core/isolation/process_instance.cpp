@@ -17,8 +17,8 @@
 #include <mutex>
 #include <thread>
 
-#include "host_protocol.hpp"
-#include "instance.hpp"
+#include "core/isolation/host_protocol.hpp"
+#include "core/isolation/instance.hpp"
 
 namespace sluice {
 namespace proto {

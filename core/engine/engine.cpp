@@ -1,4 +1,4 @@
-#include "engine.hpp"
+#include "core/engine/engine.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <future>
 #include <set>
 
-#include "sqlite_store.hpp"
+#include "core/store/sqlite_store.hpp"
 
 namespace sluice {
 

@@ -1,4 +1,4 @@
-#include "config_schema.hpp"
+#include "core/plugins/config_schema.hpp"
 
 #include <rapidjson/schema.h>
 

@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "errors.hpp"
-#include "executor.hpp"
-#include "flow_spec.hpp"
-#include "instance.hpp"
-#include "plugin_registry.hpp"
-#include "states.hpp"
-#include "store.hpp"
+#include "core/isolation/instance.hpp"
+#include "core/model/errors.hpp"
+#include "core/model/flow_spec.hpp"
+#include "core/model/states.hpp"
+#include "core/plugins/plugin_registry.hpp"
+#include "core/runtime/executor.hpp"
+#include "core/store/store.hpp"
 
 namespace sluice {
 

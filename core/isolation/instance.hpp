@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "plugin_registry.hpp"
+#include "core/plugins/plugin_registry.hpp"
 
 namespace sluice {
 

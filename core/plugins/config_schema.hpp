@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "errors.hpp"
-#include "json.hpp"
+#include "core/model/errors.hpp"
+#include "core/model/json.hpp"
 
 namespace sluice {
 

@@ -1,4 +1,4 @@
-#include "flow_spec.hpp"
+#include "core/model/flow_spec.hpp"
 
 #include <array>
 

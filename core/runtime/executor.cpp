@@ -1,4 +1,4 @@
-#include "executor.hpp"
+#include "core/runtime/executor.hpp"
 
 namespace sluice {
 

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "errors.hpp"
-#include "json.hpp"
+#include "core/model/errors.hpp"
+#include "core/model/json.hpp"
 
 namespace sluice {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "config_schema.hpp"
+#include "core/plugins/config_schema.hpp"
 
 namespace sluice {
 

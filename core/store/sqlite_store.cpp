@@ -1,4 +1,4 @@
-#include "sqlite_store.hpp"
+#include "core/store/sqlite_store.hpp"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "flow_runtime.hpp"
+#include "core/runtime/flow_runtime.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "errors.hpp"
-#include "states.hpp"
+#include "core/model/errors.hpp"
+#include "core/model/states.hpp"
 
 namespace sluice {
 

@@ -1,4 +1,4 @@
-#include "json.hpp"
+#include "core/model/json.hpp"
 
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>

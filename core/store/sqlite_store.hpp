@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "store.hpp"
+#include "core/store/store.hpp"
 
 struct sqlite3;
 

@@ -1,4 +1,4 @@
-#include "plugin_registry.hpp"
+#include "core/plugins/plugin_registry.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <cstddef>
 
-#include "flow_spec.hpp"
+#include "core/model/flow_spec.hpp"
 
 namespace sluice {
 namespace {
