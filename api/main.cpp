@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 #include "api/server.hpp"
 #include "core/engine/engine.hpp"
 #include "core/isolation/instance.hpp"
+#include "core/model/duration.hpp"
 #include "sluice/plugin.h"
 
 #ifndef SLUICE_VERSION
@@ -43,6 +45,34 @@ bool parseListen(std::string text, std::string* host, uint16_t* port) {
   return true;
 }
 
+// A CLI11 validator for durations written "500ms", "10s", "5m".
+struct DurationValidator : CLI::Validator {
+  DurationValidator() : CLI::Validator("DURATION") {
+    func_ = [](const std::string& text) {
+      return sluice::parseDuration(text) ? std::string()
+                                         : "'" + text + "' is not a duration (e.g. 500ms, 10s, 5m)";
+    };
+  }
+};
+
+// Raises the soft limit of open descriptors to the hard one, and caps the connections so that
+// the engine keeps descriptors of its own (store, plugins, host processes) past the cap.
+size_t fitConnections(size_t wanted) {
+  constexpr rlim_t kReserve = 512;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= wanted + kReserve) return wanted;
+  const size_t fit = lim.rlim_cur > 2 * kReserve ? lim.rlim_cur - kReserve : lim.rlim_cur / 2;
+  spdlog::warn("--max-connections {} lowered to {}: the process may open {} descriptors", wanted,
+               fit, static_cast<uint64_t>(lim.rlim_cur));
+  return fit;
+}
+
 std::filesystem::path executableDir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -65,6 +95,10 @@ int main(int argc, char** argv) {
   int threads = 0;
   size_t workers = 8;
   size_t max_body = 16 * 1024 * 1024;
+  size_t max_header = 64 * 1024;
+  size_t max_connections = 10'000;
+  std::string header_timeout = "10s";
+  std::string idle_timeout = "60s";
   std::string log_level = "info";
   bool version = false;
   app.add_option("--listen", listen,
@@ -81,6 +115,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   app.add_option("--max-body-bytes", max_body, "largest request body accepted (default 16 MiB)")
       ->check(CLI::Range(static_cast<size_t>(1024), static_cast<size_t>(1) << 31));
+  app.add_option("--max-header-bytes", max_header,
+                 "largest request line and headers accepted, in all (default 64 KiB)")
+      ->check(CLI::Range(static_cast<size_t>(1024), static_cast<size_t>(16) << 20));
+  app.add_option("--max-connections", max_connections,
+                 "open connections served at once; past it new ones get 503 (default 10000)")
+      ->check(CLI::Range(static_cast<size_t>(1), static_cast<size_t>(1) << 20));
+  app.add_option("--header-timeout", header_timeout,
+                 "longest a request's head may take to arrive, and its body may stall (default "
+                 "10s); then 408 and the connection is closed")
+      ->check(DurationValidator());
+  app.add_option("--idle-timeout", idle_timeout,
+                 "longest a keep-alive connection may stay idle between requests (default 60s)")
+      ->check(DurationValidator());
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--version", version, "print the version and exit");
@@ -108,6 +155,10 @@ int main(int argc, char** argv) {
   server_options.threads =
       threads > 0 ? threads : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   server_options.max_body_bytes = max_body;
+  server_options.max_header_bytes = max_header;
+  server_options.max_connections = fitConnections(max_connections);
+  server_options.header_timeout = *sluice::parseDuration(header_timeout);
+  server_options.idle_timeout = *sluice::parseDuration(idle_timeout);
 
   // Signals are taken by sigwait in this thread only; every thread started below inherits the
   // mask.

@@ -1,7 +1,8 @@
-// The REST service: Pistache endpoint, routing, request parsing, JSON responses, graceful drain.
-// Talks to the engine only through core/engine.hpp.
+// The REST service: the Pistache endpoint with the HTTP edge (api/http/) in front of the routes
+// (api/routes/), and the graceful drain. Talks to the engine only through core/engine/engine.hpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,9 +16,11 @@ struct ServerOptions {
   uint16_t port = 5000;  // 0 = any free port
   int threads = 2;       // HTTP I/O threads
   size_t max_body_bytes = size_t{16} * 1024 * 1024;
+  size_t max_header_bytes = size_t{64} * 1024;  // request line and headers
+  size_t max_connections = 10'000;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
 };
-
-class ApiState;
 
 class Server {
  public:

@@ -1,4 +1,4 @@
-#include "responses.hpp"
+#include "api/routes/responses.hpp"
 
 #include <cmath>
 
