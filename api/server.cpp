@@ -52,6 +52,7 @@ void Server::drainAndStop(uint32_t bound_ms) {
   if (!impl_->edge->in_flight->waitIdle(std::chrono::milliseconds(bound_ms))) {
     spdlog::warn("requests still in flight after {} ms; shutting down anyway", bound_ms);
   }
+  impl_->edge->connections.stop();
   impl_->endpoint->shutdown();
   impl_->endpoint.reset();
 }

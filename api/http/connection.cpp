@@ -126,9 +126,12 @@ ConnectionTable::ConnectionTable(EdgeOptions options) : options_(options) {
   reaper_ = std::thread([this] { reapLoop(); });
 }
 
-ConnectionTable::~ConnectionTable() {
+ConnectionTable::~ConnectionTable() { stop(); }
+
+void ConnectionTable::stop() {
   {
     std::lock_guard lock(mu_);
+    if (stopping_) return;
     stopping_ = true;
   }
   cv_.notify_all();
@@ -155,7 +158,7 @@ void ConnectionTable::remove(const std::shared_ptr<Connection>& conn) {
 
 void ConnectionTable::shutdownSocket(Connection& conn, int how) {
   std::lock_guard lock(mu_);
-  if (conn.registered_) ::shutdown(conn.fd_, how);
+  if (conn.registered_ && !stopping_) ::shutdown(conn.fd_, how);
 }
 
 size_t ConnectionTable::counted() {

@@ -116,6 +116,9 @@ class ConnectionTable {
   void shutdownSocket(Connection& conn, int how);
   /// Connections counted against --max-connections.
   size_t counted();
+  /// Stops the reaper and every later shutdown(2): called before Pistache's endpoint (and the
+  /// transports the connections point to) goes away.
+  void stop();
 
  private:
   void reapLoop();

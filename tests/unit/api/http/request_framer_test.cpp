@@ -143,8 +143,9 @@ TEST(RequestFramerTest, RandomBytesNeverEscapeTheLimits) {
   limits.max_body_bytes = 64;
   for (int round = 0; round < 2000; ++round) {
     std::string input(rng() % 2048, '\0');
-    const char* alphabet = "GETPOST /\r\n:Content-Length 0123456789HTTP/1.1\x00\xff";
-    for (auto& c : input) c = alphabet[rng() % 50];
+    static const std::string alphabet("GETPOST /\r\n:Content-Length 0123456789HTTP/1.1\x00\xff",
+                                      47);
+    for (auto& c : input) c = alphabet[rng() % alphabet.size()];
     RequestFramer f(limits);
     std::string_view rest(input);
     size_t held = 0;
