@@ -16,6 +16,7 @@ Connection::Connection(ConnectionTable* table, const std::shared_ptr<Tcp::Peer>&
                        const FramerLimits& limits)
     : framer(limits),
       table_(table),
+      framer_limits_(limits),
       fd_(peer->fd()),
       transport_(transport),
       handler_(handler),
@@ -46,7 +47,7 @@ bool Connection::beginRequest(bool keep_alive) {
   return true;
 }
 
-void Connection::endRequest(Async::Promise<ssize_t> written) {
+bool Connection::endRequest(Async::Promise<ssize_t> written) {
   std::optional<std::pair<int, std::string>> refusal;
   bool close = false;
   {
@@ -59,8 +60,15 @@ void Connection::endRequest(Async::Promise<ssize_t> written) {
       close = !refusal && close_after_response_;
     }
   }
-  if (refusal) return sendRefusal(refusal->first, refusal->second);
-  if (close) closeAfter(std::move(written));
+  if (refusal) {
+    sendRefusal(refusal->first, refusal->second);
+    return false;
+  }
+  if (close) {
+    closeAfter(std::move(written));
+    return false;
+  }
+  return true;
 }
 
 bool Connection::idle() {

@@ -12,6 +12,7 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -52,18 +53,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
              Pistache::Tcp::Transport* transport, Pistache::Http::Handler* handler,
              const FramerLimits& limits);
 
-  /// The framing of the bytes received (the connection's I/O thread only).
-  RequestFramer framer;
+  /// Input waits here while a response to an earlier request is outstanding, so that
+  /// pipelined requests are handled, and answered, one after the other. Whoever holds
+  /// `input_mu` (the I/O thread on input, or the thread that sent the last response) frames it.
+  std::mutex input_mu;
+  RequestFramer framer;  // guarded by input_mu
+  std::string stash;     // guarded by input_mu: bytes received, not framed yet
+  std::atomic<bool> pump_requested{false};
+
+  std::shared_ptr<Pistache::Tcp::Peer> peer() const { return peer_.lock(); }
+  Pistache::Http::Handler* handler() const { return handler_; }
 
   /// Before handling input: false when the connection was refused (the input is dropped).
   bool acceptingInput();
+  /// Most bytes that may wait in `stash`: one request at its largest.
+  size_t maxStash() const {
+    return framer_limits_.max_header_bytes + framer_limits_.max_body_bytes;
+  }
   /// After handling input: records where the framing stands, for the timeouts.
   void noteInput(bool mid_request, bool in_body);
   /// A complete request is about to be handled: false when it must not be (refused meanwhile).
   bool beginRequest(bool keep_alive);
   /// Its response was handed to Pistache (from any thread); `written` resolves once it is on
-  /// the wire.
-  void endRequest(Pistache::Async::Promise<ssize_t> written);
+  /// the wire. Returns true when input may be waiting to be handled now.
+  bool endRequest(Pistache::Async::Promise<ssize_t> written);
   /// True when no request is being handled.
   bool idle();
 
@@ -79,6 +92,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void closeAfter(Pistache::Async::Promise<ssize_t> written);
 
   ConnectionTable* const table_;  // outlives every connection
+  const FramerLimits framer_limits_;
   const int fd_;
   Pistache::Tcp::Transport* const transport_;  // borrowed: Pistache's, lives with the endpoint
   Pistache::Http::Handler* const handler_;     // borrowed: the handler clone of that transport

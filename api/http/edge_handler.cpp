@@ -52,36 +52,66 @@ void EdgeHandler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
 void EdgeHandler::onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) {
   auto conn = connectionOf(peer);
   if (!conn || !conn->acceptingInput()) return;  // refused or closing: dropped unread
+  {
+    std::lock_guard lock(conn->input_mu);
+    if (conn->stash.size() + len > conn->maxStash()) {
+      conn->stash.clear();
+      conn->stash.shrink_to_fit();
+      return conn->refuse(400,
+                          "more pipelined bytes than one request may hold wait behind an "
+                          "earlier request");
+    }
+    conn->stash.append(buffer, len);
+  }
+  pump(conn);
+}
+
+void EdgeHandler::pump(const std::shared_ptr<Connection>& conn) {
+  conn->pump_requested = true;
+  while (conn->pump_requested.load()) {
+    std::unique_lock lock(conn->input_mu, std::try_to_lock);
+    if (!lock.owns_lock()) return;  // the holder sees pump_requested once it lets go
+    conn->pump_requested = false;
+    auto peer = conn->peer();
+    if (!peer || !conn->acceptingInput()) return;
+    static_cast<EdgeHandler*>(conn->handler())->drain(peer, conn);
+  }
+}
+
+void EdgeHandler::drain(const std::shared_ptr<Tcp::Peer>& peer,
+                        const std::shared_ptr<Connection>& conn) {
   auto parser = getParser(peer);
-  std::string_view rest(buffer, len);
-  for (;;) {
+  std::string_view rest(conn->stash);
+  // A request waits while the response to the one before it is outstanding.
+  while (conn->idle()) {
     Frame f = conn->framer.next(rest);
     rest.remove_prefix(f.consumed);
-    switch (f.kind) {
-      case Frame::Kind::kNeedMore:
-        conn->noteInput(conn->framer.midRequest(), conn->framer.inBody());
-        return;
-      case Frame::Kind::kHead:
-        // Cannot fail: the parser holds one request, and the framer bounded it.
-        parser->feed(conn->framer.head().data(), conn->framer.head().size());
-        if (conn->framer.expectsContinue() && conn->idle()) {
-          static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          peer->send(Pistache::RawBuffer(kContinue, kContinue.size()));
-        }
+    if (f.kind == Frame::Kind::kNeedMore) break;
+    if (f.kind == Frame::Kind::kReject) {
+      parser->reset();
+      if (f.status != 0) conn->refuse(f.status, f.message);
+      rest = {};
+      break;
+    }
+    if (f.kind == Frame::Kind::kHead) {
+      // Cannot fail: the parser holds one request, and the framer bounded it.
+      parser->feed(conn->framer.head().data(), conn->framer.head().size());
+      if (conn->framer.expectsContinue()) {
+        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        peer->send(Pistache::RawBuffer(kContinue, kContinue.size()));
+      }
+    } else if (f.kind == Frame::Kind::kBody) {
+      parser->feed(rest.data() - f.consumed, f.consumed);
+    } else if (f.kind == Frame::Kind::kComplete) {
+      dispatch(peer, conn);
+      if (!conn->acceptingInput()) {
+        rest = {};
         break;
-      case Frame::Kind::kBody:
-        parser->feed(rest.data() - f.consumed, f.consumed);
-        break;
-      case Frame::Kind::kComplete:
-        dispatch(peer, conn);
-        if (!conn->acceptingInput()) return;
-        break;
-      case Frame::Kind::kReject:
-        parser->reset();
-        if (f.status != 0) conn->refuse(f.status, f.message);
-        return;
+      }
     }
   }
+  conn->stash.erase(0, conn->stash.size() - rest.size());
+  conn->noteInput(conn->framer.midRequest(), conn->framer.inBody());
 }
 
 // Parses the one complete request the parser holds and hands it to the routes.
@@ -112,7 +142,7 @@ void EdgeHandler::dispatch(const std::shared_ptr<Tcp::Peer>& peer,
   writer.headers().add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
                                                             : Http::ConnectionControl::Close);
   peer->setIdle(false);
-  auto reply = std::make_shared<Reply>(std::move(writer), conn, context_->in_flight);
+  auto reply = std::make_shared<Reply>(std::move(writer), conn, context_->in_flight, &pump);
   if (context_->in_flight->draining) {
     reply->send(503, errorJson("the server is shutting down"));
   } else {

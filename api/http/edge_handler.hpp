@@ -45,6 +45,12 @@ class EdgeHandler : public Pistache::Http::Handler {
   const std::shared_ptr<EdgeContext>& context() const { return context_; }
 
  private:
+  /// Frames and handles the input waiting on `conn`, from any thread, unless another thread is
+  /// doing so (it then goes on with what this one would have done).
+  static void pump(const std::shared_ptr<Connection>& conn);
+  /// With conn->input_mu held: handles stashed requests until one is answered asynchronously.
+  void drain(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+             const std::shared_ptr<Connection>& conn);
   void dispatch(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
                 const std::shared_ptr<Connection>& conn);
   std::shared_ptr<EdgeContext> context_;

@@ -25,8 +25,11 @@ bool InFlight::waitIdle(std::chrono::milliseconds bound) {
 }
 
 Reply::Reply(Http::ResponseWriter writer, std::shared_ptr<Connection> conn,
-             std::shared_ptr<InFlight> in_flight)
-    : writer_(std::move(writer)), conn_(std::move(conn)), in_flight_(std::move(in_flight)) {
+             std::shared_ptr<InFlight> in_flight, Resume resume)
+    : writer_(std::move(writer)),
+      conn_(std::move(conn)),
+      in_flight_(std::move(in_flight)),
+      resume_(resume) {
   in_flight_->enter();
 }
 
@@ -44,8 +47,10 @@ void Reply::send(int code, const std::string& body, const std::vector<Http::Meth
   } catch (const std::exception& e) {
     spdlog::warn("cannot send response: {}", e.what());
   }
-  if (conn_) conn_->endRequest(std::move(written));
+  const bool more = conn_ && conn_->endRequest(std::move(written));
   in_flight_->leave();
+  // Requests pipelined behind this one waited for its response: handle them now.
+  if (more && resume_) resume_(conn_);
 }
 
 }  // namespace sluice::http

@@ -36,8 +36,11 @@ class InFlight {
 /// send() may be called from any thread. A reply dropped unsent answers 500.
 class Reply {
  public:
+  /// Called after the response, on the sending thread, with input that may now be handled.
+  using Resume = void (*)(const std::shared_ptr<Connection>&);
+
   Reply(Pistache::Http::ResponseWriter writer, std::shared_ptr<Connection> conn,
-        std::shared_ptr<InFlight> in_flight);
+        std::shared_ptr<InFlight> in_flight, Resume resume = nullptr);
   ~Reply();
   Reply(const Reply&) = delete;
   Reply& operator=(const Reply&) = delete;
@@ -50,6 +53,7 @@ class Reply {
   Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Connection> conn_;  // null for a request Pistache parsed on its own
   std::shared_ptr<InFlight> in_flight_;
+  Resume resume_;
   std::atomic<bool> sent_{false};
 };
 

@@ -304,6 +304,29 @@ TEST_F(EdgeTest, KeepAlivePipeliningAndConnectionClose) {
   EXPECT_TRUE(old.waitClosed(10s));
 }
 
+TEST_F(EdgeTest, PipelinedRequestsWaitForTheSlowOneBeforeThem) {
+  ASSERT_EQ(post("/flows", R"([{"flow_id":"slow","type":"probe",)"
+                           R"("config":{"block":"start","block_ms":300}}])")
+                .status,
+            201);
+  // The start's answer comes from an engine thread 300 ms later; the GETs behind it are fast.
+  const std::string cmd = R"({"command":"start","flow_ids":["slow"]})";
+  for (int round = 0; round < 5; ++round) {
+    RawConnection c(port());
+    c.send("PATCH /flows/commands HTTP/1.1\r\nContent-Length: " + std::to_string(cmd.size()) +
+           "\r\n\r\n" + cmd + "GET /flows/status/slow HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n");
+    auto first = c.readResponse(10s);
+    auto second = c.readResponse(10s);
+    auto third = c.readResponse(10s);
+    EXPECT_EQ(first.status, 200) << first.body;
+    EXPECT_NE(first.body.find("Flows started"), std::string::npos) << first.body;
+    EXPECT_EQ(second.status, 200) << second.body;
+    EXPECT_NE(second.body.find("\"flow_id\":\"slow\""), std::string::npos) << second.body;
+    EXPECT_EQ(third.status, 404) << third.body;
+    ASSERT_EQ(patch(R"({"command":"stop","flow_ids":["slow"]})").status, 200);
+  }
+}
+
 TEST_F(EdgeTest, ExpectContinueIsAnswered) {
   const std::string body = R"([{"flow_id":"e1","type":"noop"}])";
   RawConnection c(port());
