@@ -166,6 +166,21 @@ void checkBody(std::string_view body) {
   FUZZ_CHECK(std::string_view(frame).substr(4) == body.substr(0, used));
 }
 
+// True when readFrame would meet a frame that declares more than 1 MiB and is cut short: it
+// then allocates the declared length (up to kMaxFrame, 64 MiB) before the read fails. That
+// costs ~10 ms under ASan, and mutations of such inputs kept the run at ~250 exec/s; the path
+// is the same as for a short truncated frame, and LLVMFuzzerInitialize runs it once at full size.
+bool truncatedHugeFrame(std::string_view stream) {
+  size_t pos = 0;
+  while (stream.size() - pos >= 4) {
+    const uint32_t n = le32(stream, pos);
+    if (n < 5 || n > proto::kMaxFrame) return false;
+    if (stream.size() - pos - 4 < n) return n > (1u << 20);
+    pos += 4 + n;
+  }
+  return false;
+}
+
 // The stream through a socket pair, as the engine and the host read it.
 void checkStream(std::string_view stream) {
   int fds[2];
@@ -197,10 +212,23 @@ void checkStream(std::string_view stream) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // Once: a frame of exactly kMaxFrame declared and cut short, then one past kMaxFrame.
+  std::string stream(4, '\0');
+  const uint32_t n = proto::kMaxFrame;
+  std::memcpy(stream.data(), &n, 4);
+  stream += std::string(16, 'x');
+  checkStream(stream);
+  const uint32_t over = proto::kMaxFrame + 1;
+  std::memcpy(stream.data(), &over, 4);
+  checkStream(stream);
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   checkBody(bytes);
   // A socket pair buffers ~200 KiB: keep the stream below that so one thread can write it all.
-  if (size <= 64 * 1024) checkStream(bytes);
+  if (size <= 64 * 1024 && !truncatedHugeFrame(bytes)) checkStream(bytes);
   return 0;
 }
