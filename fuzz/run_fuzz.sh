@@ -3,17 +3,17 @@
 # checked-in corpus is never written to). Fails on any crash, leak, timeout or RSS overrun; the
 # input is then kept under <artifact dir>/. Used by ctest (fuzz/CMakeLists.txt); SLUICE_FUZZ_STRICT
 # passes through (docs/fuzzing.md).
-# Usage: run_fuzz.sh <fuzzer> <seed dir> <seconds> <rss MB> <artifact dir> [dict]
+# Usage: run_fuzz.sh <fuzzer> <seed dir> <seconds> <rss MB> <artifact dir> [libFuzzer flags...]
 set -euo pipefail
-fuzzer=$1 seeds=$2 seconds=$3 rss_mb=$4 artifacts=$5 dict=${6:-}
+fuzzer=$1 seeds=$2 seconds=$3 rss_mb=$4 artifacts=$5
+shift 5
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-fuzz.XXXXXX")
 log=$(mktemp "${TMPDIR:-/tmp}/sluice-fuzz-log.XXXXXX")
 trap 'rm -rf "$work" "$log"' EXIT
 cp -R "$seeds/." "$work/"
 mkdir -p "$artifacts"
 args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb="$rss_mb" -print_final_stats=1
-      -artifact_prefix="$artifacts/")
-[ -n "$dict" ] && args+=(-dict="$dict")
+      -artifact_prefix="$artifacts/" "$@")
 echo "$(basename "$fuzzer"): ${seconds}s on a copy of $seeds ($(ls "$seeds" | wc -l) seeds)"
 status=0
 "$fuzzer" "${args[@]}" "$work" >"$log" 2>&1 || status=$?
