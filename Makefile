@@ -1,16 +1,17 @@
 # Sluice: the two commands of the README, and a few helpers.
 #   make run    install missing Debian packages, build, start the server on 127.0.0.1:5000
-#   make test   install missing Debian packages, build, run every test (plain and ASan+UBSan)
+#   make test   install missing Debian packages, build, run every test (plain, TSan, fuzz, ASan+UBSan)
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-tsan bench format format-check clean
+.PHONY: all deps build run test test-plain test-asan test-tsan test-fuzz bench format format-check clean
 
-SOURCES = $(shell find core api sdk plugins tests samples bench \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.c' \))
+SOURCES = $(shell find core api sdk plugins tests samples bench fuzz \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.c' \))
 
 all: build
 
@@ -45,8 +46,16 @@ test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart)'
 
+# libFuzzer targets (docs/fuzzing.md), clang-built in a build of their own: each runs 30 s.
+$(BUILD_FUZZ)/CMakeCache.txt:
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_WERROR=ON $(CMAKE_FLAGS)
+
+test-fuzz: deps $(BUILD_FUZZ)/CMakeCache.txt
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	cd $(BUILD_FUZZ) && ctest -j $(JOBS) --output-on-failure
+
 # The ASan run comes last so that ctest's summary closes the output.
-test: format-check test-plain test-tsan test-asan
+test: format-check test-plain test-tsan test-fuzz test-asan
 
 bench: deps
 	cmake -S . -B $(BUILD) -DSLUICE_BUILD_BENCH=ON $(CMAKE_FLAGS)
@@ -60,4 +69,4 @@ format-check: deps
 	@clang-format --dry-run -Werror $(SOURCES) && echo "clang-format: $(words $(SOURCES)) files formatted"
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)
