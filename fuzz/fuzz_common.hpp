@@ -1,5 +1,6 @@
 // Helpers shared by the libFuzzer targets: invariant checks that abort (libFuzzer then saves the
-// input), the switch for known issues, and independent oracles (UTF-8 validity, exact numbers).
+// input), the regressions of bugs found earlier, and independent oracles (UTF-8 validity, exact
+// numbers).
 #pragma once
 
 #include <cmath>
@@ -15,34 +16,16 @@
 
 namespace sluice::fuzz {
 
-/// Which known issues (docs/fuzzing.md) abort like any other finding: SLUICE_FUZZ_STRICT=1 for
-/// all of them, or a list of their ids (e.g. "K1,K3"). An input that shows only a known issue
-/// that is not strict is skipped, so that a bounded run keeps looking for new ones.
-inline bool strict(std::string_view id) {
-  const char* v = std::getenv("SLUICE_FUZZ_STRICT");
-  if (v == nullptr || *v == '\0' || std::strcmp(v, "0") == 0) return false;
-  if (std::strcmp(v, "1") == 0) return true;
-  const std::string_view list(v);
-  for (size_t pos = 0; pos <= list.size();) {
-    size_t end = list.find(',', pos);
-    if (end == std::string_view::npos) end = list.size();
-    if (list.substr(pos, end - pos) == id) return true;
-    pos = end + 1;
-  }
-  return false;
-}
-
 [[noreturn]] inline void fail(const char* what, const char* file, int line) {
   std::fprintf(stderr, "fuzz invariant violated: %s (%s:%d)\n", what, file, line);
   std::fflush(stderr);
   std::abort();
 }
 
-/// An input that shows known issue `id`: aborts when that issue is strict; otherwise the caller
-/// skips the input (returns from LLVMFuzzerTestOneInput).
-inline void knownIssue(const char* id, const char* what) {
-  if (!strict(id)) return;
-  std::fprintf(stderr, "known issue %s: %s\n", id, what);
+/// An input that shows bug `id` (docs/fuzzing.md: K1-K4, all fixed): aborts, so that a
+/// regression is reported like any other finding.
+[[noreturn]] inline void knownIssue(const char* id, const char* what) {
+  std::fprintf(stderr, "regression of %s: %s\n", id, what);
   std::fflush(stderr);
   std::abort();
 }

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "api/percent.hpp"
+#include "api/routes/percent.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

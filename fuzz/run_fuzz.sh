@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a bounded time on a temporary copy of its seed corpus (the
 # checked-in corpus is never written to). Fails on any crash, leak, timeout or RSS overrun; the
-# input is then kept under <artifact dir>/. Used by ctest (fuzz/CMakeLists.txt); SLUICE_FUZZ_STRICT
-# passes through (docs/fuzzing.md).
+# input is then kept under <artifact dir>/. Used by ctest (fuzz/CMakeLists.txt).
 # Usage: run_fuzz.sh <fuzzer> <seed dir> <seconds> <rss MB> <artifact dir> [libFuzzer flags...]
 set -euo pipefail
 fuzzer=$1 seeds=$2 seconds=$3 rss_mb=$4 artifacts=$5

@@ -88,6 +88,8 @@ Frame RequestFramer::next(std::string_view in) {
       phase_ = Phase::kHead;
       head_.clear();
       expect_continue_ = false;
+      line_done_ = false;
+      method_done_ = false;
       [[fallthrough]];
     case Phase::kHead:
       break;
@@ -124,7 +126,25 @@ Frame RequestFramer::next(std::string_view in) {
   // Check the new bytes: no control bytes, every line ends with CRLF, and the end of the head.
   for (size_t i = old; i < head_.size(); ++i) {
     const auto c = static_cast<unsigned char>(head_[i]);
+    // Checked at the byte that crosses it, so that the answer does not depend on how the bytes
+    // were split into reads.
+    if (!line_done_ && i >= limits_.max_request_line_bytes) {
+      return reject(414, "the request line is over the limit of " +
+                             std::to_string(limits_.max_request_line_bytes) + " bytes");
+    }
+    // The method is checked as it arrives: junk is refused at its first bytes rather than when
+    // a blank line or a timeout comes.
+    if (!method_done_) {
+      if (c == ' ' && i > 0) {
+        method_done_ = true;
+      } else if (!isTchar(c)) {
+        return reject(400, "malformed request line: the method " +
+                               quoted(std::string_view(head_).substr(0, i + 1)) +
+                               " has a character that is not allowed");
+      }
+    }
     if (c == '\n') {
+      line_done_ = true;
       if (i == 0 || head_[i - 1] != '\r') {
         return reject(400,
                       "malformed request: a line of the request head ends with a bare LF "
@@ -147,7 +167,6 @@ Frame RequestFramer::next(std::string_view in) {
                              std::to_string(i) + " of the request head");
     }
   }
-  if (Frame f = checkPartialHead(); f.kind == Frame::Kind::kReject) return f;
   if (head_.size() > limits_.max_header_bytes) {
     return reject(431, "the request head (request line and headers) is over the limit of " +
                            std::to_string(limits_.max_header_bytes) + " bytes");
@@ -155,30 +174,7 @@ Frame RequestFramer::next(std::string_view in) {
   return Frame{Frame::Kind::kNeedMore, skipped + take, 0, ""};
 }
 
-// The request line is checked as it arrives, so that junk is refused at its first bytes rather
-// than when a blank line or a timeout comes.
-Frame RequestFramer::checkPartialHead() {
-  const size_t eol = head_.find('\r');
-  const std::string_view line =
-      std::string_view(head_).substr(0, eol == std::string::npos ? head_.size() : eol);
-  const size_t sp = line.find(' ');
-  const std::string_view method = line.substr(0, sp);
-  for (char c : method) {
-    if (!isTchar(static_cast<unsigned char>(c))) {
-      return reject(400, "malformed request line: the method " + quoted(method) +
-                             " has a character that is not allowed");
-    }
-  }
-  if (sp == 0) return reject(400, "malformed request line: it starts with a space");
-  if (line.size() > limits_.max_request_line_bytes) {
-    return reject(414, "the request line is over the limit of " +
-                           std::to_string(limits_.max_request_line_bytes) + " bytes");
-  }
-  return Frame{};
-}
-
 Frame RequestFramer::finishHead(size_t consumed) {
-  if (Frame f = checkPartialHead(); f.kind == Frame::Kind::kReject) return f;
   std::vector<std::string_view> lines;
   std::string_view rest(head_);
   rest.remove_suffix(4);  // the blank line

@@ -61,7 +61,6 @@ class RequestFramer {
   enum class Phase { kHead, kHeadDone, kBody, kDone, kRejected };
 
   Frame reject(int status, std::string message);
-  Frame checkPartialHead();
   Frame finishHead(size_t consumed);
 
   FramerLimits limits_;
@@ -69,6 +68,8 @@ class RequestFramer {
   std::string head_;
   uint64_t body_left_ = 0;
   bool expect_continue_ = false;
+  bool line_done_ = false;    // the request line of the current head has ended
+  bool method_done_ = false;  // its method has ended (a space came)
 };
 
 }  // namespace sluice::http

@@ -55,7 +55,8 @@ void parseRestart(const rapidjson::Value& v, RestartPolicy* out, std::vector<Pro
     std::string key(m->name.GetString(), m->name.GetStringLength());
     std::string path = "/runtime/restart/" + key;
     if (key == "policy") {
-      std::string p = m->value.IsString() ? m->value.GetString() : "";
+      std::string p =
+          m->value.IsString() ? std::string(m->value.GetString(), m->value.GetStringLength()) : "";
       if (p == "never" || p == "on-failure") {
         out->on_failure = p == "on-failure";
       } else {
@@ -161,7 +162,9 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
         } else if (key == "stop_timeout_ms") {
           parseTimeout(m->value, "stop_timeout_ms", &out->runtime.stop_timeout_ms, problems);
         } else if (key == "isolation") {
-          std::string v = m->value.IsString() ? m->value.GetString() : "";
+          std::string v = m->value.IsString()
+                              ? std::string(m->value.GetString(), m->value.GetStringLength())
+                              : "";
           if (v == "thread") {
             out->runtime.isolation = Isolation::kThread;
           } else if (v == "process") {

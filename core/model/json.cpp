@@ -3,11 +3,50 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
 #include <set>
 #include <vector>
 
 namespace sluice::json {
 namespace {
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF. RapidJSON's
+// own validation checks the raw bytes but not what an escape decodes to: "\udc00" (a lone
+// surrogate) would come out as bytes that no writer accepts.
+bool validUtf8(const char* s, size_t n) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s);
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;  // U+D800..U+DFFF are surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
+}
 
 // SAX filter in front of the Document: counts depth and refuses duplicate keys, so both limits
 // hold before any value is built.
@@ -21,17 +60,62 @@ class GuardedHandler {
   bool Uint(unsigned u) { return doc_.Uint(u); }
   bool Int64(int64_t i) { return doc_.Int64(i); }
   bool Uint64(uint64_t u) { return doc_.Uint64(u); }
-  bool Double(double d) { return doc_.Double(d); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-    return doc_.RawNumber(s, n, copy);
+  bool Double(double d) {
+    if (!std::isfinite(d)) {
+      failure_ = "number out of range (beyond a double's)";
+      return false;
+    }
+    return doc_.Double(d);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  // Numbers arrive as their text (kParseNumbersAsStringsFlag) and are converted here, exactly:
+  // RapidJSON 1.1.0's own conversion is off by an ulp on some inputs, and its full-precision
+  // mode turns some numbers past a double's range into unrelated finite values.
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    const std::string_view text(s, n);
+    const char* end = s + n;
+    if (text.find_first_of(".eE") == std::string_view::npos) {
+      if (text[0] == '-') {
+        int64_t v = 0;
+        auto r = std::from_chars(s, end, v);
+        if (r.ec == std::errc() && r.ptr == end) {
+          if (v == 0) return doc_.Double(-0.0);
+          return v >= INT_MIN ? doc_.Int(static_cast<int>(v)) : doc_.Int64(v);
+        }
+      } else {
+        uint64_t v = 0;
+        auto r = std::from_chars(s, end, v);
+        if (r.ec == std::errc() && r.ptr == end) {
+          if (v <= INT_MAX) return doc_.Int(static_cast<int>(v));
+          if (v <= UINT_MAX) return doc_.Uint(static_cast<unsigned>(v));
+          if (v <= static_cast<uint64_t>(INT64_MAX)) return doc_.Int64(static_cast<int64_t>(v));
+          return doc_.Uint64(v);
+        }
+      }
+      // Too big for 64 bits: a double, like any other number.
+    }
+    double d = 0;
+    auto r = std::from_chars(s, end, d);
+    if (r.ec == std::errc::result_out_of_range) {
+      // Past a double's range one way or the other: strtod tells which (0 or a denormal is a
+      // fine reading of a tiny number; infinity is not a number JSON can carry).
+      d = std::strtod(std::string(text).c_str(), nullptr);
+    } else if (r.ec != std::errc() || r.ptr != end) {
+      failure_ = "malformed number";
+      return false;
+    }
+    return Double(d);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    if (!utf8(s, n)) return false;
+    return doc_.String(s, n, copy);
+  }
   bool StartObject() {
     if (!enter()) return false;
     keys_.emplace_back();
     return doc_.StartObject();
   }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    if (!utf8(s, n)) return false;
     if (!keys_.back().emplace(s, n).second) {
       failure_ = "duplicate key \"" + std::string(s, n) + "\"";
       return false;
@@ -55,6 +139,11 @@ class GuardedHandler {
   const std::string& failure() const { return failure_; }
 
  private:
+  bool utf8(const char* s, rapidjson::SizeType n) {
+    if (validUtf8(s, n)) return true;
+    failure_ = "a string is not valid UTF-8 (an escape of a lone surrogate?)";
+    return false;
+  }
   bool enter() {
     if (++depth_ > kMaxDepth) {
       failure_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
@@ -72,8 +161,10 @@ class GuardedHandler {
 }  // namespace
 
 bool parse(std::string_view text, rapidjson::Document& doc, ParseError* error) {
-  constexpr unsigned kFlags =
-      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  // Numbers as text: GuardedHandler::RawNumber converts them exactly.
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseNumbersAsStringsFlag;
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);

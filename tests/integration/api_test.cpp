@@ -99,6 +99,16 @@ TEST_F(ApiTest, PostRejectsNonArraysAndMalformedJson) {
   for (int i = 0; i < 5000; ++i) deep += "{\"a\":";
   expectJsonError(post("/flows", deep), 400);
   expectJsonError(post("/flows", std::string("[{\"flow_id\":\"a\"}]\0[]", 19)), 400);
+  // Found by the fuzzers (docs/fuzzing.md): these answered 500 once.
+  for (const char* bad :
+       {R"([{"flow_id":"a","name":"\udc00"}])", R"([{"flow_id":"a","config":{"x":1.8e308}}])"}) {
+    expectJsonError(post("/flows", bad), 400);
+    expectJsonError(post("/flows/validate", bad), 400);
+    expectJsonError(put("/flows/a", std::string(bad).substr(1, std::string(bad).size() - 2)), 400);
+  }
+  const std::string nul_word = R"([{"flow_id":"a","runtime":{"isolation":"process\u0000x"}}])";
+  expectJsonError(post("/flows", nul_word), 400);
+  EXPECT_NE(post("/flows/validate", nul_word).body.find(R"("valid":false)"), std::string::npos);
   // still up, nothing added
   EXPECT_EQ(get("/flows").body, "[]");
   // an empty array adds nothing and succeeds

@@ -81,6 +81,13 @@ TEST(FlowSpec, RuntimeSettings) {
   EXPECT_FALSE(parseSpec(R"({"flow_id":"a","runtime":[]})").ok);
 }
 
+// K3 (docs/fuzzing.md): a NUL inside a word is not the word before it.
+TEST(FlowSpec, WordsWithANulAreRefused) {
+  EXPECT_FALSE(parseSpec(R"({"flow_id":"a","runtime":{"isolation":"process\u0000x"}})").ok);
+  EXPECT_FALSE(parseSpec(R"({"flow_id":"a","runtime":{"restart":{"policy":"never\u0000x"}}})").ok);
+  EXPECT_TRUE(parseSpec(R"({"flow_id":"a","runtime":{"isolation":"process"}})").ok);
+}
+
 TEST(FlowSpec, PutMayOmitFlowIdButMustMatch) {
   auto p = parseSpec(R"({"type":"noop","name":"n"})", "abc");
   ASSERT_TRUE(p.ok);

@@ -61,6 +61,38 @@ TEST(Json, RefusesInvalidUtf8AndNul) {
   EXPECT_EQ(err.offset, 3u);
 }
 
+// Found by fuzz_json (docs/fuzzing.md, K1): an escape may not decode to a lone surrogate.
+TEST(Json, RefusesEscapedLoneSurrogates) {
+  json::ParseError err;
+  EXPECT_FALSE(parses(R"(["\udc00"])", &err));
+  EXPECT_NE(err.message.find("not valid UTF-8"), std::string::npos) << err.message;
+  EXPECT_FALSE(parses(R"({"\udfff":1})"));
+  EXPECT_FALSE(parses(R"(["\ud800"])"));
+  EXPECT_TRUE(parses(R"(["\ud83d\ude00"])"));  // a pair is one code point
+}
+
+// K4: a number past a double's range is refused, not read as infinity.
+TEST(Json, RefusesNumbersBeyondADouble) {
+  json::ParseError err;
+  EXPECT_FALSE(parses("[1.8e308]", &err));
+  EXPECT_NE(err.message.find("out of range"), std::string::npos) << err.message;
+  EXPECT_FALSE(parses("[-1.8e308]"));
+  EXPECT_TRUE(parses("[1.7976931348623157e308]"));
+}
+
+// K2: numbers read back as exactly what was written.
+TEST(Json, NumbersRoundTripExactly) {
+  for (const char* text : {"[0.30000000000000004]", "[0.1]", "[1e-320]", "[123456789.123456789]",
+                           "[1111100000000000000000000000000000002775781120330840291]"}) {
+    rapidjson::Document a, b;
+    ASSERT_TRUE(json::parse(text, a, nullptr)) << text;
+    const std::string once = json::write(a);
+    ASSERT_TRUE(json::parse(once, b, nullptr)) << once;
+    EXPECT_EQ(json::write(b), once) << text;
+    EXPECT_EQ(a[0].GetDouble(), b[0].GetDouble()) << text;
+  }
+}
+
 TEST(Json, WritesCompactly) {
   rapidjson::Document doc;
   ASSERT_TRUE(json::parse(R"({ "a" : [1, 2.5, "é"] })", doc, nullptr));
