@@ -190,12 +190,17 @@ class FlowRoutes : public http::EdgeHandler {
     r->send(200, statusBody(*s));
   }
 
+  // Parses a body that must be an array of configurations; answers 400 itself when it is not.
+  bool parseArrayBody(const Http::Request& req, const ReplyPtr& r, rapidjson::Document& doc) {
+    if (!parseBody(req, r, doc)) return false;
+    if (doc.IsArray()) return true;
+    r->send(400, errorBody("request body must be a JSON array of configuration objects"));
+    return false;
+  }
+
   void createFlows(const Http::Request& req, const ReplyPtr& r) {
     rapidjson::Document doc;
-    if (!parseBody(req, r, doc)) return;
-    if (!doc.IsArray()) {
-      return r->send(400, errorBody("request body must be a JSON array of configuration objects"));
-    }
+    if (!parseArrayBody(req, r, doc)) return;
     std::vector<Problem> problems;
     auto specs = parseBatch(doc, problems);
     if (!problems.empty()) {
@@ -218,10 +223,7 @@ class FlowRoutes : public http::EdgeHandler {
 
   void validateFlows(const Http::Request& req, const ReplyPtr& r) {
     rapidjson::Document doc;
-    if (!parseBody(req, r, doc)) return;
-    if (!doc.IsArray()) {
-      return r->send(400, errorBody("request body must be a JSON array of configuration objects"));
-    }
+    if (!parseArrayBody(req, r, doc)) return;
     std::vector<Problem> problems;
     auto specs = parseBatch(doc, problems);
     mergeByIndex(problems, engineProblems(engine(), specs));

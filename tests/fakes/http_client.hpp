@@ -30,8 +30,8 @@ inline std::string lower(std::string s) {
   return s;
 }
 
-/// Sends `raw` bytes as they are and reads the whole response (the server closes after it).
-inline HttpResponse rawRequest(uint16_t port, const std::string& raw, int timeout_ms = 30000) {
+/// A TCP connection to 127.0.0.1:port; throws when it cannot connect.
+inline int connectLoopback(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
   sockaddr_in addr{};
@@ -42,6 +42,12 @@ inline HttpResponse rawRequest(uint16_t port, const std::string& raw, int timeou
     ::close(fd);
     throw std::runtime_error("connect failed");
   }
+  return fd;
+}
+
+/// Sends `raw` bytes as they are and reads the whole response (the server closes after it).
+inline HttpResponse rawRequest(uint16_t port, const std::string& raw, int timeout_ms = 30000) {
+  int fd = connectLoopback(port);
   size_t sent = 0;
   while (sent < raw.size()) {
     ssize_t n = ::send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);

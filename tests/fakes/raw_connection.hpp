@@ -20,18 +20,7 @@ namespace sluice::test {
 
 class RawConnection {
  public:
-  explicit RawConnection(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0) throw std::runtime_error("socket failed");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd_);
-      throw std::runtime_error("connect failed");
-    }
-  }
+  explicit RawConnection(uint16_t port) : fd_(connectLoopback(port)) {}
   ~RawConnection() {
     if (fd_ >= 0) ::close(fd_);
   }
