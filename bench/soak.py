@@ -40,7 +40,7 @@ def log(msg):
 # ---------------------------------------------------------------------------------------------
 
 RESTART = {"policy": "on-failure", "max_restarts": 1000000, "backoff_ms": 200,
-           "max_backoff_ms": 2000, "reset_after_ms": 1000}
+           "max_backoff_ms": 2000, "reset_after_ms": 300}
 STABLE = {"running", "paused", "stopped", "failed"}
 
 
@@ -81,11 +81,12 @@ class FlowSet:
         rng = rng or self.rng
         kind = self.kind(fid)
         if kind == "crash":
-            # A crash on a schedule: every `every`-th step, steps every 20 ms: about every 3-10 s.
+            # A crash on a schedule: every `every`-th step, steps every 20 ms: about every 0.5-2 s
+            # of running (the traffic also stops, pauses and replaces each flow every few s).
             # Process-isolated ones segfault or abort; thread-isolated ones throw or return an
             # error (a segfault in thread isolation would kill the engine, by design).
             typ, cfg = "fault", {"in": "step", "do": self.crash_desc(fid),
-                                 "every": rng.randint(150, 500), "interval_ms": 20}
+                                 "every": rng.randint(25, 100), "interval_ms": 20}
         elif kind == "ticker":
             typ, cfg = "ticker", {"interval_ms": rng.randint(50, 1000)}
         elif kind == "fast-ticker":
@@ -625,15 +626,15 @@ class Traffic:
     def op_command(self, c, rng):
         r = rng.random()
         if r < 0.3:
-            body = {"command": "start", "flow_ids": self.pick(rng)}
+            body = {"command": "start", "flow_ids": self.pick(rng, 10)}
         elif r < 0.45:
-            body = {"command": "stop", "flow_ids": self.pick(rng, 10), "type": 0}
+            body = {"command": "stop", "flow_ids": self.pick(rng, 5), "type": 0}
         elif r < 0.55:
-            body = {"command": "stop", "flow_ids": self.pick(rng, 10), "type": 1}
+            body = {"command": "stop", "flow_ids": self.pick(rng, 5), "type": 1}
         elif r < 0.8:
-            body = {"command": "pause", "flow_ids": self.pick(rng, 8, {"running"})}
+            body = {"command": "pause", "flow_ids": self.pick(rng, 5, {"running"})}
         else:
-            body = {"command": "resume", "flow_ids": self.pick(rng, 8, {"paused"})}
+            body = {"command": "resume", "flow_ids": self.pick(rng, 5, {"paused"})}
         kind = "PATCH " + body["command"] + ({0: " soft", 1: " hard"}.get(body.get("type"), ""))
         c.call(kind, "PATCH", "/flows/commands", body)
 
