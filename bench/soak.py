@@ -135,6 +135,7 @@ class Stats:
         self.evidence = collections.defaultdict(list)  # category -> [dict], first 30 of each
         self.evidence_n = collections.Counter()
         self.non_json = 0
+        self.by_signal = collections.Counter()  # --kill-hosts
 
     def record(self, kind, status, seconds, evidence=None):
         status = str(status)
@@ -185,6 +186,12 @@ class Stats:
 # ---------------------------------------------------------------------------------------------
 # HTTP
 # ---------------------------------------------------------------------------------------------
+
+
+# Well-formed requests on ids of the set: a 4xx for one is kept as evidence (first 30 of each).
+# (pause and resume are left out: the traffic aims them at a racy hint, so many are refused.)
+VALID_KINDS = {"PUT", "DELETE", "POST /flows (re-create)", "PATCH start", "PATCH stop soft",
+               "PATCH stop hard", "GET /flows/<id>", "GET /flows/status/<id>"}
 
 
 class Client:
@@ -238,6 +245,12 @@ class Client:
                       "body": (data or b"")[:500].decode("latin-1"), "status": status,
                       "response": raw[:500].decode("latin-1"), "seconds": round(dt, 3)}
             self.stats.record(kind, status, dt, ev)
+            if 400 <= status < 500 and kind in VALID_KINDS:
+                # A well-formed request refused: a race with a concurrent DELETE, or a finding.
+                self.stats.note(f"4xx to a well-formed request: {kind}",
+                                {"time": utc(), "request": f"{method} {path}", "status": status,
+                                 "body": (data or b"")[:200].decode("latin-1"),
+                                 "response": raw[:300].decode("latin-1")})
         return status, parsed
 
 
@@ -800,6 +813,26 @@ class Traffic:
             self.stats.note("unexpected abuse outcome", {"time": utc(), "case": name, "outcome": outcome,
                                                          "seconds": round(dt, 3)})
 
+    def host_killer(self, server_pid, period_s):
+        """Opt-in (--kill-hosts): every `period_s` (+-50%), a signal from outside to one host
+        process of this server (its direct child), between or inside hooks: SIGKILL, SIGSEGV or
+        SIGTERM. The flow fails and its on-failure policy restarts it."""
+        rng = random.Random(self.seed * 5000)
+        while self.remaining() > 1:
+            time.sleep(rng.uniform(0.5, 1.5) * period_s)
+            hosts, _ = children(server_pid)
+            if not hosts:
+                continue
+            pid = rng.choice(hosts)
+            sig = rng.choice([signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM])
+            try:
+                os.kill(pid, sig)
+                self.stats.note("external host kills", None)
+                with self.stats.lock:
+                    self.stats.by_signal[sig.name] += 1
+            except ProcessLookupError:
+                pass
+
     def idle_worker(self, n, idle_timeout):
         """Keep-alive connections that go idle for a while, then ask again: before the server's
         idle timeout the connection must still serve; after it, it must have been closed."""
@@ -851,6 +884,8 @@ def main():
     ap.add_argument("--idle-clients", type=int, default=4)
     ap.add_argument("--idle-timeout", type=int, default=15)
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--kill-hosts", type=float, default=0,
+                    help="seconds between external signals to random host processes (0: off)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--commit", default="unknown")
     args = ap.parse_args()
@@ -896,6 +931,9 @@ def main():
         threads += [threading.Thread(target=traffic.half_heads_worker, args=(0,), daemon=True)]
         threads += [threading.Thread(target=traffic.idle_worker, args=(i, args.idle_timeout), daemon=True)
                     for i in range(args.idle_clients)]
+        if args.kill_hosts > 0:
+            threads.append(threading.Thread(target=traffic.host_killer, args=(server.proc.pid, args.kill_hosts),
+                                            daemon=True))
         for t in threads:
             t.start()
         log(f"traffic for {args.minutes} min: {len(threads)} client threads")
@@ -1025,6 +1063,7 @@ def main():
     report["requests_by_status"] = dict(sorted(stats.by_status.items()))
     report["5xx"] = stats.fivexx()
     report["non_json_bodies"] = stats.non_json
+    report["external_host_signals"] = dict(stats.by_signal)
     report["latency"] = stats.latency()
     report["evidence"] = {k: {"count": stats.evidence_n[k], "first": v} for k, v in stats.evidence.items()}
     for k in ("conn_error",):
@@ -1071,6 +1110,8 @@ def render(r):
     L.append(f"{r['minutes']} min, {r['flows']} flows ({r['process_isolated']} process-isolated), "
              f"crashing: {r['crashing']}; clients: {r['clients']}")
     L.append(f"server: {r['server_options']}")
+    if r.get("external_host_signals"):
+        L.append(f"external signals to host processes (--kill-hosts): {r['external_host_signals']}")
     L.append("")
     L.append(f"total requests: {r['total_requests']}   5xx: {r['5xx']}   abuse hangs: {r['abuse_hangs']}   "
              f"non-JSON bodies: {r['non_json_bodies']}")

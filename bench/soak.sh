@@ -8,6 +8,8 @@
 #   build-dir  default build (needs bin/sluice and tests/plugins/{probe,fault}.so)
 # env: SOAK_FLOWS=200 SOAK_API_CLIENTS=6 SOAK_ABUSE_CLIENTS=2 SOAK_IDLE_CLIENTS=4
 #      SOAK_LOG_LEVEL=info SOAK_SEED=1 SOAK_OUT=<build>/soak-<UTC time> SOAK_KEEP_DATA=0
+#      SOAK_KILL_HOSTS=0 (seconds between SIGKILL/SIGSEGV/SIGTERM sent from outside to a random
+#      host process of the server; 0 = off)
 # Output: the report on stdout, and in $SOAK_OUT: soak-report.txt, soak-report.json, the server's
 # stdout and stderr logs (server-run.*, server-restart.*). Exit status 0 when every goal holds:
 # no 5xx, no hang, RSS flat within 10%, threads and descriptors back to their start values,
@@ -49,7 +51,7 @@ python3 "$HERE/soak.py" --binary "$BIN" --plugin-dir "$PLUGINS" --data-dir "$dat
   --out-dir "$OUT" --pid-file "$pids" --minutes "$MINUTES" --flows "${SOAK_FLOWS:-200}" \
   --api-clients "${SOAK_API_CLIENTS:-6}" --abuse-clients "${SOAK_ABUSE_CLIENTS:-2}" \
   --idle-clients "${SOAK_IDLE_CLIENTS:-4}" --log-level "${SOAK_LOG_LEVEL:-info}" \
-  --seed "${SOAK_SEED:-1}" --commit "$commit" &
+  --seed "${SOAK_SEED:-1}" --kill-hosts "${SOAK_KILL_HOSTS:-0}" --commit "$commit" &
 driver=$!
 rc=0
 wait "$driver" || rc=$?
