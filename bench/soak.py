@@ -977,6 +977,20 @@ def main():
         # ---- settle and compare with the start ----
         status = ctl.status()
         report["states_after_traffic"] = dict(collections.Counter(v["status"] for v in status.values()))
+        # Consistency once the writes stopped: GET /flows (a cached list) must agree with each
+        # GET /flows/{id} and with the ids in GET /flows/status (issue 7 §2: a stale list).
+        st, listed = ctl.call("GET", "/flows")
+        listed = {c["flow_id"]: c for c in listed} if st == 200 else {}
+        mismatches = []
+        for f in sorted(set(listed) | set(status)):
+            st1, one = ctl.call("GET", f"/flows/{f}")
+            if f not in status or f not in listed or st1 != 200 or one != listed[f]:
+                mismatches.append(f"{f}: in GET /flows {f in listed}, in status {f in status}, "
+                                  f"GET /flows/{f} {st1}" + (", differs" if st1 == 200 and one != listed.get(f) else ""))
+        report["consistency_after_traffic"] = {"flows": len(listed), "mismatches": mismatches[:20]}
+        if mismatches:
+            report["failures"].append(f"{len(mismatches)} flows differ between GET /flows, GET /flows/<id> "
+                                      "and GET /flows/status after the traffic")
         missing = ctl.ensure_all_exist()
         report["recreated_after_traffic"] = missing
         status = ctl.status()
@@ -1141,6 +1155,10 @@ def render(r):
     L.append("")
     if "states_after_traffic" in r:
         L.append(f"states right after the traffic: {r['states_after_traffic']}; desired: {r.get('desired_before_restart')}")
+    if "consistency_after_traffic" in r:
+        x = r["consistency_after_traffic"]
+        L.append(f"GET /flows vs GET /flows/<id> vs status after the traffic: {x['flows']} flows, "
+                 f"{len(x['mismatches'])} mismatches {x['mismatches'][:5]}")
     if "pre_restart_check" in r:
         L.append(f"pre-restart check: {r['pre_restart_check']}")
     if "sigterm" in r:
