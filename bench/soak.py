@@ -1173,7 +1173,7 @@ def render(r):
         L.append(f"final SIGTERM exit: {r['final_sigterm_exit']}")
     for k, v in r.get("evidence", {}).items():
         L.append(f"evidence '{k}': {v['count']}")
-        for item in v["first"][:5]:
+        for item in v["first"][:2]:
             L.append(f"  {json.dumps(item)[:400]}")
     L.append("")
     L.append("RESULT: " + ("PASSED" if r["passed"] else "FAILED: " + "; ".join(r["failures"])))
