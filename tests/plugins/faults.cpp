@@ -6,6 +6,9 @@
 // "hog" allocates and touches 16 MB more on each call of the hook, keeping it.
 //   times: N   misbehave only the first N times (counted in the flow's durable state, so the
 //              count survives crashes and restarts); 0 = always (default)
+//   every: N   misbehave only on every Nth call of the hook in this instance (calls N, 2N, ...;
+//              counted in memory, so a restarted instance starts over): with in "step", a
+//              crash on a schedule (about every N * interval_ms). 0 or 1 = every call (default)
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -32,7 +35,8 @@ class Fault : public sluice::sdk::StepFlow {
         do_(config.getString("do", "")),
         hang_ms_(config.getInt("hang_ms", 600000)),
         interval_ms_(static_cast<uint32_t>(config.getInt("interval_ms", 5))),
-        times_(config.getInt("times", 0)) {
+        times_(config.getInt("times", 0)),
+        every_(config.getInt("every", 0)) {
     Status s = act("create");
     if (!s.isOk()) throw std::runtime_error(s.message());
   }
@@ -50,6 +54,7 @@ class Fault : public sluice::sdk::StepFlow {
  private:
   Status act(const char* hook) {
     if (in_ != hook) return Status::ok();
+    if (every_ > 1 && ++calls_ % every_ != 0) return Status::ok();
     if (times_ > 0) {
       int64_t done = std::stoll(host().stateGet("faults").value_or("0"));
       if (done >= times_) return Status::ok();
@@ -83,6 +88,8 @@ class Fault : public sluice::sdk::StepFlow {
   int64_t hang_ms_;
   uint32_t interval_ms_;
   int64_t times_;
+  int64_t every_;
+  int64_t calls_ = 0;
   std::vector<std::vector<char>> hog_;
 };
 
