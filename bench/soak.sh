@@ -47,7 +47,9 @@ ulimit -c 0  # the crashing host processes must not write core files
 commit=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$HERE" diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 
-python3 "$HERE/soak.py" --binary "$BIN" --plugin-dir "$PLUGINS" --data-dir "$data" \
+# The driver is the package bench/soak (python3 standard library only); no bytecode in the tree.
+PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1 \
+  python3 -m soak.main --binary "$BIN" --plugin-dir "$PLUGINS" --data-dir "$data" \
   --out-dir "$OUT" --pid-file "$pids" --minutes "$MINUTES" --flows "${SOAK_FLOWS:-200}" \
   --api-clients "${SOAK_API_CLIENTS:-6}" --abuse-clients "${SOAK_ABUSE_CLIENTS:-2}" \
   --idle-clients "${SOAK_IDLE_CLIENTS:-4}" --log-level "${SOAK_LOG_LEVEL:-info}" \
