@@ -74,17 +74,18 @@ void Engine::restore(std::vector<StoredFlow> stored) {
       }
       auto type = spec.type.empty() ? nullptr : registry_.find(spec.type);
       if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
-      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired);
+      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired,
+                                                f.incarnation);
       flows_.emplace(f.id, flow);
       order_.push_back(flow);
       if (type && f.desired != Desired::kStopped) to_start.emplace_back(flow, f.desired);
     }
-  }
-  spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
-  for (auto& [flow, desired] : to_start) {
-    flow->command(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
-    if (desired == Desired::kPaused) {
-      flow->command(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+    spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
+    for (auto& [flow, desired] : to_start) {
+      flow->acceptCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
+      if (desired == Desired::kPaused) {
+        flow->acceptCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+      }
     }
   }
 }
@@ -97,23 +98,25 @@ std::shared_ptr<FlowRuntime> Engine::find(const std::string& id) const {
 
 void Engine::invalidateList() {
   std::lock_guard lock(list_mu_);
+  ++list_generation_;
   list_cache_.reset();
 }
 
 std::shared_ptr<const std::string> Engine::listJson() {
+  uint64_t generation;
   {
     std::lock_guard lock(list_mu_);
     if (list_cache_) return list_cache_;
+    generation = list_generation_;
   }
+  // Built outside the locks. Every change is made before its invalidation bumps the generation,
+  // so a list built from a generation that is still current is up to date; one built while a
+  // change landed is answered (it was current when the request began) but never cached.
   std::vector<std::shared_ptr<FlowRuntime>> order;
   {
     std::lock_guard lock(catalog_mu_);
     order = order_;
   }
-  // Built outside the locks; a change meanwhile invalidates again, so a stale list is never
-  // cached over a newer invalidation: compare with what is cached now.
-  std::lock_guard lock(list_mu_);
-  if (list_cache_) return list_cache_;
   auto text = std::make_shared<std::string>();
   text->push_back('[');
   for (size_t i = 0; i < order.size(); ++i) {
@@ -121,7 +124,8 @@ std::shared_ptr<const std::string> Engine::listJson() {
     text->append(order[i]->recordJson());
   }
   text->push_back(']');
-  list_cache_ = text;
+  std::lock_guard lock(list_mu_);
+  if (list_generation_ == generation) list_cache_ = text;
   return text;
 }
 
@@ -136,6 +140,7 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
   struct Job {
     std::vector<std::shared_ptr<const FlowType>> types;
     std::vector<Problem> problems;
+    std::atomic<int> state{0};  // 0 running, 1 finished, 2 timed out and its worker replaced
   };
   std::vector<Problem> problems;
   auto job = std::make_shared<Job>();
@@ -170,7 +175,8 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
   auto specs_copy = std::make_shared<std::vector<FlowSpec>>(specs);
   auto promise = std::make_shared<std::promise<void>>();
   auto future = promise->get_future();
-  pool_.post([job, specs_copy, promise] {
+  ThreadPool* pool = &pool_;
+  pool_.post([job, specs_copy, promise, pool] {
     for (size_t i = 0; i < specs_copy->size(); ++i) {
       const auto& type = job->types[i];
       if (!type || type->def->validate == nullptr) continue;
@@ -200,10 +206,22 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
             {i, spec.id, "/config", "config refused by flow type '" + spec.type + "'"});
       }
     }
+    int running = 0;
+    if (!job->state.compare_exchange_strong(running, 1)) pool->retireAfterTask();
     promise->set_value();
   });
   if (future.wait_for(std::chrono::milliseconds(options_.validate_timeout_ms)) !=
       std::future_status::ready) {
+    // The worker is pinned by a validate hook that does not return: another one takes its place
+    // (and retires when the hook returns).
+    if (pool_.replaceStuckWorker()) {
+      int running = 0;
+      if (job->state.compare_exchange_strong(running, 2)) {
+        spdlog::warn("a validate hook did not return in time; added a replacement worker");
+      } else {
+        pool_.retireOne();
+      }
+    }
     problems.push_back({std::nullopt, "", "",
                         "config validation did not finish within " +
                             std::to_string(options_.validate_timeout_ms) + " ms"});
@@ -272,10 +290,12 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs) {
     for (const auto& s : specs) rows.push_back({s.id, s.record_json, Desired::kStopped});
     auto stored = store_->insertFlows(rows);
     if (!stored.ok()) return stored.error();
-    for (auto& s : specs) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      auto& s = specs[i];
       auto type = registry_.find(s.type);
       ids.push_back(s.id);
-      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped);
+      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped,
+                                                stored.value()[i]);
       flows_.emplace(flow->id(), flow);
       order_.push_back(flow);
     }
@@ -328,10 +348,21 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
     flow = it->second;
     flows_.erase(it);
     order_.erase(std::find(order_.begin(), order_.end(), flow));
+    // Still under the catalog lock: a command accepted before this one is queued before the
+    // removal's stop, and none can be accepted after it.
+    Store* store = store_.get();
+    const Incarnation incarnation = flow->incarnation();
+    flow->remove([done, store, incarnation, id](const Outcome& o) {
+      // After the stop: the step in flight has written its last checkpoint, and the binding
+      // refuses later writes. State of an incarnation left behind (a crash before this line)
+      // is dropped when the store opens.
+      auto r = store->deleteState(incarnation);
+      if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+      done(o);
+    });
   }
   invalidateList();
   spdlog::info("flow {} deleted", id);
-  flow->remove([done](const Outcome& o) { done(o); });
 }
 
 void Engine::command(const CommandRequest& request,
@@ -391,28 +422,26 @@ void Engine::command(const CommandRequest& request,
       done(stored.error());
       return;
     }
-    for (const auto& f : targets) f->accept(request.command);
     batch->remaining = targets.size();
     batch->details.resize(targets.size());
+    for (size_t i = 0; i < targets.size(); ++i) batch->details[i].flow_id = targets[i]->id();
     batch->done = std::move(done);
+    // Accepted and queued in one step, under the catalog lock: commands reach each flow's
+    // strand in the order they were accepted. Callbacks never run synchronously here.
+    for (size_t i = 0; i < targets.size(); ++i) {
+      targets[i]->acceptCommand(request.command, request.mode, [batch, i](const Outcome& o) {
+        bool last;
+        {
+          std::lock_guard lock(batch->mu);
+          batch->details[i].state = o.state;
+          batch->details[i].error = o.error;
+          last = --batch->remaining == 0;
+        }
+        if (last) batch->done(std::move(batch->details));
+      });
+    }
   }
-  if (targets.empty()) {
-    batch->done(std::vector<CommandDetail>{});
-    return;
-  }
-  for (size_t i = 0; i < targets.size(); ++i) {
-    batch->details[i].flow_id = targets[i]->id();
-    targets[i]->command(request.command, request.mode, [batch, i](const Outcome& o) {
-      bool last;
-      {
-        std::lock_guard lock(batch->mu);
-        batch->details[i].state = o.state;
-        batch->details[i].error = o.error;
-        last = --batch->remaining == 0;
-      }
-      if (last) batch->done(std::move(batch->details));
-    });
-  }
+  if (targets.empty()) batch->done(std::vector<CommandDetail>{});
 }
 
 std::optional<FlowStatus> Engine::status(const std::string& id) const {

@@ -105,6 +105,7 @@ class Engine {
 
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale
+  uint64_t list_generation_ = 0;  // guarded by list_mu_: bumped by every change of the list
 };
 
 }  // namespace sluice

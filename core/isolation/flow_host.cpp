@@ -3,6 +3,7 @@
 // A reader thread takes every frame from the engine: answers to host-function calls go to the
 // thread waiting for them; hook calls are queued for the main thread, which runs them one at a
 // time; `run` gets a thread of its own. When the engine goes away (EOF), the host exits.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -125,6 +126,11 @@ void bindHostTable(HostClient& c) {
   h.state_delete = [](void* ctx, const char* k, size_t n) {
     return client(ctx)->call(proto::Fn::kStateDelete, std::string_view(k, n)).status;
   };
+  h.state_lookup = [](void* ctx, const char* k, size_t n, sluice_value_sink sink, void* sctx) {
+    auto r = client(ctx)->call(proto::Fn::kStateLookup, std::string_view(k, n));
+    if (r.status == SLUICE_OK) sink(sctx, r.text.data(), r.text.size());
+    return r.status;
+  };
 }
 
 void reply(HostClient& c, uint32_t id, int32_t status, uint32_t next, const std::string& error) {
@@ -153,6 +159,8 @@ void runHook(HostClient& c, uint32_t id, const char* name, Fn&& fn, uint32_t nex
 
 int runFlowHost(int fd) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [flow-host %P] %v");
+  // The socket must not outlive this process in a child the plugin starts: close it on exec.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   HostClient c(fd);
   auto first = proto::readFrame(fd);
   if (!first) return 0;
@@ -185,12 +193,8 @@ int runFlowHost(int fd) {
           "host found no flow type '" + type_name + "' in " + file);
     return 1;
   }
-  void* instance = nullptr;
-  runHook(c, create.id(), "create", [&](sluice_error* e, uint32_t*) {
-    return type->create(&c.table, config.data(), config.size(), &instance, e);
-  });
-
-  // Hook calls for the main thread.
+  // Hook calls for the main thread. The reader runs from before create, so that a constructor
+  // that calls a host function gets its answer.
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::string> queue;  // guarded by mu
@@ -212,6 +216,11 @@ int runFlowHost(int fd) {
     ::_exit(0);  // the engine is gone: so is this host
   });
   reader.detach();
+
+  void* instance = nullptr;
+  runHook(c, create.id(), "create", [&](sluice_error* e, uint32_t*) {
+    return type->create(&c.table, config.data(), config.size(), &instance, e);
+  });
 
   std::thread runner;
   for (;;) {

@@ -42,6 +42,7 @@ enum class Fn : uint8_t {
   kStateGet = 4,
   kStatePut = 5,
   kStateDelete = 6,
+  kStateLookup = 7,  // status 0 with the value, 2 absent, 1 store error
 };
 
 /// Builds a frame.
