@@ -333,35 +333,37 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
 
 void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done) {
   std::shared_ptr<FlowRuntime> flow;
+  std::optional<Error> refused;
   {
     std::lock_guard lock(catalog_mu_);
     auto it = flows_.find(id);
     if (it == flows_.end()) {
-      done(Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}});
-      return;
+      refused = Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+    } else if (auto stored = store_->deleteFlow(id); !stored.ok()) {
+      refused = stored.error();
+    } else {
+      flow = it->second;
+      flows_.erase(it);
+      order_.erase(std::find(order_.begin(), order_.end(), flow));
+      invalidateList();  // before any callback: a GET after the answer never sees the flow
+      // Still under the catalog lock: a command accepted before this one is queued before the
+      // removal's stop, and none can be accepted after it.
+      Store* store = store_.get();
+      const Incarnation incarnation = flow->incarnation();
+      flow->remove([done, store, incarnation, id](const Outcome& o) {
+        // After the stop: the step in flight has written its last checkpoint, and the binding
+        // refuses later writes. State of an incarnation left behind (a crash before this line)
+        // is dropped when the store opens.
+        auto r = store->deleteState(incarnation);
+        if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+        done(o);
+      });
     }
-    auto stored = store_->deleteFlow(id);
-    if (!stored.ok()) {
-      done(stored.error());
-      return;
-    }
-    flow = it->second;
-    flows_.erase(it);
-    order_.erase(std::find(order_.begin(), order_.end(), flow));
-    // Still under the catalog lock: a command accepted before this one is queued before the
-    // removal's stop, and none can be accepted after it.
-    Store* store = store_.get();
-    const Incarnation incarnation = flow->incarnation();
-    flow->remove([done, store, incarnation, id](const Outcome& o) {
-      // After the stop: the step in flight has written its last checkpoint, and the binding
-      // refuses later writes. State of an incarnation left behind (a crash before this line)
-      // is dropped when the store opens.
-      auto r = store->deleteState(incarnation);
-      if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
-      done(o);
-    });
   }
-  invalidateList();
+  if (refused) {
+    done(std::move(*refused));  // outside the lock
+    return;
+  }
   spdlog::info("flow {} deleted", id);
 }
 
@@ -375,14 +377,16 @@ void Engine::command(const CommandRequest& request,
   };
   auto batch = std::make_shared<Batch>();
   std::vector<std::shared_ptr<FlowRuntime>> targets;
+  // Errors are answered once the catalog lock is released: a caller may send another request
+  // from its callback.
+  std::optional<Error> refused;
   {
     std::lock_guard lock(catalog_mu_);
-    if (shut_down_) {
-      done(Error{ErrorKind::kUnavailable, "the engine is shutting down", {}});
-      return;
-    }
     std::vector<Problem> problems;
-    if (request.flow_ids) {
+    if (shut_down_) refused = Error{ErrorKind::kUnavailable, "the engine is shutting down", {}};
+    if (refused) {
+      // answered below
+    } else if (request.flow_ids) {
       std::set<std::string> seen;
       for (size_t i = 0; i < request.flow_ids->size(); ++i) {
         const std::string& id = (*request.flow_ids)[i];
@@ -397,35 +401,34 @@ void Engine::command(const CommandRequest& request,
     } else {
       targets = order_;
     }
-    for (size_t i = 0; i < targets.size(); ++i) {
+    for (size_t i = 0; !refused && i < targets.size(); ++i) {
       if (auto why = targets[i]->refusal(request.command)) {
         problems.push_back({std::nullopt, targets[i]->id(), "", *why});
       }
     }
-    if (!problems.empty()) {
+    if (!refused && !problems.empty()) {
       bool unknown = false;
       for (const auto& p : problems) unknown = unknown || p.index.has_value();
       std::string msg = problems.size() == 1 ? problems[0].message
                         : unknown ? "unknown or invalid flows in flow_ids; no flow was changed"
                                   : std::to_string(problems.size()) +
                                         " flows cannot take this command; no flow was changed";
-      done(Error{ErrorKind::kInvalid, msg, std::move(problems)});
-      return;
+      refused = Error{ErrorKind::kInvalid, msg, std::move(problems)};
     }
-    std::vector<std::pair<std::string, Desired>> desired;
-    for (const auto& f : targets) {
-      Desired d = f->desiredAfter(request.command);
-      if (d != f->desired()) desired.emplace_back(f->id(), d);
+    if (!refused) {
+      std::vector<std::pair<std::string, Desired>> desired;
+      for (const auto& f : targets) {
+        Desired d = f->desiredAfter(request.command);
+        if (d != f->desired()) desired.emplace_back(f->id(), d);
+      }
+      auto stored = store_->setDesired(desired);
+      if (!stored.ok()) refused = stored.error();
     }
-    auto stored = store_->setDesired(desired);
-    if (!stored.ok()) {
-      done(stored.error());
-      return;
-    }
+    if (refused) targets.clear();
     batch->remaining = targets.size();
     batch->details.resize(targets.size());
     for (size_t i = 0; i < targets.size(); ++i) batch->details[i].flow_id = targets[i]->id();
-    batch->done = std::move(done);
+    if (!refused) batch->done = std::move(done);
     // Accepted and queued in one step, under the catalog lock: commands reach each flow's
     // strand in the order they were accepted. Callbacks never run synchronously here.
     for (size_t i = 0; i < targets.size(); ++i) {
@@ -441,7 +444,11 @@ void Engine::command(const CommandRequest& request,
       });
     }
   }
-  if (targets.empty()) batch->done(std::vector<CommandDetail>{});
+  if (refused) {
+    done(std::move(*refused));
+  } else if (targets.empty()) {
+    batch->done(std::vector<CommandDetail>{});
+  }
 }
 
 std::optional<FlowStatus> Engine::status(const std::string& id) const {

@@ -75,6 +75,8 @@ class Engine {
   std::optional<FlowStatus> status(const std::string& id) const;
   std::vector<FlowStatus> statusAll() const;
   const PluginRegistry& plugins() const { return registry_; }
+  /// Live engine workers, replacements for stuck plugin code included.
+  size_t workerCount() const { return pool_.size(); }
 
   /// Stops every flow (soft, bounded by its stop timeout) without changing desired states, and
   /// stops the engine's threads. Returns false when plugin code did not return in time.
