@@ -6,6 +6,7 @@
 #include <future>
 #include <set>
 
+#include "core/isolation/host_validate.hpp"
 #include "core/store/sqlite_store.hpp"
 
 namespace sluice {
@@ -143,6 +144,7 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
     std::atomic<int> state{0};  // 0 running, 1 finished, 2 timed out and its worker replaced
   };
   std::vector<Problem> problems;
+  std::vector<HostValidation> in_host;
   auto job = std::make_shared<Job>();
   job->types.resize(specs.size());
   bool any_hook = false;
@@ -169,9 +171,22 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
         }
       }
     }
-    if (type->def->validate != nullptr) any_hook = true;
+    if (type->def->validate == nullptr) continue;
+    if (specs[i].runtime.isolation == Isolation::kProcess) {
+      // Where its other hooks run: a validate that crashes or hangs costs a host process.
+      in_host.push_back({i, specs[i].id, type->file, type->name, specs[i].config_json});
+      job->types[i] = nullptr;
+      continue;
+    }
+    any_hook = true;
   }
-  if (!any_hook) return problems;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.validate_timeout_ms);
+  if (!any_hook) {
+    auto host_problems = validateInHost(options_.host_executable.string(), in_host, deadline,
+                                        options_.validate_timeout_ms);
+    problems.insert(problems.end(), host_problems.begin(), host_problems.end());
+    return problems;
+  }
   auto specs_copy = std::make_shared<std::vector<FlowSpec>>(specs);
   auto promise = std::make_shared<std::promise<void>>();
   auto future = promise->get_future();
@@ -210,8 +225,11 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
     if (!job->state.compare_exchange_strong(running, 1)) pool->retireAfterTask();
     promise->set_value();
   });
-  if (future.wait_for(std::chrono::milliseconds(options_.validate_timeout_ms)) !=
-      std::future_status::ready) {
+  // The process-isolated ones run meanwhile, on this thread, against the same deadline.
+  auto host_problems = validateInHost(options_.host_executable.string(), in_host, deadline,
+                                      options_.validate_timeout_ms);
+  problems.insert(problems.end(), host_problems.begin(), host_problems.end());
+  if (future.wait_until(deadline) != std::future_status::ready) {
     // The worker is pinned by a validate hook that does not return: another one takes its place
     // (and retires when the hook returns).
     if (pool_.replaceStuckWorker()) {

@@ -13,7 +13,9 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "core/isolation/host_protocol.hpp"
 #include "core/isolation/instance.hpp"
@@ -155,6 +157,58 @@ void runHook(HostClient& c, uint32_t id, const char* name, Fn&& fn, uint32_t nex
   reply(c, id, rc, next, rc == SLUICE_OK ? "" : (buf[0] != '\0' ? buf.data() : "no message"));
 }
 
+// A validation host: answers kValidate frames until EOF, loading each plugin file once.
+int runValidations(int fd, std::string first) {
+  HostClient c(fd);
+  std::map<std::string, boost::dll::shared_library> libraries;
+  std::optional<std::string> body = std::move(first);
+  for (; body; body = proto::readFrame(fd)) {
+    proto::Reader r(*body);
+    if (r.kind() != proto::Kind::kValidate) return 2;
+    const std::string file = r.str();
+    const std::string type_name = r.str();
+    const std::string config = r.str();
+    std::vector<std::pair<std::string, std::string>> problems;
+    int32_t rc = SLUICE_OK;
+    try {
+      auto& library = libraries[file];
+      if (!library.is_loaded()) {
+        library.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+      }
+      auto entry = library.get<const sluice_plugin_descriptor*()>(SLUICE_ENTRY_SYMBOL);
+      const sluice_plugin_descriptor* d = entry();
+      const sluice_flow_type* type = nullptr;
+      for (uint32_t i = 0; d != nullptr && i < d->flow_type_count; ++i) {
+        if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name)
+          type = d->flow_types[i];
+      }
+      if (type == nullptr || type->validate == nullptr) {
+        problems.emplace_back("", "host found no validate hook of flow type '" + type_name + "'");
+        rc = SLUICE_ERROR;
+      } else {
+        sluice_problems sink{
+            sizeof(sluice_problems), &problems,
+            [](void* ctx, const char* path, size_t path_len, const char* msg, size_t msg_len) {
+              static_cast<std::vector<std::pair<std::string, std::string>>*>(ctx)->emplace_back(
+                  std::string(path, path_len), std::string(msg, msg_len));
+            }};
+        rc = type->validate(config.data(), config.size(), &sink);
+      }
+    } catch (const std::exception& e) {
+      problems.emplace_back("", std::string("validate hook threw an exception: ") + e.what());
+      rc = SLUICE_ERROR;
+    } catch (...) {
+      problems.emplace_back("", "validate hook threw an exception");
+      rc = SLUICE_ERROR;
+    }
+    proto::Writer w(proto::Kind::kValidateResult, r.id());
+    w.i32(rc).u32(static_cast<uint32_t>(problems.size()));
+    for (const auto& [path, msg] : problems) w.str(path).str(msg);
+    c.send(w.frame());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int runFlowHost(int fd) {
@@ -165,6 +219,7 @@ int runFlowHost(int fd) {
   auto first = proto::readFrame(fd);
   if (!first) return 0;
   proto::Reader create(*first);
+  if (create.kind() == proto::Kind::kValidate) return runValidations(fd, *first);
   if (create.kind() != proto::Kind::kCreate) return 2;
   const std::string file = create.str();
   const std::string type_name = create.str();

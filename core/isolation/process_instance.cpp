@@ -56,9 +56,46 @@ std::optional<std::string> readFrame(int fd) {
   return body;
 }
 
-}  // namespace proto
-
-namespace {
+bool spawnHost(const std::string& exe_path, pid_t* out_pid, int* out_fd, std::string* error) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
+    return false;
+  }
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::string exe = exe_path;
+  std::string arg0 = "sluice-flow-host";
+  std::string arg1 = "--flow-host";
+  std::string arg2 = "3";
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    *error = std::string("cannot fork the host process: ") + std::strerror(errno);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return false;
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    if (sv[1] == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else {
+      ::dup2(sv[1], 3);
+    }
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);  // no engine descriptor leaks into the host
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(exe.c_str(), argv);
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  *out_fd = sv[0];
+  *out_pid = pid;
+  return true;
+}
 
 std::string describeExit(int status) {
   if (WIFSIGNALED(status)) {
@@ -72,6 +109,12 @@ std::string describeExit(int status) {
   }
   return "host process ended";
 }
+
+}  // namespace proto
+
+namespace {
+
+using proto::describeExit;
 
 const char* hookName(proto::Kind k) {
   switch (k) {
@@ -292,44 +335,8 @@ class ProcessInstance final : public Instance {
   }
 
   bool spawn(const ProcessOptions& options, std::string* error) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-      *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
-      return false;
-    }
-    // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
     ch_->exe = options.host_executable;
-    std::string exe = ch_->exe;
-    std::string arg0 = "sluice-flow-host";
-    std::string arg1 = "--flow-host";
-    std::string arg2 = "3";
-    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-    const pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      *error = std::string("cannot fork the host process: ") + std::strerror(errno);
-      ::close(sv[0]);
-      ::close(sv[1]);
-      return false;
-    }
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      if (sv[1] == 3) {
-        ::fcntl(3, F_SETFD, 0);
-      } else {
-        ::dup2(sv[1], 3);
-      }
-      ::syscall(SYS_close_range, 4U, ~0U, 0U);  // no engine descriptor leaks into the host
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(exe.c_str(), argv);
-      ::_exit(127);
-    }
-    ::close(sv[1]);
-    ch_->fd = sv[0];
-    ch_->pid = pid;
+    if (!proto::spawnHost(ch_->exe, &ch_->pid, &ch_->fd, error)) return false;
     std::thread([ch = ch_] { ch->readLoop(); }).detach();
     if (options.memory_limit_mb > 0) {
       ch_->limit_mb = options.memory_limit_mb;

@@ -9,6 +9,7 @@
 //   live_dir: "d"    while the instance exists, the file <files root>/d/<address> exists (tests
 //                    count live instances of flows that are gone)
 //   validate_block_ms: N   validate sleeps N ms (a validate hook that does not return in time)
+//   validate_crash: true   validate dereferences a wild pointer (SIGSEGV)
 // Every hook call adds 1 to the counter `calls.<hook>`.
 //
 // `probe-thread` is a dedicated-thread flow: run() loops (counter `loops`) until a stop is
@@ -42,6 +43,11 @@ class ProbeFlow : public sluice::sdk::StepFlow {
       problems.add("/bad", "bad is set");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(config.getInt("validate_block_ms", 0)));
+    if (const auto* v = config.find("validate_crash");
+        v != nullptr && v->IsBool() && v->GetBool()) {
+      volatile int* p = reinterpret_cast<volatile int*>(static_cast<uintptr_t>(16));
+      *p = 42;  // NOLINT: the point of this mode
+    }
   }
 
   ProbeFlow(sluice::sdk::Host host, const sluice::sdk::Config& config)

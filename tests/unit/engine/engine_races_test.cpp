@@ -163,5 +163,34 @@ TEST_F(EngineRacesTest, ValidateHookPastItsDeadlineIsReplacedThenRetired) {
       << engine_->workerCount();
 }
 
+// Under process isolation the validate hook runs in a host process: past its deadline the host
+// is killed (no worker is pinned), and a crash costs the host, not the engine.
+TEST_F(EngineRacesTest, ProcessIsolatedValidateIsKilledOrContained) {
+  validate_timeout_ms_ = 300;
+  reopen();
+  const auto before = engine_->workerCount();
+  auto r = engine_->create({spec(
+      R"({"flow_id":"v","type":"probe","config":{"validate_block_ms":60000},"runtime":{"isolation":"process"}})")});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("did not finish within 300 ms; its host process was killed"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(engine_->workerCount(), before);
+  r = engine_->create({spec(
+      R"({"flow_id":"c","type":"probe","config":{"validate_crash":true},"runtime":{"isolation":"process"}})")});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(
+      r.error().message.find("validate hook failed: host process killed by signal 11 (SIGSEGV)"),
+      std::string::npos)
+      << r.error().message;
+  // A good config still validates in a host and its problems come back with their paths.
+  r = engine_->create({spec(
+      R"({"flow_id":"b","type":"probe","config":{"bad":true},"runtime":{"isolation":"process"}})")});
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error().details.size(), 1u);
+  EXPECT_EQ(r.error().details[0].path, "/config/bad");
+  create(R"({"flow_id":"ok","type":"probe","runtime":{"isolation":"process"}})");
+}
+
 }  // namespace
 }  // namespace sluice::test
