@@ -54,7 +54,10 @@ std::vector<Problem> validateInHost(const std::string& host_executable,
       int status = 0;
       ::waitpid(pid, &status, 0);
       pid = -1;
-      fail_from(i, "validate hook failed: " + proto::describeExit(status));
+      const bool no_exec = WIFEXITED(status) && WEXITSTATUS(status) == 127;
+      fail_from(i, no_exec ? "config not validated: host process could not run " + host_executable +
+                                 " --flow-host (exit code 127)"
+                           : "validate hook failed: " + proto::describeExit(status));
       break;
     }
     proto::Reader r(*reply);
