@@ -94,7 +94,11 @@ TEST_F(FlowRuntimeTest, ARemovedFlowRefusesAllWork) {
                    [&](const Outcome& o) { started.set_value(o); });
   auto removed = run([&](auto d) { f->remove(d); });
   EXPECT_EQ(removed.state, State::kStopped);
-  ASSERT_EQ(started.get_future().wait_for(5s), std::future_status::ready);
+  auto start_future = started.get_future();
+  ASSERT_EQ(start_future.wait_for(5s), std::future_status::ready);
+  const Outcome start = start_future.get();
+  EXPECT_NE(start.state, State::kRunning) << "a deleted flow was started";
+  EXPECT_NE(start.error.find("was deleted"), std::string::npos) << start.error;
   EXPECT_EQ(live(), 0u);
   EXPECT_NE(f->refusal(Command::kStart).value_or(""), "");
   std::promise<Result<Done>> updated;
