@@ -43,7 +43,7 @@ $(BUILD_TSAN)/CMakeCache.txt:
 
 test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus)'
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime)'
 
 # The ASan run comes last so that ctest's summary closes the output.
 test: format-check test-plain test-tsan test-asan

@@ -2,6 +2,8 @@
 // forks (its child must not keep the host's socket, and a stop must not hang on it).
 #include <signal.h>
 
+#include <fstream>
+
 #include "fakes/api_fixture.hpp"
 #include "fakes/proc.hpp"
 
@@ -43,6 +45,14 @@ TEST_F(HostProcessTest, ForkingPluginsDoNotHangStopOrTeardown) {
     kids.push_back(static_cast<pid_t>(doc["metrics"]["child_pid"].GetDouble()));
   }
   // The exec'd child does not hold the host's socket (fd 3 is close-on-exec).
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::ifstream comm("/proc/" + std::to_string(kids[0]) + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        return name == "sleep";
+      },
+      10s));
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(kids[0]) + "/fd/3"));
   for (const char* id : {"exec", "nofork"}) {
     const auto t0 = std::chrono::steady_clock::now();

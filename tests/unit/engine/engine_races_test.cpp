@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <future>
 #include <thread>
 
@@ -176,6 +177,16 @@ TEST_F(EngineRacesTest, ProcessIsolatedValidateIsKilledOrContained) {
             std::string::npos)
       << r.error().message;
   EXPECT_EQ(engine_->workerCount(), before);
+  // Room for a slow host start (sanitizer builds) in the cases that must not time out, and a
+  // sanitizer in the host must let the crash be a crash (it is inherited through exec).
+  validate_timeout_ms_ = 20000;
+  for (const char* var : {"ASAN_OPTIONS", "TSAN_OPTIONS"}) {
+    const char* old = std::getenv(var);
+    std::string value = old != nullptr && *old != '\0' ? std::string(old) + ":" : "";
+    value += "handle_segv=0:allow_user_segv_handler=1";
+    ::setenv(var, value.c_str(), 1);
+  }
+  reopen();
   r = engine_->create({spec(
       R"({"flow_id":"c","type":"probe","config":{"validate_crash":true},"runtime":{"isolation":"process"}})")});
   ASSERT_FALSE(r.ok());

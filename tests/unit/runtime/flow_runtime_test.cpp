@@ -87,14 +87,20 @@ TEST_F(FlowRuntimeTest, StartsStopsAndReportsTheHookInFlightAtItsDeadline) {
 }
 
 TEST_F(FlowRuntimeTest, ARemovedFlowRefusesAllWork) {
-  auto f = flow(R"({"flow_id":"a","type":"probe","config":{"live_dir":"live"}})");
-  // A start accepted before the removal is queued before its stop, and does no work.
-  std::promise<Outcome> started;
+  // The first start holds the strand for 300 ms in its start hook, so the stop and the second
+  // start are still queued when the removal is accepted.
+  auto f = flow(
+      R"({"flow_id":"a","type":"probe","config":{"live_dir":"live","block":"start","block_ms":300}})");
+  std::promise<Outcome> first;
+  std::promise<Outcome> second;
+  f->acceptCommand(Command::kStart, StopMode::kSoft, [&](const Outcome& o) { first.set_value(o); });
+  f->acceptCommand(Command::kStop, StopMode::kSoft, [](const Outcome&) {});
   f->acceptCommand(Command::kStart, StopMode::kSoft,
-                   [&](const Outcome& o) { started.set_value(o); });
+                   [&](const Outcome& o) { second.set_value(o); });
   auto removed = run([&](auto d) { f->remove(d); });
   EXPECT_EQ(removed.state, State::kStopped);
-  auto start_future = started.get_future();
+  EXPECT_EQ(first.get_future().get().state, State::kRunning);
+  auto start_future = second.get_future();
   ASSERT_EQ(start_future.wait_for(5s), std::future_status::ready);
   const Outcome start = start_future.get();
   EXPECT_NE(start.state, State::kRunning) << "a deleted flow was started";
