@@ -164,6 +164,25 @@ TEST_F(EngineRacesTest, ValidateHookPastItsDeadlineIsReplacedThenRetired) {
       << engine_->workerCount();
 }
 
+// A hook stuck past its deadline (thread isolation) gets a replacement worker, which retires
+// when the hook returns (ThreadPoolTest goes past the old lifetime cap of 32).
+TEST_F(EngineRacesTest, ReplacementWorkersRetireWhenStuckHooksReturn) {
+  const auto before = engine_->workerCount();
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "s" + std::to_string(i);
+    create(R"({"flow_id":")" + id +
+           R"(","type":"probe","config":{"block":"start","block_ms":400,"ignore_cancel":true},)"
+           R"("runtime":{"start_timeout_ms":50}})");
+    auto r = command(Command::kStart, {id});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value()[0].state, State::kFailed);
+    EXPECT_NE(r.value()[0].error.find("(in the start hook)"), std::string::npos);
+    EXPECT_EQ(engine_->workerCount(), before + 1);
+    EXPECT_TRUE(waitFor([&] { return engine_->workerCount() == before; }, 10s))
+        << engine_->workerCount();
+  }
+}
+
 // Under process isolation the validate hook runs in a host process: past its deadline the host
 // is killed (no worker is pinned), and a crash costs the host, not the engine.
 TEST_F(EngineRacesTest, ProcessIsolatedValidateIsKilledOrContained) {
