@@ -34,6 +34,7 @@ class FlowRuntimeTest : public ::testing::Test {
   void TearDown() override {
     timer_.shutdown();
     pool_.shutdown(5s);
+    for (auto& f : flows_) f->dropQueuedOps();  // as Engine::shutdown does: ops hold their flow
   }
   std::shared_ptr<FlowRuntime> flow(const std::string& text) {
     rapidjson::Document doc;
@@ -43,8 +44,9 @@ class FlowRuntimeTest : public ::testing::Test {
     EXPECT_TRUE(parseFlowSpec(doc, "", &spec, problems));
     auto inc = store_->insertFlows({{spec.id, spec.record_json, Desired::kStopped}});
     EXPECT_TRUE(inc.ok());
-    return std::make_shared<FlowRuntime>(&services_, spec, registry_.find(spec.type),
-                                         Desired::kStopped, inc.value()[0]);
+    flows_.push_back(std::make_shared<FlowRuntime>(&services_, spec, registry_.find(spec.type),
+                                                   Desired::kStopped, inc.value()[0]));
+    return flows_.back();
   }
   static Outcome run(const std::function<void(FlowRuntime::Done)>& submit) {
     std::promise<Outcome> p;
@@ -69,6 +71,7 @@ class FlowRuntimeTest : public ::testing::Test {
   ThreadPool pool_{2};
   Timer timer_;
   EngineServices services_{};
+  std::vector<std::shared_ptr<FlowRuntime>> flows_;
 };
 
 TEST_F(FlowRuntimeTest, StartsStopsAndReportsTheHookInFlightAtItsDeadline) {
