@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <future>
 #include <set>
 
 #include "core/store/sqlite_store.hpp"
@@ -74,17 +73,18 @@ void Engine::restore(std::vector<StoredFlow> stored) {
       }
       auto type = spec.type.empty() ? nullptr : registry_.find(spec.type);
       if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
-      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired);
+      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired,
+                                                f.incarnation);
       flows_.emplace(f.id, flow);
       order_.push_back(flow);
       if (type && f.desired != Desired::kStopped) to_start.emplace_back(flow, f.desired);
     }
-  }
-  spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
-  for (auto& [flow, desired] : to_start) {
-    flow->command(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
-    if (desired == Desired::kPaused) {
-      flow->command(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+    spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
+    for (auto& [flow, desired] : to_start) {
+      flow->acceptCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
+      if (desired == Desired::kPaused) {
+        flow->acceptCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+      }
     }
   }
 }
@@ -97,23 +97,25 @@ std::shared_ptr<FlowRuntime> Engine::find(const std::string& id) const {
 
 void Engine::invalidateList() {
   std::lock_guard lock(list_mu_);
+  ++list_generation_;
   list_cache_.reset();
 }
 
 std::shared_ptr<const std::string> Engine::listJson() {
+  uint64_t generation;
   {
     std::lock_guard lock(list_mu_);
     if (list_cache_) return list_cache_;
+    generation = list_generation_;
   }
+  // Built outside the locks. Every change is made before its invalidation bumps the generation,
+  // so a list built from a generation that is still current is up to date; one built while a
+  // change landed is answered (it was current when the request began) but never cached.
   std::vector<std::shared_ptr<FlowRuntime>> order;
   {
     std::lock_guard lock(catalog_mu_);
     order = order_;
   }
-  // Built outside the locks; a change meanwhile invalidates again, so a stale list is never
-  // cached over a newer invalidation: compare with what is cached now.
-  std::lock_guard lock(list_mu_);
-  if (list_cache_) return list_cache_;
   auto text = std::make_shared<std::string>();
   text->push_back('[');
   for (size_t i = 0; i < order.size(); ++i) {
@@ -121,7 +123,8 @@ std::shared_ptr<const std::string> Engine::listJson() {
     text->append(order[i]->recordJson());
   }
   text->push_back(']');
-  list_cache_ = text;
+  std::lock_guard lock(list_mu_);
+  if (list_generation_ == generation) list_cache_ = text;
   return text;
 }
 
@@ -129,88 +132,6 @@ std::optional<std::string> Engine::getJson(const std::string& id) const {
   auto flow = find(id);
   if (!flow) return std::nullopt;
   return flow->recordJson();
-}
-
-std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& specs) {
-  // Validate hooks are plugin code: they run on a worker, and this thread waits a bounded time.
-  struct Job {
-    std::vector<std::shared_ptr<const FlowType>> types;
-    std::vector<Problem> problems;
-  };
-  std::vector<Problem> problems;
-  auto job = std::make_shared<Job>();
-  job->types.resize(specs.size());
-  bool any_hook = false;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    auto type = registry_.find(specs[i].type);
-    if (!type) {
-      problems.push_back({i, specs[i].id, "/type", "unknown flow type '" + specs[i].type + "'"});
-      continue;
-    }
-    job->types[i] = type;
-    if (type->schema) {
-      rapidjson::Document config;
-      if (json::parse(specs[i].config_json, config, nullptr)) {
-        auto schema_problems = type->schema->check(config);
-        if (!schema_problems.empty()) {
-          // The validate hook sees only configs that satisfy the schema.
-          for (auto& p : schema_problems) {
-            p.index = i;
-            p.flow_id = specs[i].id;
-            problems.push_back(std::move(p));
-          }
-          job->types[i] = nullptr;
-          continue;
-        }
-      }
-    }
-    if (type->def->validate != nullptr) any_hook = true;
-  }
-  if (!any_hook) return problems;
-  auto specs_copy = std::make_shared<std::vector<FlowSpec>>(specs);
-  auto promise = std::make_shared<std::promise<void>>();
-  auto future = promise->get_future();
-  pool_.post([job, specs_copy, promise] {
-    for (size_t i = 0; i < specs_copy->size(); ++i) {
-      const auto& type = job->types[i];
-      if (!type || type->def->validate == nullptr) continue;
-      const FlowSpec& spec = (*specs_copy)[i];
-      struct Sink {
-        std::vector<Problem>* out;
-        size_t index;
-        const std::string* id;
-      } sink{&job->problems, i, &spec.id};
-      sluice_problems p{
-          sizeof(sluice_problems), &sink,
-          [](void* ctx, const char* path, size_t path_len, const char* msg, size_t msg_len) {
-            auto* s = static_cast<Sink*>(ctx);
-            s->out->push_back({s->index, *s->id, "/config" + std::string(path, path_len),
-                               std::string(msg, msg_len)});
-          }};
-      size_t before = job->problems.size();
-      int32_t rc = SLUICE_OK;
-      try {
-        rc = type->def->validate(spec.config_json.data(), spec.config_json.size(), &p);
-      } catch (...) {
-        job->problems.push_back({i, spec.id, "/config", "validate hook threw an exception"});
-        continue;
-      }
-      if (rc != SLUICE_OK && job->problems.size() == before) {
-        job->problems.push_back(
-            {i, spec.id, "/config", "config refused by flow type '" + spec.type + "'"});
-      }
-    }
-    promise->set_value();
-  });
-  if (future.wait_for(std::chrono::milliseconds(options_.validate_timeout_ms)) !=
-      std::future_status::ready) {
-    problems.push_back({std::nullopt, "", "",
-                        "config validation did not finish within " +
-                            std::to_string(options_.validate_timeout_ms) + " ms"});
-    return problems;
-  }
-  problems.insert(problems.end(), job->problems.begin(), job->problems.end());
-  return problems;
 }
 
 namespace {
@@ -272,10 +193,12 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs) {
     for (const auto& s : specs) rows.push_back({s.id, s.record_json, Desired::kStopped});
     auto stored = store_->insertFlows(rows);
     if (!stored.ok()) return stored.error();
-    for (auto& s : specs) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      auto& s = specs[i];
       auto type = registry_.find(s.type);
       ids.push_back(s.id);
-      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped);
+      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped,
+                                                stored.value()[i]);
       flows_.emplace(flow->id(), flow);
       order_.push_back(flow);
     }
@@ -313,25 +236,38 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
 
 void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done) {
   std::shared_ptr<FlowRuntime> flow;
+  std::optional<Error> refused;
   {
     std::lock_guard lock(catalog_mu_);
     auto it = flows_.find(id);
     if (it == flows_.end()) {
-      done(Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}});
-      return;
+      refused = Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+    } else if (auto stored = store_->deleteFlow(id); !stored.ok()) {
+      refused = stored.error();
+    } else {
+      flow = it->second;
+      flows_.erase(it);
+      order_.erase(std::find(order_.begin(), order_.end(), flow));
+      invalidateList();  // before any callback: a GET after the answer never sees the flow
+      // Still under the catalog lock: a command accepted before this one is queued before the
+      // removal's stop, and none can be accepted after it.
+      Store* store = store_.get();
+      const Incarnation incarnation = flow->incarnation();
+      flow->remove([done, store, incarnation, id](const Outcome& o) {
+        // After the stop: the step in flight has written its last checkpoint, and the binding
+        // refuses later writes. State of an incarnation left behind (a crash before this line)
+        // is dropped when the store opens.
+        auto r = store->deleteState(incarnation);
+        if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+        done(o);
+      });
     }
-    auto stored = store_->deleteFlow(id);
-    if (!stored.ok()) {
-      done(stored.error());
-      return;
-    }
-    flow = it->second;
-    flows_.erase(it);
-    order_.erase(std::find(order_.begin(), order_.end(), flow));
   }
-  invalidateList();
+  if (refused) {
+    done(std::move(*refused));  // outside the lock
+    return;
+  }
   spdlog::info("flow {} deleted", id);
-  flow->remove([done](const Outcome& o) { done(o); });
 }
 
 void Engine::command(const CommandRequest& request,
@@ -344,14 +280,16 @@ void Engine::command(const CommandRequest& request,
   };
   auto batch = std::make_shared<Batch>();
   std::vector<std::shared_ptr<FlowRuntime>> targets;
+  // Errors are answered once the catalog lock is released: a caller may send another request
+  // from its callback.
+  std::optional<Error> refused;
   {
     std::lock_guard lock(catalog_mu_);
-    if (shut_down_) {
-      done(Error{ErrorKind::kUnavailable, "the engine is shutting down", {}});
-      return;
-    }
     std::vector<Problem> problems;
-    if (request.flow_ids) {
+    if (shut_down_) refused = Error{ErrorKind::kUnavailable, "the engine is shutting down", {}};
+    if (refused) {
+      // answered below
+    } else if (request.flow_ids) {
       std::set<std::string> seen;
       for (size_t i = 0; i < request.flow_ids->size(); ++i) {
         const std::string& id = (*request.flow_ids)[i];
@@ -366,52 +304,53 @@ void Engine::command(const CommandRequest& request,
     } else {
       targets = order_;
     }
-    for (size_t i = 0; i < targets.size(); ++i) {
+    for (size_t i = 0; !refused && i < targets.size(); ++i) {
       if (auto why = targets[i]->refusal(request.command)) {
         problems.push_back({std::nullopt, targets[i]->id(), "", *why});
       }
     }
-    if (!problems.empty()) {
+    if (!refused && !problems.empty()) {
       bool unknown = false;
       for (const auto& p : problems) unknown = unknown || p.index.has_value();
       std::string msg = problems.size() == 1 ? problems[0].message
                         : unknown ? "unknown or invalid flows in flow_ids; no flow was changed"
                                   : std::to_string(problems.size()) +
                                         " flows cannot take this command; no flow was changed";
-      done(Error{ErrorKind::kInvalid, msg, std::move(problems)});
-      return;
+      refused = Error{ErrorKind::kInvalid, msg, std::move(problems)};
     }
-    std::vector<std::pair<std::string, Desired>> desired;
-    for (const auto& f : targets) {
-      Desired d = f->desiredAfter(request.command);
-      if (d != f->desired()) desired.emplace_back(f->id(), d);
+    if (!refused) {
+      std::vector<std::pair<std::string, Desired>> desired;
+      for (const auto& f : targets) {
+        Desired d = f->desiredAfter(request.command);
+        if (d != f->desired()) desired.emplace_back(f->id(), d);
+      }
+      auto stored = store_->setDesired(desired);
+      if (!stored.ok()) refused = stored.error();
     }
-    auto stored = store_->setDesired(desired);
-    if (!stored.ok()) {
-      done(stored.error());
-      return;
-    }
-    for (const auto& f : targets) f->accept(request.command);
+    if (refused) targets.clear();
     batch->remaining = targets.size();
     batch->details.resize(targets.size());
-    batch->done = std::move(done);
+    for (size_t i = 0; i < targets.size(); ++i) batch->details[i].flow_id = targets[i]->id();
+    if (!refused) batch->done = std::move(done);
+    // Accepted and queued in one step, under the catalog lock: commands reach each flow's
+    // strand in the order they were accepted. Callbacks never run synchronously here.
+    for (size_t i = 0; i < targets.size(); ++i) {
+      targets[i]->acceptCommand(request.command, request.mode, [batch, i](const Outcome& o) {
+        bool last;
+        {
+          std::lock_guard lock(batch->mu);
+          batch->details[i].state = o.state;
+          batch->details[i].error = o.error;
+          last = --batch->remaining == 0;
+        }
+        if (last) batch->done(std::move(batch->details));
+      });
+    }
   }
-  if (targets.empty()) {
+  if (refused) {
+    done(std::move(*refused));
+  } else if (targets.empty()) {
     batch->done(std::vector<CommandDetail>{});
-    return;
-  }
-  for (size_t i = 0; i < targets.size(); ++i) {
-    batch->details[i].flow_id = targets[i]->id();
-    targets[i]->command(request.command, request.mode, [batch, i](const Outcome& o) {
-      bool last;
-      {
-        std::lock_guard lock(batch->mu);
-        batch->details[i].state = o.state;
-        batch->details[i].error = o.error;
-        last = --batch->remaining == 0;
-      }
-      if (last) batch->done(std::move(batch->details));
-    });
   }
 }
 

@@ -75,6 +75,8 @@ class Engine {
   std::optional<FlowStatus> status(const std::string& id) const;
   std::vector<FlowStatus> statusAll() const;
   const PluginRegistry& plugins() const { return registry_; }
+  /// Live engine workers, replacements for stuck plugin code included.
+  size_t workerCount() const { return pool_.size(); }
 
   /// Stops every flow (soft, bounded by its stop timeout) without changing desired states, and
   /// stops the engine's threads. Returns false when plugin code did not return in time.
@@ -105,6 +107,7 @@ class Engine {
 
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale
+  uint64_t list_generation_ = 0;  // guarded by list_mu_: bumped by every change of the list
 };
 
 }  // namespace sluice

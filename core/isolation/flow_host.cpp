@@ -3,6 +3,7 @@
 // A reader thread takes every frame from the engine: answers to host-function calls go to the
 // thread waiting for them; hook calls are queued for the main thread, which runs them one at a
 // time; `run` gets a thread of its own. When the engine goes away (EOF), the host exits.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "core/isolation/host_protocol.hpp"
 #include "core/isolation/instance.hpp"
@@ -125,6 +128,11 @@ void bindHostTable(HostClient& c) {
   h.state_delete = [](void* ctx, const char* k, size_t n) {
     return client(ctx)->call(proto::Fn::kStateDelete, std::string_view(k, n)).status;
   };
+  h.state_lookup = [](void* ctx, const char* k, size_t n, sluice_value_sink sink, void* sctx) {
+    auto r = client(ctx)->call(proto::Fn::kStateLookup, std::string_view(k, n));
+    if (r.status == SLUICE_OK) sink(sctx, r.text.data(), r.text.size());
+    return r.status;
+  };
 }
 
 void reply(HostClient& c, uint32_t id, int32_t status, uint32_t next, const std::string& error) {
@@ -149,14 +157,69 @@ void runHook(HostClient& c, uint32_t id, const char* name, Fn&& fn, uint32_t nex
   reply(c, id, rc, next, rc == SLUICE_OK ? "" : (buf[0] != '\0' ? buf.data() : "no message"));
 }
 
+// A validation host: answers kValidate frames until EOF, loading each plugin file once.
+int runValidations(int fd, std::string first) {
+  HostClient c(fd);
+  std::map<std::string, boost::dll::shared_library> libraries;
+  std::optional<std::string> body = std::move(first);
+  for (; body; body = proto::readFrame(fd)) {
+    proto::Reader r(*body);
+    if (r.kind() != proto::Kind::kValidate) return 2;
+    const std::string file = r.str();
+    const std::string type_name = r.str();
+    const std::string config = r.str();
+    std::vector<std::pair<std::string, std::string>> problems;
+    int32_t rc = SLUICE_OK;
+    try {
+      auto& library = libraries[file];
+      if (!library.is_loaded()) {
+        library.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+      }
+      auto entry = library.get<const sluice_plugin_descriptor*()>(SLUICE_ENTRY_SYMBOL);
+      const sluice_plugin_descriptor* d = entry();
+      const sluice_flow_type* type = nullptr;
+      for (uint32_t i = 0; d != nullptr && i < d->flow_type_count; ++i) {
+        if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name)
+          type = d->flow_types[i];
+      }
+      if (type == nullptr || type->validate == nullptr) {
+        problems.emplace_back("", "host found no validate hook of flow type '" + type_name + "'");
+        rc = SLUICE_ERROR;
+      } else {
+        sluice_problems sink{
+            sizeof(sluice_problems), &problems,
+            [](void* ctx, const char* path, size_t path_len, const char* msg, size_t msg_len) {
+              static_cast<std::vector<std::pair<std::string, std::string>>*>(ctx)->emplace_back(
+                  std::string(path, path_len), std::string(msg, msg_len));
+            }};
+        rc = type->validate(config.data(), config.size(), &sink);
+      }
+    } catch (const std::exception& e) {
+      problems.emplace_back("", std::string("validate hook threw an exception: ") + e.what());
+      rc = SLUICE_ERROR;
+    } catch (...) {
+      problems.emplace_back("", "validate hook threw an exception");
+      rc = SLUICE_ERROR;
+    }
+    proto::Writer w(proto::Kind::kValidateResult, r.id());
+    w.i32(rc).u32(static_cast<uint32_t>(problems.size()));
+    for (const auto& [path, msg] : problems) w.str(path).str(msg);
+    c.send(w.frame());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int runFlowHost(int fd) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [flow-host %P] %v");
+  // The socket must not outlive this process in a child the plugin starts: close it on exec.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   HostClient c(fd);
   auto first = proto::readFrame(fd);
   if (!first) return 0;
   proto::Reader create(*first);
+  if (create.kind() == proto::Kind::kValidate) return runValidations(fd, *first);
   if (create.kind() != proto::Kind::kCreate) return 2;
   const std::string file = create.str();
   const std::string type_name = create.str();
@@ -185,12 +248,8 @@ int runFlowHost(int fd) {
           "host found no flow type '" + type_name + "' in " + file);
     return 1;
   }
-  void* instance = nullptr;
-  runHook(c, create.id(), "create", [&](sluice_error* e, uint32_t*) {
-    return type->create(&c.table, config.data(), config.size(), &instance, e);
-  });
-
-  // Hook calls for the main thread.
+  // Hook calls for the main thread. The reader runs from before create, so that a constructor
+  // that calls a host function gets its answer.
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::string> queue;  // guarded by mu
@@ -212,6 +271,11 @@ int runFlowHost(int fd) {
     ::_exit(0);  // the engine is gone: so is this host
   });
   reader.detach();
+
+  void* instance = nullptr;
+  runHook(c, create.id(), "create", [&](sluice_error* e, uint32_t*) {
+    return type->create(&c.table, config.data(), config.size(), &instance, e);
+  });
 
   std::thread runner;
   for (;;) {

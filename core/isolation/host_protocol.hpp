@@ -7,6 +7,8 @@
 // request with its reply (0 for one-way messages). Documented in docs/isolation.md.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -27,12 +29,15 @@ enum class Kind : uint8_t {
   kRun = 8,
   kDestroy = 9,     // then the host exits
   kCallReply = 10,  // answer to a kCall: i32 status, i64 number, str text
+  kValidate = 11,   // first frame of a validation host: str plugin_file, str type, str config;
+                    // answered by kValidateResult; more may follow until EOF
   // host -> engine
-  kResult = 20,   // i32 status, u32 next_delay_ms, str error
-  kLog = 21,      // one-way: i32 level, str message
-  kCounter = 22,  // one-way: str name, i64 delta
-  kGauge = 23,    // one-way: str name, f64 value
-  kCall = 24,     // host function needing an answer: u8 fn, str key, str value
+  kResult = 20,          // i32 status, u32 next_delay_ms, str error
+  kLog = 21,             // one-way: i32 level, str message
+  kCounter = 22,         // one-way: str name, i64 delta
+  kGauge = 23,           // one-way: str name, f64 value
+  kCall = 24,            // host function needing an answer: u8 fn, str key, str value
+  kValidateResult = 25,  // i32 status, u32 n, n x (str path, str message)
 };
 
 enum class Fn : uint8_t {
@@ -42,6 +47,7 @@ enum class Fn : uint8_t {
   kStateGet = 4,
   kStatePut = 5,
   kStateDelete = 6,
+  kStateLookup = 7,  // status 0 with the value, 2 absent, 1 store error
 };
 
 /// Builds a frame.
@@ -150,5 +156,12 @@ inline constexpr uint32_t kMaxFrame = 64 * 1024 * 1024;
 bool writeFrame(int fd, const std::string& frame);
 /// Reads one frame body; nothing on EOF, error or an oversized frame.
 std::optional<std::string> readFrame(int fd);
+
+/// Forks and execs `exe --flow-host 3` with one end of a new socketpair as its descriptor 3
+/// (close_range on the rest, SIGKILL when the engine dies). *pid and *fd (the engine's end,
+/// close-on-exec) on success; false and why in *error.
+bool spawnHost(const std::string& exe, pid_t* pid, int* fd, std::string* error);
+/// "host process killed by signal 11 (SIGSEGV)", "host process exited with code 3".
+std::string describeExit(int wait_status);
 
 }  // namespace sluice::proto

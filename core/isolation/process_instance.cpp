@@ -56,9 +56,46 @@ std::optional<std::string> readFrame(int fd) {
   return body;
 }
 
-}  // namespace proto
-
-namespace {
+bool spawnHost(const std::string& exe_path, pid_t* out_pid, int* out_fd, std::string* error) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
+    return false;
+  }
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::string exe = exe_path;
+  std::string arg0 = "sluice-flow-host";
+  std::string arg1 = "--flow-host";
+  std::string arg2 = "3";
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    *error = std::string("cannot fork the host process: ") + std::strerror(errno);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return false;
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    if (sv[1] == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else {
+      ::dup2(sv[1], 3);
+    }
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);  // no engine descriptor leaks into the host
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(exe.c_str(), argv);
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  *out_fd = sv[0];
+  *out_pid = pid;
+  return true;
+}
 
 std::string describeExit(int status) {
   if (WIFSIGNALED(status)) {
@@ -72,6 +109,12 @@ std::string describeExit(int status) {
   }
   return "host process ended";
 }
+
+}  // namespace proto
+
+namespace {
+
+using proto::describeExit;
 
 const char* hookName(proto::Kind k) {
   switch (k) {
@@ -98,97 +141,251 @@ const char* hookName(proto::Kind k) {
   }
 }
 
-class ProcessInstance final : public Instance {
- public:
-  ProcessInstance(const sluice_host* host, std::shared_ptr<const FlowType> type,
-                  std::function<void(const std::string&)> on_death)
-      : host_(host), type_(std::move(type)), on_death_(std::move(on_death)) {}
+// Everything the host's reader (and memory watch) thread touches. The threads co-own it and are
+// detached: the Instance may be destroyed on any thread, the reader's own included (a death
+// report can drop the last reference to the flow there), so nothing ever joins them. The
+// Instance's destructor waits for the reader with a bound instead, unless it runs on it.
+struct Channel {
+  HostTable host;  // co-owned: the reader may call host functions until it returns
+  std::function<void(const std::string&)> on_death;
+  pid_t pid = -1;
+  int fd = -1;
+  std::string exe;
+  uint32_t limit_mb = 0;
+  std::atomic<bool> created{false};
+  std::atomic<bool> stop_watch{false};
+  std::mutex write_mu;  // one frame at a time on fd
 
-  ~ProcessInstance() override {
-    if (pid_ > 0) {
-      {
-        std::lock_guard lock(mu_);
-        expected_exit_ = true;
-      }
-      if (!isDead()) {
-        std::array<char, 256> buf{};
-        sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
-        call(proto::Writer(proto::Kind::kDestroy, nextId()), proto::Kind::kDestroy, nullptr, &e,
-             std::chrono::milliseconds(2000));
-      }
-      // The host exits after destroy; make sure of it, then reap it.
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, std::chrono::milliseconds(2000), [&] { return dead_; })) {
-        lock.unlock();
-        ::kill(pid_, SIGKILL);
-      }
-    }
-    if (reader_.joinable()) reader_.join();
-    stop_watch_ = true;
-    if (watch_.joinable()) watch_.join();
-    if (fd_ >= 0) ::close(fd_);
+  struct Reply {
+    int32_t status = SLUICE_ERROR;
+    uint32_t next = 0;
+    std::string error;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint32_t, proto::Kind> waiting;  // guarded by mu: calls awaiting a result
+  std::map<uint32_t, Reply> results;        // guarded by mu
+  bool dead = false;                        // guarded by mu
+  bool expected_exit = false;               // guarded by mu
+  bool reader_done = false;                 // guarded by mu
+  std::thread::id reader_id;                // guarded by mu
+  std::string death;                        // guarded by mu
+  std::string kill_reason;                  // guarded by mu
+
+  ~Channel() {
+    if (fd >= 0) ::close(fd);
   }
 
-  bool spawn(const ProcessOptions& options, const std::string& config, std::string* error) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-      *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
-      return false;
+  void send(const std::string& frame) {
+    std::lock_guard wl(write_mu);
+    proto::writeFrame(fd, frame);
+  }
+
+  void readLoop() {
+    {
+      std::lock_guard lock(mu);
+      reader_id = std::this_thread::get_id();
     }
-    // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-    exe_ = options.host_executable;
-    std::string exe = exe_;
-    std::string arg0 = "sluice-flow-host";
-    std::string arg1 = "--flow-host";
-    std::string arg2 = "3";
-    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-    const pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      *error = std::string("cannot fork the host process: ") + std::strerror(errno);
-      ::close(sv[0]);
-      ::close(sv[1]);
-      return false;
-    }
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      if (sv[1] == 3) {
-        ::fcntl(3, F_SETFD, 0);
-      } else {
-        ::dup2(sv[1], 3);
+    while (auto body = proto::readFrame(fd)) {
+      proto::Reader r(*body);
+      switch (r.kind()) {
+        case proto::Kind::kResult: {
+          Reply reply;
+          reply.status = r.i32();
+          reply.next = r.u32();
+          reply.error = r.str();
+          std::lock_guard lock(mu);
+          if (waiting.count(r.id()) != 0) results[r.id()] = std::move(reply);
+          cv.notify_all();
+          break;
+        }
+        case proto::Kind::kLog: {
+          int32_t level = r.i32();
+          std::string msg = r.str();
+          host->log(host->ctx, level, msg.data(), msg.size());
+          break;
+        }
+        case proto::Kind::kCounter: {
+          std::string name = r.str();
+          int64_t delta = r.i64();
+          host->counter_add(host->ctx, name.data(), name.size(), delta);
+          break;
+        }
+        case proto::Kind::kGauge: {
+          std::string name = r.str();
+          double v = r.f64();
+          host->gauge_set(host->ctx, name.data(), name.size(), v);
+          break;
+        }
+        case proto::Kind::kCall:
+          answerCall(r);
+          break;
+        default:
+          break;
       }
-      ::syscall(SYS_close_range, 4U, ~0U, 0U);  // no engine descriptor leaks into the host
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(exe.c_str(), argv);
-      ::_exit(127);
     }
-    ::close(sv[1]);
-    fd_ = sv[0];
-    pid_ = pid;
-    reader_ = std::thread([this] { readLoop(); });
+    // EOF: the host is gone (exited, crashed, or killed), or the engine shut the socket down.
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::string how;
+    bool report;
+    {
+      std::lock_guard lock(mu);
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !created) {
+        kill_reason = "host process could not run " + exe + " --flow-host (exit code 127)";
+      }
+      how = kill_reason.empty() ? describeExit(status) : kill_reason;
+      dead = true;
+      death = how;
+      report = !expected_exit && waiting.empty();
+    }
+    cv.notify_all();
+    // The callback may drop the last reference to the flow and so to the Instance: its
+    // destructor sees it runs on this thread and does not wait for it.
+    if (report && on_death) on_death(how + " while no hook was running");
+    on_death = nullptr;
+    std::lock_guard lock(mu);
+    reader_done = true;
+    cv.notify_all();
+  }
+
+  void answerCall(proto::Reader& r) {
+    auto fn = static_cast<proto::Fn>(r.u8());
+    std::string key = r.str();
+    std::string value = r.str();
+    int32_t status = SLUICE_OK;
+    int64_t number = 0;
+    std::string text;
+    auto sink = [](void* c, const char* v, size_t n) {
+      static_cast<std::string*>(c)->assign(v, n);
+    };
+    switch (fn) {
+      case proto::Fn::kIsCancelled:
+        number = host->is_cancelled(host->ctx);
+        break;
+      case proto::Fn::kIsPaused:
+        number = host->is_paused(host->ctx);
+        break;
+      case proto::Fn::kIsStopRequested:
+        number = host->is_stop_requested(host->ctx);
+        break;
+      case proto::Fn::kStateGet:
+        status = host->state_get(host->ctx, key.data(), key.size(), sink, &text);
+        break;
+      case proto::Fn::kStatePut:
+        status = host->state_put(host->ctx, key.data(), key.size(), value.data(), value.size());
+        break;
+      case proto::Fn::kStateDelete:
+        status = host->state_delete(host->ctx, key.data(), key.size());
+        break;
+      case proto::Fn::kStateLookup:
+        status = host->state_lookup(host->ctx, key.data(), key.size(), sink, &text);
+        break;
+    }
+    proto::Writer w(proto::Kind::kCallReply, r.id());
+    w.i32(status).i64(number).str(text);
+    send(w.frame());
+  }
+
+  // Resident memory of the host, checked every 50 ms against runtime.memory_limit_mb.
+  void watchMemory() {
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    while (!stop_watch) {
+      std::ifstream in(path);
+      std::string line;
+      uint64_t rss_kb = 0;
+      while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stoull(line.substr(6));
+      }
+      {
+        std::lock_guard lock(mu);
+        if (dead) return;
+        if (rss_kb > static_cast<uint64_t>(limit_mb) * 1024) {
+          kill_reason = "host process killed (SIGKILL): resident memory " +
+                        std::to_string(rss_kb / 1024) + " MB over runtime.memory_limit_mb " +
+                        std::to_string(limit_mb);
+          ::kill(pid, SIGKILL);
+          return;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+};
+
+class ProcessInstance final : public Instance {
+ public:
+  ProcessInstance(HostTable host, std::shared_ptr<const FlowType> type, std::string config,
+                  std::function<void(const std::string&)> on_death)
+      : type_(std::move(type)), config_(std::move(config)), ch_(std::make_shared<Channel>()) {
+    ch_->host = std::move(host);
+    ch_->on_death = std::move(on_death);
+  }
+
+  ~ProcessInstance() override {
+    if (ch_->pid <= 0) return;
+    destroy(nullptr);
+    ch_->stop_watch = true;
+    std::unique_lock lock(ch_->mu);
+    if (ch_->reader_id == std::this_thread::get_id()) return;  // never wait for ourselves
+    // Bounded: destroy() made sure the host is dead or killed and the socket is shut down.
+    if (!ch_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return ch_->reader_done; })) {
+      spdlog::error("flow host {}: its reader did not finish; left to end on its own", ch_->pid);
+    }
+  }
+
+  bool spawn(const ProcessOptions& options, std::string* error) {
+    ch_->exe = options.host_executable;
+    if (!proto::spawnHost(ch_->exe, &ch_->pid, &ch_->fd, error)) return false;
+    std::thread([ch = ch_] { ch->readLoop(); }).detach();
     if (options.memory_limit_mb > 0) {
-      limit_mb_ = options.memory_limit_mb;
-      watch_ = std::thread([this] { watchMemory(); });
+      ch_->limit_mb = options.memory_limit_mb;
+      std::thread([ch = ch_] { ch->watchMemory(); }).detach();
     }
-    std::array<char, 1024> buf{};
-    sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
+    return true;
+  }
+
+  // No bound of its own: the flow's deadline kills the host when create does not return.
+  int32_t create(sluice_error* e) override {
+    const sluice_host& h = *ch_->host;
     proto::Writer w(proto::Kind::kCreate, nextId());
     w.str(type_->file)
         .str(type_->name)
-        .str(std::string(host_->flow_id, host_->flow_id_len))
-        .str(std::string(host_->files_root, host_->files_root_len))
-        .str(config);
-    if (call(std::move(w), proto::Kind::kCreate, nullptr, &e, std::chrono::milliseconds(0)) !=
-        SLUICE_OK) {
-      buf.back() = '\0';
-      *error = std::string("create hook failed: ") + buf.data();
-      return false;
+        .str(std::string(h.flow_id, h.flow_id_len))
+        .str(std::string(h.files_root, h.files_root_len))
+        .str(config_);
+    const int32_t rc = call(std::move(w), proto::Kind::kCreate, nullptr, e);
+    if (rc == SLUICE_OK) ch_->created = true;
+    return rc;
+  }
+
+  int32_t destroy(sluice_error* e) override {
+    if (destroyed_ || ch_->pid <= 0) return SLUICE_OK;
+    destroyed_ = true;
+    {
+      std::lock_guard lock(ch_->mu);
+      ch_->expected_exit = true;
     }
-    created_ = true;
-    return true;
+    int32_t rc = SLUICE_OK;
+    if (!isDead()) {
+      rc = call(proto::Writer(proto::Kind::kDestroy, nextId()), proto::Kind::kDestroy, nullptr, e,
+                std::chrono::milliseconds(2000));
+    }
+    if (rc != SLUICE_OK && !isDead()) {
+      // The destroy hook did not return within its bound: end it with its host.
+      kill();
+      sluice_error_set(e,
+                       "destroy hook did not return within 2000 ms; its host process was killed "
+                       "(SIGKILL)");
+    }
+    // The host exits after destroy. A process it forked may still hold the other end of the
+    // socket, so the reader is woken by shutting our end down rather than by the host's EOF.
+    ::shutdown(ch_->fd, SHUT_RDWR);
+    std::unique_lock lock(ch_->mu);
+    if (!ch_->cv.wait_for(lock, std::chrono::milliseconds(2000), [&] { return ch_->dead; })) {
+      ::kill(ch_->pid, SIGKILL);  // the reader reaps it
+    }
+    return rc;
   }
 
   int32_t start(sluice_error* e) override { return simple(proto::Kind::kStart, e); }
@@ -212,27 +409,21 @@ class ProcessInstance final : public Instance {
   int32_t run(sluice_error* e) override { return simple(proto::Kind::kRun, e); }
   bool canReconfigure() const override { return type_->def->reconfigure != nullptr; }
   bool kill() override {
-    std::lock_guard lock(mu_);
-    if (dead_ || pid_ <= 0) return true;
-    if (kill_reason_.empty())
-      kill_reason_ =
+    std::lock_guard lock(ch_->mu);
+    if (ch_->dead || ch_->pid <= 0) return true;
+    if (ch_->kill_reason.empty())
+      ch_->kill_reason =
           "host process killed (SIGKILL) by the engine: plugin code did not return in time";
-    ::kill(pid_, SIGKILL);
+    ::kill(ch_->pid, SIGKILL);
     return true;
   }
 
  private:
-  struct Reply {
-    int32_t status = SLUICE_ERROR;
-    uint32_t next = 0;
-    std::string error;
-  };
-
   uint32_t nextId() { return next_id_.fetch_add(1); }
 
   bool isDead() {
-    std::lock_guard lock(mu_);
-    return dead_;
+    std::lock_guard lock(ch_->mu);
+    return ch_->dead;
   }
 
   int32_t simple(proto::Kind k, sluice_error* e) {
@@ -243,206 +434,62 @@ class ProcessInstance final : public Instance {
   // flow's deadlines kill the host when needed).
   int32_t call(proto::Writer w, proto::Kind k, uint32_t* next, sluice_error* e,
                std::chrono::milliseconds bound = std::chrono::milliseconds(0)) {
+    Channel& ch = *ch_;
     const std::string& frame = w.frame();
     uint32_t id;
     std::memcpy(&id, frame.data() + 5, 4);
-    std::unique_lock lock(mu_);
-    if (dead_) {
-      sluice_error_set(e, (death_ + " (before the " + hookName(k) + " hook)").c_str());
+    std::unique_lock lock(ch.mu);
+    if (ch.dead) {
+      sluice_error_set(e, (ch.death + " (before the " + hookName(k) + " hook)").c_str());
       return SLUICE_ERROR;
     }
-    waiting_.insert({id, k});
+    ch.waiting.insert({id, k});
     lock.unlock();
     bool sent;
     {
-      std::lock_guard wl(write_mu_);
-      sent = proto::writeFrame(fd_, frame);
+      std::lock_guard wl(ch.write_mu);
+      sent = proto::writeFrame(ch.fd, frame);
     }
     lock.lock();
-    auto ready = [&] { return dead_ || results_.count(id) != 0; };
+    auto ready = [&] { return ch.dead || ch.results.count(id) != 0; };
     if (!sent) {
-      cv_.wait_for(lock, std::chrono::milliseconds(2000), ready);
+      ch.cv.wait_for(lock, std::chrono::milliseconds(2000), ready);
     } else if (bound.count() > 0) {
-      cv_.wait_for(lock, bound, ready);
+      ch.cv.wait_for(lock, bound, ready);
     } else {
-      cv_.wait(lock, ready);
+      ch.cv.wait(lock, ready);
     }
-    waiting_.erase(id);
-    auto it = results_.find(id);
-    if (it == results_.end()) {
-      std::string why = dead_ ? death_ : "host process did not answer";
+    ch.waiting.erase(id);
+    auto it = ch.results.find(id);
+    if (it == ch.results.end()) {
+      std::string why = ch.dead ? ch.death : "host process did not answer";
       sluice_error_set(e, (why + " while running the " + hookName(k) + " hook").c_str());
       return SLUICE_ERROR;
     }
-    Reply r = std::move(it->second);
-    results_.erase(it);
+    Channel::Reply r = std::move(it->second);
+    ch.results.erase(it);
     if (next != nullptr) *next = r.next;
     if (r.status != SLUICE_OK) sluice_error_set(e, r.error.c_str());
     return r.status;
   }
 
-  void send(const std::string& frame) {
-    std::lock_guard wl(write_mu_);
-    proto::writeFrame(fd_, frame);
-  }
-
-  void readLoop() {
-    while (auto body = proto::readFrame(fd_)) {
-      proto::Reader r(*body);
-      switch (r.kind()) {
-        case proto::Kind::kResult: {
-          Reply reply;
-          reply.status = r.i32();
-          reply.next = r.u32();
-          reply.error = r.str();
-          std::lock_guard lock(mu_);
-          if (waiting_.count(r.id()) != 0) results_[r.id()] = std::move(reply);
-          cv_.notify_all();
-          break;
-        }
-        case proto::Kind::kLog: {
-          int32_t level = r.i32();
-          std::string msg = r.str();
-          host_->log(host_->ctx, level, msg.data(), msg.size());
-          break;
-        }
-        case proto::Kind::kCounter: {
-          std::string name = r.str();
-          int64_t delta = r.i64();
-          host_->counter_add(host_->ctx, name.data(), name.size(), delta);
-          break;
-        }
-        case proto::Kind::kGauge: {
-          std::string name = r.str();
-          double v = r.f64();
-          host_->gauge_set(host_->ctx, name.data(), name.size(), v);
-          break;
-        }
-        case proto::Kind::kCall:
-          answerCall(r);
-          break;
-        default:
-          break;
-      }
-    }
-    // EOF: the host is gone (exited, crashed, or killed).
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    std::string how;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !created_) {
-      std::lock_guard lock(mu_);
-      kill_reason_ = "host process could not run " + exe_ + " --flow-host (exit code 127)";
-    }
-    bool report;
-    {
-      std::lock_guard lock(mu_);
-      how = kill_reason_.empty() ? describeExit(status) : kill_reason_;
-      dead_ = true;
-      death_ = how;
-      report = !expected_exit_ && waiting_.empty();
-    }
-    cv_.notify_all();
-    if (report && on_death_) on_death_(how + " while no hook was running");
-  }
-
-  void answerCall(proto::Reader& r) {
-    auto fn = static_cast<proto::Fn>(r.u8());
-    std::string key = r.str();
-    std::string value = r.str();
-    int32_t status = SLUICE_OK;
-    int64_t number = 0;
-    std::string text;
-    switch (fn) {
-      case proto::Fn::kIsCancelled:
-        number = host_->is_cancelled(host_->ctx);
-        break;
-      case proto::Fn::kIsPaused:
-        number = host_->is_paused(host_->ctx);
-        break;
-      case proto::Fn::kIsStopRequested:
-        number = host_->is_stop_requested(host_->ctx);
-        break;
-      case proto::Fn::kStateGet: {
-        auto sink = [](void* c, const char* v, size_t n) {
-          static_cast<std::string*>(c)->assign(v, n);
-        };
-        status = host_->state_get(host_->ctx, key.data(), key.size(), sink, &text);
-        break;
-      }
-      case proto::Fn::kStatePut:
-        status = host_->state_put(host_->ctx, key.data(), key.size(), value.data(), value.size());
-        break;
-      case proto::Fn::kStateDelete:
-        status = host_->state_delete(host_->ctx, key.data(), key.size());
-        break;
-    }
-    proto::Writer w(proto::Kind::kCallReply, r.id());
-    w.i32(status).i64(number).str(text);
-    send(w.frame());
-  }
-
-  // Resident memory of the host, checked every 50 ms against runtime.memory_limit_mb.
-  void watchMemory() {
-    const std::string path = "/proc/" + std::to_string(pid_) + "/status";
-    while (!stop_watch_) {
-      std::ifstream in(path);
-      std::string line;
-      uint64_t rss_kb = 0;
-      while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stoull(line.substr(6));
-      }
-      if (rss_kb > static_cast<uint64_t>(limit_mb_) * 1024) {
-        std::lock_guard lock(mu_);
-        if (!dead_) {
-          kill_reason_ = "host process killed (SIGKILL): resident memory " +
-                         std::to_string(rss_kb / 1024) + " MB over runtime.memory_limit_mb " +
-                         std::to_string(limit_mb_);
-          ::kill(pid_, SIGKILL);
-        }
-        return;
-      }
-      {
-        std::lock_guard lock(mu_);
-        if (dead_) return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-
-  const sluice_host* host_;  // the engine's table for this flow, outlives the instance
   std::shared_ptr<const FlowType> type_;
-  std::function<void(const std::string&)> on_death_;
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::string exe_;
-  std::atomic<bool> created_{false};
-  std::thread reader_;
-  std::thread watch_;
-  std::atomic<bool> stop_watch_{false};
-  uint32_t limit_mb_ = 0;
+  std::string config_;
+  std::shared_ptr<Channel> ch_;
   std::atomic<uint32_t> next_id_{1};
-  std::mutex write_mu_;  // one frame at a time on fd_
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<uint32_t, proto::Kind> waiting_;  // guarded by mu_: calls awaiting a result
-  std::map<uint32_t, Reply> results_;        // guarded by mu_
-  bool dead_ = false;                        // guarded by mu_
-  bool expected_exit_ = false;               // guarded by mu_
-  std::string death_;                        // guarded by mu_
-  std::string kill_reason_;                  // guarded by mu_
+  bool destroyed_ = false;  // strand only
 };
 
 }  // namespace
 
-std::shared_ptr<Instance> createProcessInstance(const std::shared_ptr<const FlowType>& type,
-                                                const sluice_host* host,
-                                                const std::string& config_json,
-                                                const ProcessOptions& options,
-                                                std::function<void(const std::string&)> on_death,
-                                                std::string* error) {
-  auto instance = std::make_shared<ProcessInstance>(host, type, std::move(on_death));
-  if (!instance->spawn(options, config_json, error)) return nullptr;
+std::shared_ptr<Instance> makeProcessInstance(const std::shared_ptr<const FlowType>& type,
+                                              HostTable host, std::string config_json,
+                                              const ProcessOptions& options,
+                                              std::function<void(const std::string&)> on_death,
+                                              std::string* error) {
+  auto instance = std::make_shared<ProcessInstance>(std::move(host), type, std::move(config_json),
+                                                    std::move(on_death));
+  if (!instance->spawn(options, error)) return nullptr;
   return instance;
 }
 

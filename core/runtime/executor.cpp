@@ -20,6 +20,10 @@ void ThreadPool::post(std::function<void()> task) {
   cv_.notify_one();
 }
 
+namespace {
+thread_local bool retire_after_task = false;  // this worker's stuck call returned
+}  // namespace
+
 bool ThreadPool::replaceStuckWorker() {
   std::lock_guard lock(mu_);
   if (stopping_ || replacements_ >= kMaxReplacements) return false;
@@ -29,9 +33,34 @@ bool ThreadPool::replaceStuckWorker() {
   return true;
 }
 
+void ThreadPool::retireAfterTask() { retire_after_task = true; }
+
+void ThreadPool::retireOne() {
+  {
+    std::lock_guard lock(mu_);
+    ++retire_any_;
+  }
+  cv_.notify_one();
+}
+
 size_t ThreadPool::size() const {
   std::lock_guard lock(mu_);
-  return threads_.size();
+  return running_threads_;
+}
+
+void ThreadPool::retireLocked() {
+  if (replacements_ > 0) --replacements_;
+  --running_threads_;
+  // A thread cannot join itself: it detaches its own handle and returns at once.
+  const auto me = std::this_thread::get_id();
+  for (auto it = threads_.begin(); it != threads_.end(); ++it) {
+    if (it->get_id() == me) {
+      it->detach();
+      threads_.erase(it);
+      break;
+    }
+  }
+  exited_cv_.notify_all();
 }
 
 void ThreadPool::run() {
@@ -39,12 +68,26 @@ void ThreadPool::run() {
     std::function<void()> task;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty() || retire_any_ > 0; });
       if (stopping_) break;
+      if (retire_any_ > 0) {
+        --retire_any_;
+        retireLocked();
+        return;
+      }
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
     task();
+    task = nullptr;
+    if (retire_after_task) {
+      retire_after_task = false;
+      std::lock_guard lock(mu_);
+      if (!stopping_) {
+        retireLocked();
+        return;
+      }
+    }
   }
   std::lock_guard lock(mu_);
   --running_threads_;
@@ -143,6 +186,7 @@ void Timer::run() {
     entries_.erase(it);
     lock.unlock();
     fn();
+    fn = nullptr;  // what the callback held is released outside the lock
     lock.lock();
   }
 }

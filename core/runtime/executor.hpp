@@ -27,8 +27,14 @@ class ThreadPool {
   /// Queues `task` (any thread). Ignored after shutdown began.
   void post(std::function<void()> task);
   /// Adds a worker to stand in for one stuck in plugin code that does not return (thread
-  /// isolation), at most `kMaxReplacements` over the pool's life. False when the cap is reached.
+  /// isolation). At most `kMaxReplacements` stand in at once; false when that many do.
   bool replaceStuckWorker();
+  /// Called on a worker whose stuck call returned: it retires once its current task ends, so
+  /// the pool goes back to its size.
+  void retireAfterTask();
+  /// Some worker retires (a replacement was added for a call that returned meanwhile).
+  void retireOne();
+  /// Live workers.
   size_t size() const;
 
   static constexpr size_t kMaxReplacements = 32;
@@ -38,13 +44,15 @@ class ThreadPool {
 
  private:
   void run();
+  void retireLocked();  // the calling worker leaves the pool; mu_ held
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
   size_t running_threads_ = 0;               // guarded by mu_
-  size_t replacements_ = 0;                  // guarded by mu_
+  size_t replacements_ = 0;                  // guarded by mu_: standing in right now
+  size_t retire_any_ = 0;                    // guarded by mu_: workers asked to retire
   std::condition_variable exited_cv_;
   std::vector<std::thread> threads_;  // guarded by mu_
 };

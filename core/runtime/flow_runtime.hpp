@@ -4,19 +4,24 @@
 // submitted, on a worker of the engine's pool (never on the caller's thread). Each command has a
 // deadline enforced by the timer thread, so a caller is always answered even when plugin code
 // never returns. Reading the status never waits on plugin code.
+//
+// The code is split by job (docs/architecture.md, "Runtime units"):
+//   flow_runtime.cpp   acceptance and submission of commands, deadlines and the kill policy,
+//                      the state machine of start/pause/resume/stop
+//   flow_update.cpp    update (PUT) with rollback
+//   flow_instance.cpp  the instance's life: hook calls, create/start, stop/destroy, steps, the
+//                      dedicated thread, host deaths
+//   flow_restart.cpp   the restart policy's scheduling
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "core/isolation/instance.hpp"
 #include "core/model/errors.hpp"
@@ -24,6 +29,13 @@
 #include "core/model/states.hpp"
 #include "core/plugins/plugin_registry.hpp"
 #include "core/runtime/executor.hpp"
+#include "core/runtime/flow_signals.hpp"
+#include "core/runtime/flow_status.hpp"
+#include "core/runtime/host_binding.hpp"
+#include "core/runtime/pending.hpp"
+#include "core/runtime/restart_backoff.hpp"
+#include "core/runtime/runner.hpp"
+#include "core/runtime/strand.hpp"
 #include "core/store/store.hpp"
 
 namespace sluice {
@@ -31,55 +43,30 @@ namespace sluice {
 /// Bound on a hard stop: how long the engine waits for plugin code after raising cancellation.
 inline constexpr uint32_t kHardStopBoundMs = 2'000;
 
-using SystemTime = std::chrono::system_clock::time_point;
-
-/// A snapshot of a flow for GET /flows/status.
-struct FlowStatus {
-  std::string id;
-  std::string type;
-  State state = State::kStopped;
-  Desired desired = Desired::kStopped;
-  SystemTime since;
-  std::string error;  // last error, empty when none
-  std::vector<std::pair<std::string, int64_t>> counters;
-  std::vector<std::pair<std::string, double>> gauges;
-  std::string operation;                      // command in progress, empty when none
-  std::optional<SystemTime> deadline;         // its deadline
-  bool restarts = false;                      // runtime.restart.policy is on-failure
-  uint32_t restart_count = 0;                 // restarts since the last clean run
-  std::optional<SystemTime> next_restart_at;  // a restart is pending
-};
-
-/// Where a command left a flow.
-struct Outcome {
-  State state = State::kStopped;
-  std::string error;
-};
-
 /// What a flow needs from the engine. Outlives every FlowRuntime.
 struct EngineServices {
   ThreadPool* pool;
   Timer* timer;
   Store* store;
-  std::function<void()> records_changed;
-  std::string files_root;       // absolute; handed to plugins through the host table
-  std::string host_executable;  // the sluice binary, run with --flow-host for process isolation  //
-                                // a stored configuration changed (cache invalidation)
+  std::function<void()> records_changed;  // a stored configuration changed (list cache)
+  std::string files_root;                 // absolute; handed to plugins through the host table
+  std::string host_executable;  // the sluice binary, run with --flow-host for process isolation
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
  public:
-  using Done = std::function<void(const Outcome&)>;
+  using Done = Pending::Done;
   using UpdateDone = std::function<void(const Result<sluice::Done>&)>;
 
   /// `type` may be null when the flow's type is not loaded: the flow then stays failed.
   FlowRuntime(EngineServices* services, FlowSpec spec, std::shared_ptr<const FlowType> type,
-              Desired desired);
+              Desired desired, Incarnation incarnation);
   ~FlowRuntime();
   FlowRuntime(const FlowRuntime&) = delete;
   FlowRuntime& operator=(const FlowRuntime&) = delete;
 
   const std::string& id() const { return id_; }
+  Incarnation incarnation() const { return incarnation_; }
   FlowStatus status() const;
   std::string recordJson() const;
   Desired desired() const;
@@ -89,86 +76,85 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// Why `c` is not allowed now, or nothing when it is (callers hold the engine's catalog lock).
   std::optional<std::string> refusal(Command c) const;
   /// The desired state after command `c`.
-  Desired desiredAfter(Command c) const;
-  /// Records that `c` was accepted (its desired state is already stored).
-  void accept(Command c);
-
-  /// Applies a command; `done` is called exactly once, on an engine thread, when the flow
-  /// reached its target, a hook failed, or the deadline passed.
-  void command(Command c, StopMode mode, Done done);
+  static Desired desiredAfter(Command c);
+  /// Records that `c` was accepted (its desired state is already stored) and queues it on the
+  /// strand in the same step, so that commands run in the order they were accepted. `done` is
+  /// called exactly once, on an engine thread, when the flow reached its target, a hook failed,
+  /// or the deadline passed. Callers hold the engine's catalog lock.
+  void acceptCommand(Command c, StopMode mode, Done done);
   /// Stops the flow (soft, bounded) without touching its desired state: engine shutdown.
   void shutdownStop(Done done);
   /// Replaces the configuration (PUT). A running or paused flow restarts with it; when the new
   /// configuration fails to start the previous one is restored and nothing is stored.
   void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done);
-  /// Stops (soft, bounded, then hard) and releases the instance of a deleted flow.
+  /// Marks the flow deleted: from now on it refuses every command, update and restart. Then
+  /// stops (soft, bounded, then hard) and releases the instance; when that is done the host
+  /// functions are detached (late plugin code writes no state) and `done` is called. Callers
+  /// hold the engine's catalog lock.
   void remove(Done done);
-  /// Called by a process instance's host when it dies while no hook runs.
-  void onInstanceDeath(const std::shared_ptr<Instance>& instance, const std::string& how);
   /// Drops operations still queued once the engine's pool has stopped (they hold references to
   /// the flow and would keep it alive forever).
   void dropQueuedOps();
 
  private:
-  struct Pending;
-  struct HostBinding;
-  struct Runner;
-
-  void post(std::function<void()> op);
-  void drain();
+  // ---- flow_runtime.cpp
+  void submitCommand(Command c, StopMode mode, Done done);  // submit_mu_ held
   std::shared_ptr<Pending> makePending(std::string operation, uint32_t timeout_ms, Done done);
   void armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode, uint32_t stop_timeout_ms);
   void onDeadline(const std::shared_ptr<Pending>& p, const std::string& why);
+  /// Ends plugin code that does not return: kills a process instance, or adds a pool worker in
+  /// place of the one it pins. Returns what was done, for the error message.
+  std::string killStuckCode();
   void finish(const std::shared_ptr<Pending>& p, const Outcome& outcome);
   void release(const std::shared_ptr<Pending>& p);  // cancels timers, clears the operation
-
+  void beginOperation(const std::shared_ptr<Pending>& p);
   void runCommand(Command c, StopMode mode, const std::shared_ptr<Pending>& p);
+  void runStart(const std::function<void(Outcome)>& conclude);
   void runStop(StopMode mode, const std::shared_ptr<Pending>& p);
+  void setState(State s, std::string error = {});
+  void setStateKeepError(State s);
+  State state() const;
+  bool removed() const;
+
+  // ---- flow_update.cpp
   void runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                  const std::shared_ptr<Pending>& p, UpdateDone done);
+
+  // ---- flow_restart.cpp
+  void scheduleRestartLocked();  // mu_ held: the flow just failed
+  void restartNow(uint64_t generation);
+
+  // ---- flow_instance.cpp (strand only)
+  bool callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
+                std::string* error);
+  bool createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
+                      std::string* error);
+  bool stopAndDestroy(StopMode mode, std::string* error);
+  /// Runs the destroy hook and drops the instance; false (and why) when destroy failed.
+  bool destroyInstance(std::string* error = nullptr);
+  /// Stops (hard) and destroys the instance, if any, under a watchdog of its own: a failed flow
+  /// holds nothing.
+  void releaseInstance();
+  /// Releases the instance and marks the flow failed with `error`.
+  void failInstance(const std::string& error);
+  /// Resumes a paused instance and schedules its steps; on failure the flow is failed.
+  bool resumeInstance(std::string* error);
+  void scheduleStep(uint32_t delay_ms);
   void runStep(uint64_t generation);
   void startRunner();
   void runEnded(const std::shared_ptr<Runner>& runner);
   /// Asks the dedicated thread to return and waits (bounded); false when it did not return, in
   /// which case the instance now belongs to the thread, which destroys it when it returns.
   bool stopRunner(StopMode mode, std::string* error);
-
-  // Instance management; strand only.
-  bool createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
-                      std::string* error);
-  bool stopAndDestroy(StopMode mode, std::string* error);
-  void destroyInstance();
-  /// Stops (hard) and destroys the instance, if any: a failed flow holds nothing.
-  void releaseInstance();
-  /// Releases the instance and marks the flow failed with `error`.
-  void failInstance(const std::string& error);
-  /// Resumes a paused instance and schedules its steps; on failure the flow is failed.
-  bool resumeInstance(std::string* error);
-  bool callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
-                std::string* error);
-  void scheduleStep(uint32_t delay_ms);
-  void setState(State s, std::string error = {});
-  void scheduleRestartLocked();  // mu_ held: the flow just failed
-  void restartNow(uint64_t generation);
-  void setStateKeepError(State s);
-  State state() const;
-
-  // Host functions.
-  static void hostLog(void* ctx, int32_t level, const char* msg, size_t len);
-  static void hostCounterAdd(void* ctx, const char* name, size_t len, int64_t delta);
-  static void hostGaugeSet(void* ctx, const char* name, size_t len, double value);
-  static int32_t hostIsCancelled(void* ctx);
-  static int32_t hostIsPaused(void* ctx);
-  static int32_t hostIsStopRequested(void* ctx);
-  static int64_t hostNowMs(void* ctx);
-  static int32_t hostStateGet(void* ctx, const char* key, size_t len, sluice_value_sink sink,
-                              void* sink_ctx);
-  static int32_t hostStatePut(void* ctx, const char* key, size_t len, const char* value,
-                              size_t value_len);
-  static int32_t hostStateDelete(void* ctx, const char* key, size_t len);
+  /// A process instance's host died while no hook ran (called from its reader thread).
+  void onInstanceDeath(uint64_t instance_seq, const std::string& how);
 
   EngineServices* services_;  // borrowed, outlives this
   const std::string id_;
+  const Incarnation incarnation_;
+
+  // Serializes acceptance + queueing: commands (engine), restarts (timer) and the removal.
+  std::mutex submit_mu_;
 
   mutable std::mutex mu_;
   FlowSpec spec_;                         // guarded by mu_
@@ -182,36 +168,29 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::optional<SystemTime> deadline_;    // guarded by mu_
   int pending_commands_ = 0;              // guarded by mu_
   bool removed_ = false;                  // guarded by mu_
-  uint32_t restart_count_ = 0;            // guarded by mu_
-  uint64_t restart_generation_ = 0;       // guarded by mu_: voids a pending restart when bumped
-  std::optional<SystemTime> next_restart_at_;       // guarded by mu_
-  std::optional<Clock::time_point> running_since_;  // guarded by mu_: last time it reached running
+  RestartBackoff restart_;                // guarded by mu_
+  std::optional<SystemTime> next_restart_at_;  // guarded by mu_
 
-  mutable std::mutex metrics_mu_;
-  std::map<std::string, int64_t> counters_;  // guarded by metrics_mu_
-  std::map<std::string, double> gauges_;     // guarded by metrics_mu_
-
-  std::mutex strand_mu_;
-  std::deque<std::function<void()>> ops_;  // guarded by strand_mu_
-  bool strand_active_ = false;             // guarded by strand_mu_
+  FlowSignals signals_;
+  FlowMetrics metrics_;
+  std::shared_ptr<HostBinding> host_;  // shared with plugin threads that may outlive the flow
+  std::shared_ptr<Strand> strand_;
 
   // Owned by the strand (touched only by the op in flight).
   std::shared_ptr<Instance> instance_;
   std::shared_ptr<const FlowType> instance_type_;  // type the instance was created from
   FlowSpec instance_spec_;                         // spec the instance was created from
-  std::shared_ptr<HostBinding> host_;  // shared with plugin threads that may outlive the flow
-  std::shared_ptr<Runner> runner_;     // dedicated thread of the instance, when it has one
+  uint64_t instance_seq_ = 0;                      // numbers instances, for death reports
+  std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
 
   std::mutex kill_mu_;
   std::shared_ptr<Instance> killable_;  // guarded by kill_mu_: the instance, for deadlines to kill
 
   std::atomic<const char*> current_hook_{nullptr};  // the hook running on the strand, if any
-  std::atomic<bool> cancel_{false};
-  std::atomic<bool> pause_requested_{false};
-  std::atomic<bool> stop_requested_{false};
+  // 0 no hook runs, 1 a hook runs, 2 it runs and a replacement worker stands in for its worker
+  // (the worker retires when the hook returns).
+  std::atomic<int> hook_state_{0};
   std::atomic<uint64_t> step_generation_{0};
 };
-
-std::string formatTime(SystemTime t);
 
 }  // namespace sluice

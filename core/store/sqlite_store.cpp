@@ -17,6 +17,7 @@ class Statement {
   void bind(int i, const std::string& s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   }
+  void bindInt(int i, uint64_t v) { sqlite3_bind_int64(stmt_, i, static_cast<sqlite3_int64>(v)); }
   void bindBlob(int i, const std::string& s) {
     sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   }
@@ -41,13 +42,28 @@ CREATE TABLE IF NOT EXISTS flows (
   record TEXT NOT NULL,
   desired TEXT NOT NULL DEFAULT 'stopped'
 );
-CREATE TABLE IF NOT EXISTS flow_state (
-  flow_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS plugin_state (
+  incarnation INTEGER NOT NULL,
   key TEXT NOT NULL,
   value BLOB NOT NULL,
-  PRIMARY KEY (flow_id, key)
+  PRIMARY KEY (incarnation, key)
 );
 )";
+
+// Databases written before incarnations kept plugin state by flow id (table flow_state): move
+// it to the incarnation of the flow stored under that id.
+constexpr const char* kMigrateFlowState = R"(
+BEGIN IMMEDIATE;
+INSERT OR REPLACE INTO plugin_state (incarnation, key, value)
+  SELECT f.seq, s.key, s.value FROM flow_state s JOIN flows f ON f.flow_id = s.flow_id;
+DROP TABLE flow_state;
+COMMIT;
+)";
+
+// State of incarnations that are no longer stored: a flow deleted while the engine crashed
+// before its state was removed, or written late by plugin code of a deleted flow.
+constexpr const char* kDropOrphanState =
+    "DELETE FROM plugin_state WHERE incarnation NOT IN (SELECT seq FROM flows);";
 
 }  // namespace
 
@@ -66,6 +82,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
                           "PRAGMA busy_timeout=5000;", kSchema}) {
     if (!store->exec(sql)) return store->sqlError("cannot initialise database " + path);
   }
+  bool legacy = false;
+  {
+    Statement st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'flow_state'");
+    legacy = st.ok() && st.step() == SQLITE_ROW;
+  }
+  if (legacy && !store->exec(kMigrateFlowState)) {
+    Error e = store->sqlError("cannot migrate plugin state of " + path);
+    store->exec("ROLLBACK");
+    return e;
+  }
+  if (!store->exec(kDropOrphanState)) return store->sqlError("cannot clean plugin state");
   return store;
 }
 
@@ -81,7 +108,7 @@ bool SqliteStore::exec(const char* sql) {
 
 Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   std::lock_guard lock(mu_);
-  Statement st(db_, "SELECT flow_id, record, desired FROM flows ORDER BY seq");
+  Statement st(db_, "SELECT flow_id, record, desired, seq FROM flows ORDER BY seq");
   if (!st.ok()) return sqlError("cannot read flows");
   std::vector<StoredFlow> out;
   int rc;
@@ -90,14 +117,16 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     f.id = st.text(0);
     f.record_json = st.text(1);
     f.desired = desiredFromString(st.text(2)).value_or(Desired::kStopped);
+    f.incarnation = static_cast<Incarnation>(sqlite3_column_int64(st.get(), 3));
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return sqlError("cannot read flows");
   return out;
 }
 
-Result<Done> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
+Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
   std::lock_guard lock(mu_);
+  std::vector<Incarnation> incarnations;
   if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
   {
     Statement st(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
@@ -107,6 +136,7 @@ Result<Done> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
       st.bind(2, flows[i].record_json);
       st.bind(3, std::string(toString(flows[i].desired)));
       ok = st.step() == SQLITE_DONE;
+      incarnations.push_back(static_cast<Incarnation>(sqlite3_last_insert_rowid(db_)));
       st.reset();
     }
     if (!ok) {
@@ -120,41 +150,39 @@ Result<Done> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
     exec("ROLLBACK");
     return e;
   }
-  return Done{};
+  return incarnations;
 }
 
-Result<Done> SqliteStore::updateFlow(const std::string& id, const std::string& record_json) {
+Result<Done> SqliteStore::updateFlow(const std::string& id, Incarnation inc,
+                                     const std::string& record_json) {
   std::lock_guard lock(mu_);
-  Statement st(db_, "UPDATE flows SET record = ? WHERE flow_id = ?");
+  Statement st(db_, "UPDATE flows SET record = ? WHERE flow_id = ? AND seq = ?");
   if (!st.ok()) return sqlError("cannot update flow");
   st.bind(1, record_json);
   st.bind(2, id);
+  st.bindInt(3, inc);
   if (st.step() != SQLITE_DONE) return sqlError("cannot update flow");
+  if (sqlite3_changes(db_) != 1) {
+    return Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+  }
   return Done{};
 }
 
 Result<Done> SqliteStore::deleteFlow(const std::string& id) {
   std::lock_guard lock(mu_);
-  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
-  bool ok = true;
-  for (const char* sql :
-       {"DELETE FROM flows WHERE flow_id = ?", "DELETE FROM flow_state WHERE flow_id = ?"}) {
-    Statement st(db_, sql);
-    if (!st.ok()) {
-      ok = false;
-      break;
-    }
-    st.bind(1, id);
-    if (st.step() != SQLITE_DONE) {
-      ok = false;
-      break;
-    }
-  }
-  if (!ok || !exec("COMMIT")) {
-    Error e = sqlError("cannot delete flow");
-    exec("ROLLBACK");
-    return e;
-  }
+  Statement st(db_, "DELETE FROM flows WHERE flow_id = ?");
+  if (!st.ok()) return sqlError("cannot delete flow");
+  st.bind(1, id);
+  if (st.step() != SQLITE_DONE) return sqlError("cannot delete flow");
+  return Done{};
+}
+
+Result<Done> SqliteStore::deleteState(Incarnation inc) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "DELETE FROM plugin_state WHERE incarnation = ?");
+  if (!st.ok()) return sqlError("cannot delete state");
+  st.bindInt(1, inc);
+  if (st.step() != SQLITE_DONE) return sqlError("cannot delete state");
   return Done{};
 }
 
@@ -185,12 +213,11 @@ Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, De
   return Done{};
 }
 
-Result<std::optional<std::string>> SqliteStore::stateGet(const std::string& id,
-                                                         const std::string& key) {
+Result<std::optional<std::string>> SqliteStore::stateGet(Incarnation inc, const std::string& key) {
   std::lock_guard lock(mu_);
-  Statement st(db_, "SELECT value FROM flow_state WHERE flow_id = ? AND key = ?");
+  Statement st(db_, "SELECT value FROM plugin_state WHERE incarnation = ? AND key = ?");
   if (!st.ok()) return sqlError("cannot read state");
-  st.bind(1, id);
+  st.bindInt(1, inc);
   st.bind(2, key);
   int rc = st.step();
   if (rc == SQLITE_ROW) return std::optional<std::string>(st.text(0));
@@ -198,23 +225,24 @@ Result<std::optional<std::string>> SqliteStore::stateGet(const std::string& id,
   return sqlError("cannot read state");
 }
 
-Result<Done> SqliteStore::statePut(const std::string& id, const std::string& key,
+Result<Done> SqliteStore::statePut(Incarnation inc, const std::string& key,
                                    const std::string& value) {
   std::lock_guard lock(mu_);
-  Statement st(db_, "INSERT OR REPLACE INTO flow_state (flow_id, key, value) VALUES (?, ?, ?)");
+  Statement st(db_,
+               "INSERT OR REPLACE INTO plugin_state (incarnation, key, value) VALUES (?, ?, ?)");
   if (!st.ok()) return sqlError("cannot write state");
-  st.bind(1, id);
+  st.bindInt(1, inc);
   st.bind(2, key);
   st.bindBlob(3, value);
   if (st.step() != SQLITE_DONE) return sqlError("cannot write state");
   return Done{};
 }
 
-Result<Done> SqliteStore::stateDelete(const std::string& id, const std::string& key) {
+Result<Done> SqliteStore::stateDelete(Incarnation inc, const std::string& key) {
   std::lock_guard lock(mu_);
-  Statement st(db_, "DELETE FROM flow_state WHERE flow_id = ? AND key = ?");
+  Statement st(db_, "DELETE FROM plugin_state WHERE incarnation = ? AND key = ?");
   if (!st.ok()) return sqlError("cannot delete state");
-  st.bind(1, id);
+  st.bindInt(1, inc);
   st.bind(2, key);
   if (st.step() != SQLITE_DONE) return sqlError("cannot delete state");
   return Done{};

@@ -18,15 +18,15 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Result<std::vector<StoredFlow>> loadAll() override;
-  Result<Done> insertFlows(const std::vector<StoredFlow>& flows) override;
-  Result<Done> updateFlow(const std::string& id, const std::string& record_json) override;
+  Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>& flows) override;
+  Result<Done> updateFlow(const std::string& id, Incarnation inc,
+                          const std::string& record_json) override;
   Result<Done> deleteFlow(const std::string& id) override;
+  Result<Done> deleteState(Incarnation inc) override;
   Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states) override;
-  Result<std::optional<std::string>> stateGet(const std::string& id,
-                                              const std::string& key) override;
-  Result<Done> statePut(const std::string& id, const std::string& key,
-                        const std::string& value) override;
-  Result<Done> stateDelete(const std::string& id, const std::string& key) override;
+  Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) override;
+  Result<Done> statePut(Incarnation inc, const std::string& key, const std::string& value) override;
+  Result<Done> stateDelete(Incarnation inc, const std::string& key) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -131,12 +131,19 @@ class LinePipe : public sluice::sdk::StepFlow {
       }
     }
     // The checkpoint belongs to the input file: a new input starts at its beginning.
+    // A checkpoint that cannot be read is not an absent one: starting over would copy the input
+    // again, so the flow fails instead.
     offset_ = 0;
-    if (auto saved = host().stateGet(checkpointKey())) {
+    auto saved = host().stateLookup(checkpointKey());
+    if (!saved.ok()) {
+      return Status::error("cannot read the checkpoint of " + input_ +
+                           ": the engine's state store failed");
+    }
+    if (saved.has_value()) {
       try {
-        offset_ = std::stoull(*saved);
+        offset_ = std::stoull(saved.value);
       } catch (...) {
-        return Status::error("checkpoint is corrupt: '" + *saved + "'");
+        return Status::error("checkpoint is corrupt: '" + saved.value + "'");
       }
     }
     host().gaugeSet("offset", static_cast<double>(offset_));

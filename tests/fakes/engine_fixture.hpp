@@ -28,6 +28,7 @@ class EngineFixture : public ::testing::Test {
     EngineOptions o;
     o.data_dir = dir_;
     o.workers = 4;
+    o.validate_timeout_ms = validate_timeout_ms_;
     o.plugin_dirs = {SLUICE_BUNDLED_PLUGIN_DIR, SLUICE_TEST_PLUGIN_DIR};
     o.host_executable = host_executable_;  // process isolation runs the real binary as host
     auto e = Engine::open(o);
@@ -70,6 +71,12 @@ class EngineFixture : public ::testing::Test {
     engine_->update(spec(text), [&p](Result<std::string> r) { p.set_value(std::move(r)); });
     return f.get();
   }
+  Result<Outcome> remove(const std::string& id) {
+    std::promise<Result<Outcome>> p;
+    auto f = p.get_future();
+    engine_->remove(id, [&p](Result<Outcome> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
   State state(const std::string& id) { return engine_->status(id)->state; }
   int64_t counter(const std::string& id, const std::string& name) {
     const auto status = engine_->status(id);
@@ -85,6 +92,7 @@ class EngineFixture : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string host_executable_ = SLUICE_BINARY;
+  uint32_t validate_timeout_ms_ = 5000;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -384,7 +384,7 @@ TEST_F(ApiTest, PluginsListsTypesWithSchemas) {
   for (const auto& p : doc["plugins"].GetArray()) {
     EXPECT_TRUE(p["version"].IsString());
     EXPECT_TRUE(p["file"].IsString());
-    EXPECT_STREQ(p["abi"].GetString(), "1.0");
+    EXPECT_STREQ(p["abi"].GetString(), "1.1");
     for (const auto& t : p["flow_types"].GetArray()) types[t["name"].GetString()] = &t;
   }
   for (const char* name :

@@ -1,13 +1,12 @@
 // Fault containment: plugins that crash, abort, exit, hang, leak or throw, in both isolation
 // modes where the fault is survivable. For each: the flow's resulting state and error, the
 // engine still answering, and another flow still running (its counter advancing).
-#include <dirent.h>
 #include <signal.h>
 
-#include <fstream>
 #include <set>
 
 #include "fakes/api_fixture.hpp"
+#include "fakes/proc.hpp"
 
 namespace sluice::test {
 namespace {
@@ -32,36 +31,6 @@ const std::vector<Case> kExceptionCases = {
     {"resume", "throw", "injected exception in resume", "resume", ""},
     {"step", "error", "injected error in step", "step", ""},
 };
-
-// Processes whose parent is `pid`: (pid, state, command).
-std::vector<std::tuple<int, char, std::string>> children(pid_t parent) {
-  std::vector<std::tuple<int, char, std::string>> out;
-  DIR* d = ::opendir("/proc");
-  while (dirent* e = d != nullptr ? ::readdir(d) : nullptr) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    auto close = stat.rfind(')');
-    if (close == std::string::npos || close + 4 > stat.size()) continue;
-    char state = stat[close + 2];
-    int ppid = std::atoi(stat.c_str() + close + 4);
-    if (ppid == parent) {
-      out.emplace_back(std::atoi(e->d_name), state,
-                       stat.substr(stat.find('(') + 1, close - stat.find('(') - 1));
-    }
-  }
-  if (d != nullptr) ::closedir(d);
-  return out;
-}
-
-int openFds(pid_t pid) {
-  int n = 0;
-  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  while (dirent* e = d != nullptr ? ::readdir(d) : nullptr) n += e->d_name[0] != '.';
-  if (d != nullptr) ::closedir(d);
-  return n;
-}
 
 class FaultMatrixTest : public ApiFixture {
  protected:
@@ -131,6 +100,9 @@ TEST_F(FaultMatrixTest, ProcessIsolationContainsEveryFault) {
       {"step", "exit0", "exited with code 0", "step", ""},
       {"stop", "exit0", "exited with code 0", "stop", ""},
       {"start", "hang", "killed (SIGKILL)", "start", R"(,"start_timeout_ms":300)"},
+      {"create", "hang", "killed (SIGKILL)", "start", R"(,"start_timeout_ms":300)"},
+      {"destroy", "hang", "killed (SIGKILL)", "stop", R"(,"stop_timeout_ms":200)"},
+      {"destroy", "segv", "SIGSEGV", "stop", ""},
       {"step", "hang", "killed (SIGKILL)", "hardstop", ""},
       {"stop", "hang", "killed (SIGKILL)", "stop", R"(,"stop_timeout_ms":200)"},
       {"step", "hog", "memory_limit_mb", "step", R"(,"memory_limit_mb":256)"},
@@ -151,6 +123,8 @@ TEST_F(FaultMatrixTest, ThreadIsolationContainsWhatItCan) {
   // A crash cannot be contained in-process (docs/isolation.md); exceptions, errors and hangs can.
   const std::vector<Case> cases = {
       {"start", "hang", "did not finish within 300 ms", "start", R"(,"start_timeout_ms":300)"},
+      {"create", "hang", "did not finish within 300 ms", "start", R"(,"start_timeout_ms":300)"},
+      {"destroy", "hang", "still running after the hard stop", "stop", R"(,"stop_timeout_ms":200)"},
       {"step", "hang", "still running after the hard stop", "hardstop", ""},
   };
   int n = 100;

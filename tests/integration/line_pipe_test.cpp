@@ -145,3 +145,36 @@ TEST_F(LinePipeTest, KillNineLosesNoLine) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// A flow deleted mid-stream and created again under the same id is a new flow: it starts from
+// the beginning of its input, never from the deleted flow's checkpoint (written by the step in
+// flight after the DELETE, or left before it).
+TEST_F(LinePipeTest, RecreatedFlowStartsFromTheBeginning) {
+  const int total = 3000;
+  append("big.txt", numbered(0, total));
+  const auto until = std::chrono::steady_clock::now() + 4s;
+  for (int round = 0; round < 2 || std::chrono::steady_clock::now() < until; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string out = "out/r" + std::to_string(round) + ".txt";
+    const std::string flow = R"([{"flow_id":"lp","type":"line-pipe","config":{"input":"big.txt",)"
+                             R"("output":")" +
+                             out + R"(","batch_lines":1,"interval_ms":1}}])";
+    ASSERT_EQ(post("/flows", flow).status, 201);
+    ASSERT_EQ(patch(R"({"command":"start","flow_ids":["lp"]})").status, 200);
+    if (round > 0) {
+      // The new flow's first line is the input's first line, and it copies everything.
+      ASSERT_TRUE(waitLines(out, 1));
+      EXPECT_EQ(lines(out)[0], "line 0");
+    }
+    // Mid-stream: some lines copied, not all.
+    ASSERT_TRUE(waitFor([&] { return lines(out).size() >= 20; }, 20s));
+    EXPECT_LT(lines(out).size(), static_cast<size_t>(total));
+    ASSERT_EQ(del("/flows/lp").status, 200);
+  }
+}
+
+}  // namespace
+}  // namespace sluice::test

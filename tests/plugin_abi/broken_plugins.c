@@ -63,6 +63,8 @@ SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
   type.start = NULL;
 #elif defined(BROKEN_STEP_WITHOUT_HOOK)
   type.flags = SLUICE_FLOW_HAS_STEP;
+#elif defined(BROKEN_PLAIN_C)
+  descriptor.abi_minor = 0; /* a plugin built before ABI 1.1 keeps working */
 #endif
   return &descriptor;
 #endif

@@ -28,8 +28,8 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
   EXPECT_EQ(r["garbage.so"].rfind("cannot load shared object: ", 0), 0u) << r["garbage.so"];
   EXPECT_EQ(r["broken_null_descriptor.so"], "entry symbol returned no descriptor (null)");
   EXPECT_EQ(r["broken_wrong_major.so"],
-            "ABI major version mismatch: plugin built for ABI 2.0, engine supports 1.0");
-  EXPECT_EQ(r["broken_newer_minor.so"], "plugin built for ABI 1.1, newer than the engine's 1.0");
+            "ABI major version mismatch: plugin built for ABI 2.1, engine supports 1.1");
+  EXPECT_EQ(r["broken_newer_minor.so"], "plugin built for ABI 1.2, newer than the engine's 1.1");
   EXPECT_EQ(r["broken_small_descriptor.so"].rfind("descriptor struct too small: 8 bytes", 0), 0u)
       << r["broken_small_descriptor.so"];
   EXPECT_EQ(r["broken_small_type.so"].rfind("flow type #0 struct too small: 16 bytes", 0), 0u)
@@ -60,7 +60,8 @@ TEST(PluginAbi, ServerStartsAndReportsRefusals) {
   EXPECT_NE(r.body.find("\"reason\":\"ABI major version mismatch"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("not_a_plugin.so"), std::string::npos);
   EXPECT_NE(r.body.find("\"name\":\"c_plain_c\""), std::string::npos);
-  // a plain C plugin runs flows
+  // a plain C plugin built for ABI 1.0 (before state_lookup) is loaded and runs flows
+  EXPECT_NE(r.body.find("\"abi\":\"1.0\""), std::string::npos) << r.body;
   r = request(server.port(), "POST", "/flows", R"([{"flow_id":"c","type":"c_plain_c"}])");
   ASSERT_EQ(r.status, 201) << r.body;
   r = request(server.port(), "PATCH", "/flows/commands", R"({"command":"start","flow_ids":["c"]})");

@@ -1,6 +1,10 @@
 // Test plugin `fault`: a step flow that misbehaves in one hook, the way real plugins do.
-//   in: "create" | "start" | "step" | "stop" | "pause" | "resume"
-//   do: "segv" | "abort" | "exit0" | "hang" | "throw" | "error" | "hog"
+//   in: "create" | "start" | "step" | "stop" | "pause" | "resume" | "destroy"
+//   do: "segv" | "abort" | "exit0" | "hang" | "throw" | "error" | "hog" | "hostcall" | "fork"
+//       | "forkwait"
+// "hostcall" calls host functions that need an answer (state_get, is_cancelled) and goes on.
+// "fork" starts `sleep 30` (fork + exec) and "forkwait" a forked copy of itself that sleeps 30 s
+// (no exec: it keeps every descriptor); the child's pid is the gauge `child_pid`.
 //   hang_ms: how long "hang" lasts, ignoring cancellation (default 600000)
 //   interval_ms: delay between steps (default 5); each step adds 1 to `steps`
 // "hog" allocates and touches 16 MB more on each call of the hook, keeping it.
@@ -9,6 +13,8 @@
 //   every: N   misbehave only on every Nth call of the hook in this instance (calls N, 2N, ...;
 //              counted in memory, so a restarted instance starts over): with in "step", a
 //              crash on a schedule (about every N * interval_ms). 0 or 1 = every call (default)
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -40,6 +46,8 @@ class Fault : public sluice::sdk::StepFlow {
     Status s = act("create");
     if (!s.isOk()) throw std::runtime_error(s.message());
   }
+
+  ~Fault() override { act("destroy"); }
 
   Status start() override { return act("start"); }
   Status stop(sluice::sdk::StopMode) override { return act("stop"); }
@@ -75,6 +83,18 @@ class Fault : public sluice::sdk::StepFlow {
       throw std::runtime_error(std::string("fault: injected exception in ") + hook);
     } else if (do_ == "error") {
       return Status::error(std::string("fault: injected error in ") + hook);
+    } else if (do_ == "hostcall") {
+      host().stateGet("hostcall");
+      if (host().cancelled()) return Status::error("fault: cancelled during hostcall");
+      host().counterAdd("hostcalls");
+    } else if (do_ == "fork" || do_ == "forkwait") {
+      const pid_t child = ::fork();
+      if (child == 0) {
+        if (do_ == "fork") ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+        ::sleep(30);
+        ::_exit(0);
+      }
+      host().gaugeSet("child_pid", static_cast<double>(child));
     } else if (do_ == "hog") {
       hog_.emplace_back(16 * 1024 * 1024);
       std::memset(hog_.back().data(), 1, hog_.back().size());

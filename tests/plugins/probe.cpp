@@ -6,6 +6,10 @@
 //                                  ignore_cancel is true)
 //   bad: true        validate reports a problem at /bad
 //   trace_file: "x"  every hook call appends "<hook>\n" to <files root>/x (order of calls)
+//   live_dir: "d"    while the instance exists, the file <files root>/d/<address> exists (tests
+//                    count live instances of flows that are gone)
+//   validate_block_ms: N   validate sleeps N ms (a validate hook that does not return in time)
+//   validate_crash: true   validate dereferences a wild pointer (SIGSEGV)
 // Every hook call adds 1 to the counter `calls.<hook>`.
 //
 // `probe-thread` is a dedicated-thread flow: run() loops (counter `loops`) until a stop is
@@ -16,6 +20,8 @@
 // `probe-reconf` is a step flow that applies new configs in place (counter `reconfigured`);
 // a config with "refuse": true is refused by reconfigure.
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sluice/sdk/flow.hpp>
 #include <stdexcept>
@@ -36,6 +42,12 @@ class ProbeFlow : public sluice::sdk::StepFlow {
     if (const auto* v = config.find("bad"); v != nullptr && v->IsBool() && v->GetBool()) {
       problems.add("/bad", "bad is set");
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(config.getInt("validate_block_ms", 0)));
+    if (const auto* v = config.find("validate_crash");
+        v != nullptr && v->IsBool() && v->GetBool()) {
+      volatile int* p = reinterpret_cast<volatile int*>(static_cast<uintptr_t>(16));
+      *p = 42;  // NOLINT: the point of this mode
+    }
   }
 
   ProbeFlow(sluice::sdk::Host host, const sluice::sdk::Config& config)
@@ -50,6 +62,15 @@ class ProbeFlow : public sluice::sdk::StepFlow {
                        config.find("ignore_cancel")->GetBool()),
         trace_file_(config.getString("trace_file", "")) {
     inject("create");
+    if (auto dir = config.getString("live_dir", ""); !dir.empty()) {
+      std::filesystem::create_directories(std::string(host.filesRoot()) + "/" + dir);
+      live_file_ = std::string(host.filesRoot()) + "/" + dir + "/" +
+                   std::to_string(reinterpret_cast<uintptr_t>(this));
+      std::ofstream(live_file_) << "live\n";
+    }
+  }
+  ~ProbeFlow() override {
+    if (!live_file_.empty()) std::filesystem::remove(live_file_);
   }
 
   Status start() override { return inject("start"); }
@@ -97,6 +118,7 @@ class ProbeFlow : public sluice::sdk::StepFlow {
   int64_t block_ms_;
   bool ignore_cancel_;
   std::string trace_file_;
+  std::string live_file_;
 };
 
 bool flag(const sluice::sdk::Config& c, const char* key) {

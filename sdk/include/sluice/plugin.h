@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 /** Name of the one symbol every plugin exports (extern "C", default visibility). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -40,6 +40,8 @@ extern "C" {
 typedef int32_t sluice_status;
 #define SLUICE_OK 0
 #define SLUICE_ERROR 1
+/** Returned by sluice_host.state_lookup (ABI 1.1) when the key has no value. */
+#define SLUICE_ABSENT 2
 
 /** Stop modes passed to the stop hook. */
 #define SLUICE_STOP_SOFT 0 /* finish the work in flight, flush, checkpoint */
@@ -116,7 +118,8 @@ typedef struct sluice_host {
   /**
    * Durable per-flow key/value state (checkpoints), kept in the engine's store, surviving engine
    * restarts, deleted with the flow. state_get calls `sink` once with the value and returns
-   * SLUICE_OK, or returns SLUICE_ERROR when the key has no value (or on a store error).
+   * SLUICE_OK, or returns SLUICE_ERROR when the key has no value or on a store error (it cannot
+   * tell them apart: use state_lookup, ABI 1.1, when the host has it).
    */
   sluice_status (*state_get)(void* ctx, const char* key, size_t key_len, sluice_value_sink sink,
                              void* sink_ctx);
@@ -130,7 +133,21 @@ typedef struct sluice_host {
    *  directory tree flows that touch files may use. Valid until destroy. */
   const char* files_root;
   size_t files_root_len;
+  /* ---- ABI 1.1: present when struct_size >= SLUICE_HOST_SIZE_1_1 ---- */
+  /**
+   * Like state_get, but tells the cases apart: SLUICE_OK (sink called once with the value),
+   * SLUICE_ABSENT (the key has no value) or SLUICE_ERROR (the store failed: the state is unknown,
+   * do not start over as if it were absent). `sink` is called with no host lock held, so it may
+   * call host functions.
+   */
+  sluice_status (*state_lookup)(void* ctx, const char* key, size_t key_len, sluice_value_sink sink,
+                                void* sink_ctx);
 } sluice_host;
+
+/** Size of sluice_host in ABI 1.0 and 1.1: a plugin checks host->struct_size against these
+ *  before it touches a member added later. */
+#define SLUICE_HOST_SIZE_1_0 (offsetof(sluice_host, files_root_len) + sizeof(size_t))
+#define SLUICE_HOST_SIZE_1_1 (offsetof(sluice_host, state_lookup) + sizeof(void*))
 
 /**
  * One flow type. Static storage in the plugin: it must live as long as the library is loaded.

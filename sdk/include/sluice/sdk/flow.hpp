@@ -82,6 +82,39 @@ class Host {
     }
     return out;
   }
+  /// What stateLookup found.
+  struct StateRead {
+    enum class Kind { kValue, kAbsent, kError } kind = Kind::kAbsent;
+    std::string value;  // when kValue
+    bool ok() const { return kind != Kind::kError; }
+    bool has_value() const { return kind == Kind::kValue; }
+  };
+  /// Durable state that tells "absent" from "the store failed" (ABI 1.1 hosts; an older host
+  /// cannot tell them apart, and every failure reads as absent there).
+  StateRead stateLookup(std::string_view key) const {
+    StateRead out;
+    auto sink = [](void* c, const char* v, size_t n) {
+      static_cast<std::string*>(c)->assign(v, n);
+    };
+    if (host_->struct_size < SLUICE_HOST_SIZE_1_1 || host_->state_lookup == nullptr) {
+      if (host_->state_get(host_->ctx, key.data(), key.size(), sink, &out.value) == SLUICE_OK) {
+        out.kind = StateRead::Kind::kValue;
+      }
+      return out;
+    }
+    switch (host_->state_lookup(host_->ctx, key.data(), key.size(), sink, &out.value)) {
+      case SLUICE_OK:
+        out.kind = StateRead::Kind::kValue;
+        break;
+      case SLUICE_ABSENT:
+        out.kind = StateRead::Kind::kAbsent;
+        break;
+      default:
+        out.kind = StateRead::Kind::kError;
+        break;
+    }
+    return out;
+  }
   bool statePut(std::string_view key, std::string_view value) const {
     return host_->state_put(host_->ctx, key.data(), key.size(), value.data(), value.size()) ==
            SLUICE_OK;

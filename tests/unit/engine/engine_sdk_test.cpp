@@ -170,11 +170,18 @@ namespace sluice::test {
 namespace {
 
 TEST_F(EngineSdkTest, MissingHostExecutableIsNamed) {
+  create(R"({"flow_id":"p","type":"noop","runtime":{"isolation":"process"}})");
   engine_->shutdown();
   engine_.reset();
   host_executable_ = "/nonexistent/sluice";
   open();
-  create(R"({"flow_id":"p","type":"noop","runtime":{"isolation":"process"}})");
+  // Validation of a process-isolated config runs in a host: refused, naming the executable.
+  auto c =
+      engine_->create({spec(R"({"flow_id":"q","type":"noop","runtime":{"isolation":"process"}})")});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("could not run /nonexistent/sluice --flow-host"),
+            std::string::npos)
+      << c.error().message;
   auto r = command(Command::kStart, {"p"});
   EXPECT_EQ(r.value()[0].state, State::kFailed);
   EXPECT_NE(r.value()[0].error.find("could not run /nonexistent/sluice --flow-host"),

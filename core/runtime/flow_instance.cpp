@@ -1,0 +1,270 @@
+// The life of a FlowRuntime's plugin instance, on the flow's strand: guarded hook calls,
+// create + start, stop + destroy, steps, the dedicated thread, and a host process's death.
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "core/runtime/flow_runtime.hpp"
+
+namespace sluice {
+
+bool FlowRuntime::callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
+                           std::string* error) {
+  std::array<char, 1024> buf{};
+  sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
+  int32_t rc;
+  struct Running {  // names the hook in flight for deadline messages
+    FlowRuntime* flow;
+    Running(FlowRuntime* f, const char* h) : flow(f) {
+      flow->current_hook_ = h;
+      flow->hook_state_ = 1;
+    }
+    ~Running() {
+      flow->current_hook_ = nullptr;
+      // A replacement stood in for this worker while the hook was stuck: it is not needed once
+      // the hook returned, so this worker leaves the pool after the current op.
+      if (flow->hook_state_.exchange(0) == 2) flow->services_->pool->retireAfterTask();
+    }
+  } running(this, hook);
+  try {
+    rc = fn(&e);
+  } catch (const std::exception& ex) {
+    *error = std::string(hook) + " hook threw an exception: " + ex.what();
+    return false;
+  } catch (...) {
+    *error = std::string(hook) + " hook threw an exception";
+    return false;
+  }
+  if (rc != SLUICE_OK) {
+    buf.back() = '\0';
+    *error = std::string(hook) + " hook failed: " + (buf[0] != '\0' ? buf.data() : "no message");
+    return false;
+  }
+  return true;
+}
+
+bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
+                                 std::string* error) {
+  signals_.cancel = false;
+  signals_.pause_requested = false;
+  signals_.stop_requested = false;
+  std::shared_ptr<Instance> instance;
+  const uint64_t seq = ++instance_seq_;
+  if (spec.runtime.isolation == Isolation::kProcess) {
+    ProcessOptions options;
+    options.host_executable = services_->host_executable;
+    options.memory_limit_mb = spec.runtime.memory_limit_mb;
+    std::weak_ptr<FlowRuntime> weak = weak_from_this();
+    // Runs on the host's reader thread: it only queues the failure on the strand. It owns no
+    // instance, so it can never be the one to destroy it (and so join its own thread).
+    instance = makeProcessInstance(
+        type, host_->table(), spec.config_json, options,
+        [weak, seq](const std::string& how) {
+          if (auto self = weak.lock()) self->onInstanceDeath(seq, how);
+        },
+        error);
+    if (!instance) return false;
+  } else {
+    instance = makeInProcessInstance(type, host_->table(), spec.config_json);
+  }
+  instance_ = instance;
+  instance_type_ = type;
+  instance_spec_ = spec;
+  {
+    // Killable from before create: a create that never returns is ended like any other hook.
+    std::lock_guard lock(kill_mu_);
+    killable_ = instance;
+  }
+  if (!callHook(
+          "create", [&](sluice_error* e) { return instance_->create(e); }, error)) {
+    destroyInstance();
+    return false;
+  }
+  if (!callHook(
+          "start", [&](sluice_error* e) { return instance_->start(e); }, error)) {
+    destroyInstance();
+    return false;
+  }
+  return true;
+}
+
+bool FlowRuntime::stopAndDestroy(StopMode mode, std::string* error) {
+  if (!instance_) return true;
+  signals_.stop_requested = true;
+  if (runner_ && !stopRunner(mode, error)) return false;
+  const int32_t m = mode == StopMode::kHard ? SLUICE_STOP_HARD : SLUICE_STOP_SOFT;
+  bool ok = callHook(
+      "stop", [&](sluice_error* e) { return instance_->stop(m, e); }, error);
+  std::string destroy_error;
+  if (!destroyInstance(&destroy_error) && ok) {
+    *error = destroy_error;
+    ok = false;
+  }
+  return ok;
+}
+
+bool FlowRuntime::destroyInstance(std::string* error) {
+  bool ok = true;
+  if (instance_) {
+    std::string why;
+    ok = callHook(
+        "destroy", [&](sluice_error* e) { return instance_->destroy(e); }, &why);
+    if (!ok && error != nullptr) *error = why;
+  }
+  {
+    std::lock_guard lock(kill_mu_);
+    killable_.reset();
+  }
+  ++step_generation_;  // steps scheduled for this instance are void
+  // Keep instance_type_: it co-owns the library the instance came from.
+  instance_.reset();
+  return ok;
+}
+
+void FlowRuntime::releaseInstance() {
+  if (!instance_) return;
+  // No command's deadline may cover this release (a step failed, a host died, run returned):
+  // it gets a watchdog of its own, which kills or replaces what does not return.
+  auto watch = std::make_shared<std::atomic<bool>>(true);
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  const uint64_t timer = services_->timer->at(
+      Clock::now() + std::chrono::milliseconds(2 * kHardStopBoundMs), [weak, watch] {
+        auto self = weak.lock();
+        if (!self || !watch->load()) return;
+        const char* hook = self->current_hook_.load();
+        spdlog::error(
+            "flow {}: releasing the instance did not finish within {} ms (in the {} "
+            "hook){}",
+            self->id_, 2 * kHardStopBoundMs, hook != nullptr ? hook : "?", self->killStuckCode());
+      });
+  std::string ignored;  // the flow is failing already: its own error is the one that counts
+  stopAndDestroy(StopMode::kHard, &ignored);
+  *watch = false;
+  services_->timer->cancel(timer);
+}
+
+void FlowRuntime::failInstance(const std::string& error) {
+  releaseInstance();
+  setState(State::kFailed, error);
+}
+
+bool FlowRuntime::resumeInstance(std::string* error) {
+  setStateKeepError(State::kResuming);
+  if (!callHook(
+          "resume", [&](sluice_error* e) { return instance_->resume(e); }, error)) {
+    failInstance(*error);
+    return false;
+  }
+  signals_.pause_requested = false;
+  setState(State::kRunning);
+  scheduleStep(0);
+  return true;
+}
+
+void FlowRuntime::onInstanceDeath(uint64_t seq, const std::string& how) {
+  strand_->post([self = shared_from_this(), seq, how] {
+    if (!self->instance_ || self->instance_seq_ != seq) return;  // already released
+    ++self->step_generation_;
+    self->signals_.stop_requested = true;
+    self->failInstance(how);
+  });
+}
+
+// ---- steps ------------------------------------------------------------------------------------
+
+void FlowRuntime::scheduleStep(uint32_t delay_ms) {
+  if (!instance_type_ || !instance_type_->has_step()) return;
+  const uint64_t generation = step_generation_.load();
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  auto fire = [weak, generation] {
+    if (auto self = weak.lock()) {
+      self->strand_->post([self, generation] { self->runStep(generation); });
+    }
+  };
+  if (delay_ms == 0) {
+    fire();
+  } else {
+    services_->timer->at(Clock::now() + std::chrono::milliseconds(delay_ms), fire);
+  }
+}
+
+void FlowRuntime::runStep(uint64_t generation) {
+  if (generation != step_generation_.load() || !instance_) return;
+  if (state() != State::kRunning) return;
+  uint32_t next = instance_type_->def->step_interval_ms;
+  std::string error;
+  if (!callHook(
+          "step", [&](sluice_error* e) { return instance_->step(&next, e); }, &error)) {
+    if (generation != step_generation_.load()) {
+      // A stop or pause is waiting behind this step; it reports on its own.
+      spdlog::warn("flow {}: {}", id_, error);
+      return;
+    }
+    ++step_generation_;
+    failInstance(error);
+    return;
+  }
+  if (generation == step_generation_.load()) scheduleStep(next);
+}
+
+// ---- dedicated threads ------------------------------------------------------------------------
+
+void FlowRuntime::startRunner() {
+  if (!instance_ || !instance_type_->dedicated_thread() || runner_) return;
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  runner_ = Runner::start(instance_, id_, [weak](const std::shared_ptr<Runner>& runner) {
+    if (auto self = weak.lock()) {
+      self->strand_->post([self, runner] { self->runEnded(runner); });
+    }
+  });
+}
+
+bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
+  auto runner = runner_;
+  const uint32_t soft_ms = instance_spec_.runtime.stop_timeout_ms;
+  if (mode == StopMode::kSoft && !runner->waitDone(std::chrono::milliseconds(soft_ms))) {
+    spdlog::warn("flow {}: run hook did not return within the stop timeout ({} ms); cancelling",
+                 id_, soft_ms);
+  }
+  if (!runner->done()) signals_.cancel = true;
+  if (!runner->waitDone(std::chrono::milliseconds(kHardStopBoundMs))) {
+    // Process isolation: the host is killed, so run returns at once.
+    if (instance_ && instance_->kill()) {
+      runner->waitDone(std::chrono::milliseconds(kHardStopBoundMs));
+    }
+    if (runner->orphan()) {
+      runner_.reset();
+      {
+        std::lock_guard kl(kill_mu_);
+        killable_.reset();
+      }
+      instance_.reset();  // the thread holds the last reference now
+      ++step_generation_;
+      *error = "run hook did not return within " + std::to_string(kHardStopBoundMs) +
+               " ms after cancellation; its thread is left to finish and release the instance";
+      return false;
+    }
+  }
+  runner->join();
+  runner_.reset();
+  return true;
+}
+
+void FlowRuntime::runEnded(const std::shared_ptr<Runner>& runner) {
+  if (runner_ != runner || signals_.stop_requested) return;  // a stop is handling it
+  const bool ok = runner->ok();
+  const std::string error = runner->error();
+  runner->join();
+  runner_.reset();
+  std::string ignored;
+  if (ok) {
+    spdlog::info("flow {}: run hook returned: the flow's work is done", id_);
+    stopAndDestroy(StopMode::kSoft, &ignored);
+    setState(State::kStopped);
+  } else {
+    stopAndDestroy(StopMode::kHard, &ignored);
+    setState(State::kFailed, error);
+  }
+}
+
+}  // namespace sluice

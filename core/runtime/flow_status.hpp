@@ -1,0 +1,36 @@
+// What GET /flows/status shows of a flow, and how its times are written.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/model/states.hpp"
+#include "core/runtime/pending.hpp"
+
+namespace sluice {
+
+/// A snapshot of a flow for GET /flows/status.
+struct FlowStatus {
+  std::string id;
+  std::string type;
+  State state = State::kStopped;
+  Desired desired = Desired::kStopped;
+  SystemTime since;
+  std::string error;  // last error, empty when none
+  std::vector<std::pair<std::string, int64_t>> counters;
+  std::vector<std::pair<std::string, double>> gauges;
+  std::string operation;                      // command in progress, empty when none
+  std::optional<SystemTime> deadline;         // its deadline
+  bool restarts = false;                      // runtime.restart.policy is on-failure
+  uint32_t restart_count = 0;                 // restarts since the last clean run
+  std::optional<SystemTime> next_restart_at;  // a restart is pending
+};
+
+/// RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z.
+std::string formatTime(SystemTime t);
+
+}  // namespace sluice

@@ -1,0 +1,62 @@
+// The host functions of one flow: the `sluice_host` table its plugin instances get.
+//
+// A binding is shared (shared_ptr) by the flow and by every thread that may call it after the
+// flow is gone: an orphaned dedicated thread, a host process's reader. Once detached (the flow
+// was destroyed, or deleted and stopped), it answers "cancelled" and "stop requested", drops
+// metrics, and refuses state reads and writes, so late plugin code touches no freed memory and
+// no state of a later flow. No host function calls plugin code while holding the binding's lock.
+#pragma once
+
+#include <sluice/plugin.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/runtime/flow_signals.hpp"
+#include "core/store/store.hpp"
+
+namespace sluice {
+
+class HostBinding : public std::enable_shared_from_this<HostBinding> {
+ public:
+  /// `store`, `signals` and `metrics` are borrowed: valid until detach() returns.
+  HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root, Store* store,
+              FlowSignals* signals, FlowMetrics* metrics);
+  HostBinding(const HostBinding&) = delete;
+  HostBinding& operator=(const HostBinding&) = delete;
+
+  /// The table, co-owning this binding (for threads that may outlive the flow).
+  std::shared_ptr<const sluice_host> table() { return {shared_from_this(), &table_}; }
+  /// From now on every host function answers as for a flow that is gone. Waits for calls in
+  /// flight that use the borrowed objects. Idempotent.
+  void detach();
+
+ private:
+  static void log(void* ctx, int32_t level, const char* msg, size_t len);
+  static void counterAdd(void* ctx, const char* name, size_t len, int64_t delta);
+  static void gaugeSet(void* ctx, const char* name, size_t len, double value);
+  static int32_t isCancelled(void* ctx);
+  static int32_t isPaused(void* ctx);
+  static int32_t isStopRequested(void* ctx);
+  static int64_t nowMs(void* ctx);
+  static int32_t stateGet(void* ctx, const char* key, size_t len, sluice_value_sink sink,
+                          void* sink_ctx);
+  static int32_t stateLookup(void* ctx, const char* key, size_t len, sluice_value_sink sink,
+                             void* sink_ctx);
+  static int32_t statePut(void* ctx, const char* key, size_t len, const char* value,
+                          size_t value_len);
+  static int32_t stateDelete(void* ctx, const char* key, size_t len);
+
+  const std::string id_;
+  const Incarnation incarnation_;
+  const std::string files_root_;
+  sluice_host table_{};
+
+  std::mutex mu_;
+  Store* store_;          // guarded by mu_; null once detached
+  FlowSignals* signals_;  // guarded by mu_; null once detached
+  FlowMetrics* metrics_;  // guarded by mu_; null once detached
+};
+
+}  // namespace sluice

@@ -1,0 +1,43 @@
+#include "core/runtime/pending.hpp"
+
+namespace sluice {
+
+Pending::Pending(std::string operation, uint32_t timeout_ms, Done done)
+    : done_(std::move(done)),
+      operation_(std::move(operation)),
+      deadline_(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms)) {}
+
+bool Pending::claim(bool by_deadline) {
+  std::lock_guard lock(mu_);
+  if (claimed_) return false;
+  claimed_ = true;
+  timed_out_ = by_deadline;
+  return true;
+}
+
+bool Pending::claimed() const {
+  std::lock_guard lock(mu_);
+  return claimed_;
+}
+
+bool Pending::timedOut() const {
+  std::lock_guard lock(mu_);
+  return timed_out_;
+}
+
+void Pending::arm(Timer* timer, std::chrono::milliseconds after, std::function<void()> fn) {
+  const uint64_t id = timer->at(Clock::now() + after, std::move(fn));
+  std::lock_guard lock(mu_);
+  timers_.push_back(id);
+}
+
+void Pending::cancelTimers(Timer* timer) {
+  std::vector<uint64_t> timers;
+  {
+    std::lock_guard lock(mu_);
+    timers.swap(timers_);
+  }
+  for (uint64_t t : timers) timer->cancel(t);
+}
+
+}  // namespace sluice

@@ -1,0 +1,57 @@
+// A command waiting for its outcome, and its deadlines on the timer thread.
+//
+// A Pending is answered exactly once: by the operation when it ends, or by a deadline. Whoever
+// claims it first answers; the other learns it was answered and only cleans up.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/model/states.hpp"
+#include "core/runtime/executor.hpp"
+
+namespace sluice {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+/// Where a command left a flow.
+struct Outcome {
+  State state = State::kStopped;
+  std::string error;
+};
+
+class Pending {
+ public:
+  using Done = std::function<void(const Outcome&)>;
+  Pending(std::string operation, uint32_t timeout_ms, Done done);
+
+  /// First caller wins; the others learn the command was already answered.
+  bool claim(bool by_deadline);
+  bool claimed() const;
+  /// Answered by a deadline.
+  bool timedOut() const;
+  /// Calls the caller's callback (once claimed).
+  void answer(const Outcome& o) const { done_(o); }
+
+  /// Arms `fn` on `timer` at now + `after`; cancelled by cancelTimers().
+  void arm(Timer* timer, std::chrono::milliseconds after, std::function<void()> fn);
+  void cancelTimers(Timer* timer);
+
+  const std::string& operation() const { return operation_; }
+  SystemTime deadline() const { return deadline_; }
+
+ private:
+  mutable std::mutex mu_;
+  bool claimed_ = false;          // guarded by mu_
+  bool timed_out_ = false;        // guarded by mu_
+  std::vector<uint64_t> timers_;  // guarded by mu_
+  const Done done_;
+  const std::string operation_;
+  const SystemTime deadline_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,42 @@
+// A strand: operations run one at a time, in the order posted, on a ThreadPool's workers.
+//
+// Why not boost::asio::strand: the engine's pool must add a replacement worker when plugin code
+// pins one (thread isolation) and retire it when that code returns, which asio::thread_pool
+// cannot do; and a queued operation must be droppable when the pool stops (it holds the last
+// references to its flow). This is the 40 lines asio's strand would replace.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "core/runtime/executor.hpp"
+
+namespace sluice {
+
+class Strand : public std::enable_shared_from_this<Strand> {
+ public:
+  explicit Strand(ThreadPool* pool) : pool_(pool) {}
+  Strand(const Strand&) = delete;
+  Strand& operator=(const Strand&) = delete;
+
+  /// Queues `op` (any thread, never blocks on an op). One op runs per pool turn, so a busy
+  /// strand does not starve the others.
+  void post(std::function<void()> op);
+  /// Forgets queued ops (the pool stopped: nothing will run them). Destroys them outside the
+  /// lock: they may hold the last references to their owner.
+  void dropQueued();
+  /// Ops queued and not yet run (tests).
+  size_t queued() const;
+
+ private:
+  void drain();
+
+  ThreadPool* pool_;  // borrowed, outlives the strand's ops
+  mutable std::mutex mu_;
+  std::deque<std::function<void()>> ops_;  // guarded by mu_
+  bool active_ = false;                    // guarded by mu_: a drain is posted or running
+};
+
+}  // namespace sluice

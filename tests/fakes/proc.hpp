@@ -1,0 +1,54 @@
+// Reading /proc for integration tests: a process's children, state and descriptors.
+#pragma once
+
+#include <dirent.h>
+#include <sys/types.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace sluice::test {
+
+/// Processes whose parent is `parent`: (pid, state, command).
+inline std::vector<std::tuple<int, char, std::string>> children(pid_t parent) {
+  std::vector<std::tuple<int, char, std::string>> out;
+  DIR* d = ::opendir("/proc");
+  while (dirent* e = d != nullptr ? ::readdir(d) : nullptr) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 4 > stat.size()) continue;
+    char state = stat[close + 2];
+    int ppid = std::atoi(stat.c_str() + close + 4);
+    if (ppid == parent) {
+      out.emplace_back(std::atoi(e->d_name), state,
+                       stat.substr(stat.find('(') + 1, close - stat.find('(') - 1));
+    }
+  }
+  if (d != nullptr) ::closedir(d);
+  return out;
+}
+
+/// The state letter of `pid` (R, S, Z, ...), or 0 when it does not exist.
+inline char processState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() ? 0 : stat[close + 2];
+}
+
+inline int openFds(pid_t pid) {
+  int n = 0;
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  while (dirent* e = d != nullptr ? ::readdir(d) : nullptr) n += e->d_name[0] != '.';
+  if (d != nullptr) ::closedir(d);
+  return n;
+}
+
+}  // namespace sluice::test

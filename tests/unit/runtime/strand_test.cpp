@@ -1,0 +1,65 @@
+// The strand: ops posted from many threads run one at a time, each thread's in its order.
+#include "core/runtime/strand.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "fakes/server_process.hpp"
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(StrandTest, RunsOneAtATimeInPostedOrder) {
+  ThreadPool pool(4);
+  auto strand = std::make_shared<Strand>(&pool);
+  constexpr int kThreads = 4;
+  constexpr int kOps = 2000;
+  std::atomic<int> running{0};
+  std::atomic<int> overlaps{0};
+  std::atomic<int> done{0};
+  std::vector<std::vector<int>> seen(kThreads);  // touched only by ops: the strand serializes
+  std::vector<std::thread> posters;
+  for (int t = 0; t < kThreads; ++t) {
+    posters.emplace_back([&, t] {
+      for (int i = 0; i < kOps; ++i) {
+        strand->post([&, t, i] {
+          if (running.fetch_add(1) != 0) ++overlaps;
+          seen[t].push_back(i);
+          running.fetch_sub(1);
+          ++done;
+        });
+      }
+    });
+  }
+  for (auto& p : posters) p.join();
+  ASSERT_TRUE(test::waitFor([&] { return done == kThreads * kOps; }, 20s)) << done;
+  EXPECT_EQ(overlaps, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(seen[t].size(), static_cast<size_t>(kOps));
+    for (int i = 0; i < kOps; ++i) ASSERT_EQ(seen[t][i], i);
+  }
+}
+
+TEST(StrandTest, DroppedOpsReleaseWhatTheyHold) {
+  ThreadPool pool(1);
+  auto strand = std::make_shared<Strand>(&pool);
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  strand->post([open] { open.wait(); });
+  auto held = std::make_shared<int>(1);
+  std::weak_ptr<int> weak = held;
+  strand->post([held] {});
+  held.reset();
+  ASSERT_TRUE(test::waitFor([&] { return strand->queued() == 1; }, 5s));
+  strand->dropQueued();
+  EXPECT_TRUE(weak.expired());
+  gate.set_value();
+}
+
+}  // namespace
+}  // namespace sluice
