@@ -153,6 +153,7 @@ Frame RequestFramer::next(std::string_view in) {
       if (i >= 3 && head_[i - 2] == '\n') {
         // "\r\n\r\n": the head ends here; what follows belongs to the body or the next request.
         const size_t end = i + 1;
+        if (end > limits_.max_header_bytes) break;  // one byte too many: 431 below
         const size_t unused = head_.size() - end;
         head_.resize(end);
         return finishHead(skipped + take - unused);

@@ -103,6 +103,10 @@ TEST(RequestFramerTest, LimitsTheHeadTheRequestLineAndTheBody) {
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX: " + std::string(2000, 'a'), limits), 431);
   EXPECT_EQ(refusal("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", limits), 413);
   EXPECT_EQ(refusal("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", limits), 0);
+  // A head that ends exactly one byte past the limit is refused too (found by the fuzzer).
+  const std::string start = "GET / HTTP/1.1\r\nX: ";
+  EXPECT_EQ(refusal(start + std::string(1000 - start.size() - 3, 'a') + "\r\n\r\n", limits), 431);
+  EXPECT_EQ(refusal(start + std::string(1000 - start.size() - 4, 'a') + "\r\n\r\n", limits), 0);
   // Announced 1 GiB: refused from the head alone, whatever follows.
   EXPECT_EQ(refusal("POST / HTTP/1.1\r\nContent-Length: 1073741824\r\n\r\n", limits), 413);
 }
