@@ -124,11 +124,25 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   return out;
 }
 
+Result<Done> SqliteStore::inTransaction(const char* what, const std::function<bool()>& body) {
+  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
+  if (!body()) {
+    Error e = sqlError(what);
+    exec("ROLLBACK");
+    return e;
+  }
+  if (!exec("COMMIT")) {
+    Error e = sqlError("cannot commit");
+    exec("ROLLBACK");
+    return e;
+  }
+  return Done{};
+}
+
 Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
   std::lock_guard lock(mu_);
   std::vector<Incarnation> incarnations;
-  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
-  {
+  auto done = inTransaction("cannot insert flows", [&] {
     Statement st(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
     bool ok = st.ok();
     for (size_t i = 0; ok && i < flows.size(); ++i) {
@@ -139,17 +153,9 @@ Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<Stor
       incarnations.push_back(static_cast<Incarnation>(sqlite3_last_insert_rowid(db_)));
       st.reset();
     }
-    if (!ok) {
-      Error e = sqlError("cannot insert flows");
-      exec("ROLLBACK");
-      return e;
-    }
-  }
-  if (!exec("COMMIT")) {
-    Error e = sqlError("cannot commit");
-    exec("ROLLBACK");
-    return e;
-  }
+    return ok;
+  });
+  if (!done.ok()) return done.error();
   return incarnations;
 }
 
@@ -189,8 +195,7 @@ Result<Done> SqliteStore::deleteState(Incarnation inc) {
 Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states) {
   if (states.empty()) return Done{};
   std::lock_guard lock(mu_);
-  if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
-  {
+  return inTransaction("cannot set desired states", [&] {
     Statement st(db_, "UPDATE flows SET desired = ? WHERE flow_id = ?");
     bool ok = st.ok();
     for (size_t i = 0; ok && i < states.size(); ++i) {
@@ -199,18 +204,8 @@ Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, De
       ok = st.step() == SQLITE_DONE;
       st.reset();
     }
-    if (!ok) {
-      Error e = sqlError("cannot set desired states");
-      exec("ROLLBACK");
-      return e;
-    }
-  }
-  if (!exec("COMMIT")) {
-    Error e = sqlError("cannot commit");
-    exec("ROLLBACK");
-    return e;
-  }
-  return Done{};
+    return ok;
+  });
 }
 
 Result<std::optional<std::string>> SqliteStore::stateGet(Incarnation inc, const std::string& key) {

@@ -1,6 +1,7 @@
 // Store on an embedded SQLite database (WAL, synchronous=FULL).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@ class SqliteStore final : public Store {
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Error sqlError(const std::string& what) const;
   bool exec(const char* sql);
+  /// BEGIN IMMEDIATE, `body`, COMMIT; rolls back and returns the error (`what`) when `body`
+  /// returns false or the commit fails. Callers hold mu_.
+  Result<Done> inTransaction(const char* what, const std::function<bool()>& body);
 
   std::mutex mu_;  // serializes every use of db_
   sqlite3* db_;    // guarded by mu_
