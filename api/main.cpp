@@ -12,10 +12,13 @@
 #include <iostream>
 #include <string>
 
+#include "api/auth/auth_gate.hpp"
+#include "api/cli/token_command.hpp"
 #include "api/server.hpp"
 #include "core/engine/engine.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/duration.hpp"
+#include "core/store/sqlite_store.hpp"
 #include "sluice/plugin.h"
 
 #ifndef SLUICE_VERSION
@@ -100,6 +103,12 @@ int main(int argc, char** argv) {
   std::string header_timeout = "10s";
   std::string idle_timeout = "60s";
   std::string log_level = "info";
+  std::string auth_flag;
+  std::string tls_cert;
+  std::string tls_key;
+  unsigned audit_retention_days = 90;
+  size_t auth_max_failures = 20;
+  std::string auth_lockout = "30s";
   bool version = false;
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
@@ -128,10 +137,30 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", idle_timeout,
                  "longest a keep-alive connection may stay idle between requests (default 60s)")
       ->check(DurationValidator());
+  app.add_option("--auth", auth_flag,
+                 "required: every request needs a token; none: no authentication. Default: "
+                 "required as soon as a token exists; with no token, open on a loopback address "
+                 "and refused on any other")
+      ->check(CLI::IsMember({"required", "none"}));
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain): serve HTTPS only")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--audit-retention-days", audit_retention_days,
+                 "days the audit log keeps an entry (default 90; 0 = for ever)")
+      ->check(CLI::Range(0U, 36500U));
+  app.add_option("--auth-max-failures", auth_max_failures,
+                 "failed authentications from one address within 10 s that lock it out "
+                 "(default 20; 0 = never)")
+      ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1'000'000)));
+  app.add_option("--auth-lockout", auth_lockout,
+                 "how long a locked-out address gets 429 (default 30s)")
+      ->check(DurationValidator());
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--version", version, "print the version and exit");
+  auto token_command = sluice::cli::addTokenCommand(app);
   CLI11_PARSE(app, argc, argv);
+  if (int rc = token_command(); rc >= 0) return rc;
 
   if (version) {
     std::cout << "sluice " << SLUICE_VERSION << " (plugin ABI " << SLUICE_ABI_MAJOR << "."
@@ -159,6 +188,15 @@ int main(int argc, char** argv) {
   server_options.max_connections = fitConnections(max_connections);
   server_options.header_timeout = *sluice::parseDuration(header_timeout);
   server_options.idle_timeout = *sluice::parseDuration(idle_timeout);
+  server_options.tls_cert = tls_cert;
+  server_options.tls_key = tls_key;
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::cerr << "sluice: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  server_options.access.audit_retention = std::chrono::hours(24 * audit_retention_days);
+  server_options.access.limits.max_failures = auth_max_failures;
+  server_options.access.limits.lockout = *sluice::parseDuration(auth_lockout);
 
   // Signals are taken by sigwait in this thread only; every thread started below inherits the
   // mask.
@@ -176,6 +214,46 @@ int main(int argc, char** argv) {
   engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
   for (const auto& d : plugin_dirs) engine_options.plugin_dirs.emplace_back(d);
 
+  // Whether and how requests are authenticated, decided before any flow starts.
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    auto store =
+        sluice::SqliteStore::open((std::filesystem::path(data_dir) / "sluice.db").string());
+    if (!store.ok()) {
+      spdlog::critical("cannot open the data directory: {}", store.error().message);
+      return 1;
+    }
+    sluice::auth::TokenBook tokens(*store.value());
+    auto mode = sluice::auth::resolveAuthMode(auth_flag, server_options.host, tokens.anyLive());
+    if (!mode.ok()) {
+      spdlog::critical("{}", mode.error().message);
+      std::cerr << "sluice: " << mode.error().message << "\n";
+      return 2;
+    }
+    server_options.access.mode = mode.value();
+    switch (mode.value()) {
+      case sluice::auth::AuthMode::kAuto:
+        spdlog::warn(
+            "no API token exists: serving every request without authentication on the "
+            "loopback address {} until the first token is created "
+            "(sluice token create --name NAME --role admin)",
+            server_options.host);
+        break;
+      case sluice::auth::AuthMode::kNone:
+        spdlog::warn("--auth none: serving every request without authentication on {}",
+                     server_options.host);
+        break;
+      case sluice::auth::AuthMode::kRequired:
+        if (!tokens.anyLive()) {
+          spdlog::warn(
+              "--auth required and no token exists: every request gets 401 until one "
+              "is created with 'sluice token create'");
+        }
+        break;
+    }
+  }
+
   auto engine = sluice::Engine::open(engine_options);
   if (!engine.ok()) {
     spdlog::critical("cannot start the engine: {}", engine.error().message);
@@ -185,13 +263,14 @@ int main(int argc, char** argv) {
   try {
     server = std::make_unique<sluice::Server>(*engine.value(), server_options);
   } catch (const std::exception& e) {
-    spdlog::critical("cannot listen on {}:{}: {}", server_options.host, server_options.port,
+    spdlog::critical("cannot serve on {}:{}: {}", server_options.host, server_options.port,
                      e.what());
+    std::cerr << "sluice: " << e.what() << "\n";
     engine.value()->shutdown();
     return 1;
   }
-  spdlog::info("sluice {} listening on http://{}:{} (data in {})", SLUICE_VERSION,
-               server_options.host, server->port(), data_dir);
+  spdlog::info("sluice {} listening on {}://{}:{} (data in {})", SLUICE_VERSION,
+               server->tls() ? "https" : "http", server_options.host, server->port(), data_dir);
   // A line scripts can wait for: the port actually bound (useful with port 0).
   std::cout << "listening on " << server_options.host << ":" << server->port() << std::endl;
 

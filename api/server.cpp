@@ -4,19 +4,23 @@
 #include <spdlog/spdlog.h>
 
 #include "api/http/edge_handler.hpp"
-#include "api/routes/flow_routes.hpp"
+#include "api/routes/api_routes.hpp"
+#include "core/engine/engine.hpp"
 
 namespace sluice {
 
 using namespace Pistache;
 
 struct Server::Impl {
+  std::unique_ptr<auth::AccessControl> access;  // outlives the endpoint's handlers
   std::shared_ptr<http::EdgeContext> edge;
+  bool tls = false;
   std::unique_ptr<Http::Endpoint> endpoint;
   bool stopped = false;
 };
 
 Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->access = std::make_unique<auth::AccessControl>(engine.store(), options.access);
   http::EdgeOptions edge;
   edge.limits.max_body_bytes = options.max_body_bytes;
   edge.limits.max_header_bytes = options.max_header_bytes;
@@ -35,7 +39,20 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
                   .maxRequestSize(options.max_header_bytes + options.max_body_bytes + 1024)
                   .maxResponseSize(size_t{256} * 1024 * 1024);
   impl_->endpoint->init(opts);
-  impl_->endpoint->setHandler(api::makeFlowRoutes(engine, impl_->edge));
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    if (options.tls_cert.empty() || options.tls_key.empty()) {
+      throw std::runtime_error("TLS needs both --tls-cert and --tls-key");
+    }
+    // After init(), which turns TLS off. Throws std::runtime_error naming what OpenSSL refused.
+    try {
+      impl_->endpoint->useSSL(options.tls_cert, options.tls_key);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot use the TLS certificate " + options.tls_cert + " and key " +
+                               options.tls_key + ": " + e.what());
+    }
+    impl_->tls = true;
+  }
+  impl_->endpoint->setHandler(api::makeApiRoutes(engine, *impl_->access, impl_->edge));
   impl_->endpoint->serveThreaded();
 }
 
@@ -44,6 +61,10 @@ Server::~Server() {
 }
 
 uint16_t Server::port() const { return static_cast<uint16_t>(impl_->endpoint->getPort()); }
+
+bool Server::tls() const { return impl_->tls; }
+
+auth::AccessControl& Server::access() { return *impl_->access; }
 
 void Server::drainAndStop(uint32_t bound_ms) {
   if (impl_->stopped) return;

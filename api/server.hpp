@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "api/auth/access_control.hpp"
+
 namespace sluice {
 
 class Engine;
@@ -20,18 +22,24 @@ struct ServerOptions {
   size_t max_connections = 10'000;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
+  std::string tls_cert;  // PEM files; both set = HTTPS only
+  std::string tls_key;
+  auth::AccessOptions access;
 };
 
 class Server {
  public:
   /// Binds and starts serving on background threads; throws std::runtime_error when it cannot
-  /// bind. `engine` must outlive the server.
+  /// bind or the TLS certificate or key cannot be used. `engine` must outlive the server.
   Server(Engine& engine, const ServerOptions& options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   uint16_t port() const;
+  bool tls() const;
+  /// Access control: tokens, the gate, the audit trail.
+  auth::AccessControl& access();
   /// Stops accepting new requests (they get 503), waits up to `bound_ms` for requests in flight,
   /// then shuts the endpoint down.
   void drainAndStop(uint32_t bound_ms);

@@ -9,6 +9,24 @@ namespace sluice::http {
 
 using namespace Pistache;
 
+namespace {
+
+// A response header Pistache has no class for (it does not write raw headers in responses).
+class NamedHeader : public Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void write(std::ostream& os) const override { os << value_; }
+  uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()); }
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
+}  // namespace
+
 void InFlight::enter() {
   std::lock_guard lock(mu_);
   ++count_;
@@ -39,10 +57,20 @@ Reply::~Reply() {
 
 void Reply::send(int code, const std::string& body, const std::vector<Http::Method>& allow) {
   if (sent_.exchange(true)) return;
+  if (before_send_) {
+    try {
+      before_send_(code, body);
+    } catch (const std::exception& e) {
+      spdlog::error("before sending a {} response: {}", code, e.what());
+    }
+  }
   auto written = Async::Promise<ssize_t>::rejected(std::runtime_error("response not sent"));
   try {
     writer_.headers().add<Http::Header::ContentType>(MIME(Application, Json));
     if (!allow.empty()) writer_.headers().add<Http::Header::Allow>(allow);
+    for (auto& [name, value] : headers_) {
+      writer_.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
+    }
     written = writer_.send(static_cast<Http::Code>(code), body);
   } catch (const std::exception& e) {
     spdlog::warn("cannot send response: {}", e.what());
@@ -51,6 +79,10 @@ void Reply::send(int code, const std::string& body, const std::vector<Http::Meth
   in_flight_->leave();
   // Requests pipelined behind this one waited for its response: handle them now.
   if (more && resume_) resume_(conn_);
+}
+
+void Reply::header(std::string name, std::string value) {
+  headers_.emplace_back(std::move(name), std::move(value));
 }
 
 }  // namespace sluice::http

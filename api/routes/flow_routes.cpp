@@ -1,13 +1,10 @@
-// The REST routes of the seed's API (and /plugins): map each request to an engine call and the
-// result to a JSON response. Framing, limits, timeouts and the drain are the edge's job
-// (api/http/); this file never sees a malformed or oversized request.
+// The handlers of the seed's API (and /plugins): each maps a request to an engine call and the
+// result to a JSON response. Routing, authentication and the audit log are done before a
+// handler runs (api_routes.cpp); framing, limits and timeouts by the edge (api/http/).
 #include "api/routes/flow_routes.hpp"
-
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-#include "api/routes/percent.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
 #include "core/model/json.hpp"
@@ -95,234 +92,171 @@ std::string problemsSummary(const std::vector<Problem>& problems, const char* wh
   return std::to_string(problems.size()) + " problems in the request; " + what;
 }
 
-class FlowRoutes : public http::EdgeHandler {
- public:
-  HTTP_PROTOTYPE(FlowRoutes)
-
-  FlowRoutes(Engine& engine, std::shared_ptr<http::EdgeContext> context)
-      : EdgeHandler(std::move(context)), engine_(&engine) {}
-
-  void handle(const Http::Request& req, const ReplyPtr& r) override { route(req, r); }
-
- private:
-  Engine& engine() { return *engine_; }
-
-  void route(const Http::Request& req, const ReplyPtr& r) {
-    // Split the raw path, then decode each segment: an escaped '/' stays inside its segment.
-    std::string_view path = req.resource();
-    std::vector<std::string> seg;
-    size_t pos = 0;
-    while (pos < path.size()) {
-      if (path[pos] == '/') {
-        ++pos;
-        continue;
-      }
-      size_t end = path.find('/', pos);
-      if (end == std::string_view::npos) end = path.size();
-      auto decoded = percentDecode(path.substr(pos, end - pos));
-      if (!decoded) {
-        r->send(400, errorBody("malformed percent-encoding in the path"));
-        return;
-      }
-      seg.push_back(std::move(*decoded));
-      pos = end;
-    }
-    const Http::Method m = req.method();
-    using M = Http::Method;
-    auto allow = [&](const std::vector<M>& methods) {
-      std::string names;
-      for (M x : methods) names += std::string(names.empty() ? "" : ", ") + Http::methodString(x);
-      r->send(405,
-              errorBody("method " + std::string(Http::methodString(m)) + " is not allowed on " +
-                        std::string(path) + " (allowed: " + names + ")"),
-              methods);
-    };
-    if (seg.size() == 1 && seg[0] == "flows") {
-      if (m == M::Get) return listFlows(r);
-      if (m == M::Post) return createFlows(req, r);
-      return allow({M::Get, M::Post});
-    }
-    if (seg.size() == 2 && seg[0] == "flows") {
-      if (seg[1] == "status") {
-        if (m == M::Get) return statusAll(r);
-        return allow({M::Get});
-      }
-      if (seg[1] == "commands") {
-        if (m == M::Patch) return command(req, r);
-        return allow({M::Patch});
-      }
-      if (seg[1] == "validate") {
-        if (m == M::Post) return validateFlows(req, r);
-        return allow({M::Post});
-      }
-      if (m == M::Get) return getFlow(seg[1], r);
-      if (m == M::Put) return putFlow(seg[1], req, r);
-      if (m == M::Delete) return deleteFlow(seg[1], r);
-      return allow({M::Get, M::Put, M::Delete});
-    }
-    if (seg.size() == 3 && seg[0] == "flows" && seg[1] == "status") {
-      if (m == M::Get) return statusOne(seg[2], r);
-      return allow({M::Get});
-    }
-    if (seg.size() == 1 && seg[0] == "plugins") {
-      if (m == M::Get) {
-        return r->send(200,
-                       pluginsBody(engine().plugins().plugins(), engine().plugins().refused()));
-      }
-      return allow({M::Get});
-    }
-    r->send(404, errorBody("no such resource: " + std::string(path)));
-  }
-
-  void listFlows(const ReplyPtr& r) { r->send(200, *engine().listJson()); }
-
-  void getFlow(const std::string& id, const ReplyPtr& r) {
-    auto json = engine().getJson(id);
-    if (!json) return r->send(404, errorBody("flow '" + id + "' does not exist"));
-    r->send(200, *json);
-  }
-
-  void statusAll(const ReplyPtr& r) { r->send(200, statusMapBody(engine().statusAll())); }
-
-  void statusOne(const std::string& id, const ReplyPtr& r) {
-    auto s = engine().status(id);
-    if (!s) return r->send(404, errorBody("flow '" + id + "' does not exist"));
-    r->send(200, statusBody(*s));
-  }
-
-  // Parses a body that must be an array of configurations; answers 400 itself when it is not.
-  bool parseArrayBody(const Http::Request& req, const ReplyPtr& r, rapidjson::Document& doc) {
-    if (!parseBody(req, r, doc)) return false;
-    if (doc.IsArray()) return true;
-    r->send(400, errorBody("request body must be a JSON array of configuration objects"));
-    return false;
-  }
-
-  void createFlows(const Http::Request& req, const ReplyPtr& r) {
-    rapidjson::Document doc;
-    if (!parseArrayBody(req, r, doc)) return;
-    std::vector<Problem> problems;
-    auto specs = parseBatch(doc, problems);
-    if (!problems.empty()) {
-      // Report every problem: the valid elements are still checked against the engine.
-      mergeByIndex(problems, engineProblems(engine(), specs));
-      return r->send(400, errorBody(problemsSummary(problems, "nothing was added"), problems));
-    }
-    std::vector<FlowSpec> only;
-    only.reserve(specs.size());
-    for (auto& s : specs) only.push_back(std::move(s.second));
-    auto created = engine().create(std::move(only));
-    if (!created.ok()) {
-      Error e = created.error();
-      if (e.kind == ErrorKind::kInvalid)
-        e.message = problemsSummary(e.details, "nothing was added");
-      return sendError(r, e, NotFoundAs::k400);
-    }
-    r->send(201, createdBody(created.value()));
-  }
-
-  void validateFlows(const Http::Request& req, const ReplyPtr& r) {
-    rapidjson::Document doc;
-    if (!parseArrayBody(req, r, doc)) return;
-    std::vector<Problem> problems;
-    auto specs = parseBatch(doc, problems);
-    mergeByIndex(problems, engineProblems(engine(), specs));
-    r->send(200, validateBody(problems));
-  }
-
-  void putFlow(const std::string& id, const Http::Request& req, const ReplyPtr& r) {
-    rapidjson::Document doc;
-    if (!parseBody(req, r, doc)) return;
-    if (!doc.IsObject()) {
-      return r->send(400, errorBody("request body must be a JSON configuration object"));
-    }
-    FlowSpec spec;
-    std::vector<Problem> problems;
-    if (!parseFlowSpec(doc, id, &spec, problems)) {
-      for (auto& p : problems) p.flow_id = id;
-      return r->send(400, errorBody(problemsSummary(problems, "nothing was changed"), problems));
-    }
-    engine().update(std::move(spec), [r](Result<std::string> result) {
-      if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
-      r->send(200, result.value());
-    });
-  }
-
-  void deleteFlow(const std::string& id, const ReplyPtr& r) {
-    engine().remove(id, [r, id](Result<Outcome> result) {
-      if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
-      r->send(200, deletedBody(id, result.value()));
-    });
-  }
-
-  void command(const Http::Request& req, const ReplyPtr& r) {
-    rapidjson::Document doc;
-    if (!parseBody(req, r, doc)) return;
-    if (!doc.IsObject()) {
-      return r->send(400, errorBody("request body must be a JSON object with a command"));
-    }
-    std::vector<Problem> problems;
-    auto problem = [&](const char* path, std::string msg) {
-      problems.push_back({std::nullopt, "", path, std::move(msg)});
-    };
-    CommandRequest request;
-    auto c = doc.FindMember("command");
-    if (c == doc.MemberEnd()) {
-      problem("/command", "command is required (start, stop, pause or resume)");
-    } else if (!c->value.IsString()) {
-      problem("/command", "command must be a string (start, stop, pause or resume)");
-    } else if (auto cmd = commandFromString(
-                   std::string_view(c->value.GetString(), c->value.GetStringLength()))) {
-      request.command = *cmd;
-    } else {
-      problem("/command", "unknown command \"" +
-                              std::string(c->value.GetString(), c->value.GetStringLength()) +
-                              "\" (expected start, stop, pause or resume)");
-    }
-    auto ids = doc.FindMember("flow_ids");
-    if (ids != doc.MemberEnd()) {
-      if (!ids->value.IsArray()) {
-        problem("/flow_ids", "flow_ids must be an array of strings");
-      } else {
-        std::vector<std::string> list;
-        for (rapidjson::SizeType i = 0; i < ids->value.Size(); ++i) {
-          const auto& v = ids->value[i];
-          if (!v.IsString()) {
-            problems.push_back(
-                {i, "", "/flow_ids/" + std::to_string(i), "flow_ids must contain only strings"});
-          } else {
-            list.emplace_back(v.GetString(), v.GetStringLength());
-          }
-        }
-        request.flow_ids = std::move(list);
-      }
-    }
-    auto type = doc.FindMember("type");
-    if (type != doc.MemberEnd()) {
-      if (!type->value.IsInt() || (type->value.GetInt() != 0 && type->value.GetInt() != 1)) {
-        problem("/type", "type must be the integer 0 (soft stop) or 1 (hard stop)");
-      } else {
-        request.mode = type->value.GetInt() == 1 ? StopMode::kHard : StopMode::kSoft;
-      }
-    }
-    if (!problems.empty()) {
-      return r->send(400, errorBody(problemsSummary(problems, "no flow was changed"), problems));
-    }
-    const Command cmd = request.command;
-    engine().command(request, [r, cmd](Result<std::vector<CommandDetail>> result) {
-      if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
-      r->send(200, commandBody(cmd, result.value()));
-    });
-  }
-
-  Engine* engine_;  // borrowed: outlives the server
-};
+// Parses a body that must be an array of configurations; answers 400 itself when it is not.
+bool parseArrayBody(const Http::Request& req, const ReplyPtr& r, rapidjson::Document& doc) {
+  if (!parseBody(req, r, doc)) return false;
+  if (doc.IsArray()) return true;
+  r->send(400, errorBody("request body must be a JSON array of configuration objects"));
+  return false;
+}
 
 }  // namespace
 
-std::shared_ptr<http::EdgeHandler> makeFlowRoutes(Engine& engine,
-                                                  std::shared_ptr<http::EdgeContext> context) {
-  return std::make_shared<FlowRoutes>(engine, std::move(context));
+void FlowHandlers::list(const ReplyPtr& r) { r->send(200, *engine_.listJson()); }
+
+void FlowHandlers::get(const std::string& id, const ReplyPtr& r) {
+  auto json = engine_.getJson(id);
+  if (!json) return r->send(404, errorBody("flow '" + id + "' does not exist"));
+  r->send(200, *json);
+}
+
+void FlowHandlers::statusAll(const ReplyPtr& r) {
+  r->send(200, statusMapBody(engine_.statusAll()));
+}
+
+void FlowHandlers::statusOne(const std::string& id, const ReplyPtr& r) {
+  auto s = engine_.status(id);
+  if (!s) return r->send(404, errorBody("flow '" + id + "' does not exist"));
+  r->send(200, statusBody(*s));
+}
+
+void FlowHandlers::create(const Http::Request& req, const ReplyPtr& r, const AuditPtr& audit) {
+  rapidjson::Document doc;
+  if (!parseArrayBody(req, r, doc)) return;
+  std::vector<Problem> problems;
+  if (audit) {
+    for (const auto& v : doc.GetArray()) {
+      if (auto id = flowIdOf(v); !id.empty()) audit->entry.flow_ids.push_back(std::move(id));
+    }
+    audit->entry.status = 201;  // what the entry says when the insert's transaction stores it
+  }
+  auto specs = parseBatch(doc, problems);
+  if (!problems.empty()) {
+    // Report every problem: the valid elements are still checked against the engine.
+    mergeByIndex(problems, engineProblems(engine_, specs));
+    return r->send(400, errorBody(problemsSummary(problems, "nothing was added"), problems));
+  }
+  std::vector<FlowSpec> only;
+  only.reserve(specs.size());
+  for (auto& s : specs) only.push_back(std::move(s.second));
+  auto created = engine_.create(std::move(only), audit);
+  if (!created.ok()) {
+    Error e = created.error();
+    if (e.kind == ErrorKind::kInvalid) e.message = problemsSummary(e.details, "nothing was added");
+    return sendError(r, e, NotFoundAs::k400);
+  }
+  r->send(201, createdBody(created.value()));
+}
+
+void FlowHandlers::validate(const Http::Request& req, const ReplyPtr& r) {
+  rapidjson::Document doc;
+  if (!parseArrayBody(req, r, doc)) return;
+  std::vector<Problem> problems;
+  auto specs = parseBatch(doc, problems);
+  mergeByIndex(problems, engineProblems(engine_, specs));
+  r->send(200, validateBody(problems));
+}
+
+void FlowHandlers::put(const std::string& id, const Http::Request& req, const ReplyPtr& r,
+                       const AuditPtr& audit) {
+  rapidjson::Document doc;
+  if (!parseBody(req, r, doc)) return;
+  if (!doc.IsObject()) {
+    return r->send(400, errorBody("request body must be a JSON configuration object"));
+  }
+  FlowSpec spec;
+  std::vector<Problem> problems;
+  if (!parseFlowSpec(doc, id, &spec, problems)) {
+    for (auto& p : problems) p.flow_id = id;
+    return r->send(400, errorBody(problemsSummary(problems, "nothing was changed"), problems));
+  }
+  if (audit) audit->entry.status = 200;
+  engine_.update(
+      std::move(spec),
+      [r](Result<std::string> result) {
+        if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
+        r->send(200, result.value());
+      },
+      audit);
+}
+
+void FlowHandlers::remove(const std::string& id, const ReplyPtr& r, const AuditPtr& audit) {
+  if (audit) audit->entry.status = 200;
+  engine_.remove(
+      id,
+      [r, id](Result<Outcome> result) {
+        if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
+        r->send(200, deletedBody(id, result.value()));
+      },
+      audit);
+}
+
+void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const AuditPtr& audit) {
+  rapidjson::Document doc;
+  if (!parseBody(req, r, doc)) return;
+  if (!doc.IsObject()) {
+    return r->send(400, errorBody("request body must be a JSON object with a command"));
+  }
+  std::vector<Problem> problems;
+  auto problem = [&](const char* path, std::string msg) {
+    problems.push_back({std::nullopt, "", path, std::move(msg)});
+  };
+  CommandRequest request;
+  auto c = doc.FindMember("command");
+  if (c == doc.MemberEnd()) {
+    problem("/command", "command is required (start, stop, pause or resume)");
+  } else if (!c->value.IsString()) {
+    problem("/command", "command must be a string (start, stop, pause or resume)");
+  } else if (auto cmd = commandFromString(
+                 std::string_view(c->value.GetString(), c->value.GetStringLength()))) {
+    request.command = *cmd;
+  } else {
+    problem("/command", "unknown command \"" +
+                            std::string(c->value.GetString(), c->value.GetStringLength()) +
+                            "\" (expected start, stop, pause or resume)");
+  }
+  auto ids = doc.FindMember("flow_ids");
+  if (ids != doc.MemberEnd()) {
+    if (!ids->value.IsArray()) {
+      problem("/flow_ids", "flow_ids must be an array of strings");
+    } else {
+      std::vector<std::string> list;
+      for (rapidjson::SizeType i = 0; i < ids->value.Size(); ++i) {
+        const auto& v = ids->value[i];
+        if (!v.IsString()) {
+          problems.push_back(
+              {i, "", "/flow_ids/" + std::to_string(i), "flow_ids must contain only strings"});
+        } else {
+          list.emplace_back(v.GetString(), v.GetStringLength());
+        }
+      }
+      request.flow_ids = std::move(list);
+    }
+  }
+  auto type = doc.FindMember("type");
+  if (type != doc.MemberEnd()) {
+    if (!type->value.IsInt() || (type->value.GetInt() != 0 && type->value.GetInt() != 1)) {
+      problem("/type", "type must be the integer 0 (soft stop) or 1 (hard stop)");
+    } else {
+      request.mode = type->value.GetInt() == 1 ? StopMode::kHard : StopMode::kSoft;
+    }
+  }
+  if (!problems.empty()) {
+    return r->send(400, errorBody(problemsSummary(problems, "no flow was changed"), problems));
+  }
+  const Command cmd = request.command;
+  if (audit) audit->entry.status = 200;
+  engine_.command(
+      request,
+      [r, cmd](Result<std::vector<CommandDetail>> result) {
+        if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
+        r->send(200, commandBody(cmd, result.value()));
+      },
+      audit);
+}
+
+void FlowHandlers::plugins(const ReplyPtr& r) {
+  r->send(200, pluginsBody(engine_.plugins().plugins(), engine_.plugins().refused()));
 }
 
 }  // namespace sluice::api

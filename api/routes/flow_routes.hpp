@@ -1,9 +1,12 @@
-// The routes of the REST API: /flows, /flows/status, /flows/commands, /flows/validate, /plugins.
+// The handlers of /flows, /flows/status, /flows/commands, /flows/validate and /plugins.
 #pragma once
 
-#include <memory>
+#include <pistache/http.h>
 
-#include "api/http/edge_handler.hpp"
+#include <string>
+
+#include "api/http/reply.hpp"
+#include "core/store/access.hpp"
 
 namespace sluice {
 class Engine;
@@ -11,8 +14,27 @@ class Engine;
 
 namespace sluice::api {
 
-/// The handler behind the edge that serves the API from `engine` (which must outlive it).
-std::shared_ptr<http::EdgeHandler> makeFlowRoutes(Engine& engine,
-                                                  std::shared_ptr<http::EdgeContext> context);
+/// Each handler answers through `r`, now or later from an engine thread. A handler that
+/// changes flows passes `audit` (null when not audited) to the engine, which stores the entry
+/// in the change's transaction.
+class FlowHandlers {
+ public:
+  explicit FlowHandlers(Engine& engine) : engine_(engine) {}
+
+  void list(const http::ReplyPtr& r);
+  void get(const std::string& id, const http::ReplyPtr& r);
+  void statusAll(const http::ReplyPtr& r);
+  void statusOne(const std::string& id, const http::ReplyPtr& r);
+  void plugins(const http::ReplyPtr& r);
+  void create(const Pistache::Http::Request& req, const http::ReplyPtr& r, const AuditPtr& audit);
+  void validate(const Pistache::Http::Request& req, const http::ReplyPtr& r);
+  void put(const std::string& id, const Pistache::Http::Request& req, const http::ReplyPtr& r,
+           const AuditPtr& audit);
+  void remove(const std::string& id, const http::ReplyPtr& r, const AuditPtr& audit);
+  void command(const Pistache::Http::Request& req, const http::ReplyPtr& r, const AuditPtr& audit);
+
+ private:
+  Engine& engine_;  // borrowed: outlives the server
+};
 
 }  // namespace sluice::api

@@ -175,7 +175,7 @@ std::vector<Problem> Engine::validate(const std::vector<FlowSpec>& specs) {
   return problems;
 }
 
-Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs) {
+Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, AuditPtr audit) {
   std::vector<Problem> problems = batchProblems(specs);
   std::vector<std::string> ids;
   {
@@ -191,7 +191,7 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs) {
     std::vector<StoredFlow> rows;
     rows.reserve(specs.size());
     for (const auto& s : specs) rows.push_back({s.id, s.record_json, Desired::kStopped});
-    auto stored = store_->insertFlows(rows);
+    auto stored = store_->insertFlows(rows, audit.get());
     if (!stored.ok()) return stored.error();
     for (size_t i = 0; i < specs.size(); ++i) {
       auto& s = specs[i];
@@ -208,7 +208,7 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs) {
   return ids;
 }
 
-void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done) {
+void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done, AuditPtr audit) {
   auto flow = find(spec.id);
   if (!flow) {
     done(Error{ErrorKind::kNotFound, "flow '" + spec.id + "' does not exist", {}});
@@ -225,16 +225,20 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
   }
   auto type = registry_.find(spec.type);
   std::string record = spec.record_json;
-  flow->update(std::move(spec), type, [done, record](const Result<Done>& r) {
-    if (r.ok()) {
-      done(record);
-    } else {
-      done(r.error());
-    }
-  });
+  flow->update(
+      std::move(spec), type,
+      [done, record](const Result<Done>& r) {
+        if (r.ok()) {
+          done(record);
+        } else {
+          done(r.error());
+        }
+      },
+      std::move(audit));
 }
 
-void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done) {
+void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done,
+                    AuditPtr audit) {
   std::shared_ptr<FlowRuntime> flow;
   std::optional<Error> refused;
   {
@@ -242,7 +246,7 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
     auto it = flows_.find(id);
     if (it == flows_.end()) {
       refused = Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
-    } else if (auto stored = store_->deleteFlow(id); !stored.ok()) {
+    } else if (auto stored = store_->deleteFlow(id, audit.get()); !stored.ok()) {
       refused = stored.error();
     } else {
       flow = it->second;
@@ -271,7 +275,7 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
 }
 
 void Engine::command(const CommandRequest& request,
-                     std::function<void(Result<std::vector<CommandDetail>>)> done) {
+                     std::function<void(Result<std::vector<CommandDetail>>)> done, AuditPtr audit) {
   struct Batch {
     std::mutex mu;
     size_t remaining = 0;
@@ -324,7 +328,11 @@ void Engine::command(const CommandRequest& request,
         Desired d = f->desiredAfter(request.command);
         if (d != f->desired()) desired.emplace_back(f->id(), d);
       }
-      auto stored = store_->setDesired(desired);
+      if (audit && !request.flow_ids) {
+        audit->entry.flow_ids.clear();
+        for (const auto& f : targets) audit->entry.flow_ids.push_back(f->id());
+      }
+      auto stored = store_->setDesired(desired, audit.get());
       if (!stored.ok()) refused = stored.error();
     }
     if (refused) targets.clear();

@@ -60,21 +60,30 @@ class Engine {
 
   /// Adds flows atomically: every problem is reported (with its index) and nothing is added, or
   /// all are stored (stopped) and their ids returned.
-  Result<std::vector<std::string>> create(std::vector<FlowSpec> specs);
+  ///
+  /// Every change below takes an optional audit record that is stored in the change's own
+  /// transaction (see Store).
+  Result<std::vector<std::string>> create(std::vector<FlowSpec> specs, AuditPtr audit = nullptr);
   /// Checks specs as create() would without storing anything.
   std::vector<Problem> validate(const std::vector<FlowSpec>& specs);
   /// Replaces a configuration; `done` gets the stored record.
-  void update(FlowSpec spec, std::function<void(Result<std::string>)> done);
+  void update(FlowSpec spec, std::function<void(Result<std::string>)> done,
+              AuditPtr audit = nullptr);
   /// Deletes a flow (stopping it first); `done` gets where the flow's instance ended.
-  void remove(const std::string& id, std::function<void(Result<Outcome>)> done);
+  void remove(const std::string& id, std::function<void(Result<Outcome>)> done,
+              AuditPtr audit = nullptr);
   /// Validates a command atomically, stores the desired states, applies it to every addressed
-  /// flow in parallel; `done` gets one detail per flow in the order addressed.
+  /// flow in parallel; `done` gets one detail per flow in the order addressed. A command for
+  /// every flow records their ids in the audit entry.
   void command(const CommandRequest& request,
-               std::function<void(Result<std::vector<CommandDetail>>)> done);
+               std::function<void(Result<std::vector<CommandDetail>>)> done,
+               AuditPtr audit = nullptr);
 
   std::optional<FlowStatus> status(const std::string& id) const;
   std::vector<FlowStatus> statusAll() const;
   const PluginRegistry& plugins() const { return registry_; }
+  /// The store, for what the edge keeps next to the flows (tokens, the audit log).
+  Store& store() { return *store_; }
   /// Live engine workers, replacements for stuck plugin code included.
   size_t workerCount() const { return pool_.size(); }
 

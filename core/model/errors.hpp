@@ -14,6 +14,7 @@ namespace sluice {
 enum class ErrorKind {
   kInvalid,      // bad input: nothing changed
   kNotFound,     // an addressed flow does not exist
+  kConflict,     // the name is taken (tokens)
   kUnavailable,  // the engine is shutting down or a bounded wait ran out
   kInternal,     // the store failed
 };

@@ -86,7 +86,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void shutdownStop(Done done);
   /// Replaces the configuration (PUT). A running or paused flow restarts with it; when the new
   /// configuration fails to start the previous one is restored and nothing is stored.
-  void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done);
+  void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done,
+              AuditPtr audit = nullptr);
   /// Marks the flow deleted: from now on it refuses every command, update and restart. Then
   /// stops (soft, bounded, then hard) and releases the instance; when that is done the host
   /// functions are detached (late plugin code writes no state) and `done` is called. Callers
@@ -118,7 +119,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   // ---- flow_update.cpp
   void runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
-                 const std::shared_ptr<Pending>& p, UpdateDone done);
+                 const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit);
 
   // ---- flow_restart.cpp
   void scheduleRestartLocked();  // mu_ held: the flow just failed

@@ -10,7 +10,8 @@
 
 namespace sluice {
 
-void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done) {
+void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done,
+                         AuditPtr audit) {
   RuntimeOptions rt;
   {
     std::lock_guard lock(mu_);
@@ -39,13 +40,13 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
   };
   std::lock_guard submit(submit_mu_);
   strand_->post([self = shared_from_this(), spec = std::move(spec), type = std::move(type), p,
-                 finish_update]() mutable {
-    self->runUpdate(std::move(spec), std::move(type), p, finish_update);
+                 finish_update, audit = std::move(audit)]() mutable {
+    self->runUpdate(std::move(spec), std::move(type), p, finish_update, std::move(audit));
   });
 }
 
 void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
-                            const std::shared_ptr<Pending>& p, UpdateDone done) {
+                            const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit) {
   beginOperation(p);
   const Error gone{ErrorKind::kNotFound, "flow '" + id_ + "' does not exist", {}};
   const Error late{ErrorKind::kUnavailable,
@@ -56,7 +57,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     if (!p->claim(false)) return late;
     release(p);
     if (removed()) return gone;
-    auto r = services_->store->updateFlow(id_, incarnation_, spec.record_json);
+    auto r = services_->store->updateFlow(id_, incarnation_, spec.record_json, audit.get());
     if (!r.ok()) return r;
     {
       std::lock_guard lock(mu_);

@@ -2,38 +2,10 @@
 
 #include <sqlite3.h>
 
+#include "core/store/sqlite_statement.hpp"
+
 namespace sluice {
 namespace {
-
-// Finalizes a prepared statement on every path.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  bool ok() const { return stmt_ != nullptr; }
-  sqlite3_stmt* get() const { return stmt_; }
-  void bind(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-  void bindInt(int i, uint64_t v) { sqlite3_bind_int64(stmt_, i, static_cast<sqlite3_int64>(v)); }
-  void bindBlob(int i, const std::string& s) {
-    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 constexpr const char* kSchema = R"(
 CREATE TABLE IF NOT EXISTS flows (
@@ -48,6 +20,29 @@ CREATE TABLE IF NOT EXISTS plugin_state (
   value BLOB NOT NULL,
   PRIMARY KEY (incarnation, key)
 );
+CREATE TABLE IF NOT EXISTS tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER,
+  revoked_ms INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (name) WHERE revoked_ms IS NULL;
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms INTEGER NOT NULL,
+  token TEXT NOT NULL,
+  role TEXT NOT NULL,
+  remote TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  flow_ids TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 )";
 
 // Databases written before incarnations kept plugin state by flow id (table flow_state): move
@@ -93,10 +88,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     return e;
   }
   if (!store->exec(kDropOrphanState)) return store->sqlError("cannot clean plugin state");
+  rc = sqlite3_open_v2(path.c_str(), &store->watch_db_,
+                       SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) return store->sqlError("cannot open a second connection to " + path);
+  sqlite3_busy_timeout(store->watch_db_, 5000);
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  sqlite3_finalize(watch_stmt_);
+  sqlite3_close(watch_db_);
+  sqlite3_close(db_);
+}
 
 Error SqliteStore::sqlError(const std::string& what) const {
   return Error{ErrorKind::kInternal, what + ": " + sqlite3_errmsg(db_), {}};
@@ -124,9 +127,10 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   return out;
 }
 
-Result<Done> SqliteStore::inTransaction(const char* what, const std::function<bool()>& body) {
+Result<Done> SqliteStore::inTransaction(const char* what, AuditRecord* audit,
+                                        const std::function<bool()>& body) {
   if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
-  if (!body()) {
+  if (!body() || (audit != nullptr && !insertAudit(audit->entry))) {
     Error e = sqlError(what);
     exec("ROLLBACK");
     return e;
@@ -136,13 +140,15 @@ Result<Done> SqliteStore::inTransaction(const char* what, const std::function<bo
     exec("ROLLBACK");
     return e;
   }
+  if (audit != nullptr) audit->written = true;
   return Done{};
 }
 
-Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows) {
+Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<StoredFlow>& flows,
+                                                          AuditRecord* audit) {
   std::lock_guard lock(mu_);
   std::vector<Incarnation> incarnations;
-  auto done = inTransaction("cannot insert flows", [&] {
+  auto done = inTransaction("cannot insert flows", audit, [&] {
     Statement st(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
     bool ok = st.ok();
     for (size_t i = 0; ok && i < flows.size(); ++i) {
@@ -160,27 +166,31 @@ Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<Stor
 }
 
 Result<Done> SqliteStore::updateFlow(const std::string& id, Incarnation inc,
-                                     const std::string& record_json) {
+                                     const std::string& record_json, AuditRecord* audit) {
   std::lock_guard lock(mu_);
-  Statement st(db_, "UPDATE flows SET record = ? WHERE flow_id = ? AND seq = ?");
-  if (!st.ok()) return sqlError("cannot update flow");
-  st.bind(1, record_json);
-  st.bind(2, id);
-  st.bindInt(3, inc);
-  if (st.step() != SQLITE_DONE) return sqlError("cannot update flow");
-  if (sqlite3_changes(db_) != 1) {
-    return Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
-  }
-  return Done{};
+  bool found = true;
+  auto done = inTransaction("cannot update flow", audit, [&] {
+    Statement st(db_, "UPDATE flows SET record = ? WHERE flow_id = ? AND seq = ?");
+    if (!st.ok()) return false;
+    st.bind(1, record_json);
+    st.bind(2, id);
+    st.bindInt(3, inc);
+    if (st.step() != SQLITE_DONE) return false;
+    found = sqlite3_changes(db_) == 1;
+    return found;
+  });
+  if (!found) return Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+  return done;
 }
 
-Result<Done> SqliteStore::deleteFlow(const std::string& id) {
+Result<Done> SqliteStore::deleteFlow(const std::string& id, AuditRecord* audit) {
   std::lock_guard lock(mu_);
-  Statement st(db_, "DELETE FROM flows WHERE flow_id = ?");
-  if (!st.ok()) return sqlError("cannot delete flow");
-  st.bind(1, id);
-  if (st.step() != SQLITE_DONE) return sqlError("cannot delete flow");
-  return Done{};
+  return inTransaction("cannot delete flow", audit, [&] {
+    Statement st(db_, "DELETE FROM flows WHERE flow_id = ?");
+    if (!st.ok()) return false;
+    st.bind(1, id);
+    return st.step() == SQLITE_DONE;
+  });
 }
 
 Result<Done> SqliteStore::deleteState(Incarnation inc) {
@@ -192,10 +202,11 @@ Result<Done> SqliteStore::deleteState(Incarnation inc) {
   return Done{};
 }
 
-Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states) {
-  if (states.empty()) return Done{};
+Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states,
+                                     AuditRecord* audit) {
+  if (states.empty() && audit == nullptr) return Done{};
   std::lock_guard lock(mu_);
-  return inTransaction("cannot set desired states", [&] {
+  return inTransaction("cannot set desired states", audit, [&] {
     Statement st(db_, "UPDATE flows SET desired = ? WHERE flow_id = ?");
     bool ok = st.ok();
     for (size_t i = 0; ok && i < states.size(); ++i) {

@@ -9,6 +9,7 @@
 #include "core/store/store.hpp"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace sluice {
 
@@ -19,26 +20,46 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Result<std::vector<StoredFlow>> loadAll() override;
-  Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>& flows) override;
-  Result<Done> updateFlow(const std::string& id, Incarnation inc,
-                          const std::string& record_json) override;
-  Result<Done> deleteFlow(const std::string& id) override;
+  Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>& flows,
+                                               AuditRecord* audit) override;
+  Result<Done> updateFlow(const std::string& id, Incarnation inc, const std::string& record_json,
+                          AuditRecord* audit) override;
+  Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) override;
   Result<Done> deleteState(Incarnation inc) override;
-  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states) override;
+  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
+                          AuditRecord* audit) override;
   Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) override;
   Result<Done> statePut(Incarnation inc, const std::string& key, const std::string& value) override;
   Result<Done> stateDelete(Incarnation inc, const std::string& key) override;
+
+  // sqlite_access.cpp
+  Result<std::vector<TokenRecord>> loadTokens() override;
+  Result<Done> insertToken(const TokenRecord& token, AuditRecord* audit) override;
+  Result<Done> revokeToken(const std::string& name, int64_t now_ms, AuditRecord* audit) override;
+  Result<uint64_t> externalChanges() override;
+  Result<uint64_t> appendAudit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> listAudit(uint64_t after, size_t limit) override;
+  Result<uint64_t> pruneAudit(int64_t before_ms) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Error sqlError(const std::string& what) const;
   bool exec(const char* sql);
-  /// BEGIN IMMEDIATE, `body`, COMMIT; rolls back and returns the error (`what`) when `body`
-  /// returns false or the commit fails. Callers hold mu_.
-  Result<Done> inTransaction(const char* what, const std::function<bool()>& body);
+  /// BEGIN IMMEDIATE, `body`, the audit entry when there is one, COMMIT; rolls back and returns
+  /// the error (`what`) when `body` returns false or the commit fails. Sets audit->written once
+  /// committed. Callers hold mu_.
+  Result<Done> inTransaction(const char* what, AuditRecord* audit,
+                             const std::function<bool()>& body);
+  /// Inserts one audit row. Callers hold mu_.
+  bool insertAudit(const AuditEntry& entry);
 
   std::mutex mu_;  // serializes every use of db_
   sqlite3* db_;    // guarded by mu_
+  // A second, read-only connection whose data_version changes with every commit of any other
+  // connection (this store's included): a cheap "did anything change" for the token cache.
+  std::mutex watch_mu_;
+  sqlite3* watch_db_ = nullptr;         // guarded by watch_mu_
+  sqlite3_stmt* watch_stmt_ = nullptr;  // guarded by watch_mu_: PRAGMA data_version, prepared once
 };
 
 }  // namespace sluice

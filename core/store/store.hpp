@@ -10,6 +10,7 @@
 
 #include "core/model/errors.hpp"
 #include "core/model/states.hpp"
+#include "core/store/access.hpp"
 
 namespace sluice {
 
@@ -27,6 +28,9 @@ struct StoredFlow {
 
 /// Every method is thread-safe and durable when it returns ok: a write that returned ok survives
 /// a crash of the process or the machine.
+///
+/// The writes that change flows take an optional audit record: when it is given, its entry is
+/// appended in the same transaction and `written` is set once that transaction committed.
 class Store {
  public:
   virtual ~Store() = default;
@@ -34,24 +38,43 @@ class Store {
   /// All flows, in creation order.
   virtual Result<std::vector<StoredFlow>> loadAll() = 0;
   /// Adds every flow in one transaction (all or nothing); their incarnations, in order.
-  virtual Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>& flows) = 0;
+  virtual Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>& flows,
+                                                       AuditRecord* audit) = 0;
   /// Replaces the configuration of incarnation `inc` of flow `id`; keeps its position and
   /// desired state. kNotFound when that incarnation is no longer stored (deleted, or replaced by
   /// a flow created again under the same id): nothing is written then.
   virtual Result<Done> updateFlow(const std::string& id, Incarnation inc,
-                                  const std::string& record_json) = 0;
+                                  const std::string& record_json, AuditRecord* audit) = 0;
   /// Removes a flow's configuration (not its plugin state: see deleteState).
-  virtual Result<Done> deleteFlow(const std::string& id) = 0;
+  virtual Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) = 0;
   /// Removes the plugin state of an incarnation (after its flow was deleted and stopped).
   virtual Result<Done> deleteState(Incarnation inc) = 0;
   /// Sets the desired state of several flows in one transaction.
-  virtual Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states) = 0;
+  virtual Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
+                                  AuditRecord* audit) = 0;
 
   /// Per-incarnation plugin key/value state: a value, nothing when absent, or an error.
   virtual Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) = 0;
   virtual Result<Done> statePut(Incarnation inc, const std::string& key,
                                 const std::string& value) = 0;
   virtual Result<Done> stateDelete(Incarnation inc, const std::string& key) = 0;
+
+  /// Every token ever issued, revoked ones included (their hashes answer "revoked").
+  virtual Result<std::vector<TokenRecord>> loadTokens() = 0;
+  /// Adds a token; kConflict when a token that is not revoked has that name.
+  virtual Result<Done> insertToken(const TokenRecord& token, AuditRecord* audit) = 0;
+  /// Revokes the live token called `name` at `now_ms`; kNotFound when there is none.
+  virtual Result<Done> revokeToken(const std::string& name, int64_t now_ms, AuditRecord* audit) = 0;
+  /// A number that changes whenever another process (the `sluice token` CLI) may have changed
+  /// the tokens; the caller re-reads them then.
+  virtual Result<uint64_t> externalChanges() = 0;
+
+  /// Appends one entry on its own; its sequence number.
+  virtual Result<uint64_t> appendAudit(const AuditEntry& entry) = 0;
+  /// Entries with seq > after, in order, at most `limit`.
+  virtual Result<std::vector<AuditEntry>> listAudit(uint64_t after, size_t limit) = 0;
+  /// Removes entries older than `before_ms`; how many.
+  virtual Result<uint64_t> pruneAudit(int64_t before_ms) = 0;
 };
 
 }  // namespace sluice

@@ -43,7 +43,7 @@ class RuntimeFixture : public ::testing::Test {
     FlowSpec spec;
     std::vector<Problem> problems;
     EXPECT_TRUE(parseFlowSpec(doc, "", &spec, problems));
-    auto inc = store_->insertFlows({{spec.id, spec.record_json, Desired::kStopped}});
+    auto inc = store_->insertFlows({{spec.id, spec.record_json, Desired::kStopped}}, nullptr);
     EXPECT_TRUE(inc.ok());
     flows_.push_back(std::make_shared<FlowRuntime>(&services_, spec, registry_.find(spec.type),
                                                    Desired::kStopped, inc.value()[0]));

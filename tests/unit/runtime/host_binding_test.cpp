@@ -23,15 +23,18 @@ using namespace std::chrono_literals;
 class FailingStateStore final : public Store {
  public:
   Result<std::vector<StoredFlow>> loadAll() override { return std::vector<StoredFlow>{}; }
-  Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>&) override {
+  Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>&,
+                                               AuditRecord*) override {
     return std::vector<Incarnation>{};
   }
-  Result<Done> updateFlow(const std::string&, Incarnation, const std::string&) override {
+  Result<Done> updateFlow(const std::string&, Incarnation, const std::string&,
+                          AuditRecord*) override {
     return Done{};
   }
-  Result<Done> deleteFlow(const std::string&) override { return Done{}; }
+  Result<Done> deleteFlow(const std::string&, AuditRecord*) override { return Done{}; }
   Result<Done> deleteState(Incarnation) override { return Done{}; }
-  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>&) override {
+  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>&,
+                          AuditRecord*) override {
     return Done{};
   }
   Result<std::optional<std::string>> stateGet(Incarnation, const std::string&) override {
@@ -41,6 +44,15 @@ class FailingStateStore final : public Store {
     return Error{ErrorKind::kInternal, "disk I/O error", {}};
   }
   Result<Done> stateDelete(Incarnation, const std::string&) override { return Done{}; }
+  Result<std::vector<TokenRecord>> loadTokens() override { return std::vector<TokenRecord>{}; }
+  Result<Done> insertToken(const TokenRecord&, AuditRecord*) override { return Done{}; }
+  Result<Done> revokeToken(const std::string&, int64_t, AuditRecord*) override { return Done{}; }
+  Result<uint64_t> externalChanges() override { return uint64_t{0}; }
+  Result<uint64_t> appendAudit(const AuditEntry&) override { return uint64_t{0}; }
+  Result<std::vector<AuditEntry>> listAudit(uint64_t, size_t) override {
+    return std::vector<AuditEntry>{};
+  }
+  Result<uint64_t> pruneAudit(int64_t) override { return uint64_t{0}; }
 };
 
 class HostBindingTest : public ::testing::Test {

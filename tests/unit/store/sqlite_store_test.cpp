@@ -29,10 +29,11 @@ TEST_F(SqliteStoreTest, InsertsInOrderAndSurvivesReopen) {
   {
     auto s = open();
     ASSERT_TRUE(s->insertFlows({{"b", R"({"flow_id":"b"})", Desired::kStopped},
-                                {"a", R"({"flow_id":"a"})", Desired::kStopped}})
+                                {"a", R"({"flow_id":"a"})", Desired::kStopped}},
+                               nullptr)
                     .ok());
-    ASSERT_TRUE(s->insertFlows({{"c", R"({"flow_id":"c"})", Desired::kStopped}}).ok());
-    ASSERT_TRUE(s->setDesired({{"a", Desired::kRunning}, {"c", Desired::kPaused}}).ok());
+    ASSERT_TRUE(s->insertFlows({{"c", R"({"flow_id":"c"})", Desired::kStopped}}, nullptr).ok());
+    ASSERT_TRUE(s->setDesired({{"a", Desired::kRunning}, {"c", Desired::kPaused}}, nullptr).ok());
   }
   auto s = open();
   auto all = s->loadAll();
@@ -46,20 +47,22 @@ TEST_F(SqliteStoreTest, InsertsInOrderAndSurvivesReopen) {
 
 TEST_F(SqliteStoreTest, BatchIsAtomic) {
   auto s = open();
-  ASSERT_TRUE(s->insertFlows({{"a", "{}", Desired::kStopped}}).ok());
-  auto r = s->insertFlows({{"b", "{}", Desired::kStopped}, {"a", "{}", Desired::kStopped}});
+  ASSERT_TRUE(s->insertFlows({{"a", "{}", Desired::kStopped}}, nullptr).ok());
+  auto r =
+      s->insertFlows({{"b", "{}", Desired::kStopped}, {"a", "{}", Desired::kStopped}}, nullptr);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(s->loadAll().value().size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, UpdateKeepsPositionAndStateIsKeyedByIncarnation) {
   auto s = open();
-  auto inc = s->insertFlows({{"a", "{}", Desired::kStopped}, {"b", "{}", Desired::kStopped}});
+  auto inc =
+      s->insertFlows({{"a", "{}", Desired::kStopped}, {"b", "{}", Desired::kStopped}}, nullptr);
   ASSERT_TRUE(inc.ok());
   const Incarnation a = inc.value()[0];
   const Incarnation b = inc.value()[1];
   EXPECT_NE(a, b);
-  ASSERT_TRUE(s->updateFlow("a", a, R"({"flow_id":"a","v":2})").ok());
+  ASSERT_TRUE(s->updateFlow("a", a, R"({"flow_id":"a","v":2})", nullptr).ok());
   ASSERT_TRUE(s->statePut(a, "offset", std::string("4\0 2", 4)).ok());
   EXPECT_EQ(*s->stateGet(a, "offset").value(), std::string("4\0 2", 4));
   auto all = s->loadAll().value();
@@ -67,13 +70,13 @@ TEST_F(SqliteStoreTest, UpdateKeepsPositionAndStateIsKeyedByIncarnation) {
   EXPECT_EQ(all[0].incarnation, a);
   // Deleted and created again under the same id: a new incarnation, which neither sees the old
   // state nor can be updated through the old incarnation.
-  ASSERT_TRUE(s->deleteFlow("a").ok());
-  auto again = s->insertFlows({{"a", R"({"flow_id":"a","v":3})", Desired::kStopped}});
+  ASSERT_TRUE(s->deleteFlow("a", nullptr).ok());
+  auto again = s->insertFlows({{"a", R"({"flow_id":"a","v":3})", Desired::kStopped}}, nullptr);
   ASSERT_TRUE(again.ok());
   const Incarnation a2 = again.value()[0];
   EXPECT_NE(a2, a);
   EXPECT_FALSE(s->stateGet(a2, "offset").value().has_value());
-  auto stale = s->updateFlow("a", a, R"({"flow_id":"a","v":9})");
+  auto stale = s->updateFlow("a", a, R"({"flow_id":"a","v":9})", nullptr);
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().kind, ErrorKind::kNotFound);
   EXPECT_EQ(s->loadAll().value()[1].record_json, R"({"flow_id":"a","v":3})");
@@ -90,7 +93,7 @@ TEST_F(SqliteStoreTest, UpdateKeepsPositionAndStateIsKeyedByIncarnation) {
 TEST_F(SqliteStoreTest, MigratesStateKeptByFlowId) {
   {
     auto s = open();
-    ASSERT_TRUE(s->insertFlows({{"a", "{}", Desired::kStopped}}).ok());
+    ASSERT_TRUE(s->insertFlows({{"a", "{}", Desired::kStopped}}, nullptr).ok());
   }
   // A database of the previous schema: plugin state in flow_state, keyed by flow id.
   {

@@ -1,0 +1,20 @@
+// The secrets of API tokens: generation (getrandom), hashing (SHA-256, OpenSSL) and comparison
+// in constant time.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice::auth {
+
+/// A new token: "sluice_" and 256 random bits from getrandom(2), in hex. Throws
+/// std::runtime_error when the kernel cannot give random bytes.
+std::string newTokenSecret();
+
+/// Lowercase hex SHA-256 of `text`.
+std::string sha256Hex(std::string_view text);
+
+/// Equality of two strings in time that depends only on their lengths.
+bool constantTimeEqual(std::string_view a, std::string_view b);
+
+}  // namespace sluice::auth

@@ -1,0 +1,161 @@
+#include "api/cli/token_command.hpp"
+
+#include <iostream>
+#include <memory>
+
+#include "api/auth/token_book.hpp"
+#include "api/routes/admin_routes.hpp"
+#include "core/model/duration.hpp"
+#include "core/store/sqlite_store.hpp"
+
+namespace sluice::cli {
+namespace {
+
+struct TokenArgs {
+  std::string data_dir = "sluice-data";
+  std::string name;
+  std::string role;
+  std::string expires;
+  bool json = false;
+};
+
+std::unique_ptr<SqliteStore> openStore(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  auto store = SqliteStore::open((std::filesystem::path(data_dir) / "sluice.db").string());
+  if (!store.ok()) {
+    std::cerr << "sluice token: " << store.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(store.value());
+}
+
+int create(const TokenArgs& a) {
+  auto role = auth::parseRole(a.role);
+  if (!role) {
+    std::cerr << "sluice token create: --role must be viewer, operator, editor or admin\n";
+    return 2;
+  }
+  std::optional<std::chrono::milliseconds> ttl;
+  if (!a.expires.empty()) {
+    ttl = parseDuration(a.expires);
+    if (!ttl || ttl->count() <= 0) {
+      std::cerr << "sluice token create: --expires '" << a.expires
+                << "' is not a positive duration (e.g. 12h, 30d)\n";
+      return 2;
+    }
+  }
+  auto store = openStore(a.data_dir);
+  if (!store) return 1;
+  auth::TokenBook book(*store);
+  const int64_t now = auth::nowMs();
+  AuditEntry e;
+  e.time_ms = now;
+  e.token = "cli";
+  e.role = "admin";
+  e.remote = "local";
+  e.method = "CLI";
+  e.path = "token create " + a.name;
+  e.status = 201;
+  AuditRecord audit(e);
+  auto issued = book.issue(a.name, *role, ttl, now, &audit);
+  if (!issued.ok()) {
+    std::cerr << "sluice token create: " << issued.error().message << "\n";
+    return 1;
+  }
+  if (a.json) {
+    std::cout << api::tokenJson(issued.value().record, now, issued.value().secret) << "\n";
+  } else {
+    std::cout << issued.value().secret << "\n";
+    std::cerr << "token '" << a.name << "' (" << a.role << ") created"
+              << (ttl ? ", expires " + api::isoTime(*issued.value().record.expires_ms) : "")
+              << ". It is shown only now: keep it somewhere safe.\n";
+  }
+  return 0;
+}
+
+int list(const TokenArgs& a) {
+  auto store = openStore(a.data_dir);
+  if (!store) return 1;
+  auth::TokenBook book(*store);
+  auto tokens = book.live();
+  if (!tokens.ok()) {
+    std::cerr << "sluice token list: " << tokens.error().message << "\n";
+    return 1;
+  }
+  const int64_t now = auth::nowMs();
+  if (a.json) {
+    std::cout << "[";
+    for (size_t i = 0; i < tokens.value().size(); ++i) {
+      std::cout << (i > 0 ? "," : "") << api::tokenJson(tokens.value()[i], now);
+    }
+    std::cout << "]\n";
+    return 0;
+  }
+  std::cout << "NAME\tROLE\tCREATED\tEXPIRES\n";
+  for (const auto& t : tokens.value()) {
+    std::string expires = t.expires_ms ? api::isoTime(*t.expires_ms) : "never";
+    if (t.expires_ms && *t.expires_ms <= now) expires += " (expired)";
+    std::cout << t.name << "\t" << t.role << "\t" << api::isoTime(t.created_ms) << "\t" << expires
+              << "\n";
+  }
+  return 0;
+}
+
+int revoke(const TokenArgs& a) {
+  auto store = openStore(a.data_dir);
+  if (!store) return 1;
+  auth::TokenBook book(*store);
+  const int64_t now = auth::nowMs();
+  AuditEntry e;
+  e.time_ms = now;
+  e.token = "cli";
+  e.role = "admin";
+  e.remote = "local";
+  e.method = "CLI";
+  e.path = "token revoke " + a.name;
+  e.status = 200;
+  AuditRecord audit(e);
+  auto done = book.revoke(a.name, now, &audit);
+  if (!done.ok()) {
+    std::cerr << "sluice token revoke: " << done.error().message << "\n";
+    return 1;
+  }
+  std::cerr << "token '" << a.name << "' revoked\n";
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> addTokenCommand(CLI::App& app) {
+  auto args = std::make_shared<TokenArgs>();
+  auto* token =
+      app.add_subcommand("token", "create, list and revoke API tokens (no server needed)");
+  token->require_subcommand(1);
+  auto data_dir = [&](CLI::App* sub) {
+    sub->add_option("--data-dir", args->data_dir,
+                    "directory of the database (default ./sluice-data)");
+    sub->add_flag("--json", args->json, "print JSON");
+  };
+  auto* c = token->add_subcommand("create", "issue a token and print it (shown only once)");
+  c->add_option("--name", args->name, "the token's name (letters, digits, . _ -)")->required();
+  c->add_option("--role", args->role, "viewer, operator, editor or admin")
+      ->required()
+      ->check(CLI::IsMember({"viewer", "operator", "editor", "admin"}));
+  c->add_option("--expires", args->expires, "lifetime, e.g. 12h or 30d (default: never expires)");
+  data_dir(c);
+  auto* l = token->add_subcommand("list", "list the tokens that are not revoked (never secrets)");
+  data_dir(l);
+  auto* r = token->add_subcommand("revoke", "revoke a token: refused from the next request on");
+  r->add_option("name", args->name, "the token's name")->required();
+  data_dir(r);
+  return [token, c, l, r, args]() -> int {
+    if (!token->parsed()) return -1;
+    if (c->parsed()) return create(*args);
+    if (l->parsed()) return list(*args);
+    if (r->parsed()) return revoke(*args);
+    return 2;
+  };
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,201 @@
+#include "api/routes/api_routes.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/routes/admin_routes.hpp"
+#include "api/routes/flow_routes.hpp"
+#include "api/routes/percent.hpp"
+#include "api/routes/responses.hpp"
+#include "core/engine/engine.hpp"
+
+namespace sluice::api {
+
+using namespace Pistache;
+using auth::Role;
+using http::ReplyPtr;
+
+namespace {
+
+using M = Http::Method;
+
+/// A matched route: the role it needs, and what runs once the request is admitted.
+struct Route {
+  Role needs = Role::kViewer;
+  std::vector<std::string> flow_ids;  // for the audit entry
+  std::function<void(const AuditPtr&)> run;
+};
+
+bool mutating(M m) { return m == M::Post || m == M::Put || m == M::Patch || m == M::Delete; }
+
+std::optional<std::string> authorizationOf(const Http::Request& req) {
+  if (auto h = req.headers().tryGet<Http::Header::Authorization>()) return h->value();
+  if (auto raw = req.headers().tryGetRaw("Authorization")) return raw->value();
+  return std::nullopt;
+}
+
+class ApiRoutes : public http::EdgeHandler {
+ public:
+  HTTP_PROTOTYPE(ApiRoutes)
+
+  ApiRoutes(Engine& engine, auth::AccessControl& access, std::shared_ptr<http::EdgeContext> context)
+      : EdgeHandler(std::move(context)),
+        access_(&access),
+        flows_(engine),
+        admin_(access.book, engine.store()) {}
+
+  void handle(const Http::Request& req, const ReplyPtr& r) override {
+    Route route = resolve(req, r);
+    const std::string remote = req.address().host();
+    const auto authorization = authorizationOf(req);
+    auth::Admission a = access_->gate.admit(
+        authorization ? std::optional<std::string_view>(*authorization) : std::nullopt, remote,
+        route.needs);
+    AuditPtr audit;
+    if ((a.status == 0 && mutating(req.method())) || (a.status != 0 && a.audit)) {
+      audit = auth::AuditTrail::begin(a.who.token, a.who.role, remote,
+                                      Http::methodString(req.method()), req.resource());
+      audit->entry.flow_ids = route.flow_ids;
+      auth::AuditTrail* trail = &access_->trail;
+      r->beforeSend([trail, audit](int status, const std::string& body) {
+        trail->finish(audit, status, body);
+      });
+    }
+    if (a.status == 0) return route.run(audit);
+    if (a.status == 401) r->header("WWW-Authenticate", "Bearer realm=\"sluice\"");
+    if (a.status == 429) r->header("Retry-After", std::to_string(a.retry_after_s));
+    if (a.status == 403 && a.required_role) {
+      std::string body = errorBody(a.error);
+      body.pop_back();
+      body += ",\"required_role\":\"" + std::string(auth::roleName(*a.required_role)) + "\"}";
+      return r->send(403, body);
+    }
+    r->send(a.status, errorBody(a.error));
+  }
+
+ private:
+  Route resolve(const Http::Request& req, const ReplyPtr& r) {
+    Route route;
+    auto fail = [&](int code, std::string message, std::vector<M> allow = {}) {
+      route.run = [r, code, message = std::move(message), allow = std::move(allow)](
+                      const AuditPtr&) { r->send(code, errorBody(message), allow); };
+      return route;
+    };
+    // Split the raw path, then decode each segment: an escaped '/' stays inside its segment.
+    std::string_view path = req.resource();
+    std::vector<std::string> seg;
+    size_t pos = 0;
+    while (pos < path.size()) {
+      if (path[pos] == '/') {
+        ++pos;
+        continue;
+      }
+      size_t end = path.find('/', pos);
+      if (end == std::string_view::npos) end = path.size();
+      auto decoded = percentDecode(path.substr(pos, end - pos));
+      if (!decoded) return fail(400, "malformed percent-encoding in the path");
+      seg.push_back(std::move(*decoded));
+      pos = end;
+    }
+    const M m = req.method();
+    auto allow = [&](std::vector<M> methods) {
+      std::string names;
+      for (M x : methods) names += std::string(names.empty() ? "" : ", ") + Http::methodString(x);
+      return fail(405,
+                  "method " + std::string(Http::methodString(m)) + " is not allowed on " +
+                      std::string(path) + " (allowed: " + names + ")",
+                  std::move(methods));
+    };
+    auto to = [&](Role needs, std::function<void(const AuditPtr&)> run) {
+      route.needs = needs;
+      route.run = std::move(run);
+      return route;
+    };
+    const Http::Request* q = &req;
+    FlowHandlers* f = &flows_;
+    AdminHandlers* admin = &admin_;
+    if (seg.size() == 1 && seg[0] == "flows") {
+      if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->list(r); });
+      if (m == M::Post) {
+        return to(Role::kEditor, [f, q, r](const AuditPtr& a) { f->create(*q, r, a); });
+      }
+      return allow({M::Get, M::Post});
+    }
+    if (seg.size() == 2 && seg[0] == "flows") {
+      if (seg[1] == "status") {
+        if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->statusAll(r); });
+        return allow({M::Get});
+      }
+      if (seg[1] == "commands") {
+        if (m == M::Patch) {
+          return to(Role::kOperator, [f, q, r](const AuditPtr& a) { f->command(*q, r, a); });
+        }
+        return allow({M::Patch});
+      }
+      if (seg[1] == "validate") {
+        if (m == M::Post) {
+          return to(Role::kEditor, [f, q, r](const AuditPtr&) { f->validate(*q, r); });
+        }
+        return allow({M::Post});
+      }
+      std::string id = seg[1];
+      if (m == M::Get) return to(Role::kViewer, [f, r, id](const AuditPtr&) { f->get(id, r); });
+      route.flow_ids = {id};
+      if (m == M::Put) {
+        return to(Role::kEditor, [f, q, r, id](const AuditPtr& a) { f->put(id, *q, r, a); });
+      }
+      if (m == M::Delete) {
+        return to(Role::kEditor, [f, r, id](const AuditPtr& a) { f->remove(id, r, a); });
+      }
+      route.flow_ids.clear();
+      return allow({M::Get, M::Put, M::Delete});
+    }
+    if (seg.size() == 3 && seg[0] == "flows" && seg[1] == "status") {
+      std::string id = seg[2];
+      if (m == M::Get) {
+        return to(Role::kViewer, [f, r, id](const AuditPtr&) { f->statusOne(id, r); });
+      }
+      return allow({M::Get});
+    }
+    if (seg.size() == 1 && seg[0] == "plugins") {
+      if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->plugins(r); });
+      return allow({M::Get});
+    }
+    if (seg.size() == 1 && seg[0] == "tokens") {
+      if (m == M::Get)
+        return to(Role::kAdmin, [admin, r](const AuditPtr&) { admin->listTokens(r); });
+      if (m == M::Post) {
+        return to(Role::kAdmin, [admin, q, r](const AuditPtr& a) { admin->createToken(*q, r, a); });
+      }
+      return allow({M::Get, M::Post});
+    }
+    if (seg.size() == 2 && seg[0] == "tokens") {
+      std::string name = seg[1];
+      if (m == M::Delete) {
+        return to(Role::kAdmin,
+                  [admin, r, name](const AuditPtr& a) { admin->revokeToken(name, r, a); });
+      }
+      return allow({M::Delete});
+    }
+    if (seg.size() == 1 && seg[0] == "audit") {
+      if (m == M::Get)
+        return to(Role::kAdmin, [admin, q, r](const AuditPtr&) { admin->audit(*q, r); });
+      return allow({M::Get});
+    }
+    return fail(404, "no such resource: " + std::string(path));
+  }
+
+  auth::AccessControl* access_;  // borrowed: outlives the server
+  FlowHandlers flows_;
+  AdminHandlers admin_;
+};
+
+}  // namespace
+
+std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine, auth::AccessControl& access,
+                                                 std::shared_ptr<http::EdgeContext> context) {
+  return std::make_shared<ApiRoutes>(engine, access, std::move(context));
+}
+
+}  // namespace sluice::api
