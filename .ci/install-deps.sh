@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Sluice needs to build, test and benchmark, only those missing.
 set -euo pipefail
-packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format curl
+packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format curl openssl
           libpistache-dev libssl-dev rapidjson-dev libboost-dev libsqlite3-dev libspdlog-dev
           libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
 missing=()

@@ -12,6 +12,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace sluice::test {
 
@@ -112,6 +113,21 @@ inline HttpResponse request(uint16_t port, const std::string& method, const std:
                             const std::string& body = "", bool with_body = false,
                             int timeout_ms = 30000) {
   std::string raw = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!body.empty() || with_body) {
+    raw +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  raw += "\r\n" + body;
+  return rawRequest(port, raw, timeout_ms);
+}
+
+/// A request with extra header lines (each "Name: value"), e.g. an Authorization header.
+inline HttpResponse requestWith(uint16_t port, const std::string& method, const std::string& path,
+                                const std::vector<std::string>& headers,
+                                const std::string& body = "", bool with_body = false,
+                                int timeout_ms = 30000) {
+  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& h : headers) raw += h + "\r\n";
   if (!body.empty() || with_body) {
     raw +=
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
