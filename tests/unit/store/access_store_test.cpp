@@ -1,1 +1,115 @@
+// The store's access tables: the audit log (append, pages, pruning) and audit entries written in
+// the transaction of the change they record, and only when that change commits.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/store/sqlite_store.hpp"
+
+namespace sluice {
+namespace {
+
+class AccessStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(SLUICE_TEST_TMP) /
+           ("access-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    reopen();
+  }
+  void reopen() {
+    store_.reset();
+    auto s = SqliteStore::open((dir_ / "sluice.db").string());
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s.value());
+  }
+  static AuditEntry entry(const std::string& path, int64_t time_ms = 1000) {
+    AuditEntry e;
+    e.time_ms = time_ms;
+    e.token = "t";
+    e.role = "editor";
+    e.remote = "127.0.0.1";
+    e.method = "POST";
+    e.path = path;
+    e.flow_ids = {"a", "b\"quoted\""};
+    e.status = 201;
+    return e;
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(AccessStoreTest, AppendListAndPage) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->appendAudit(entry("/p" + std::to_string(i))).ok());
+  reopen();  // durable
+  auto all = store_->listAudit(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), 5u);
+  EXPECT_EQ(all.value()[0].path, "/p0");
+  EXPECT_EQ(all.value()[0].flow_ids, (std::vector<std::string>{"a", "b\"quoted\""}));
+  EXPECT_EQ(all.value()[0].role, "editor");
+  auto page = store_->listAudit(all.value()[1].seq, 2);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page.value().size(), 2u);
+  EXPECT_EQ(page.value()[0].path, "/p2");
+  EXPECT_EQ(page.value()[1].path, "/p3");
+}
+
+TEST_F(AccessStoreTest, PruneRemovesOnlyOlderEntries) {
+  ASSERT_TRUE(store_->appendAudit(entry("/old", 1000)).ok());
+  ASSERT_TRUE(store_->appendAudit(entry("/new", 5000)).ok());
+  auto n = store_->pruneAudit(2000);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n.value(), 1u);
+  auto left = store_->listAudit(0, 10);
+  ASSERT_EQ(left.value().size(), 1u);
+  EXPECT_EQ(left.value()[0].path, "/new");
+}
+
+TEST_F(AccessStoreTest, AnEntryCommitsWithItsChangeAndNotWithoutIt) {
+  AuditRecord ok(entry("/flows"));
+  ASSERT_TRUE(store_->insertFlows({{"a", "{}", Desired::kStopped}}, &ok).ok());
+  EXPECT_TRUE(ok.written);
+  AuditRecord dup(entry("/flows"));
+  EXPECT_FALSE(store_->insertFlows({{"a", "{}", Desired::kStopped}}, &dup).ok());
+  EXPECT_FALSE(dup.written);
+  AuditRecord desired(entry("/flows/commands"));
+  ASSERT_TRUE(store_->setDesired({}, &desired).ok()) << "a command that changes nothing is logged";
+  EXPECT_TRUE(desired.written);
+  auto incs = store_->loadAll();
+  ASSERT_TRUE(incs.ok());
+  AuditRecord stale(entry("/flows/a"));
+  EXPECT_FALSE(store_->updateFlow("a", incs.value()[0].incarnation + 1, "{}", &stale).ok());
+  EXPECT_FALSE(stale.written);
+  AuditRecord del(entry("/flows/a"));
+  ASSERT_TRUE(store_->deleteFlow("a", &del).ok());
+  EXPECT_TRUE(del.written);
+  auto log = store_->listAudit(0, 10);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log.value().size(), 3u);
+  EXPECT_EQ(log.value()[0].path, "/flows");
+  EXPECT_EQ(log.value()[1].path, "/flows/commands");
+  EXPECT_EQ(log.value()[2].path, "/flows/a");
+}
+
+TEST_F(AccessStoreTest, ExternalChangesMoveWithCommitsOfOtherConnections) {
+  auto v0 = store_->externalChanges();
+  ASSERT_TRUE(v0.ok());
+  auto v1 = store_->externalChanges();
+  EXPECT_EQ(v0.value(), v1.value()) << "nothing changed";
+  auto other = SqliteStore::open((dir_ / "sluice.db").string());
+  ASSERT_TRUE(other.ok());
+  TokenRecord t{"n", "viewer", "abc", 1, std::nullopt, std::nullopt};
+  ASSERT_TRUE(other.value()->insertToken(t, nullptr).ok());
+  auto v2 = store_->externalChanges();
+  ASSERT_TRUE(v2.ok());
+  EXPECT_NE(v2.value(), v1.value());
+  auto dup = store_->insertToken({"n", "admin", "def", 2, std::nullopt, std::nullopt}, nullptr);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().kind, ErrorKind::kConflict);
+}
+
+}  // namespace
+}  // namespace sluice
