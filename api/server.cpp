@@ -12,7 +12,7 @@ namespace sluice {
 using namespace Pistache;
 
 struct Server::Impl {
-  std::unique_ptr<auth::AccessControl> access;  // outlives the endpoint's handlers
+  std::shared_ptr<auth::AccessControl> access;  // shared with the handlers and their replies
   std::shared_ptr<http::EdgeContext> edge;
   bool tls = false;
   std::unique_ptr<Http::Endpoint> endpoint;
@@ -20,7 +20,7 @@ struct Server::Impl {
 };
 
 Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_unique<Impl>()) {
-  impl_->access = std::make_unique<auth::AccessControl>(engine.store(), options.access);
+  impl_->access = std::make_shared<auth::AccessControl>(engine.store(), options.access);
   http::EdgeOptions edge;
   edge.limits.max_body_bytes = options.max_body_bytes;
   edge.limits.max_header_bytes = options.max_header_bytes;
@@ -52,7 +52,7 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
     }
     impl_->tls = true;
   }
-  impl_->endpoint->setHandler(api::makeApiRoutes(engine, *impl_->access, impl_->edge));
+  impl_->endpoint->setHandler(api::makeApiRoutes(engine, impl_->access, impl_->edge));
   impl_->endpoint->serveThreaded();
 }
 

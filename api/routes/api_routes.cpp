@@ -24,6 +24,7 @@ using M = Http::Method;
 struct Route {
   Role needs = Role::kViewer;
   std::vector<std::string> flow_ids;  // for the audit entry
+  bool ids_in_body = false;           // a refusal's entry takes them from the body
   std::function<void(const AuditPtr&)> run;
 };
 
@@ -39,11 +40,12 @@ class ApiRoutes : public http::EdgeHandler {
  public:
   HTTP_PROTOTYPE(ApiRoutes)
 
-  ApiRoutes(Engine& engine, auth::AccessControl& access, std::shared_ptr<http::EdgeContext> context)
+  ApiRoutes(Engine& engine, std::shared_ptr<auth::AccessControl> access,
+            std::shared_ptr<http::EdgeContext> context)
       : EdgeHandler(std::move(context)),
-        access_(&access),
+        access_(std::move(access)),
         flows_(engine),
-        admin_(access.book, engine.store()) {}
+        admin_(access_->book, engine.store()) {}
 
   void handle(const Http::Request& req, const ReplyPtr& r) override {
     Route route = resolve(req, r);
@@ -57,9 +59,11 @@ class ApiRoutes : public http::EdgeHandler {
       audit = auth::AuditTrail::begin(a.who.token, a.who.role, remote,
                                       Http::methodString(req.method()), req.resource());
       audit->entry.flow_ids = route.flow_ids;
-      auth::AuditTrail* trail = &access_->trail;
-      r->beforeSend([trail, audit](int status, const std::string& body) {
-        trail->finish(audit, status, body);
+      if (a.status != 0 && route.ids_in_body) audit->entry.flow_ids = flowIdsInBody(req);
+      // The reply may be sent from an engine thread after the server stopped: it keeps the
+      // trail alive.
+      r->beforeSend([access = access_, audit](int status, const std::string& body) {
+        access->trail.finish(audit, status, body);
       });
     }
     if (a.status == 0) return route.run(audit);
@@ -118,6 +122,7 @@ class ApiRoutes : public http::EdgeHandler {
     if (seg.size() == 1 && seg[0] == "flows") {
       if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->list(r); });
       if (m == M::Post) {
+        route.ids_in_body = true;
         return to(Role::kEditor, [f, q, r](const AuditPtr& a) { f->create(*q, r, a); });
       }
       return allow({M::Get, M::Post});
@@ -129,6 +134,7 @@ class ApiRoutes : public http::EdgeHandler {
       }
       if (seg[1] == "commands") {
         if (m == M::Patch) {
+          route.ids_in_body = true;
           return to(Role::kOperator, [f, q, r](const AuditPtr& a) { f->command(*q, r, a); });
         }
         return allow({M::Patch});
@@ -186,16 +192,17 @@ class ApiRoutes : public http::EdgeHandler {
     return fail(404, "no such resource: " + std::string(path));
   }
 
-  auth::AccessControl* access_;  // borrowed: outlives the server
+  std::shared_ptr<auth::AccessControl> access_;
   FlowHandlers flows_;
   AdminHandlers admin_;
 };
 
 }  // namespace
 
-std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine, auth::AccessControl& access,
+std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine,
+                                                 std::shared_ptr<auth::AccessControl> access,
                                                  std::shared_ptr<http::EdgeContext> context) {
-  return std::make_shared<ApiRoutes>(engine, access, std::move(context));
+  return std::make_shared<ApiRoutes>(engine, std::move(access), std::move(context));
 }
 
 }  // namespace sluice::api

@@ -14,9 +14,9 @@ class Engine;
 
 namespace sluice::api {
 
-/// The handler behind the edge that serves the API from `engine`; `engine` and `access` must
-/// outlive it.
-std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine, auth::AccessControl& access,
+/// The handler behind the edge that serves the API from `engine` (which must outlive it).
+std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine,
+                                                 std::shared_ptr<auth::AccessControl> access,
                                                  std::shared_ptr<http::EdgeContext> context);
 
 }  // namespace sluice::api

@@ -102,6 +102,25 @@ bool parseArrayBody(const Http::Request& req, const ReplyPtr& r, rapidjson::Docu
 
 }  // namespace
 
+std::vector<std::string> flowIdsInBody(const Http::Request& req) {
+  std::vector<std::string> ids;
+  rapidjson::Document doc;
+  if (!json::parse(req.body(), doc, nullptr)) return ids;
+  if (doc.IsArray()) {  // POST /flows
+    for (const auto& v : doc.GetArray()) {
+      if (auto id = flowIdOf(v); !id.empty()) ids.push_back(std::move(id));
+    }
+  } else if (doc.IsObject()) {  // PATCH /flows/commands
+    auto it = doc.FindMember("flow_ids");
+    if (it != doc.MemberEnd() && it->value.IsArray()) {
+      for (const auto& v : it->value.GetArray()) {
+        if (v.IsString()) ids.emplace_back(v.GetString(), v.GetStringLength());
+      }
+    }
+  }
+  return ids;
+}
+
 void FlowHandlers::list(const ReplyPtr& r) { r->send(200, *engine_.listJson()); }
 
 void FlowHandlers::get(const std::string& id, const ReplyPtr& r) {
@@ -230,6 +249,7 @@ void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const Au
           list.emplace_back(v.GetString(), v.GetStringLength());
         }
       }
+      if (audit) audit->entry.flow_ids = list;
       request.flow_ids = std::move(list);
     }
   }

@@ -4,6 +4,7 @@
 #include <pistache/http.h>
 
 #include <string>
+#include <vector>
 
 #include "api/http/reply.hpp"
 #include "core/store/access.hpp"
@@ -13,6 +14,10 @@ class Engine;
 }
 
 namespace sluice::api {
+
+/// The flow ids a POST /flows or PATCH /flows/commands body names, for the audit entry of a
+/// request refused before its handler ran; empty when the body is not JSON.
+std::vector<std::string> flowIdsInBody(const Pistache::Http::Request& req);
 
 /// Each handler answers through `r`, now or later from an engine thread. A handler that
 /// changes flows passes `audit` (null when not audited) to the engine, which stores the entry

@@ -204,9 +204,8 @@ std::vector<AuditRow> parseAudit(const std::string& body) {
       ADD_FAILURE() << "audit entry is not an object: " << body;
       continue;
     }
-    for (const char* key :
-         {"seq", "time", "token", "role", "remote", "method", "path", "flow_ids", "status",
-          "error"}) {
+    for (const char* key : {"seq", "time", "token", "role", "remote", "method", "path", "flow_ids",
+                            "status", "error"}) {
       EXPECT_TRUE(e.HasMember(key)) << "audit entry without \"" << key << "\": " << body;
     }
     if (e.HasMember("seq") && e["seq"].IsInt64()) a.seq = e["seq"].GetInt64();
@@ -402,19 +401,24 @@ TEST_F(MatrixTest, EveryEndpointTimesEveryRoleAndEveryAuthFailure) {
   };
 
   const std::vector<Endpoint> endpoints = {
-      {"GET /flows", "viewer", 200, [](MatrixTest&, const std::string&) {
+      {"GET /flows", "viewer", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/flows", "", std::vector<std::string>{}};
        }},
-      {"GET /flows/ID", "viewer", 200, [](MatrixTest&, const std::string&) {
+      {"GET /flows/ID", "viewer", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/flows/f1", "", std::nullopt};
        }},
-      {"GET /flows/status", "viewer", 200, [](MatrixTest&, const std::string&) {
+      {"GET /flows/status", "viewer", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/flows/status", "", std::vector<std::string>{}};
        }},
-      {"GET /flows/status/ID", "viewer", 200, [](MatrixTest&, const std::string&) {
+      {"GET /flows/status/ID", "viewer", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/flows/status/f1", "", std::nullopt};
        }},
-      {"GET /plugins", "viewer", 200, [](MatrixTest&, const std::string&) {
+      {"GET /plugins", "viewer", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/plugins", "", std::vector<std::string>{}};
        }},
       {"PATCH /flows/commands", "operator", 200,
@@ -423,38 +427,46 @@ TEST_F(MatrixTest, EveryEndpointTimesEveryRoleAndEveryAuthFailure) {
          return Call{"PATCH", "/flows/commands", R"({"command":"start","flow_ids":["f1"]})",
                      std::vector<std::string>{"f1"}};
        }},
-      {"POST /flows", "editor", 201, [](MatrixTest&, const std::string& tag) {
+      {"POST /flows", "editor", 201,
+       [](MatrixTest&, const std::string& tag) {
          return Call{"POST", "/flows",
                      R"([{"flow_id":"new-)" + tag + R"(a"},{"flow_id":"new-)" + tag + R"(b"}])",
                      std::vector<std::string>{"new-" + tag + "a", "new-" + tag + "b"}};
        }},
-      {"PUT /flows/ID", "editor", 200, [](MatrixTest&, const std::string& tag) {
+      {"PUT /flows/ID", "editor", 200,
+       [](MatrixTest&, const std::string& tag) {
          return Call{"PUT", "/flows/p1", R"({"flow_id":"p1","name":"put-)" + tag + R"("})",
                      std::vector<std::string>{"p1"}};
        }},
-      {"DELETE /flows/ID", "editor", 200, [](MatrixTest& t, const std::string& tag) {
+      {"DELETE /flows/ID", "editor", 200,
+       [](MatrixTest& t, const std::string& tag) {
          auto r = t.asAdmin("POST", "/flows", R"([{"flow_id":"del-)" + tag + R"("}])");
          EXPECT_EQ(r.status, 201) << r.body;
          return Call{"DELETE", "/flows/del-" + tag, "", std::vector<std::string>{"del-" + tag}};
        }},
-      {"POST /flows/validate", "editor", 200, [](MatrixTest&, const std::string& tag) {
+      {"POST /flows/validate", "editor", 200,
+       [](MatrixTest&, const std::string& tag) {
          // flow_ids of a validation are not specified: not checked.
          return Call{"POST", "/flows/validate", R"([{"flow_id":"val-)" + tag + R"("}])",
                      std::nullopt};
        }},
-      {"GET /tokens", "admin", 200, [](MatrixTest&, const std::string&) {
+      {"GET /tokens", "admin", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/tokens", "", std::vector<std::string>{}};
        }},
-      {"POST /tokens", "admin", 201, [](MatrixTest&, const std::string& tag) {
+      {"POST /tokens", "admin", 201,
+       [](MatrixTest&, const std::string& tag) {
          return Call{"POST", "/tokens", R"({"name":"mk-)" + tag + R"(","role":"viewer"})",
                      std::vector<std::string>{}};
        }},
-      {"DELETE /tokens/NAME", "admin", 200, [](MatrixTest& t, const std::string& tag) {
+      {"DELETE /tokens/NAME", "admin", 200,
+       [](MatrixTest& t, const std::string& tag) {
          auto r = t.asAdmin("POST", "/tokens", R"({"name":"vic-)" + tag + R"(","role":"viewer"})");
          EXPECT_EQ(r.status, 201) << r.body;
          return Call{"DELETE", "/tokens/vic-" + tag, "", std::vector<std::string>{}};
        }},
-      {"GET /audit", "admin", 200, [](MatrixTest&, const std::string&) {
+      {"GET /audit", "admin", 200,
+       [](MatrixTest&, const std::string&) {
          return Call{"GET", "/audit", "", std::vector<std::string>{}};
        }},
   };
@@ -462,8 +474,8 @@ TEST_F(MatrixTest, EveryEndpointTimesEveryRoleAndEveryAuthFailure) {
   std::vector<Caller> callers;
   for (const auto& role : kRoles) callers.push_back({role, secret[role], role, "t-" + role, role});
   callers.push_back({"no token", "", "", "anonymous", "anonymous"});
-  callers.push_back({"unknown token", "sluice_" + std::string(64, '0'), "", "anonymous",
-                     "anonymous"});
+  callers.push_back(
+      {"unknown token", "sluice_" + std::string(64, '0'), "", "anonymous", "anonymous"});
   callers.push_back({"expired token", expired, "", "t-expired", "admin"});
   callers.push_back({"revoked token", revoked, "", "t-revoked", "admin"});
 
@@ -529,8 +541,8 @@ TEST_F(MatrixTest, EveryEndpointTimesEveryRoleAndEveryAuthFailure) {
       EXPECT_FALSE(a.error.empty()) << a;
       EXPECT_EQ(a.error, strOf(parseJson(r.body), "error")) << a;
       if (c.flow_ids) {
-            EXPECT_EQ(a.flow_ids, *c.flow_ids) << a;
-          }
+        EXPECT_EQ(a.flow_ids, *c.flow_ids) << a;
+      }
     }
   }
   // The server took all of it and still answers.
@@ -619,8 +631,8 @@ TEST_F(AuditTest, SuccessfulChangesAreAuditedAndGetsAreNot) {
   skipAudit();  // the CLI's own entries
 
   auto expectOne = [&](const HttpResponse& r, int status, const std::string& token,
-                       const std::string& role, const std::string& method,
-                       const std::string& path, const std::vector<std::string>& flow_ids) {
+                       const std::string& role, const std::string& method, const std::string& path,
+                       const std::vector<std::string>& flow_ids) {
     EXPECT_EQ(r.status, status) << method << " " << path << ": " << r.body;
     auto entries = newAudit();
     ASSERT_EQ(entries.size(), 1u) << method << " " << path;
@@ -655,8 +667,8 @@ TEST_F(AuditTest, SuccessfulChangesAreAuditedAndGetsAreNot) {
 
   // Reads by every role leave nothing.
   for (const auto& s : {viewer, op, editor, admin_}) {
-    for (const char* path : {"/flows", "/flows/a1", "/flows/status", "/flows/status/a1",
-                             "/plugins"}) {
+    for (const char* path :
+         {"/flows", "/flows/a1", "/flows/status", "/flows/status/a1", "/plugins"}) {
       EXPECT_EQ(call(s, "GET", path).status, 200) << path;
     }
   }
@@ -785,8 +797,8 @@ TEST_F(AuditTest, PagingWithAfterLimitAndLink) {
     for (const auto& a : page) walked.push_back(a.seq);
     const std::string link = r.header("link");
     if (page.size() == 7) {
-      EXPECT_EQ(link, "</audit?after=" + std::to_string(page.back().seq) +
-                          "&limit=7>; rel=\"next\"");
+      EXPECT_EQ(link,
+                "</audit?after=" + std::to_string(page.back().seq) + "&limit=7>; rel=\"next\"");
     } else {
       EXPECT_EQ(link, "") << next;
     }

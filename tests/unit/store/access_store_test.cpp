@@ -12,9 +12,9 @@ namespace {
 class AccessStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(SLUICE_TEST_TMP) /
-           ("access-" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        std::filesystem::path(SLUICE_TEST_TMP) /
+        ("access-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     reopen();
@@ -42,7 +42,8 @@ class AccessStoreTest : public ::testing::Test {
 };
 
 TEST_F(AccessStoreTest, AppendListAndPage) {
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->appendAudit(entry("/p" + std::to_string(i))).ok());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(store_->appendAudit(entry("/p" + std::to_string(i))).ok());
   reopen();  // durable
   auto all = store_->listAudit(0, 100);
   ASSERT_TRUE(all.ok());

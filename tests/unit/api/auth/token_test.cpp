@@ -2,8 +2,10 @@
 // conflicts, and changes made by another process (the CLI) seen on the next check.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "api/auth/token_book.hpp"
 #include "api/auth/token_crypto.hpp"
@@ -47,9 +49,9 @@ TEST(TokenNames, Rules) {
 class TokenBookTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(SLUICE_TEST_TMP) /
-           ("tokens-" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        std::filesystem::path(SLUICE_TEST_TMP) /
+        ("tokens-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     store_ = open();
@@ -154,6 +156,42 @@ TEST_F(TokenBookTest, IssueAndRevokeStoreTheirAuditEntryInTheSameTransaction) {
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log.value().size(), 1u);
   EXPECT_EQ(log.value()[0].path, "/tokens");
+}
+
+// Checks on several threads while tokens are revoked through another connection (the CLI's):
+// a check that starts after a revocation returned never lets the token in. Bounded by rounds.
+TEST_F(TokenBookTest, ARevocationHoldsForEveryCheckThatStartsAfterIt) {
+  constexpr int kRounds = 40;
+  auto other = open();
+  TokenBook cli(*other);
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string name = "t" + std::to_string(round);
+    auto t = cli.issue(name, Role::kViewer, std::nullopt, nowMs(), nullptr);
+    ASSERT_TRUE(t.ok());
+    std::atomic<bool> revoked{false};
+    std::atomic<bool> stop{false};
+    std::atomic<int> late_accepts{0};
+    std::vector<std::thread> checkers;
+    for (int i = 0; i < 3; ++i) {
+      checkers.emplace_back([&] {
+        while (!stop) {
+          const bool after = revoked.load();
+          const auto v = book_->check(t.value().secret, nowMs()).verdict;
+          if (after && v == Verdict::kValid) ++late_accepts;
+        }
+      });
+    }
+    std::this_thread::yield();
+    ASSERT_TRUE(cli.revoke(name, nowMs(), nullptr).ok());
+    revoked = true;
+    for (int i = 0; i < 200 && book_->check(t.value().secret, nowMs()).verdict != Verdict::kRevoked;
+         ++i) {
+    }
+    stop = true;
+    for (auto& c : checkers) c.join();
+    EXPECT_EQ(late_accepts.load(), 0) << "round " << round;
+    EXPECT_EQ(book_->check(t.value().secret, nowMs()).verdict, Verdict::kRevoked);
+  }
 }
 
 }  // namespace
