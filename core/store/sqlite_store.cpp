@@ -73,8 +73,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     return Error{ErrorKind::kInternal, "cannot open database " + path + ": " + msg, {}};
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
-  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
-                          "PRAGMA busy_timeout=5000;", kSchema}) {
+  // The busy timeout first: another process (the token CLI, a server stopping) may hold the
+  // lock for a moment when this one opens.
+  for (const char* sql : {"PRAGMA busy_timeout=5000;", "PRAGMA journal_mode=WAL;",
+                          "PRAGMA synchronous=FULL;", kSchema}) {
     if (!store->exec(sql)) return store->sqlError("cannot initialise database " + path);
   }
   bool legacy = false;
