@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
+#include "api/auth/audit_trail.hpp"
+#include "api/auth/token_book.hpp"
 #include "core/store/sqlite_store.hpp"
 
 namespace sluice {
@@ -110,6 +113,44 @@ TEST_F(AccessStoreTest, ExternalChangesMoveWithCommitsOfOtherConnections) {
   auto dup = store_->insertToken({"n", "admin", "def", 2, std::nullopt, std::nullopt}, nullptr);
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().kind, ErrorKind::kConflict);
+}
+
+TEST_F(AccessStoreTest, TheTrailPrunesPastItsRetentionInTheBackground) {
+  const int64_t now = auth::nowMs();
+  const int64_t day = 24LL * 3600 * 1000;
+  ASSERT_TRUE(store_->appendAudit(entry("/ancient", now - 91 * day)).ok());
+  ASSERT_TRUE(store_->appendAudit(entry("/recent", now - 89 * day)).ok());
+  auth::AuditTrail trail(*store_, std::chrono::hours(24 * 90));  // prunes at start
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  size_t left = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    left = store_->listAudit(0, 10).value().size();
+    if (left == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto rest = store_->listAudit(0, 10);
+  ASSERT_EQ(rest.value().size(), 1u);
+  EXPECT_EQ(rest.value()[0].path, "/recent");
+}
+
+TEST_F(AccessStoreTest, ZeroRetentionKeepsEverything) {
+  ASSERT_TRUE(store_->appendAudit(entry("/ancient", 1)).ok());
+  auth::AuditTrail trail(*store_, std::chrono::hours(0));
+  EXPECT_EQ(trail.prune(), 0u);
+  EXPECT_EQ(store_->listAudit(0, 10).value().size(), 1u);
+}
+
+TEST_F(AccessStoreTest, TheTrailAppendsWhatNoTransactionStored) {
+  auth::AuditTrail trail(*store_, std::chrono::hours(0));
+  auto rec = auth::AuditTrail::begin("t", "viewer", "10.0.0.9", "DELETE", "/flows/x");
+  trail.finish(rec, 403, R"({"error":"needs the role editor","required_role":"editor"})");
+  EXPECT_TRUE(rec->written);
+  trail.finish(rec, 403, "{}");  // once only
+  auto log = store_->listAudit(0, 10);
+  ASSERT_EQ(log.value().size(), 1u);
+  EXPECT_EQ(log.value()[0].status, 403);
+  EXPECT_EQ(log.value()[0].error, "needs the role editor");
+  EXPECT_EQ(log.value()[0].remote, "10.0.0.9");
 }
 
 }  // namespace
