@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # What authentication costs: GET /flows/status/t0 on a server that runs open (no token exists)
 # and on one that requires a token (sent on every request), same build, same flows, rounds
-# interleaved so that machine noise hits both alike. Prints each round and the median ratio.
-# usage: bench/auth.sh [build-dir]   (env: DURATION=10s CONNECTIONS=16 THREADS=2 ROUNDS=3)
+# interleaved (the order alternates every round) so that machine noise hits both alike. Prints
+# each round and the median of the per-round ratios.
+# usage: bench/auth.sh [build-dir]   (env: DURATION=5s CONNECTIONS=16 THREADS=2 ROUNDS=10)
 set -euo pipefail
 BUILD=${1:-build}
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-16}
 WRK_THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-10}
 HERE=$(cd "$(dirname "$0")" && pwd)
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 data=$(mktemp -d)
@@ -43,14 +44,22 @@ rate() {  # url [header]
 echo "wrk: $WRK_THREADS threads, $CONNECTIONS connections, $DURATION each, $ROUNDS rounds; $(nproc) cores"
 opens=(); auths=()
 for r in $(seq "$ROUNDS"); do
-  o=$(rate "http://127.0.0.1:$oport/flows/status/t0")
-  a=$(rate "http://127.0.0.1:$aport/flows/status/t0" "Authorization: Bearer $token")
+  if [ $((r % 2)) -eq 1 ]; then
+    o=$(rate "http://127.0.0.1:$oport/flows/status/t0")
+    a=$(rate "http://127.0.0.1:$aport/flows/status/t0" "Authorization: Bearer $token")
+  else
+    a=$(rate "http://127.0.0.1:$aport/flows/status/t0" "Authorization: Bearer $token")
+    o=$(rate "http://127.0.0.1:$oport/flows/status/t0")
+  fi
   opens+=("$o"); auths+=("$a")
   printf 'round %d: without a token %10s req/s   with a token %10s req/s\n' "$r" "$o" "$a"
 done
 python3 - "${opens[*]}" "${auths[*]}" <<'PY'
 import statistics, sys
-o = statistics.median(float(x) for x in sys.argv[1].split())
-a = statistics.median(float(x) for x in sys.argv[2].split())
-print(f"median: without {o:,.0f} req/s, with {a:,.0f} req/s: auth costs {100 * (1 - a / o):.1f}%")
+opens = [float(x) for x in sys.argv[1].split()]
+auths = [float(x) for x in sys.argv[2].split()]
+o, a = statistics.median(opens), statistics.median(auths)
+ratio = statistics.median(y / x for x, y in zip(opens, auths))
+print(f"median: without {o:,.0f} req/s, with {a:,.0f} req/s; "
+      f"median per-round ratio {ratio:.3f}: auth costs {100 * (1 - ratio):.1f}%")
 PY

@@ -40,8 +40,16 @@ bool TokenBook::refresh() {
     spdlog::error("tokens: {}", rows.error().message);
     return false;
   }
+  std::vector<Digest> digests;
+  digests.reserve(rows.value().size());
+  for (const auto& t : rows.value()) {
+    // A row that is not a digest matches nothing: an all-zero digest is no SHA-256 output
+    // anyone can find an input for.
+    digests.push_back(digestFromHex(t.hash).value_or(Digest{}));
+  }
   std::unique_lock lock(mu_);
   tokens_ = std::move(rows.value());
+  digests_ = std::move(digests);
   version_ = version.value();
   return true;
 }
@@ -49,12 +57,12 @@ bool TokenBook::refresh() {
 TokenMatch TokenBook::check(std::string_view secret, int64_t now_ms) {
   TokenMatch match;
   if (!refresh()) return match;  // a store that cannot be read lets nobody in
-  const std::string hash = sha256Hex(secret);
+  const Digest digest = sha256(secret);
   std::shared_lock lock(mu_);
-  // Every hash is compared, without an early exit: the time does not depend on which matched.
+  // Every digest is compared, without an early exit: the time does not depend on which matched.
   const TokenRecord* found = nullptr;
-  for (const auto& t : tokens_) {
-    if (constantTimeEqual(hash, t.hash)) found = &t;
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    if (constantTimeEqual(digest, digests_[i])) found = &tokens_[i];
   }
   if (found == nullptr) return match;
   match.name = found->name;

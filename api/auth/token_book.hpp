@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/auth/roles.hpp"
+#include "api/auth/token_crypto.hpp"
 #include "core/model/errors.hpp"
 #include "core/store/store.hpp"
 
@@ -62,7 +63,8 @@ class TokenBook {
   Store& store_;
   std::shared_mutex mu_;
   std::vector<TokenRecord> tokens_;  // guarded by mu_
-  std::optional<uint64_t> version_;  // guarded by mu_; data version tokens_ was read at
+  std::vector<Digest> digests_;      // guarded by mu_: tokens_[i].hash, decoded
+  std::optional<uint64_t> version_;  // guarded by mu_: Store::externalChanges() tokens_ was read at
 };
 
 }  // namespace sluice::auth

@@ -136,6 +136,7 @@ Result<Done> SqliteStore::insertToken(const TokenRecord& t, AuditRecord* audit) 
   if (!done.ok() && taken) {
     return Error{ErrorKind::kConflict, "a token named '" + t.name + "' already exists", {}};
   }
+  if (done.ok()) token_changes_->bump();
   return done;
 }
 
@@ -152,26 +153,10 @@ Result<Done> SqliteStore::revokeToken(const std::string& name, int64_t now_ms, A
     return found;
   });
   if (!found) return Error{ErrorKind::kNotFound, "no token named '" + name + "'", {}};
+  if (done.ok()) token_changes_->bump();
   return done;
 }
 
-Result<uint64_t> SqliteStore::externalChanges() {
-  std::lock_guard lock(watch_mu_);
-  if (watch_stmt_ == nullptr && sqlite3_prepare_v2(watch_db_, "PRAGMA data_version", -1,
-                                                   &watch_stmt_, nullptr) != SQLITE_OK) {
-    return Error{ErrorKind::kInternal,
-                 std::string("cannot read data_version: ") + sqlite3_errmsg(watch_db_),
-                 {}};
-  }
-  const int rc = sqlite3_step(watch_stmt_);
-  const auto version = static_cast<uint64_t>(sqlite3_column_int64(watch_stmt_, 0));
-  sqlite3_reset(watch_stmt_);
-  if (rc != SQLITE_ROW) {
-    return Error{ErrorKind::kInternal,
-                 std::string("cannot read data_version: ") + sqlite3_errmsg(watch_db_),
-                 {}};
-  }
-  return version;
-}
+Result<uint64_t> SqliteStore::externalChanges() { return token_changes_->load(); }
 
 }  // namespace sluice

@@ -90,18 +90,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     return e;
   }
   if (!store->exec(kDropOrphanState)) return store->sqlError("cannot clean plugin state");
-  rc = sqlite3_open_v2(path.c_str(), &store->watch_db_,
-                       SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
-  if (rc != SQLITE_OK) return store->sqlError("cannot open a second connection to " + path);
-  sqlite3_busy_timeout(store->watch_db_, 5000);
+  std::string error;
+  store->token_changes_ = SharedCounter::open(path + "-tokens", &error);
+  if (!store->token_changes_) return Error{ErrorKind::kInternal, error, {}};
   return store;
 }
 
-SqliteStore::~SqliteStore() {
-  sqlite3_finalize(watch_stmt_);
-  sqlite3_close(watch_db_);
-  sqlite3_close(db_);
-}
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
 Error SqliteStore::sqlError(const std::string& what) const {
   return Error{ErrorKind::kInternal, what + ": " + sqlite3_errmsg(db_), {}};

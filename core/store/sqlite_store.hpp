@@ -6,10 +6,10 @@
 #include <mutex>
 #include <string>
 
+#include "core/store/shared_counter.hpp"
 #include "core/store/store.hpp"
 
 struct sqlite3;
-struct sqlite3_stmt;
 
 namespace sluice {
 
@@ -55,11 +55,8 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;  // serializes every use of db_
   sqlite3* db_;    // guarded by mu_
-  // A second, read-only connection whose data_version changes with every commit of any other
-  // connection (this store's included): a cheap "did anything change" for the token cache.
-  std::mutex watch_mu_;
-  sqlite3* watch_db_ = nullptr;         // guarded by watch_mu_
-  sqlite3_stmt* watch_stmt_ = nullptr;  // guarded by watch_mu_: PRAGMA data_version, prepared once
+  // <db>-tokens: bumped after every committed token change, by this process or another.
+  std::unique_ptr<SharedCounter> token_changes_;
 };
 
 }  // namespace sluice

@@ -65,8 +65,9 @@ class Store {
   virtual Result<Done> insertToken(const TokenRecord& token, AuditRecord* audit) = 0;
   /// Revokes the live token called `name` at `now_ms`; kNotFound when there is none.
   virtual Result<Done> revokeToken(const std::string& name, int64_t now_ms, AuditRecord* audit) = 0;
-  /// A number that changes whenever another process (the `sluice token` CLI) may have changed
-  /// the tokens; the caller re-reads them then.
+  /// A number that changes after every committed token change, by this process or another
+  /// (the `sluice token` CLI on the same data directory); the caller re-reads the tokens then.
+  /// Cheap enough to call on every request.
   virtual Result<uint64_t> externalChanges() = 0;
 
   /// Appends one entry on its own; its sequence number.

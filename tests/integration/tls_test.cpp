@@ -1,5 +1,7 @@
 // HTTPS against the real binary (issue #8), with curl: HTTPS only on the TLS port, tokens and the
 // WWW-Authenticate challenge over TLS, and bad or incomplete certificate options refused.
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 #include <vector>
@@ -18,7 +20,9 @@ namespace fs = std::filesystem;
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    certs_ = fs::path(SLUICE_TEST_TMP) / "ops-tls-certs";
+    // One directory per process: ctest runs each test of this suite in a process of its own,
+    // in parallel.
+    certs_ = fs::path(SLUICE_TEST_TMP) / ("ops-tls-certs-" + std::to_string(::getpid()));
     fs::remove_all(certs_);
     fs::create_directories(certs_);
     int rc = 0;
@@ -30,6 +34,7 @@ class TlsTest : public ::testing::Test {
     ASSERT_EQ(rc, 0) << readFile(certs_ / "openssl.err");
     std::ofstream(certs_ / "garbage.pem") << "this is not a certificate\n";
   }
+  static void TearDownTestSuite() { fs::remove_all(certs_); }
   static fs::path cert() { return certs_ / "cert.pem"; }
   static fs::path key() { return certs_ / "key.pem"; }
   std::vector<std::string> tlsArgs(std::vector<std::string> extra = {}) {
