@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--version", version, "print the version and exit");
-  auto token_command = sluice::cli::addTokenCommand(app);
+  auto token_command = sluice::cli::addTokenCommand(app, &data_dir);
   CLI11_PARSE(app, argc, argv);
   if (int rc = token_command(); rc >= 0) return rc;
 
@@ -194,6 +194,19 @@ int main(int argc, char** argv) {
     std::cerr << "sluice: --tls-cert and --tls-key go together\n";
     return 2;
   }
+  if (!tls_cert.empty()) {
+    // Before the engine starts any flow: a bad pair stops here, with nothing started.
+    if (auto why = sluice::checkTlsFiles(tls_cert, tls_key); !why.empty()) {
+      std::cerr << "sluice: cannot use the TLS certificate " << tls_cert << " and key " << tls_key
+                << ": " << why << "\n";
+      return 1;
+    }
+  }
+  if (sluice::parseDuration(auth_lockout)->count() <= 0) {
+    std::cerr << "sluice: --auth-lockout must be longer than 0 (use --auth-max-failures 0 to "
+                 "turn the lockout off)\n";
+    return 2;
+  }
   server_options.access.audit_retention = std::chrono::hours(24 * audit_retention_days);
   server_options.access.limits.max_failures = auth_max_failures;
   server_options.access.limits.lockout = *sluice::parseDuration(auth_lockout);
@@ -225,7 +238,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     sluice::auth::TokenBook tokens(*store.value());
-    auto mode = sluice::auth::resolveAuthMode(auth_flag, server_options.host, tokens.anyLive());
+    auto mode = sluice::auth::resolveAuthMode(auth_flag, server_options.host, tokens.anyIssued());
     if (!mode.ok()) {
       spdlog::critical("{}", mode.error().message);
       std::cerr << "sluice: " << mode.error().message << "\n";

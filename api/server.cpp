@@ -1,5 +1,7 @@
 #include "api/server.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pistache/endpoint.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +12,32 @@
 namespace sluice {
 
 using namespace Pistache;
+
+std::string checkTlsFiles(const std::string& cert, const std::string& key) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                        &SSL_CTX_free);
+  auto why = [](const std::string& what) {
+    std::string out = what;
+    char buf[256];
+    while (unsigned long e = ERR_get_error()) {
+      ERR_error_string_n(e, buf, sizeof buf);
+      out += std::string(": ") + buf;
+    }
+    return out;
+  };
+  ERR_clear_error();
+  if (!ctx) return why("cannot create a TLS context");
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
+    return why("cannot load the certificate " + cert);
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return why("cannot load the private key " + key);
+  }
+  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+    return why("the private key " + key + " does not match the certificate " + cert);
+  }
+  return "";
+}
 
 struct Server::Impl {
   std::shared_ptr<auth::AccessControl> access;  // shared with the handlers and their replies

@@ -27,6 +27,10 @@ struct ServerOptions {
   auth::AccessOptions access;
 };
 
+/// Loads a TLS certificate (chain) and key as the server would; empty when they can be used,
+/// else why not. Lets main refuse a bad pair before any flow starts.
+std::string checkTlsFiles(const std::string& cert, const std::string& key);
+
 class Server {
  public:
   /// Binds and starts serving on background threads; throws std::runtime_error when it cannot

@@ -45,20 +45,23 @@ AuditPtr AuditTrail::begin(std::string token, std::string role, std::string remo
   e.remote = std::move(remote);
   e.method = std::move(method);
   e.path = std::move(path);
+  if (e.path.size() > kMaxPath) e.path.resize(kMaxPath);
   return std::make_shared<AuditRecord>(std::move(e));
 }
 
-void AuditTrail::finish(const AuditPtr& record, int status, const std::string& body) {
-  if (!record || record->written) return;
+bool AuditTrail::finish(const AuditPtr& record, int status, const std::string& body) {
+  if (!record || record->written) return true;
   record->entry.status = status;
+  if (record->entry.flow_ids.size() > kMaxFlowIds) record->entry.flow_ids.resize(kMaxFlowIds);
   if (status >= 400) record->entry.error = errorOf(body);
   auto r = store_.appendAudit(record->entry);
   if (!r.ok()) {
     spdlog::error("audit: cannot record {} {} ({}): {}", record->entry.method, record->entry.path,
                   status, r.error().message);
-    return;
+    return false;
   }
   record->written = true;
+  return true;
 }
 
 uint64_t AuditTrail::prune() {

@@ -23,12 +23,16 @@ class AuditTrail {
   AuditTrail(const AuditTrail&) = delete;
   AuditTrail& operator=(const AuditTrail&) = delete;
 
+  /// Longest path kept, and most flow ids kept, in one entry.
+  static constexpr size_t kMaxPath = 2048;
+  static constexpr size_t kMaxFlowIds = 100;
   /// A new record, stamped now; status and flow ids are filled in by the caller.
   static AuditPtr begin(std::string token, std::string role, std::string remote, std::string method,
                         std::string path);
   /// Called with the response about to be sent: appends the entry with `status` and the
-  /// response's "error" unless the change's transaction already stored it.
-  void finish(const AuditPtr& record, int status, const std::string& body);
+  /// response's "error" unless the change's transaction already stored it. False when the entry
+  /// is not stored (the response must not go out then).
+  bool finish(const AuditPtr& record, int status, const std::string& body);
   /// Removes entries past the retention now; how many.
   uint64_t prune();
 

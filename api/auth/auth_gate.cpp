@@ -1,23 +1,47 @@
 #include "api/auth/auth_gate.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
+
+#include <cctype>
 
 namespace sluice::auth {
 
 bool isLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  std::string h = host;
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  in_addr v4{};
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+bool isLoopbackHostHeader(std::string_view host) {
+  std::string h(host);
+  // Strip the port: "name:port", "[v6]:port".
+  if (!h.empty() && h.front() == '[') {
+    auto close = h.find(']');
+    if (close == std::string::npos) return false;
+    h = h.substr(0, close + 1);
+  } else if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(':') == colon) {
+    h = h.substr(0, colon);
+  }
+  for (auto& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return isLoopback(h);
 }
 
 Result<AuthMode> resolveAuthMode(const std::string& flag, const std::string& host,
-                                 bool tokens_exist) {
+                                 bool tokens_issued) {
   if (flag == "none") return AuthMode::kNone;
   if (flag == "required") return AuthMode::kRequired;
   if (!flag.empty()) {
     return Error{
         ErrorKind::kInvalid, "--auth must be 'required' or 'none', not '" + flag + "'", {}};
   }
-  if (tokens_exist) return AuthMode::kRequired;
+  if (tokens_issued) return AuthMode::kRequired;
   if (isLoopback(host)) return AuthMode::kAuto;
   return Error{ErrorKind::kInvalid,
                "refusing to listen on " + host +
@@ -31,13 +55,13 @@ Result<AuthMode> resolveAuthMode(const std::string& flag, const std::string& hos
 AuthGate::AuthGate(TokenBook& book, AuthMode mode, LimiterOptions limits)
     : book_(book),
       mode_(mode),
-      required_(mode == AuthMode::kRequired || (mode == AuthMode::kAuto && book.anyLive())),
+      required_(mode == AuthMode::kRequired || (mode == AuthMode::kAuto && book.anyIssued())),
       limiter_(limits) {}
 
 bool AuthGate::open() {
   if (mode_ == AuthMode::kNone) return true;
   if (required_.load(std::memory_order_relaxed)) return false;
-  if (book_.anyLive()) {
+  if (book_.anyIssued()) {
     if (!required_.exchange(true)) {
       spdlog::info("a token exists now: every request needs a valid token from here on");
     }
@@ -47,9 +71,20 @@ bool AuthGate::open() {
 }
 
 Admission AuthGate::admit(std::optional<std::string_view> authorization, const std::string& remote,
-                          Role needed) {
+                          Role needed, std::optional<std::string_view> host) {
   Admission a;
-  if (open()) return a;
+  if (open()) {
+    // Open only to this machine: a page in a browser that reaches 127.0.0.1 through a DNS name
+    // it controls (DNS rebinding) sends that name as Host. --auth none does not check.
+    if (mode_ == AuthMode::kAuto && host && !isLoopbackHostHeader(*host)) {
+      a.status = 403;
+      a.error =
+          "this server runs without authentication for loopback clients only; the Host "
+          "header '" +
+          std::string(*host) + "' is not a loopback name";
+    }
+    return a;
+  }
   const auto now = FailureLimiter::Clock::now();
   if (int64_t wait = limiter_.retryAfter(remote, now); wait > 0) {
     a.status = 429;

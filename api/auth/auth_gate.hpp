@@ -17,17 +17,20 @@ namespace sluice::auth {
 enum class AuthMode {
   kRequired,  // every request needs a valid token
   kNone,      // no authentication at all (--auth none)
-  kAuto,      // open while no token exists (loopback only), required from the first token on
+  kAuto,      // open while no token was ever issued (loopback only), required from then on
 };
 
-/// True for 127.0.0.0/8, ::1 and "localhost".
+/// True for 127.0.0.0/8, ::1 (also as "[::1]") and "localhost".
 bool isLoopback(const std::string& host);
+/// True when an HTTP Host header value (with or without a port) names a loopback host.
+bool isLoopbackHostHeader(std::string_view host);
 
 /// The mode a server starts in, from --auth ("required", "none", or "" when not given), the
-/// listen host and whether a token exists; an error (why it must not start) for a non-loopback
-/// address without any token and without an explicit --auth.
+/// listen host and whether a token was ever issued (revoked ones count: revoking every token
+/// never opens a server again); an error (why it must not start) for a non-loopback address
+/// without any token and without an explicit --auth.
 Result<AuthMode> resolveAuthMode(const std::string& flag, const std::string& host,
-                                 bool tokens_exist);
+                                 bool tokens_issued);
 
 struct Principal {
   std::string token = "anonymous";  // the token's name
@@ -48,10 +51,10 @@ class AuthGate {
  public:
   AuthGate(TokenBook& book, AuthMode mode, LimiterOptions limits);
 
-  /// Decides for a request to something that needs `needed`, from `remote`, with the value of
-  /// its Authorization header when it has one.
+  /// Decides for a request to something that needs `needed`, from `remote`, with the values of
+  /// its Authorization and Host headers when it has them.
   Admission admit(std::optional<std::string_view> authorization, const std::string& remote,
-                  Role needed);
+                  Role needed, std::optional<std::string_view> host = std::nullopt);
 
   /// True while requests are served without a token.
   bool open();

@@ -85,6 +85,11 @@ Result<IssuedToken> TokenBook::issue(const std::string& name, Role role,
   if (auto why = nameProblem(name); !why.empty()) {
     return Error{ErrorKind::kInvalid, why, {{std::nullopt, "", "/name", why}}};
   }
+  constexpr std::chrono::milliseconds kLongest = std::chrono::hours(24 * 36500);
+  if (ttl && (ttl->count() <= 0 || *ttl > kLongest)) {
+    const std::string why = "a token expires after 1 ms to 36500 days";
+    return Error{ErrorKind::kInvalid, why, {{std::nullopt, "", "/expires", why}}};
+  }
   IssuedToken out;
   out.secret = newTokenSecret();
   out.record.name = name;
@@ -112,6 +117,12 @@ Result<std::vector<TokenRecord>> TokenBook::live() {
     if (!t.revoked_ms) out.push_back(t);
   }
   return out;
+}
+
+bool TokenBook::anyIssued() {
+  refresh();
+  std::shared_lock lock(mu_);
+  return !tokens_.empty();
 }
 
 bool TokenBook::anyLive() {

@@ -55,6 +55,8 @@ class TokenBook {
   Result<std::vector<TokenRecord>> live();
   /// True when a token that is not revoked exists.
   bool anyLive();
+  /// True when a token was ever issued, revoked ones included.
+  bool anyIssued();
 
  private:
   /// Re-reads the table when it may have changed. False when the store cannot be read.

@@ -55,7 +55,8 @@ int create(const TokenArgs& a) {
   e.role = "admin";
   e.remote = "local";
   e.method = "CLI";
-  e.path = "token create " + a.name;
+  e.path = "token create";
+  e.detail = "token " + a.name + " (" + a.role + ")";
   e.status = 201;
   AuditRecord audit(e);
   auto issued = book.issue(a.name, *role, ttl, now, &audit);
@@ -113,7 +114,8 @@ int revoke(const TokenArgs& a) {
   e.role = "admin";
   e.remote = "local";
   e.method = "CLI";
-  e.path = "token revoke " + a.name;
+  e.path = "token revoke";
+  e.detail = "token " + a.name;
   e.status = 200;
   AuditRecord audit(e);
   auto done = book.revoke(a.name, now, &audit);
@@ -127,14 +129,15 @@ int revoke(const TokenArgs& a) {
 
 }  // namespace
 
-std::function<int()> addTokenCommand(CLI::App& app) {
+std::function<int()> addTokenCommand(CLI::App& app, const std::string* main_data_dir) {
   auto args = std::make_shared<TokenArgs>();
   auto* token =
       app.add_subcommand("token", "create, list and revoke API tokens (no server needed)");
   token->require_subcommand(1);
+  std::vector<CLI::Option*> dir_options;
   auto data_dir = [&](CLI::App* sub) {
-    sub->add_option("--data-dir", args->data_dir,
-                    "directory of the database (default ./sluice-data)");
+    dir_options.push_back(sub->add_option("--data-dir", args->data_dir,
+                                          "directory of the database (default ./sluice-data)"));
     sub->add_flag("--json", args->json, "print JSON");
   };
   auto* c = token->add_subcommand("create", "issue a token and print it (shown only once)");
@@ -149,8 +152,12 @@ std::function<int()> addTokenCommand(CLI::App& app) {
   auto* r = token->add_subcommand("revoke", "revoke a token: refused from the next request on");
   r->add_option("name", args->name, "the token's name")->required();
   data_dir(r);
-  return [token, c, l, r, args]() -> int {
+  return [token, c, l, r, args, dir_options, main_data_dir]() -> int {
     if (!token->parsed()) return -1;
+    bool own = false;
+    for (auto* o : dir_options) own = own || o->count() > 0;
+    // `sluice --data-dir X token list` means X too.
+    if (!own && main_data_dir != nullptr) args->data_dir = *main_data_dir;
     if (c->parsed()) return create(*args);
     if (l->parsed()) return list(*args);
     if (r->parsed()) return revoke(*args);

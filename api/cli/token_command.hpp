@@ -8,7 +8,8 @@
 namespace sluice::cli {
 
 /// Adds the `token` subcommand to `app`; returns a function that runs it when it was chosen
-/// (its exit status), to be called after parsing.
-std::function<int()> addTokenCommand(CLI::App& app);
+/// (its exit status, else -1), to be called after parsing. `main_data_dir` is the value of the
+/// top-level --data-dir, used when the subcommand's own is not given.
+std::function<int()> addTokenCommand(CLI::App& app, const std::string* main_data_dir);
 
 }  // namespace sluice::cli

@@ -58,12 +58,25 @@ Reply::~Reply() {
 void Reply::send(int code, const std::string& body, const std::vector<Http::Method>& allow) {
   if (sent_.exchange(true)) return;
   if (before_send_) {
+    bool recorded = false;
     try {
-      before_send_(code, body);
+      recorded = before_send_(code, body);
     } catch (const std::exception& e) {
       spdlog::error("before sending a {} response: {}", code, e.what());
     }
+    if (!recorded) {
+      // Never acknowledge what the audit log could not record.
+      headers_.clear();
+      return sendNow(503,
+                     errorJson("the request could not be recorded in the audit log; "
+                               "nothing was acknowledged, see the server's log"),
+                     {});
+    }
   }
+  sendNow(code, body, allow);
+}
+
+void Reply::sendNow(int code, const std::string& body, const std::vector<Http::Method>& allow) {
   auto written = Async::Promise<ssize_t>::rejected(std::runtime_error("response not sent"));
   try {
     writer_.headers().add<Http::Header::ContentType>(MIME(Application, Json));

@@ -53,14 +53,18 @@ class Reply {
   /// Adds a header to the response. Only before send(), from the thread handling the request.
   void header(std::string name, std::string value);
   /// Runs `hook` with the status and body just before the response is written (the audit log
-  /// makes its entry durable there). Only before send(), from the thread handling the request.
-  void beforeSend(std::function<void(int, const std::string&)> hook) {
+  /// makes its entry durable there). When it returns false (or throws), the response is
+  /// replaced by a 503 that says the request could not be recorded. Only before send(), from
+  /// the thread handling the request.
+  void beforeSend(std::function<bool(int, const std::string&)> hook) {
     before_send_ = std::move(hook);
   }
 
  private:
+  void sendNow(int code, const std::string& body, const std::vector<Pistache::Http::Method>& allow);
+
   std::vector<std::pair<std::string, std::string>> headers_;
-  std::function<void(int, const std::string&)> before_send_;
+  std::function<bool(int, const std::string&)> before_send_;
   Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Connection> conn_;  // null for a request Pistache parsed on its own
   std::shared_ptr<InFlight> in_flight_;

@@ -126,7 +126,10 @@ void AdminHandlers::createToken(const Http::Request& req, const ReplyPtr& r,
                                                  " problems in the request; no token was created";
     return r->send(400, errorBody(msg, problems));
   }
-  if (audit) audit->entry.status = 201;
+  if (audit) {
+    audit->entry.status = 201;
+    audit->entry.detail = "token " + name + " (" + std::string(auth::roleName(*role)) + ")";
+  }
   const int64_t now = auth::nowMs();
   auto issued = book_.issue(name, *role, ttl, now, audit.get());
   if (!issued.ok()) {
@@ -137,7 +140,10 @@ void AdminHandlers::createToken(const Http::Request& req, const ReplyPtr& r,
 }
 
 void AdminHandlers::revokeToken(const std::string& name, const ReplyPtr& r, const AuditPtr& audit) {
-  if (audit) audit->entry.status = 200;
+  if (audit) {
+    audit->entry.status = 200;
+    audit->entry.detail = "token " + name;
+  }
   auto done = book_.revoke(name, auth::nowMs(), audit.get());
   if (!done.ok()) {
     return r->send(httpStatus(done.error().kind, NotFoundAs::k404),
@@ -188,6 +194,12 @@ void AdminHandlers::audit(const Http::Request& req, const ReplyPtr& r) {
       out += "null";
     } else {
       json::appendString(out, e.error);
+    }
+    out += ",\"detail\":";
+    if (e.detail.empty()) {
+      out += "null";
+    } else {
+      json::appendString(out, e.detail);
     }
     out += '}';
   }

@@ -30,6 +30,12 @@ struct Route {
 
 bool mutating(M m) { return m == M::Post || m == M::Put || m == M::Patch || m == M::Delete; }
 
+std::optional<std::string> hostOf(const Http::Request& req) {
+  if (auto h = req.headers().tryGet<Http::Header::Host>()) return h->host();
+  if (auto raw = req.headers().tryGetRaw("Host")) return raw->value();
+  return std::nullopt;
+}
+
 std::optional<std::string> authorizationOf(const Http::Request& req) {
   if (auto h = req.headers().tryGet<Http::Header::Authorization>()) return h->value();
   if (auto raw = req.headers().tryGetRaw("Authorization")) return raw->value();
@@ -51,19 +57,22 @@ class ApiRoutes : public http::EdgeHandler {
     Route route = resolve(req, r);
     const std::string remote = req.address().host();
     const auto authorization = authorizationOf(req);
+    const auto host = hostOf(req);
     auth::Admission a = access_->gate.admit(
         authorization ? std::optional<std::string_view>(*authorization) : std::nullopt, remote,
-        route.needs);
+        route.needs, host ? std::optional<std::string_view>(*host) : std::nullopt);
     AuditPtr audit;
     if ((a.status == 0 && mutating(req.method())) || (a.status != 0 && a.audit)) {
       audit = auth::AuditTrail::begin(a.who.token, a.who.role, remote,
                                       Http::methodString(req.method()), req.resource());
       audit->entry.flow_ids = route.flow_ids;
-      if (a.status != 0 && route.ids_in_body) audit->entry.flow_ids = flowIdsInBody(req);
+      // The ids of a refused body are read only for a known token (403): a client without one
+      // cannot make the server parse its body.
+      if (a.status == 403 && route.ids_in_body) audit->entry.flow_ids = flowIdsInBody(req);
       // The reply may be sent from an engine thread after the server stopped: it keeps the
       // trail alive.
       r->beforeSend([access = access_, audit](int status, const std::string& body) {
-        access->trail.finish(audit, status, body);
+        return access->trail.finish(audit, status, body);
       });
     }
     if (a.status == 0) return route.run(audit);

@@ -33,7 +33,8 @@ struct AuditEntry {
   std::string path;
   std::vector<std::string> flow_ids;
   int status = 0;
-  std::string error;  // empty when the request succeeded
+  std::string error;   // empty when the request succeeded
+  std::string detail;  // what a request acted on besides flows, e.g. "token ci (operator)"
 };
 
 /// An entry that may be written inside the transaction of the change it records. The store

@@ -32,7 +32,7 @@ std::vector<std::string> idsFromJson(const std::string& text) {
 bool SqliteStore::insertAudit(const AuditEntry& e) {
   Statement st(db_,
                "INSERT INTO audit (time_ms, token, role, remote, method, path, flow_ids, status, "
-               "error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+               "error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!st.ok()) return false;
   st.bindInt64(1, e.time_ms);
   st.bind(2, e.token);
@@ -43,6 +43,7 @@ bool SqliteStore::insertAudit(const AuditEntry& e) {
   st.bind(7, idsToJson(e.flow_ids));
   st.bindInt64(8, e.status);
   st.bind(9, e.error);
+  st.bind(10, e.detail);
   return st.step() == SQLITE_DONE;
 }
 
@@ -56,8 +57,8 @@ Result<uint64_t> SqliteStore::appendAudit(const AuditEntry& entry) {
 Result<std::vector<AuditEntry>> SqliteStore::listAudit(uint64_t after, size_t limit) {
   std::lock_guard lock(mu_);
   Statement st(db_,
-               "SELECT seq, time_ms, token, role, remote, method, path, flow_ids, status, error "
-               "FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+               "SELECT seq, time_ms, token, role, remote, method, path, flow_ids, status, error, "
+               "detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   if (!st.ok()) return sqlError("cannot read the audit log");
   st.bindInt(1, after);
   st.bindInt(2, limit);
@@ -75,6 +76,7 @@ Result<std::vector<AuditEntry>> SqliteStore::listAudit(uint64_t after, size_t li
     e.flow_ids = idsFromJson(st.text(7));
     e.status = static_cast<int>(st.int64(8));
     e.error = st.text(9);
+    e.detail = st.text(10);
     out.push_back(std::move(e));
   }
   if (rc != SQLITE_DONE) return sqlError("cannot read the audit log");

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS audit (
   path TEXT NOT NULL,
   flow_ids TEXT NOT NULL,
   status INTEGER NOT NULL,
-  error TEXT NOT NULL
+  error TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 )";

@@ -240,6 +240,7 @@ struct AuditRow {
   int status = 0;
   bool error_null = true;
   std::string error;
+  std::string detail;  // empty when null
 };
 
 inline std::ostream& operator<<(std::ostream& os, const AuditRow& a) {
@@ -289,6 +290,7 @@ inline std::vector<AuditRow> parseAudit(const std::string& body) {
     } else {
       EXPECT_TRUE(e.HasMember("error") && e["error"].IsNull()) << body;
     }
+    if (e.HasMember("detail") && e["detail"].IsString()) a.detail = e["detail"].GetString();
     rows.push_back(std::move(a));
   }
   return rows;
@@ -368,6 +370,16 @@ class SecureServer : public ::testing::Test {
     }
   }
   void skipAudit() { (void)newAudit(); }
+  /// The entry at the cursor: the last one newAudit() returned.
+  AuditRow lastAudit() {
+    auto r = asAdmin("GET", "/audit?after=" + std::to_string(cursor_ - 1) + "&limit=1");
+    auto rows = parseAudit(r.body);
+    if (rows.size() != 1) {
+      ADD_FAILURE() << "GET /audit at " << cursor_ << ": " << r.body;
+      return {};
+    }
+    return rows[0];
+  }
 
   /// id -> status of every flow.
   std::map<std::string, std::string> statuses() {

@@ -124,8 +124,10 @@ TEST_F(AuditTest, SuccessfulChangesAreAuditedAndGetsAreNot) {
             {"a2"});
   expectOne(call(admin_, "POST", "/tokens", R"({"name":"new","role":"viewer"})"), 201, "boss",
             "admin", "POST", "/tokens", {});
+  EXPECT_EQ(lastAudit().detail, "token new (viewer)") << "which token an admin created";
   expectOne(call(admin_, "DELETE", "/tokens/new"), 200, "boss", "admin", "DELETE", "/tokens/new",
             {});
+  EXPECT_EQ(lastAudit().detail, "token new");
 
   // Reads by every role leave nothing.
   for (const auto& s : {viewer, op, editor, admin_}) {

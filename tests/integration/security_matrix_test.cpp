@@ -221,7 +221,12 @@ TEST_F(MatrixTest, EveryEndpointTimesEveryRoleAndEveryAuthFailure) {
       EXPECT_FALSE(a.error_null) << a;
       EXPECT_FALSE(a.error.empty()) << a;
       EXPECT_EQ(a.error, strOf(parseJson(r.body), "error")) << a;
-      if (c.flow_ids) {
+      // The ids of a body are read for a known token only (403): the server never parses the
+      // body of a client without one.
+      const bool ids_in_body = (c.method == "POST" && c.path == "/flows") || c.method == "PATCH";
+      if (c.flow_ids && ids_in_body && !authenticated) {
+        EXPECT_TRUE(a.flow_ids.empty()) << a;
+      } else if (c.flow_ids) {
         EXPECT_EQ(a.flow_ids, *c.flow_ids) << a;
       }
     }

@@ -124,6 +124,20 @@ TEST(TokenCli, RevokeRemovesFromListAndFreesTheName) {
   EXPECT_NE(first, second);
 }
 
+TEST(TokenCli, TheTopLevelDataDirCountsToo) {
+  const fs::path dir = testDir("ops");
+  const std::string data = (dir / "data").string();
+  auto c =
+      runSluice({"--data-dir", data, "token", "create", "--name", "top", "--role", "viewer"}, dir);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto l = runSluice({"token", "list", "--data-dir", data}, dir);
+  EXPECT_NE(l.out.find("top\t"), std::string::npos) << l.out;
+  auto too_long = runSluice({"token", "create", "--name", "forever", "--role", "viewer",
+                             "--expires", "99999999d", "--data-dir", data},
+                            dir);
+  EXPECT_NE(too_long.exit_code, 0) << "a lifetime past 36500 days is refused";
+}
+
 TEST(TokenCli, StoredOnlyAsSha256Hash) {
   const fs::path dir = testDir("ops");
   const fs::path data = dir / "data";
