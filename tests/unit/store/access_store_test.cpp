@@ -1,6 +1,7 @@
 // The store's access tables: the audit log (append, pages, pruning) and audit entries written in
 // the transaction of the change they record, and only when that change commits.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <thread>
@@ -151,6 +152,19 @@ TEST_F(AccessStoreTest, TheTrailAppendsWhatNoTransactionStored) {
   EXPECT_EQ(log.value()[0].status, 403);
   EXPECT_EQ(log.value()[0].error, "needs the role editor");
   EXPECT_EQ(log.value()[0].remote, "10.0.0.9");
+}
+
+TEST_F(AccessStoreTest, TheTrailSaysSoWhenItCannotRecord) {
+  // Break the audit table from another connection: every append fails from now on.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE audit", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  auth::AuditTrail trail(*store_, std::chrono::hours(0));
+  auto rec = auth::AuditTrail::begin("anonymous", "anonymous", "10.0.0.9", "GET", "/flows");
+  EXPECT_FALSE(trail.finish(rec, 401, R"({"error":"unknown token"})"))
+      << "the reply must not acknowledge what the log does not hold";
+  EXPECT_FALSE(rec->written);
 }
 
 }  // namespace
