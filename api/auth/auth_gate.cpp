@@ -5,8 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
-#include <cctype>
-
 namespace sluice::auth {
 
 bool isLoopback(const std::string& host) {
@@ -17,20 +15,6 @@ bool isLoopback(const std::string& host) {
   if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6{};
   return inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-bool isLoopbackHostHeader(std::string_view host) {
-  std::string h(host);
-  // Strip the port: "name:port", "[v6]:port".
-  if (!h.empty() && h.front() == '[') {
-    auto close = h.find(']');
-    if (close == std::string::npos) return false;
-    h = h.substr(0, close + 1);
-  } else if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(':') == colon) {
-    h = h.substr(0, colon);
-  }
-  for (auto& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return isLoopback(h);
 }
 
 Result<AuthMode> resolveAuthMode(const std::string& flag, const std::string& host,
@@ -71,20 +55,9 @@ bool AuthGate::open() {
 }
 
 Admission AuthGate::admit(std::optional<std::string_view> authorization, const std::string& remote,
-                          Role needed, std::optional<std::string_view> host) {
+                          Role needed) {
   Admission a;
-  if (open()) {
-    // Open only to this machine: a page in a browser that reaches 127.0.0.1 through a DNS name
-    // it controls (DNS rebinding) sends that name as Host. --auth none does not check.
-    if (mode_ == AuthMode::kAuto && host && !isLoopbackHostHeader(*host)) {
-      a.status = 403;
-      a.error =
-          "this server runs without authentication for loopback clients only; the Host "
-          "header '" +
-          std::string(*host) + "' is not a loopback name";
-    }
-    return a;
-  }
+  if (open()) return a;
   const auto now = FailureLimiter::Clock::now();
   if (int64_t wait = limiter_.retryAfter(remote, now); wait > 0) {
     a.status = 429;

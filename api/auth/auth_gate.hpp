@@ -22,8 +22,6 @@ enum class AuthMode {
 
 /// True for 127.0.0.0/8, ::1 (also as "[::1]") and "localhost".
 bool isLoopback(const std::string& host);
-/// True when an HTTP Host header value (with or without a port) names a loopback host.
-bool isLoopbackHostHeader(std::string_view host);
 
 /// The mode a server starts in, from --auth ("required", "none", or "" when not given), the
 /// listen host and whether a token was ever issued (revoked ones count: revoking every token
@@ -51,10 +49,10 @@ class AuthGate {
  public:
   AuthGate(TokenBook& book, AuthMode mode, LimiterOptions limits);
 
-  /// Decides for a request to something that needs `needed`, from `remote`, with the values of
-  /// its Authorization and Host headers when it has them.
+  /// Decides for a request to something that needs `needed`, from `remote`, with the value of
+  /// its Authorization header when it has one.
   Admission admit(std::optional<std::string_view> authorization, const std::string& remote,
-                  Role needed, std::optional<std::string_view> host = std::nullopt);
+                  Role needed);
 
   /// True while requests are served without a token.
   bool open();

@@ -30,12 +30,6 @@ struct Route {
 
 bool mutating(M m) { return m == M::Post || m == M::Put || m == M::Patch || m == M::Delete; }
 
-std::optional<std::string> hostOf(const Http::Request& req) {
-  if (auto h = req.headers().tryGet<Http::Header::Host>()) return h->host();
-  if (auto raw = req.headers().tryGetRaw("Host")) return raw->value();
-  return std::nullopt;
-}
-
 std::optional<std::string> authorizationOf(const Http::Request& req) {
   if (auto h = req.headers().tryGet<Http::Header::Authorization>()) return h->value();
   if (auto raw = req.headers().tryGetRaw("Authorization")) return raw->value();
@@ -57,10 +51,9 @@ class ApiRoutes : public http::EdgeHandler {
     Route route = resolve(req, r);
     const std::string remote = req.address().host();
     const auto authorization = authorizationOf(req);
-    const auto host = hostOf(req);
     auth::Admission a = access_->gate.admit(
         authorization ? std::optional<std::string_view>(*authorization) : std::nullopt, remote,
-        route.needs, host ? std::optional<std::string_view>(*host) : std::nullopt);
+        route.needs);
     AuditPtr audit;
     if ((a.status == 0 && mutating(req.method())) || (a.status != 0 && a.audit)) {
       audit = auth::AuditTrail::begin(a.who.token, a.who.role, remote,
