@@ -33,7 +33,7 @@ bool TokenBook::refresh() {
   }
   {
     std::shared_lock lock(mu_);
-    if (version_ == version.value()) return true;
+    if (version_ && *version_ >= version.value()) return true;
   }
   auto rows = store_.loadTokens();
   if (!rows.ok()) {
@@ -48,6 +48,10 @@ bool TokenBook::refresh() {
     digests.push_back(digestFromHex(t.hash).value_or(Digest{}));
   }
   std::unique_lock lock(mu_);
+  // The counter only grows, and rows read after it reflect every change it counts. A thread
+  // that read an older count (and maybe older rows) must not replace what a later one put here:
+  // that would let a revoked token in again.
+  if (version_ && *version_ >= version.value()) return true;
   tokens_ = std::move(rows.value());
   digests_ = std::move(digests);
   version_ = version.value();

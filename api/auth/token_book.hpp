@@ -66,7 +66,8 @@ class TokenBook {
   std::shared_mutex mu_;
   std::vector<TokenRecord> tokens_;  // guarded by mu_
   std::vector<Digest> digests_;      // guarded by mu_: tokens_[i].hash, decoded
-  std::optional<uint64_t> version_;  // guarded by mu_: Store::externalChanges() tokens_ was read at
+  // guarded by mu_: the Store::externalChanges() count tokens_ was read at; only ever grows
+  std::optional<uint64_t> version_;
 };
 
 }  // namespace sluice::auth
