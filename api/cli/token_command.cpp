@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "api/auth/audit_trail.hpp"
 #include "api/auth/token_book.hpp"
 #include "api/routes/admin_routes.hpp"
 #include "core/model/duration.hpp"
@@ -30,6 +31,15 @@ std::unique_ptr<SqliteStore> openStore(const std::string& data_dir) {
   return std::move(store.value());
 }
 
+// The audit entry of a CLI change, stored in the change's transaction: the CLI acts with an
+// admin's rights from the machine itself.
+AuditPtr cliAudit(const std::string& what, const std::string& detail, int status) {
+  auto audit = auth::AuditTrail::begin("cli", "admin", "local", "CLI", what);
+  audit->entry.detail = detail;
+  audit->entry.status = status;
+  return audit;
+}
+
 int create(const TokenArgs& a) {
   auto role = auth::parseRole(a.role);
   if (!role) {
@@ -49,17 +59,8 @@ int create(const TokenArgs& a) {
   if (!store) return 1;
   auth::TokenBook book(*store);
   const int64_t now = auth::nowMs();
-  AuditEntry e;
-  e.time_ms = now;
-  e.token = "cli";
-  e.role = "admin";
-  e.remote = "local";
-  e.method = "CLI";
-  e.path = "token create";
-  e.detail = "token " + a.name + " (" + a.role + ")";
-  e.status = 201;
-  AuditRecord audit(e);
-  auto issued = book.issue(a.name, *role, ttl, now, &audit);
+  auto audit = cliAudit("token create", "token " + a.name + " (" + a.role + ")", 201);
+  auto issued = book.issue(a.name, *role, ttl, now, audit.get());
   if (!issued.ok()) {
     std::cerr << "sluice token create: " << issued.error().message << "\n";
     return 1;
@@ -108,17 +109,8 @@ int revoke(const TokenArgs& a) {
   if (!store) return 1;
   auth::TokenBook book(*store);
   const int64_t now = auth::nowMs();
-  AuditEntry e;
-  e.time_ms = now;
-  e.token = "cli";
-  e.role = "admin";
-  e.remote = "local";
-  e.method = "CLI";
-  e.path = "token revoke";
-  e.detail = "token " + a.name;
-  e.status = 200;
-  AuditRecord audit(e);
-  auto done = book.revoke(a.name, now, &audit);
+  auto audit = cliAudit("token revoke", "token " + a.name, 200);
+  auto done = book.revoke(a.name, now, audit.get());
   if (!done.ok()) {
     std::cerr << "sluice token revoke: " << done.error().message << "\n";
     return 1;

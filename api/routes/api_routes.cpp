@@ -9,6 +9,7 @@
 #include "api/routes/percent.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
+#include "core/model/json.hpp"
 
 namespace sluice::api {
 
@@ -72,10 +73,11 @@ class ApiRoutes : public http::EdgeHandler {
     if (a.status == 401) r->header("WWW-Authenticate", "Bearer realm=\"sluice\"");
     if (a.status == 429) r->header("Retry-After", std::to_string(a.retry_after_s));
     if (a.status == 403 && a.required_role) {
-      std::string body = errorBody(a.error);
-      body.pop_back();
-      body += ",\"required_role\":\"" + std::string(auth::roleName(*a.required_role)) + "\"}";
-      return r->send(403, body);
+      std::string body = "{\"error\":";
+      json::appendString(body, a.error);
+      body += ",\"required_role\":";
+      json::appendString(body, auth::roleName(*a.required_role));
+      return r->send(403, body + "}");
     }
     r->send(a.status, errorBody(a.error));
   }

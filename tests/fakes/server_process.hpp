@@ -33,13 +33,55 @@ class ServerProcess {
   /// Starts `binary --listen 127.0.0.1:0 --data-dir data_dir extra...`; waits for its port.
   ServerProcess(const std::string& binary, const std::filesystem::path& data_dir,
                 std::vector<std::string> extra = {}, const std::string& log_file = "") {
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--data-dir", data_dir.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::filesystem::create_directories(data_dir.parent_path());
+    start(binary, args, log_file.empty() ? (data_dir.string() + ".log") : log_file);
+  }
+  /// Starts `binary args...` exactly as given (another --listen, say); waits for its port.
+  struct ExactArgs {};
+  ServerProcess(ExactArgs, const std::string& binary, const std::vector<std::string>& args,
+                const std::string& log_file) {
+    start(binary, args, log_file);
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) kill(SIGKILL);
+    if (out_ >= 0) ::close(out_);
+  }
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  uint16_t port() const { return port_; }
+  /// The "listening on HOST:PORT" line the server printed.
+  const std::string& listeningLine() const { return listening_line_; }
+  pid_t pid() const { return pid_; }
+
+  /// Sends `sig` and waits for the process to exit; returns its wait status.
+  int kill(int sig, std::chrono::milliseconds bound = std::chrono::seconds(60)) {
+    if (pid_ <= 0) return exit_status_;
+    ::kill(pid_, sig);
+    auto until = std::chrono::steady_clock::now() + bound;
+    int status = 0;
+    for (;;) {
+      pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) break;
+      if (std::chrono::steady_clock::now() > until) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pid_ = -1;
+    exit_status_ = status;
+    return status;
+  }
+
+ private:
+  void start(const std::string& binary, std::vector<std::string> args, const std::string& log) {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-    std::vector<std::string> args = {binary, "--listen", "127.0.0.1:0", "--data-dir",
-                                     data_dir.string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::string log = log_file.empty() ? (data_dir.string() + ".log") : log_file;
-    std::filesystem::create_directories(data_dir.parent_path());
+    args.insert(args.begin(), binary);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], 1);
@@ -68,6 +110,7 @@ class ServerProcess {
       auto pos = line.rfind(':');
       if (line.rfind("listening on ", 0) == 0 && pos != std::string::npos) {
         port_ = static_cast<uint16_t>(std::stoi(line.substr(pos + 1)));
+        listening_line_ = line;
         return;
       }
       line.clear();
@@ -75,41 +118,11 @@ class ServerProcess {
     kill(SIGKILL);
     throw std::runtime_error("sluice did not report its port; see " + log);
   }
-  ~ServerProcess() {
-    if (pid_ > 0) kill(SIGKILL);
-    if (out_ >= 0) ::close(out_);
-  }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
 
-  uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
-
-  /// Sends `sig` and waits for the process to exit; returns its wait status.
-  int kill(int sig, std::chrono::milliseconds bound = std::chrono::seconds(60)) {
-    if (pid_ <= 0) return exit_status_;
-    ::kill(pid_, sig);
-    auto until = std::chrono::steady_clock::now() + bound;
-    int status = 0;
-    for (;;) {
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) break;
-      if (std::chrono::steady_clock::now() > until) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    pid_ = -1;
-    exit_status_ = status;
-    return status;
-  }
-
- private:
   pid_t pid_ = -1;
   int out_ = -1;
   uint16_t port_ = 0;
+  std::string listening_line_;
   int exit_status_ = 0;
 };
 

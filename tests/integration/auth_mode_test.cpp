@@ -20,68 +20,6 @@ size_t countOccurrences(const std::string& text, const std::string& what) {
   return n;
 }
 
-/// A sluice server started with exactly the arguments given (for listen addresses other than
-/// the 127.0.0.1:0 that ServerProcess passes). Reads "listening on HOST:PORT" from stdout.
-class RawServer {
- public:
-  RawServer(const std::vector<std::string>& args, const fs::path& log) {
-    int out[2];
-    if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-    std::vector<std::string> argv_s = {SLUICE_BINARY};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (logfd >= 0) ::dup2(logfd, 2);
-      ::close(out[0]);
-      std::vector<char*> argv;
-      for (auto& a : argv_s) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(SLUICE_BINARY, argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    out_ = out[0];
-    std::string line;
-    auto until = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < until) {
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char c;
-      if (::read(out_, &c, 1) != 1) break;  // exited without listening
-      if (c != '\n') {
-        line.push_back(c);
-        continue;
-      }
-      if (line.rfind("listening on ", 0) == 0) {
-        listening_line_ = line;
-        auto pos = line.rfind(':');
-        port_ = static_cast<uint16_t>(std::stoi(line.substr(pos + 1)));
-        return;
-      }
-      line.clear();
-    }
-  }
-  ~RawServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) ::close(out_);
-  }
-  RawServer(const RawServer&) = delete;
-  RawServer& operator=(const RawServer&) = delete;
-  uint16_t port() const { return port_; }
-  const std::string& listeningLine() const { return listening_line_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  uint16_t port_ = 0;
-  std::string listening_line_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Start-up: open on loopback, refused elsewhere, switched to required by the first token
 
@@ -183,9 +121,10 @@ TEST(AuthMode, NonLoopbackWithoutTokensRefusesToStart) {
 
 TEST(AuthMode, NonLoopbackWithAuthNoneServesWithoutTokens) {
   const fs::path dir = testDir("ops");
-  RawServer server({"--listen", "0.0.0.0:0", "--data-dir", (dir / "data").string(), "--plugin-dir",
-                    SLUICE_TEST_PLUGIN_DIR, "--auth", "none"},
-                   dir / "sluice.log");
+  ServerProcess server(ServerProcess::ExactArgs{}, SLUICE_BINARY,
+                       {"--listen", "0.0.0.0:0", "--data-dir", (dir / "data").string(),
+                        "--plugin-dir", SLUICE_TEST_PLUGIN_DIR, "--auth", "none"},
+                       (dir / "sluice.log").string());
   ASSERT_NE(server.port(), 0) << readFile(dir / "sluice.log");
   EXPECT_EQ(server.listeningLine().rfind("listening on 0.0.0.0:", 0), 0u) << server.listeningLine();
   EXPECT_EQ(request(server.port(), "POST", "/flows", R"([{"flow_id":"a"}])").status, 201);
@@ -197,9 +136,10 @@ TEST(AuthMode, NonLoopbackWithATokenStartsAndRequiresIt) {
   const fs::path dir = testDir("ops");
   const fs::path data = dir / "data";
   const std::string secret = createToken(data, "root", "admin", dir);
-  RawServer server({"--listen", "0.0.0.0:0", "--data-dir", data.string(), "--plugin-dir",
-                    SLUICE_TEST_PLUGIN_DIR},
-                   dir / "sluice.log");
+  ServerProcess server(ServerProcess::ExactArgs{}, SLUICE_BINARY,
+                       {"--listen", "0.0.0.0:0", "--data-dir", data.string(), "--plugin-dir",
+                        SLUICE_TEST_PLUGIN_DIR},
+                       (dir / "sluice.log").string());
   ASSERT_NE(server.port(), 0) << readFile(dir / "sluice.log");
   auto r = request(server.port(), "GET", "/flows");
   EXPECT_EQ(r.status, 401) << r.body;
