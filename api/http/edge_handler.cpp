@@ -29,7 +29,15 @@ bool keepAlive(const Http::Request& request) {
 }  // namespace
 
 void EdgeHandler::onRequest(const Http::Request& request, Http::ResponseWriter writer) {
-  handle(request, std::make_shared<Reply>(std::move(writer), nullptr, context_->in_flight));
+  // Not framed by the edge: the Authorization header is still among the parsed headers.
+  std::optional<std::string> authorization;
+  if (auto h = request.headers().tryGet<Http::Header::Authorization>()) {
+    authorization = h->value();
+  } else if (auto raw = request.headers().tryGetRaw("Authorization")) {
+    authorization = raw->value();
+  }
+  handle(request, authorization ? std::optional<std::string_view>(*authorization) : std::nullopt,
+         std::make_shared<Reply>(std::move(writer), nullptr, context_->in_flight));
 }
 
 void EdgeHandler::onConnection(const std::shared_ptr<Tcp::Peer>& peer) {
@@ -147,7 +155,7 @@ void EdgeHandler::dispatch(const std::shared_ptr<Tcp::Peer>& peer,
     reply->send(503, errorJson("the server is shutting down"));
   } else {
     try {
-      handle(request, reply);
+      handle(request, conn->framer.authorization(), reply);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", Http::methodString(request.method()), request.resource(),
                     e.what());

@@ -11,6 +11,8 @@
 #include <pistache/peer.h>
 
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "api/http/connection.hpp"
 #include "api/http/reply.hpp"
@@ -30,7 +32,10 @@ class EdgeHandler : public Pistache::Http::Handler {
   explicit EdgeHandler(std::shared_ptr<EdgeContext> context) : context_(std::move(context)) {}
 
   /// One complete, well-framed request. Runs on an I/O thread: never block here.
-  virtual void handle(const Pistache::Http::Request& request, const ReplyPtr& reply) = 0;
+  /// `authorization` is its Authorization header's value, which the framer took out of the
+  /// head (request.headers() never has it).
+  virtual void handle(const Pistache::Http::Request& request,
+                      std::optional<std::string_view> authorization, const ReplyPtr& reply) = 0;
 
   /// Only reached if Pistache parsed a request on its own (it does not, with onInput below).
   void onRequest(const Pistache::Http::Request& request,

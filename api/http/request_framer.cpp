@@ -88,6 +88,7 @@ Frame RequestFramer::next(std::string_view in) {
       phase_ = Phase::kHead;
       head_.clear();
       expect_continue_ = false;
+      has_authorization_ = false;
       line_done_ = false;
       method_done_ = false;
       [[fallthrough]];
@@ -217,6 +218,7 @@ Frame RequestFramer::finishHead(size_t consumed) {
   bool have_length = false;
   uint64_t length = 0;
   bool expect_continue = false;
+  std::string_view authorization_line;
   for (size_t i = 1; i < lines.size(); ++i) {
     const std::string_view h = lines[i];
     if (!h.empty() && (h[0] == ' ' || h[0] == '\t')) {
@@ -251,12 +253,25 @@ Frame RequestFramer::finishHead(size_t consumed) {
         return reject(417, "the expectation " + quoted(value) + " is not supported");
       }
       expect_continue = true;
+    } else if (iequals(name, "Authorization")) {
+      if (!authorization_line.empty()) {
+        return reject(400, "the request has two Authorization headers");
+      }
+      authorization_line = h;
+      authorization_.assign(value);
     }
   }
   if (length > limits_.max_body_bytes) {
     return reject(413, "request body of " + std::to_string(length) +
                            " bytes is over the limit of " + std::to_string(limits_.max_body_bytes) +
                            " bytes");
+  }
+  if (!authorization_line.empty()) {
+    // Taken out of the head: the routes read the value from the framer, so Pistache neither
+    // parses it nor builds a header object for it on every request.
+    has_authorization_ = true;
+    head_.erase(static_cast<size_t>(authorization_line.data() - head_.data()),
+                authorization_line.size() + 2);
   }
   body_left_ = length;
   expect_continue_ = expect_continue && length > 0;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,12 @@ class RequestFramer {
   bool rejected() const { return phase_ == Phase::kRejected; }
   /// Body bytes still expected for the current request.
   uint64_t bodyLeft() const { return body_left_; }
+  /// The value of the current request's Authorization header, which the framer takes out of
+  /// head(): the routes read it from here, and Pistache never parses it (valid like head()).
+  std::optional<std::string_view> authorization() const {
+    if (!has_authorization_) return std::nullopt;
+    return std::string_view(authorization_);
+  }
 
  private:
   enum class Phase { kHead, kHeadDone, kBody, kDone, kRejected };
@@ -68,6 +75,8 @@ class RequestFramer {
   std::string head_;
   uint64_t body_left_ = 0;
   bool expect_continue_ = false;
+  bool has_authorization_ = false;
+  std::string authorization_;
   bool line_done_ = false;    // the request line of the current head has ended
   bool method_done_ = false;  // its method has ended (a space came)
 };

@@ -31,12 +31,6 @@ struct Route {
 
 bool mutating(M m) { return m == M::Post || m == M::Put || m == M::Patch || m == M::Delete; }
 
-std::optional<std::string> authorizationOf(const Http::Request& req) {
-  if (auto h = req.headers().tryGet<Http::Header::Authorization>()) return h->value();
-  if (auto raw = req.headers().tryGetRaw("Authorization")) return raw->value();
-  return std::nullopt;
-}
-
 class ApiRoutes : public http::EdgeHandler {
  public:
   HTTP_PROTOTYPE(ApiRoutes)
@@ -48,13 +42,11 @@ class ApiRoutes : public http::EdgeHandler {
         flows_(engine),
         admin_(access_->book, engine.store()) {}
 
-  void handle(const Http::Request& req, const ReplyPtr& r) override {
+  void handle(const Http::Request& req, std::optional<std::string_view> authorization,
+              const ReplyPtr& r) override {
     Route route = resolve(req, r);
     const std::string remote = req.address().host();
-    const auto authorization = authorizationOf(req);
-    auth::Admission a = access_->gate.admit(
-        authorization ? std::optional<std::string_view>(*authorization) : std::nullopt, remote,
-        route.needs);
+    auth::Admission a = access_->gate.admit(authorization, remote, route.needs);
     AuditPtr audit;
     if ((a.status == 0 && mutating(req.method())) || (a.status != 0 && a.audit)) {
       audit = auth::AuditTrail::begin(a.who.token, a.who.role, remote,

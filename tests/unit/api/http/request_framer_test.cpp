@@ -62,6 +62,37 @@ TEST(RequestFramerTest, PipelinedRequestsGiveTheSameFramesHoweverSplit) {
   }
 }
 
+TEST(RequestFramerTest, TakesTheAuthorizationHeaderOutOfTheHead) {
+  const std::string input =
+      "GET /flows HTTP/1.1\r\nHost: x\r\nauthorization:  Bearer sluice_ab \r\nAccept: */*\r\n\r\n"
+      "GET /tokens HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (size_t piece = 1; piece <= input.size(); ++piece) {
+    SCOPED_TRACE("pieces of " + std::to_string(piece));
+    RequestFramer f({});
+    std::vector<std::string> heads;
+    std::vector<std::string> values;
+    for (size_t pos = 0; pos < input.size();) {
+      std::string_view rest = std::string_view(input).substr(pos, piece);
+      pos += rest.size();
+      for (;;) {
+        Frame fr = f.next(rest);
+        rest.remove_prefix(fr.consumed);
+        if (fr.kind == Frame::Kind::kNeedMore) break;
+        ASSERT_NE(fr.kind, Frame::Kind::kReject);
+        if (fr.kind == Frame::Kind::kHead) {
+          heads.push_back(f.head());
+          values.push_back(f.authorization() ? "=" + std::string(*f.authorization()) : "none");
+        }
+      }
+    }
+    EXPECT_EQ(heads,
+              (std::vector<std::string>{"GET /flows HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+                                        "GET /tokens HTTP/1.1\r\nHost: x\r\n\r\n"}));
+    EXPECT_EQ(values, (std::vector<std::string>{"=Bearer sluice_ab", "none"}));
+  }
+  EXPECT_EQ(refusal("GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n"), 400);
+}
+
 TEST(RequestFramerTest, RefusesMalformedHeadsWithTheRightStatus) {
   EXPECT_EQ(refusal("GARBAGE\r\n\r\n"), 400);
   EXPECT_EQ(refusal(std::string(3, '\0')), 400);
