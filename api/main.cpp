@@ -109,6 +109,8 @@ int main(int argc, char** argv) {
   unsigned audit_retention_days = 90;
   size_t auth_max_failures = 20;
   std::string auth_lockout = "30s";
+  size_t metrics_flow_limit = 1000;
+  std::string events_heartbeat = "15s";
   bool version = false;
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
@@ -154,6 +156,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1'000'000)));
   app.add_option("--auth-lockout", auth_lockout,
                  "how long a locked-out address gets 429 (default 30s)")
+      ->check(DurationValidator());
+  app.add_option("--metrics-flow-limit", metrics_flow_limit,
+                 "flows up to which GET /metrics shows every flow's plugin counters and gauges; "
+                 "past it only flows selected with ?flow_id= (default 1000)")
+      ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1'000'000)));
+  app.add_option("--events-heartbeat", events_heartbeat,
+                 "how often an idle GET /events stream gets a heartbeat comment (default 15s)")
       ->check(DurationValidator());
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -207,6 +216,12 @@ int main(int argc, char** argv) {
                  "turn the lockout off)\n";
     return 2;
   }
+  if (sluice::parseDuration(events_heartbeat)->count() <= 0) {
+    std::cerr << "sluice: --events-heartbeat must be longer than 0\n";
+    return 2;
+  }
+  server_options.observe.metrics_flow_limit = metrics_flow_limit;
+  server_options.observe.events_heartbeat = *sluice::parseDuration(events_heartbeat);
   server_options.access.audit_retention = std::chrono::hours(24 * audit_retention_days);
   server_options.access.limits.max_failures = auth_max_failures;
   server_options.access.limits.lockout = *sluice::parseDuration(auth_lockout);

@@ -42,6 +42,7 @@ std::string checkTlsFiles(const std::string& cert, const std::string& key) {
 struct Server::Impl {
   std::shared_ptr<auth::AccessControl> access;  // shared with the handlers and their replies
   std::shared_ptr<http::EdgeContext> edge;
+  std::shared_ptr<api::Observability> observability;
   bool tls = false;
   std::unique_ptr<Http::Endpoint> endpoint;
   bool stopped = false;
@@ -80,7 +81,9 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
     }
     impl_->tls = true;
   }
-  impl_->endpoint->setHandler(api::makeApiRoutes(engine, impl_->access, impl_->edge));
+  impl_->observability = std::make_shared<api::Observability>(engine, options.observe);
+  impl_->endpoint->setHandler(
+      api::makeApiRoutes(engine, impl_->access, impl_->observability, impl_->edge));
   impl_->endpoint->serveThreaded();
 }
 
@@ -98,6 +101,8 @@ void Server::drainAndStop(uint32_t bound_ms) {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->edge->in_flight->draining = true;
+  // Event streams end first (each gets what it has not seen yet): they are in flight until then.
+  impl_->observability->hub.closeAll();
   if (!impl_->edge->in_flight->waitIdle(std::chrono::milliseconds(bound_ms))) {
     spdlog::warn("requests still in flight after {} ms; shutting down anyway", bound_ms);
   }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/auth/access_control.hpp"
+#include "api/routes/observe_routes.hpp"
 
 namespace sluice {
 
@@ -25,6 +26,7 @@ struct ServerOptions {
   std::string tls_cert;  // PEM files; both set = HTTPS only
   std::string tls_key;
   auth::AccessOptions access;
+  api::ObserveOptions observe;
 };
 
 /// Loads a TLS certificate (chain) and key as the server would; empty when they can be used,

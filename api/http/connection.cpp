@@ -71,6 +71,11 @@ bool Connection::endRequest(Async::Promise<ssize_t> written) {
   return true;
 }
 
+void Connection::closeAfterResponse() {
+  std::lock_guard lock(mu_);
+  close_after_response_ = true;
+}
+
 bool Connection::idle() {
   std::lock_guard lock(mu_);
   return in_flight_ == 0;

@@ -79,6 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool endRequest(Pistache::Async::Promise<ssize_t> written);
   /// True when no request is being handled.
   bool idle();
+  /// The connection closes once the current response is sent (a stream without a length).
+  void closeAfterResponse();
 
   /// Answers `status` with a JSON error naming `message`, then closes the connection. Waits for
   /// the responses of requests already being handled, so responses keep their order.

@@ -151,7 +151,7 @@ void EdgeHandler::dispatch(const std::shared_ptr<Tcp::Peer>& peer,
                                                             : Http::ConnectionControl::Close);
   peer->setIdle(false);
   auto reply = std::make_shared<Reply>(std::move(writer), conn, context_->in_flight, &pump);
-  if (context_->in_flight->draining) {
+  if (context_->in_flight->draining && !servesWhileDraining(request)) {
     reply->send(503, errorJson("the server is shutting down"));
   } else {
     try {

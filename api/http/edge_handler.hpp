@@ -34,6 +34,9 @@ class EdgeHandler : public Pistache::Http::Handler {
   /// One complete, well-framed request. Runs on an I/O thread: never block here.
   /// `authorization` is its Authorization header's value, which the framer took out of the
   /// head (request.headers() never has it).
+  /// Requests still served while the server drains (health probes); the rest get 503.
+  virtual bool servesWhileDraining(const Pistache::Http::Request&) const { return false; }
+
   virtual void handle(const Pistache::Http::Request& request,
                       std::optional<std::string_view> authorization, const ReplyPtr& reply) = 0;
 

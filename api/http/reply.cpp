@@ -79,7 +79,13 @@ void Reply::send(int code, const std::string& body, const std::vector<Http::Meth
 void Reply::sendNow(int code, const std::string& body, const std::vector<Http::Method>& allow) {
   auto written = Async::Promise<ssize_t>::rejected(std::runtime_error("response not sent"));
   try {
-    writer_.headers().add<Http::Header::ContentType>(MIME(Application, Json));
+    if (code == 304) {
+      // Not Modified: no body, and no Content-Type of a body not sent.
+    } else if (content_type_.empty()) {
+      writer_.headers().add<Http::Header::ContentType>(MIME(Application, Json));
+    } else {
+      writer_.headers().add(std::make_shared<NamedHeader>("Content-Type", content_type_));
+    }
     if (!allow.empty()) writer_.headers().add<Http::Header::Allow>(allow);
     for (auto& [name, value] : headers_) {
       writer_.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
@@ -88,6 +94,7 @@ void Reply::sendNow(int code, const std::string& body, const std::vector<Http::M
   } catch (const std::exception& e) {
     spdlog::warn("cannot send response: {}", e.what());
   }
+  if (on_sent_) on_sent_(code);
   const bool more = conn_ && conn_->endRequest(std::move(written));
   in_flight_->leave();
   // Requests pipelined behind this one waited for its response: handle them now.
@@ -96,6 +103,66 @@ void Reply::sendNow(int code, const std::string& body, const std::vector<Http::M
 
 void Reply::header(std::string name, std::string value) {
   headers_.emplace_back(std::move(name), std::move(value));
+}
+
+}  // namespace sluice::http
+
+namespace sluice::http {
+
+std::shared_ptr<StreamSink> Reply::openStream(std::string_view content_type) {
+  if (!conn_ || sent_.exchange(true)) return nullptr;
+  auto peer = conn_->peer();
+  if (!peer) {
+    sent_ = false;  // answered (and counted) by the destructor
+    return nullptr;
+  }
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: ";
+  head.append(content_type);
+  head += "\r\nCache-Control: no-cache\r\nConnection: close\r\n";
+  for (const auto& [name, value] : headers_) head += name + ": " + value + "\r\n";
+  head += "\r\n";
+  conn_->closeAfterResponse();
+  auto sink = std::make_shared<StreamSink>(conn_, in_flight_, std::move(on_sent_));
+  sink->write(std::move(head), nullptr);
+  return sink;
+}
+
+StreamSink::StreamSink(std::shared_ptr<Connection> conn, std::shared_ptr<InFlight> in_flight,
+                       std::function<void(int)> on_sent)
+    : conn_(std::move(conn)), in_flight_(std::move(in_flight)), on_sent_(std::move(on_sent)) {}
+
+StreamSink::~StreamSink() { end(); }
+
+bool StreamSink::write(std::string bytes, std::function<void(bool)> done) {
+  std::lock_guard lock(mu_);
+  if (ended_) return false;
+  auto peer = conn_->peer();
+  if (!peer) return false;
+  const size_t size = bytes.size();
+  auto written = peer->send(Pistache::RawBuffer(std::move(bytes), size));
+  if (done) {
+    written.then([done](ssize_t) { done(true); }, [done](std::exception_ptr) { done(false); });
+  }
+  last_write_ = std::move(written);
+  return true;
+}
+
+void StreamSink::end() {
+  std::optional<Async::Promise<ssize_t>> last;
+  {
+    std::lock_guard lock(mu_);
+    if (ended_) return;
+    ended_ = true;
+    last = std::move(last_write_);
+  }
+  if (on_sent_) on_sent_(200);
+  conn_->endRequest(last ? std::move(*last) : Async::Promise<ssize_t>::resolved(ssize_t{0}));
+  in_flight_->leave();
+}
+
+bool StreamSink::open() const {
+  std::lock_guard lock(mu_);
+  return !ended_ && conn_->peer() != nullptr;
 }
 
 }  // namespace sluice::http

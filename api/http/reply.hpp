@@ -11,7 +11,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::http {
@@ -52,6 +54,17 @@ class Reply {
 
   /// Adds a header to the response. Only before send(), from the thread handling the request.
   void header(std::string name, std::string value);
+  /// The body's media type when it is not JSON. Only before send().
+  void contentType(std::string type) { content_type_ = std::move(type); }
+  /// Runs `observer` with the status actually sent, once, on the sending thread (metrics).
+  /// Only before send(), from the thread handling the request.
+  void onSent(std::function<void(int)> observer) { on_sent_ = std::move(observer); }
+
+  /// Turns the reply into an open-ended stream (Server-Sent Events): writes a 200 head with
+  /// `content_type`, the headers added so far and "Connection: close", and hands the body to
+  /// the returned sink. The request stays in flight until the sink ends; the connection then
+  /// closes. Null when the connection is already gone.
+  std::shared_ptr<class StreamSink> openStream(std::string_view content_type);
   /// Runs `hook` with the status and body just before the response is written (the audit log
   /// makes its entry durable there). When it returns false (or throws), the response is
   /// replaced by a 503 that says the request could not be recorded. Only before send(), from
@@ -64,6 +77,8 @@ class Reply {
   void sendNow(int code, const std::string& body, const std::vector<Pistache::Http::Method>& allow);
 
   std::vector<std::pair<std::string, std::string>> headers_;
+  std::string content_type_;  // empty: application/json
+  std::function<void(int)> on_sent_;
   std::function<bool(int, const std::string&)> before_send_;
   Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Connection> conn_;  // null for a request Pistache parsed on its own
@@ -73,5 +88,31 @@ class Reply {
 };
 
 using ReplyPtr = std::shared_ptr<Reply>;
+
+/// The body of a streamed response. Thread-safe; writes reach the wire in the order given.
+class StreamSink {
+ public:
+  StreamSink(std::shared_ptr<Connection> conn, std::shared_ptr<InFlight> in_flight,
+             std::function<void(int)> on_sent);
+  ~StreamSink();
+  StreamSink(const StreamSink&) = delete;
+  StreamSink& operator=(const StreamSink&) = delete;
+
+  /// Queues `bytes`; `done(ok)` runs (on an I/O thread) once they are on the wire, or failed.
+  /// False, without calling `done`, when the stream has ended or the connection is gone.
+  bool write(std::string bytes, std::function<void(bool)> done);
+  /// Ends the response once what was written is sent, and closes the connection. Idempotent.
+  void end();
+  /// False once ended, or once the client has gone.
+  bool open() const;
+
+ private:
+  std::shared_ptr<Connection> conn_;
+  std::shared_ptr<InFlight> in_flight_;
+  std::function<void(int)> on_sent_;
+  mutable std::mutex mu_;
+  bool ended_ = false;                                           // guarded by mu_
+  std::optional<Pistache::Async::Promise<ssize_t>> last_write_;  // guarded by mu_
+};
 
 }  // namespace sluice::http

@@ -1,11 +1,13 @@
 #include "api/routes/api_routes.hpp"
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "api/routes/admin_routes.hpp"
 #include "api/routes/flow_routes.hpp"
+#include "api/routes/observe_routes.hpp"
 #include "api/routes/percent.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
@@ -23,6 +25,8 @@ using M = Http::Method;
 
 /// A matched route: the role it needs, and what runs once the request is admitted.
 struct Route {
+  const char* tmpl = "other";  // the route's template: the metrics' route label
+  bool open = false;           // served without authentication (health, the API document)
   Role needs = Role::kViewer;
   std::vector<std::string> flow_ids;  // for the audit entry
   bool ids_in_body = false;           // a refusal's entry takes them from the body
@@ -36,15 +40,30 @@ class ApiRoutes : public http::EdgeHandler {
   HTTP_PROTOTYPE(ApiRoutes)
 
   ApiRoutes(Engine& engine, std::shared_ptr<auth::AccessControl> access,
+            std::shared_ptr<Observability> observability,
             std::shared_ptr<http::EdgeContext> context)
-      : EdgeHandler(std::move(context)),
+      : EdgeHandler(context),
         access_(std::move(access)),
-        flows_(engine),
-        admin_(access_->book, engine.store()) {}
+        observability_(observability),
+        flows_(engine, observability->cache),
+        admin_(access_->book, engine.store()),
+        observe_(engine, observability,
+                 [in_flight = context->in_flight] { return in_flight->draining.load(); }) {}
+
+  bool servesWhileDraining(const Http::Request& req) const override {
+    return req.method() == M::Get && (req.resource() == "/healthz" || req.resource() == "/readyz");
+  }
 
   void handle(const Http::Request& req, std::optional<std::string_view> authorization,
               const ReplyPtr& r) override {
     Route route = resolve(req, r);
+    r->onSent([obs = observability_, method = req.method(), tmpl = route.tmpl,
+               started = std::chrono::steady_clock::now()](int code) {
+      obs->http.record(
+          Http::methodString(method), tmpl, code,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    });
+    if (route.open) return route.run(nullptr);
     const std::string remote = req.address().host();
     auth::Admission a = access_->gate.admit(authorization, remote, route.needs);
     AuditPtr audit;
@@ -115,8 +134,36 @@ class ApiRoutes : public http::EdgeHandler {
     const Http::Request* q = &req;
     FlowHandlers* f = &flows_;
     AdminHandlers* admin = &admin_;
+    ObserveHandlers* o = &observe_;
+    auto open = [&](const char* tmpl, std::function<void()> run) {
+      route.tmpl = tmpl;
+      if (m != M::Get) return allow({M::Get});
+      route.open = true;
+      route.run = [run = std::move(run)](const AuditPtr&) { run(); };
+      return route;
+    };
+    if (seg.size() == 1 && seg[0] == "healthz") return open("/healthz", [o, r] { o->healthz(r); });
+    if (seg.size() == 1 && seg[0] == "readyz") return open("/readyz", [o, r] { o->readyz(r); });
+    if (seg.size() == 1 && seg[0] == "openapi.json") {
+      return open("/openapi.json", [o, r] { o->openapi(r); });
+    }
+    if (seg.size() == 1 && seg[0] == "metrics") {
+      route.tmpl = "/metrics";
+      if (m == M::Get) return to(Role::kViewer, [o, q, r](const AuditPtr&) { o->metrics(*q, r); });
+      return allow({M::Get});
+    }
+    if (seg.size() == 1 && seg[0] == "events") {
+      route.tmpl = "/events";
+      if (m == M::Get) {
+        return to(Role::kViewer, [o, q, r](const AuditPtr&) {
+          o->events(*q, r, q->address().host() + ":" + std::to_string(q->address().port()));
+        });
+      }
+      return allow({M::Get});
+    }
     if (seg.size() == 1 && seg[0] == "flows") {
-      if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->list(r); });
+      route.tmpl = "/flows";
+      if (m == M::Get) return to(Role::kViewer, [f, q, r](const AuditPtr&) { f->list(*q, r); });
       if (m == M::Post) {
         route.ids_in_body = true;
         return to(Role::kEditor, [f, q, r](const AuditPtr& a) { f->create(*q, r, a); });
@@ -125,10 +172,14 @@ class ApiRoutes : public http::EdgeHandler {
     }
     if (seg.size() == 2 && seg[0] == "flows") {
       if (seg[1] == "status") {
-        if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->statusAll(r); });
+        route.tmpl = "/flows/status";
+        if (m == M::Get) {
+          return to(Role::kViewer, [f, q, r](const AuditPtr&) { f->statusAll(*q, r); });
+        }
         return allow({M::Get});
       }
       if (seg[1] == "commands") {
+        route.tmpl = "/flows/commands";
         if (m == M::Patch) {
           route.ids_in_body = true;
           return to(Role::kOperator, [f, q, r](const AuditPtr& a) { f->command(*q, r, a); });
@@ -136,35 +187,42 @@ class ApiRoutes : public http::EdgeHandler {
         return allow({M::Patch});
       }
       if (seg[1] == "validate") {
+        route.tmpl = "/flows/validate";
         if (m == M::Post) {
           return to(Role::kEditor, [f, q, r](const AuditPtr&) { f->validate(*q, r); });
         }
         return allow({M::Post});
       }
       std::string id = seg[1];
-      if (m == M::Get) return to(Role::kViewer, [f, r, id](const AuditPtr&) { f->get(id, r); });
+      route.tmpl = "/flows/{id}";
+      if (m == M::Get) {
+        return to(Role::kViewer, [f, q, r, id](const AuditPtr&) { f->get(id, *q, r); });
+      }
       route.flow_ids = {id};
       if (m == M::Put) {
         return to(Role::kEditor, [f, q, r, id](const AuditPtr& a) { f->put(id, *q, r, a); });
       }
       if (m == M::Delete) {
-        return to(Role::kEditor, [f, r, id](const AuditPtr& a) { f->remove(id, r, a); });
+        return to(Role::kEditor, [f, q, r, id](const AuditPtr& a) { f->remove(id, *q, r, a); });
       }
       route.flow_ids.clear();
       return allow({M::Get, M::Put, M::Delete});
     }
     if (seg.size() == 3 && seg[0] == "flows" && seg[1] == "status") {
       std::string id = seg[2];
+      route.tmpl = "/flows/status/{id}";
       if (m == M::Get) {
-        return to(Role::kViewer, [f, r, id](const AuditPtr&) { f->statusOne(id, r); });
+        return to(Role::kViewer, [f, q, r, id](const AuditPtr&) { f->statusOne(id, *q, r); });
       }
       return allow({M::Get});
     }
     if (seg.size() == 1 && seg[0] == "plugins") {
+      route.tmpl = "/plugins";
       if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->plugins(r); });
       return allow({M::Get});
     }
     if (seg.size() == 1 && seg[0] == "tokens") {
+      route.tmpl = "/tokens";
       if (m == M::Get)
         return to(Role::kAdmin, [admin, r](const AuditPtr&) { admin->listTokens(r); });
       if (m == M::Post) {
@@ -173,6 +231,7 @@ class ApiRoutes : public http::EdgeHandler {
       return allow({M::Get, M::Post});
     }
     if (seg.size() == 2 && seg[0] == "tokens") {
+      route.tmpl = "/tokens/{name}";
       std::string name = seg[1];
       if (m == M::Delete) {
         return to(Role::kAdmin,
@@ -181,6 +240,7 @@ class ApiRoutes : public http::EdgeHandler {
       return allow({M::Delete});
     }
     if (seg.size() == 1 && seg[0] == "audit") {
+      route.tmpl = "/audit";
       if (m == M::Get)
         return to(Role::kAdmin, [admin, q, r](const AuditPtr&) { admin->audit(*q, r); });
       return allow({M::Get});
@@ -189,16 +249,20 @@ class ApiRoutes : public http::EdgeHandler {
   }
 
   std::shared_ptr<auth::AccessControl> access_;
+  std::shared_ptr<Observability> observability_;
   FlowHandlers flows_;
   AdminHandlers admin_;
+  ObserveHandlers observe_;
 };
 
 }  // namespace
 
 std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine,
                                                  std::shared_ptr<auth::AccessControl> access,
+                                                 std::shared_ptr<Observability> observability,
                                                  std::shared_ptr<http::EdgeContext> context) {
-  return std::make_shared<ApiRoutes>(engine, std::move(access), std::move(context));
+  return std::make_shared<ApiRoutes>(engine, std::move(access), std::move(observability),
+                                     std::move(context));
 }
 
 }  // namespace sluice::api

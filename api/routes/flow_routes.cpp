@@ -5,8 +5,10 @@
 
 #include <algorithm>
 
+#include "api/routes/conditional.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
+#include "core/model/content_tag.hpp"
 #include "core/model/json.hpp"
 
 namespace sluice::api {
@@ -121,24 +123,6 @@ std::vector<std::string> flowIdsInBody(const Http::Request& req) {
   return ids;
 }
 
-void FlowHandlers::list(const ReplyPtr& r) { r->send(200, *engine_.listJson()); }
-
-void FlowHandlers::get(const std::string& id, const ReplyPtr& r) {
-  auto json = engine_.getJson(id);
-  if (!json) return r->send(404, errorBody("flow '" + id + "' does not exist"));
-  r->send(200, *json);
-}
-
-void FlowHandlers::statusAll(const ReplyPtr& r) {
-  r->send(200, statusMapBody(engine_.statusAll()));
-}
-
-void FlowHandlers::statusOne(const std::string& id, const ReplyPtr& r) {
-  auto s = engine_.status(id);
-  if (!s) return r->send(404, errorBody("flow '" + id + "' does not exist"));
-  r->send(200, statusBody(*s));
-}
-
 void FlowHandlers::create(const Http::Request& req, const ReplyPtr& r, const AuditPtr& audit) {
   rapidjson::Document doc;
   if (!parseArrayBody(req, r, doc)) return;
@@ -194,12 +178,15 @@ void FlowHandlers::put(const std::string& id, const Http::Request& req, const Re
       std::move(spec),
       [r](Result<std::string> result) {
         if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
+        // The handler's thread is done with the reply: this thread alone adds the header.
+        r->header("ETag", contentTag(result.value()));
         r->send(200, result.value());
       },
-      audit);
+      audit, ifMatch(req));
 }
 
-void FlowHandlers::remove(const std::string& id, const ReplyPtr& r, const AuditPtr& audit) {
+void FlowHandlers::remove(const std::string& id, const Http::Request& req, const ReplyPtr& r,
+                          const AuditPtr& audit) {
   if (audit) audit->entry.status = 200;
   engine_.remove(
       id,
@@ -207,7 +194,7 @@ void FlowHandlers::remove(const std::string& id, const ReplyPtr& r, const AuditP
         if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
         r->send(200, deletedBody(id, result.value()));
       },
-      audit);
+      audit, ifMatch(req));
 }
 
 void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const AuditPtr& audit) {

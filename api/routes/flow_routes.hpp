@@ -3,10 +3,12 @@
 
 #include <pistache/http.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "api/http/reply.hpp"
+#include "api/routes/read_cache.hpp"
 #include "core/store/access.hpp"
 
 namespace sluice {
@@ -24,22 +26,30 @@ std::vector<std::string> flowIdsInBody(const Pistache::Http::Request& req);
 /// in the change's transaction.
 class FlowHandlers {
  public:
-  explicit FlowHandlers(Engine& engine) : engine_(engine) {}
+  FlowHandlers(Engine& engine, std::shared_ptr<ReadCache> cache)
+      : engine_(engine), cache_(std::move(cache)) {}
 
-  void list(const http::ReplyPtr& r);
-  void get(const std::string& id, const http::ReplyPtr& r);
-  void statusAll(const http::ReplyPtr& r);
-  void statusOne(const std::string& id, const http::ReplyPtr& r);
+  // Reads (flow_reads.cpp): ETag and If-None-Match on each; paging and filters on the lists.
+  void list(const Pistache::Http::Request& req, const http::ReplyPtr& r);
+  void get(const std::string& id, const Pistache::Http::Request& req, const http::ReplyPtr& r);
+  void statusAll(const Pistache::Http::Request& req, const http::ReplyPtr& r);
+  void statusOne(const std::string& id, const Pistache::Http::Request& req,
+                 const http::ReplyPtr& r);
   void plugins(const http::ReplyPtr& r);
   void create(const Pistache::Http::Request& req, const http::ReplyPtr& r, const AuditPtr& audit);
   void validate(const Pistache::Http::Request& req, const http::ReplyPtr& r);
   void put(const std::string& id, const Pistache::Http::Request& req, const http::ReplyPtr& r,
            const AuditPtr& audit);
-  void remove(const std::string& id, const http::ReplyPtr& r, const AuditPtr& audit);
+  void remove(const std::string& id, const Pistache::Http::Request& req, const http::ReplyPtr& r,
+              const AuditPtr& audit);
   void command(const Pistache::Http::Request& req, const http::ReplyPtr& r, const AuditPtr& audit);
 
  private:
+  /// GET /flows and GET /flows/status with paging or filters.
+  void page(const Pistache::Http::Request& req, const http::ReplyPtr& r, bool status);
+
   Engine& engine_;  // borrowed: outlives the server
+  std::shared_ptr<ReadCache> cache_;
 };
 
 }  // namespace sluice::api

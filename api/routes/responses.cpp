@@ -99,6 +99,8 @@ int httpStatus(ErrorKind kind, NotFoundAs not_found) {
       return not_found == NotFoundAs::k404 ? 404 : 400;
     case ErrorKind::kConflict:
       return 409;
+    case ErrorKind::kPrecondition:
+      return 412;
     case ErrorKind::kUnavailable:
       return 503;
     case ErrorKind::kInternal:

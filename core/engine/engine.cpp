@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/model/content_tag.hpp"
 #include "core/store/sqlite_store.hpp"
 
 namespace sluice {
@@ -48,8 +49,17 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
                 store_.get(),
                 [this] { invalidateList(); },
                 options.files_root.string(),
-                options.host_executable.string()} {
+                options.host_executable.string(),
+                &feed_,
+                &restarts_} {
+  feed_.setReserver([store = store_.get()](uint64_t count) -> uint64_t {
+    auto first = store->reserveSequence("events", count);
+    if (first.ok()) return first.value();
+    spdlog::error("event ids: {}", first.error().message);
+    return 0;
+  });
   for (const auto& dir : options_.plugin_dirs) registry_.loadDirectory(dir);
+  publishPlugins();
 }
 
 Engine::~Engine() { shutdown(); }
@@ -80,11 +90,19 @@ void Engine::restore(std::vector<StoredFlow> stored) {
       if (type && f.desired != Desired::kStopped) to_start.emplace_back(flow, f.desired);
     }
     spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
-    for (auto& [flow, desired] : to_start) {
-      flow->acceptCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
-      if (desired == Desired::kPaused) {
-        flow->acceptCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+    restoring_.store(to_start.size(), std::memory_order_release);
+    // The restore is done (readiness) once every restored flow's last command has answered.
+    auto restored = [this](const Outcome&) {
+      if (restoring_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        spdlog::info("restore done: every restored flow reached its desired state or failed");
       }
+    };
+    for (auto& [flow, desired] : to_start) {
+      const bool paused = desired == Desired::kPaused;
+      flow->acceptCommand(
+          Command::kStart, StopMode::kSoft,
+          paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored));
+      if (paused) flow->acceptCommand(Command::kPause, StopMode::kSoft, restored);
     }
   }
 }
@@ -140,6 +158,20 @@ void sortByIndex(std::vector<Problem>& problems) {
   std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
     return a.index.value_or(0) < b.index.value_or(0);
   });
+}
+
+// Why an If-Match precondition fails for the stored `record`, or nothing when it holds.
+std::optional<Error> mismatch(const std::optional<std::vector<std::string>>& if_match,
+                              const std::string& record, const std::string& id) {
+  if (!if_match) return std::nullopt;
+  const std::string current = contentTag(record);
+  if (std::find(if_match->begin(), if_match->end(), current) != if_match->end()) {
+    return std::nullopt;
+  }
+  return Error{ErrorKind::kPrecondition,
+               "flow '" + id + "' has changed: its entity tag is " + current +
+                   ", not the one in If-Match; nothing was changed",
+               {}};
 }
 
 }  // namespace
@@ -201,6 +233,7 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
                                                 stored.value()[i]);
       flows_.emplace(flow->id(), flow);
       order_.push_back(flow);
+      publishConfig(flow->id(), "created");
     }
   }
   invalidateList();
@@ -208,7 +241,8 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
   return ids;
 }
 
-void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done, AuditPtr audit) {
+void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done, AuditPtr audit,
+                    std::optional<std::vector<std::string>> if_match) {
   auto flow = find(spec.id);
   if (!flow) {
     done(Error{ErrorKind::kNotFound, "flow '" + spec.id + "' does not exist", {}});
@@ -227,18 +261,19 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
   std::string record = spec.record_json;
   flow->update(
       std::move(spec), type,
-      [done, record](const Result<Done>& r) {
+      [this, done, record, id = flow->id()](const Result<Done>& r) {
         if (r.ok()) {
+          publishConfig(id, "updated");
           done(record);
         } else {
           done(r.error());
         }
       },
-      std::move(audit));
+      std::move(audit), std::move(if_match));
 }
 
 void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done,
-                    AuditPtr audit) {
+                    AuditPtr audit, std::optional<std::vector<std::string>> if_match) {
   std::shared_ptr<FlowRuntime> flow;
   std::optional<Error> refused;
   {
@@ -246,6 +281,8 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
     auto it = flows_.find(id);
     if (it == flows_.end()) {
       refused = Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+    } else if (auto why = mismatch(if_match, it->second->recordJson(), id)) {
+      refused = std::move(*why);
     } else if (auto stored = store_->deleteFlow(id, audit.get()); !stored.ok()) {
       refused = stored.error();
     } else {
@@ -257,12 +294,13 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
       // removal's stop, and none can be accepted after it.
       Store* store = store_.get();
       const Incarnation incarnation = flow->incarnation();
-      flow->remove([done, store, incarnation, id](const Outcome& o) {
+      flow->remove([this, done, store, incarnation, id](const Outcome& o) {
         // After the stop: the step in flight has written its last checkpoint, and the binding
         // refuses later writes. State of an incarnation left behind (a crash before this line)
         // is dropped when the store opens.
         auto r = store->deleteState(incarnation);
         if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+        publishConfig(id, "deleted");  // after the flow's last transitions
         done(o);
       });
     }
@@ -414,6 +452,7 @@ bool Engine::shutdown() {
   timer_.shutdown();
   clean = pool_.shutdown(std::chrono::milliseconds(1000)) && clean;
   for (const auto& f : order) f->dropQueuedOps();
+  feed_.close();  // after the flows' last transitions: subscribers read them, then end
   spdlog::info("engine stopped{}", clean ? "" : " (some plugin code did not return in time)");
   return clean;
 }

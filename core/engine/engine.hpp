@@ -3,7 +3,10 @@
 // answer through callbacks called on an engine thread.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -11,8 +14,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/events/change_feed.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/flow_spec.hpp"
 #include "core/model/states.hpp"
@@ -67,11 +72,13 @@ class Engine {
   /// Checks specs as create() would without storing anything.
   std::vector<Problem> validate(const std::vector<FlowSpec>& specs);
   /// Replaces a configuration; `done` gets the stored record.
+  /// `if_match`: the entity tags (contentTag of the stored record) the change may replace;
+  /// otherwise it fails with kPrecondition and nothing changes.
   void update(FlowSpec spec, std::function<void(Result<std::string>)> done,
-              AuditPtr audit = nullptr);
+              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {});
   /// Deletes a flow (stopping it first); `done` gets where the flow's instance ended.
   void remove(const std::string& id, std::function<void(Result<Outcome>)> done,
-              AuditPtr audit = nullptr);
+              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {});
   /// Validates a command atomically, stores the desired states, applies it to every addressed
   /// flow in parallel; `done` gets one detail per flow in the order addressed. A command for
   /// every flow records their ids in the audit entry.
@@ -81,11 +88,45 @@ class Engine {
 
   std::optional<FlowStatus> status(const std::string& id) const;
   std::vector<FlowStatus> statusAll() const;
+
+  /// One page of flows in creation order: those after `after` that match the filters.
+  struct PageQuery {
+    size_t limit = SIZE_MAX;
+    std::optional<std::string> after;  // a flow id; kInvalid when no such flow exists
+    std::optional<State> status;       // actual state
+    std::optional<std::string> type;   // flow type name
+  };
+  template <typename T>
+  struct Page {
+    std::vector<T> items;
+    bool more = false;  // flows after the last item match too
+  };
+  /// (flow id, configuration JSON) pairs.
+  Result<Page<std::pair<std::string, std::string>>> recordsPage(const PageQuery& q) const;
+  Result<Page<FlowStatus>> statusPage(const PageQuery& q) const;
+
+  /// Every state transition and committed change, in order (core/events/change_feed.hpp).
+  ChangeFeed& feed() { return feed_; }
+  const ChangeFeed& feed() const { return feed_; }
+  /// Restarts made by the restart policy since the engine started.
+  uint64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
+  /// Ready to serve: the store takes writes, the plugins are scanned, the startup restore is
+  /// done and the engine is not shutting down. `reason` says what is missing.
+  struct Readiness {
+    bool ready = false;
+    std::string reason;
+  };
+  Readiness readiness();
+  /// Flows restored at startup whose start (or pause) has not finished yet.
+  size_t restoring() const { return restoring_.load(std::memory_order_acquire); }
   const PluginRegistry& plugins() const { return registry_; }
   /// The store, for what the edge keeps next to the flows (tokens, the audit log).
   Store& store() { return *store_; }
   /// Live engine workers, replacements for stuck plugin code included.
   size_t workerCount() const { return pool_.size(); }
+  /// Tasks waiting for an engine worker, and workers running one.
+  size_t workQueued() const { return pool_.queued(); }
+  size_t workersBusy() const { return pool_.busy(); }
 
   /// Stops every flow (soft, bounded by its stop timeout) without changing desired states, and
   /// stops the engine's threads. Returns false when plugin code did not return in time.
@@ -94,6 +135,10 @@ class Engine {
  private:
   Engine(const EngineOptions& options, std::unique_ptr<Store> store);
   void restore(std::vector<StoredFlow> flows);
+  void publishPlugins();
+  void publishConfig(const std::string& id, std::string_view op);
+  /// The flows of a page query (shared by recordsPage and statusPage).
+  Result<std::vector<std::shared_ptr<FlowRuntime>>> pageFlows(const PageQuery& q, bool* more) const;
   std::shared_ptr<FlowRuntime> find(const std::string& id) const;
   std::vector<Problem> checkAgainstTypes(const std::vector<FlowSpec>& specs);
   /// Duplicates inside the batch and type/config problems (no lock needed).
@@ -103,6 +148,9 @@ class Engine {
   void invalidateList();
 
   EngineOptions options_;
+  ChangeFeed feed_;  // before everything that publishes to it
+  std::atomic<uint64_t> restarts_{0};
+  std::atomic<size_t> restoring_{0};
   std::unique_ptr<Store> store_;
   PluginRegistry registry_;
   ThreadPool pool_;
@@ -113,6 +161,10 @@ class Engine {
   std::map<std::string, std::shared_ptr<FlowRuntime>> flows_;  // guarded by catalog_mu_
   std::vector<std::shared_ptr<FlowRuntime>> order_;            // guarded by catalog_mu_
   bool shut_down_ = false;                                     // guarded by catalog_mu_
+
+  std::mutex probe_mu_;  // one store probe at a time; its answer is reused for a second
+  std::chrono::steady_clock::time_point probed_at_{};  // guarded by probe_mu_
+  std::string probe_error_;                            // guarded by probe_mu_
 
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale

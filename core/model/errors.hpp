@@ -12,11 +12,12 @@
 namespace sluice {
 
 enum class ErrorKind {
-  kInvalid,      // bad input: nothing changed
-  kNotFound,     // an addressed flow does not exist
-  kConflict,     // the name is taken (tokens)
-  kUnavailable,  // the engine is shutting down or a bounded wait ran out
-  kInternal,     // the store failed
+  kInvalid,       // bad input: nothing changed
+  kNotFound,      // an addressed flow does not exist
+  kConflict,      // the name is taken (tokens)
+  kPrecondition,  // an If-Match precondition does not hold: nothing changed
+  kUnavailable,   // the engine is shutting down or a bounded wait ran out
+  kInternal,      // the store failed
 };
 
 /// One problem of a request, e.g. one invalid element of a batch.

@@ -2,6 +2,7 @@
 // (actual, not persisted).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -19,6 +20,10 @@ enum class State {
   kStopping,
   kFailed
 };
+inline constexpr size_t kStateCount = 8;
+inline constexpr State kAllStates[kStateCount] = {
+    State::kStopped, State::kStarting, State::kRunning,  State::kPausing,
+    State::kPaused,  State::kResuming, State::kStopping, State::kFailed};
 
 enum class Command { kStart, kStop, kPause, kResume };
 

@@ -48,6 +48,11 @@ size_t ThreadPool::size() const {
   return running_threads_;
 }
 
+size_t ThreadPool::queued() const {
+  std::lock_guard lock(mu_);
+  return tasks_.size();
+}
+
 void ThreadPool::retireLocked() {
   if (replacements_ > 0) --replacements_;
   --running_threads_;
@@ -78,8 +83,10 @@ void ThreadPool::run() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
+    busy_.fetch_add(1, std::memory_order_relaxed);
     task();
     task = nullptr;
+    busy_.fetch_sub(1, std::memory_order_relaxed);
     if (retire_after_task) {
       retire_after_task = false;
       std::lock_guard lock(mu_);

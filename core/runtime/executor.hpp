@@ -2,6 +2,7 @@
 // deadlines and step scheduling.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,6 +37,10 @@ class ThreadPool {
   void retireOne();
   /// Live workers.
   size_t size() const;
+  /// Tasks waiting for a worker.
+  size_t queued() const;
+  /// Workers running a task right now.
+  size_t busy() const { return busy_.load(std::memory_order_relaxed); }
 
   static constexpr size_t kMaxReplacements = 32;
   /// Stops taking tasks and joins the workers; a worker stuck in plugin code past `bound` is
@@ -49,10 +54,11 @@ class ThreadPool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
-  size_t running_threads_ = 0;               // guarded by mu_
-  size_t replacements_ = 0;                  // guarded by mu_: standing in right now
-  size_t retire_any_ = 0;                    // guarded by mu_: workers asked to retire
+  std::atomic<size_t> busy_{0};
+  bool stopping_ = false;       // guarded by mu_
+  size_t running_threads_ = 0;  // guarded by mu_
+  size_t replacements_ = 0;     // guarded by mu_: standing in right now
+  size_t retire_any_ = 0;       // guarded by mu_: workers asked to retire
   std::condition_variable exited_cv_;
   std::vector<std::thread> threads_;  // guarded by mu_
 };

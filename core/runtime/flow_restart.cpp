@@ -47,6 +47,7 @@ void FlowRuntime::restartNow(uint64_t generation) {
     desired = desired_;
   }
   spdlog::info("flow {}: restarting", id_);
+  if (services_->restarts) services_->restarts->fetch_add(1, std::memory_order_relaxed);
   submitCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
   if (desired == Desired::kPaused) {
     submitCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/model/json.hpp"
+
 namespace sluice {
 
 FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
@@ -96,10 +98,33 @@ void FlowRuntime::setState(State s, std::string error) {
     }
     since_ = std::chrono::system_clock::now();
   }
+  const bool publish = state_ != s || (s == State::kFailed && error_ != error);
   state_ = s;
   error_ = std::move(error);
   if (s == State::kRunning) restart_.onRunning(RestartBackoff::Clock::now());
   if (newly_failed) scheduleRestartLocked();
+  if (publish) publishStateLocked();
+}
+
+void FlowRuntime::publishStateLocked() {
+  if (!services_->feed) return;
+  // Published under mu_: a flow's events are in the order of its transitions.
+  std::string data = "{\"flow_id\":";
+  json::appendString(data, id_);
+  data += ",\"status\":\"";
+  data += toString(state_);
+  data += "\",\"desired\":\"";
+  data += toString(desired_);
+  data += "\",\"since\":\"";
+  data += formatTime(since_);
+  data += "\",\"error\":";
+  if (error_.empty()) {
+    data += "null";
+  } else {
+    json::appendString(data, error_);
+  }
+  data += '}';
+  services_->feed->publishState(id_, state_, std::move(data));
 }
 
 void FlowRuntime::setStateKeepError(State s) {
@@ -109,8 +134,10 @@ void FlowRuntime::setStateKeepError(State s) {
     spdlog::info("flow {}: {} -> {}", id_, toString(state_), toString(s));
     since_ = std::chrono::system_clock::now();
   }
+  const bool publish = state_ != s;
   state_ = s;
   if (newly_failed) scheduleRestartLocked();
+  if (publish) publishStateLocked();
 }
 
 // ---- acceptance (engine's catalog lock held) --------------------------------------------------

@@ -22,7 +22,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "core/events/change_feed.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/flow_spec.hpp"
@@ -51,6 +53,8 @@ struct EngineServices {
   std::function<void()> records_changed;  // a stored configuration changed (list cache)
   std::string files_root;                 // absolute; handed to plugins through the host table
   std::string host_executable;  // the sluice binary, run with --flow-host for process isolation
+  ChangeFeed* feed = nullptr;   // state transitions are published here (none when null)
+  std::atomic<uint64_t>* restarts = nullptr;  // counts restarts by the restart policy
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
@@ -86,8 +90,10 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void shutdownStop(Done done);
   /// Replaces the configuration (PUT). A running or paused flow restarts with it; when the new
   /// configuration fails to start the previous one is restored and nothing is stored.
+  /// `if_match`, when given, lists the entity tags (contentTag of the stored record) the update
+  /// may replace; checked in order with other updates, it fails with kPrecondition otherwise.
   void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done,
-              AuditPtr audit = nullptr);
+              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {});
   /// Marks the flow deleted: from now on it refuses every command, update and restart. Then
   /// stops (soft, bounded, then hard) and releases the instance; when that is done the host
   /// functions are detached (late plugin code writes no state) and `done` is called. Callers
@@ -119,10 +125,12 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   // ---- flow_update.cpp
   void runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
-                 const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit);
+                 const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit,
+                 const std::optional<std::vector<std::string>>& if_match);
 
   // ---- flow_restart.cpp
   void scheduleRestartLocked();  // mu_ held: the flow just failed
+  void publishStateLocked();     // mu_ held: the actual state just changed
   void restartNow(uint64_t generation);
 
   // ---- flow_instance.cpp (strand only)

@@ -6,12 +6,15 @@
 // told it failed), and a commit means the deadline can no longer answer "failed".
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "core/model/content_tag.hpp"
 #include "core/runtime/flow_runtime.hpp"
 
 namespace sluice {
 
 void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done,
-                         AuditPtr audit) {
+                         AuditPtr audit, std::optional<std::vector<std::string>> if_match) {
   RuntimeOptions rt;
   {
     std::lock_guard lock(mu_);
@@ -40,13 +43,15 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
   };
   std::lock_guard submit(submit_mu_);
   strand_->post([self = shared_from_this(), spec = std::move(spec), type = std::move(type), p,
-                 finish_update, audit = std::move(audit)]() mutable {
-    self->runUpdate(std::move(spec), std::move(type), p, finish_update, std::move(audit));
+                 finish_update, audit = std::move(audit),
+                 if_match = std::move(if_match)]() mutable {
+    self->runUpdate(std::move(spec), std::move(type), p, finish_update, std::move(audit), if_match);
   });
 }
 
 void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
-                            const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit) {
+                            const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit,
+                            const std::optional<std::vector<std::string>>& if_match) {
   beginOperation(p);
   const Error gone{ErrorKind::kNotFound, "flow '" + id_ + "' does not exist", {}};
   const Error late{ErrorKind::kUnavailable,
@@ -72,6 +77,16 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     done(e);
   };
   if (removed()) return answer_error(gone);
+  if (if_match) {
+    // On the strand: no other update of this flow can land between this check and the commit.
+    const std::string current = contentTag(recordJson());
+    if (std::find(if_match->begin(), if_match->end(), current) == if_match->end()) {
+      return answer_error(Error{ErrorKind::kPrecondition,
+                                "flow '" + id_ + "' has changed: its entity tag is " + current +
+                                    ", not the one in If-Match; nothing was stored",
+                                {}});
+    }
+  }
   if (!instance_) {
     // Stopped or failed: nothing runs, only the configuration changes.
     return done(commit());

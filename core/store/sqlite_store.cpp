@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+
 #include "core/store/sqlite_statement.hpp"
 
 namespace sluice {
@@ -44,6 +46,10 @@ CREATE TABLE IF NOT EXISTS audit (
   detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
+CREATE TABLE IF NOT EXISTS sequences (
+  name TEXT PRIMARY KEY,
+  next INTEGER NOT NULL
+);
 )";
 
 // Databases written before incarnations kept plugin state by flow id (table flow_state): move
@@ -127,6 +133,7 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
 
 Result<Done> SqliteStore::inTransaction(const char* what, AuditRecord* audit,
                                         const std::function<bool()>& body) {
+  const auto began = std::chrono::steady_clock::now();
   if (!exec("BEGIN IMMEDIATE")) return sqlError("cannot begin transaction");
   if (!body() || (audit != nullptr && !insertAudit(audit->entry))) {
     Error e = sqlError(what);
@@ -138,7 +145,34 @@ Result<Done> SqliteStore::inTransaction(const char* what, AuditRecord* audit,
     exec("ROLLBACK");
     return e;
   }
+  commit_durations_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   if (audit != nullptr) audit->written = true;
+  return Done{};
+}
+
+Result<uint64_t> SqliteStore::reserveSequence(const std::string& name, uint64_t count) {
+  std::lock_guard lock(mu_);
+  uint64_t first = 1;
+  auto done = inTransaction("cannot reserve sequence numbers", nullptr, [&] {
+    Statement read(db_, "SELECT next FROM sequences WHERE name = ?");
+    read.bind(1, name);
+    if (read.step() == SQLITE_ROW) first = static_cast<uint64_t>(read.int64(0));
+    Statement write(db_, "INSERT OR REPLACE INTO sequences (name, next) VALUES (?, ?)");
+    write.bind(1, name);
+    write.bindInt64(2, static_cast<int64_t>(first + count));
+    return write.step() == SQLITE_DONE;
+  });
+  if (!done.ok()) return done.error();
+  return first;
+}
+
+Result<Done> SqliteStore::checkWritable() {
+  std::lock_guard lock(mu_);
+  // Takes the write lock and gives it back: fails when the file, its directory or the disk
+  // cannot be written, or another process holds the lock past the busy timeout.
+  if (!exec("BEGIN IMMEDIATE")) return sqlError("the store cannot begin a write transaction");
+  exec("ROLLBACK");
   return Done{};
 }
 

@@ -40,6 +40,8 @@ class SqliteStore final : public Store {
   Result<uint64_t> appendAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> listAudit(uint64_t after, size_t limit) override;
   Result<uint64_t> pruneAudit(int64_t before_ms) override;
+  Result<Done> checkWritable() override;
+  Result<uint64_t> reserveSequence(const std::string& name, uint64_t count) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

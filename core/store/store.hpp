@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/metrics/histogram.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/states.hpp"
 #include "core/store/access.hpp"
@@ -76,6 +77,19 @@ class Store {
   virtual Result<std::vector<AuditEntry>> listAudit(uint64_t after, size_t limit) = 0;
   /// Removes entries older than `before_ms`; how many.
   virtual Result<uint64_t> pruneAudit(int64_t before_ms) = 0;
+
+  /// Reserves `count` numbers of the named durable sequence (the change feed's event ids) and
+  /// returns the first; numbers are never handed out twice, even across restarts.
+  virtual Result<uint64_t> reserveSequence(const std::string& name, uint64_t count) = 0;
+
+  /// Whether a write transaction can begin now (the readiness probe); writes nothing.
+  virtual Result<Done> checkWritable() = 0;
+
+  /// How long the write transactions took, BEGIN to COMMIT, in seconds.
+  const metrics::Histogram& commitDurations() const { return commit_durations_; }
+
+ protected:
+  metrics::Histogram commit_durations_{metrics::Histogram::defaultLatencyBounds()};
 };
 
 }  // namespace sluice

@@ -53,6 +53,8 @@ class FailingStateStore final : public Store {
     return std::vector<AuditEntry>{};
   }
   Result<uint64_t> pruneAudit(int64_t) override { return uint64_t{0}; }
+  Result<uint64_t> reserveSequence(const std::string&, uint64_t) override { return uint64_t{1}; }
+  Result<Done> checkWritable() override { return Done{}; }
 };
 
 class HostBindingTest : public ::testing::Test {

@@ -1,0 +1,63 @@
+// The handlers that make Sluice observable: /healthz, /readyz, /metrics, /events and
+// /openapi.json, and what they share across the server's I/O threads.
+#pragma once
+
+#include <pistache/http.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/events/event_hub.hpp"
+#include "api/http/reply.hpp"
+#include "api/metrics/http_metrics.hpp"
+#include "api/metrics/metrics_page.hpp"
+#include "api/routes/read_cache.hpp"
+
+namespace sluice {
+class Engine;
+}
+
+namespace sluice::api {
+
+struct ObserveOptions {
+  size_t metrics_flow_limit = 1000;
+  std::chrono::milliseconds events_heartbeat{15'000};
+  uint64_t events_max_lag = 10'000;
+  std::chrono::milliseconds status_max_age{1'000};
+};
+
+/// One per server, shared by every handler clone.
+struct Observability {
+  Observability(Engine& engine, const ObserveOptions& options);
+  const ObserveOptions options;
+  metrics::HttpMetrics http;
+  events::EventHub hub;
+  std::shared_ptr<ReadCache> cache;
+};
+
+/// The OpenAPI document, compiled in from api/openapi/openapi.json.
+extern const char* const kOpenApiDocument;
+
+class ObserveHandlers {
+ public:
+  ObserveHandlers(Engine& engine, std::shared_ptr<Observability> shared,
+                  std::function<bool()> draining)
+      : engine_(engine), shared_(std::move(shared)), draining_(std::move(draining)) {}
+
+  void healthz(const http::ReplyPtr& r);
+  void readyz(const http::ReplyPtr& r);
+  void metrics(const Pistache::Http::Request& req, const http::ReplyPtr& r);
+  /// `who` names the client in the log.
+  void events(const Pistache::Http::Request& req, const http::ReplyPtr& r, std::string who);
+  void openapi(const http::ReplyPtr& r);
+
+ private:
+  Engine& engine_;
+  std::shared_ptr<Observability> shared_;
+  std::function<bool()> draining_;
+};
+
+}  // namespace sluice::api

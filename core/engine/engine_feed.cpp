@@ -1,0 +1,124 @@
+// The engine's side of observability: the events it publishes besides state transitions
+// (configurations, plugins), its readiness, and paged, filtered reads of the catalog.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/engine/engine.hpp"
+#include "core/model/json.hpp"
+
+namespace sluice {
+
+void Engine::publishPlugins() {
+  for (const auto& p : registry_.plugins()) {
+    std::string data = "{\"file\":";
+    json::appendString(data, p.file);
+    data += ",\"plugin\":";
+    json::appendString(data, p.name);
+    data += ",\"loaded\":true,\"types\":[";
+    for (size_t i = 0; i < p.types.size(); ++i) {
+      if (i > 0) data += ',';
+      json::appendString(data, p.types[i]->name);
+    }
+    data += "],\"error\":null}";
+    feed_.publish(EventKind::kPlugin, "", std::move(data));
+  }
+  for (const auto& r : registry_.refused()) {
+    std::string data = "{\"file\":";
+    json::appendString(data, r.file);
+    data += ",\"plugin\":null,\"loaded\":false,\"types\":[],\"error\":";
+    json::appendString(data, r.reason);
+    data += '}';
+    feed_.publish(EventKind::kPlugin, "", std::move(data));
+  }
+}
+
+void Engine::publishConfig(const std::string& id, std::string_view op) {
+  std::string data = "{\"flow_id\":";
+  json::appendString(data, id);
+  data += ",\"op\":\"";
+  data += op;
+  data += "\"}";
+  feed_.publish(EventKind::kConfig, id, std::move(data));
+}
+
+Engine::Readiness Engine::readiness() {
+  {
+    std::lock_guard lock(catalog_mu_);
+    if (shut_down_) return {false, "the engine is shutting down"};
+  }
+  if (size_t n = restoring(); n > 0) {
+    return {false, "restoring flows: " + std::to_string(n) + " still starting"};
+  }
+  {
+    // A probe takes the store's write lock: at most one per second, whatever the request rate.
+    std::lock_guard lock(probe_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - probed_at_ >= std::chrono::seconds(1)) {
+      auto r = store_->checkWritable();
+      probe_error_ = r.ok() ? "" : r.error().message;
+      probed_at_ = now;
+      if (!r.ok()) spdlog::warn("not ready: {}", probe_error_);
+    }
+    if (!probe_error_.empty()) return {false, probe_error_};
+  }
+  return {true, ""};
+}
+
+Result<std::vector<std::shared_ptr<FlowRuntime>>> Engine::pageFlows(const PageQuery& q,
+                                                                    bool* more) const {
+  std::vector<std::shared_ptr<FlowRuntime>> order;
+  {
+    std::lock_guard lock(catalog_mu_);
+    order = order_;
+  }
+  size_t start = 0;
+  if (q.after) {
+    auto it = std::find_if(order.begin(), order.end(),
+                           [&](const auto& f) { return f->id() == *q.after; });
+    if (it == order.end()) {
+      return Error{ErrorKind::kInvalid,
+                   "after: no flow '" + *q.after +
+                       "' exists (it may have been deleted): start again from the first page",
+                   {}};
+    }
+    start = static_cast<size_t>(it - order.begin()) + 1;
+  }
+  std::vector<std::shared_ptr<FlowRuntime>> out;
+  *more = false;
+  for (size_t i = start; i < order.size(); ++i) {
+    const auto& f = order[i];
+    if (q.status || q.type) {
+      const FlowStatus s = f->status();
+      if (q.status && s.state != *q.status) continue;
+      if (q.type && s.type != *q.type) continue;
+    }
+    if (out.size() == q.limit) {
+      *more = true;
+      break;
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+Result<Engine::Page<std::pair<std::string, std::string>>> Engine::recordsPage(
+    const PageQuery& q) const {
+  Page<std::pair<std::string, std::string>> page;
+  auto flows = pageFlows(q, &page.more);
+  if (!flows.ok()) return flows.error();
+  page.items.reserve(flows.value().size());
+  for (const auto& f : flows.value()) page.items.emplace_back(f->id(), f->recordJson());
+  return page;
+}
+
+Result<Engine::Page<FlowStatus>> Engine::statusPage(const PageQuery& q) const {
+  Page<FlowStatus> page;
+  auto flows = pageFlows(q, &page.more);
+  if (!flows.ok()) return flows.error();
+  page.items.reserve(flows.value().size());
+  for (const auto& f : flows.value()) page.items.push_back(f->status());
+  return page;
+}
+
+}  // namespace sluice

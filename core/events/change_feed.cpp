@@ -1,0 +1,120 @@
+#include "core/events/change_feed.hpp"
+
+#include <algorithm>
+
+namespace sluice {
+
+std::string_view toString(EventKind kind) {
+  switch (kind) {
+    case EventKind::kState:
+      return "state";
+    case EventKind::kConfig:
+      return "config";
+    case EventKind::kPlugin:
+      return "plugin";
+  }
+  return "state";
+}
+
+ChangeFeed::ChangeFeed(size_t capacity) : ring_(std::max<size_t>(capacity, 1)) {}
+
+uint64_t ChangeFeed::publish(EventKind kind, std::string flow_id, std::string data) {
+  auto event = std::make_shared<Event>();
+  event->kind = kind;
+  event->flow_id = std::move(flow_id);
+  event->data = std::move(data);
+  uint64_t seq;
+  {
+    std::lock_guard lock(mu_);
+    seq = nextSeqLocked();
+    event->seq = seq;
+    ring_[seq % ring_.size()] = std::move(event);
+    last_.store(seq, std::memory_order_release);
+    for (auto& [id, wake] : listeners_) wake();
+  }
+  cv_.notify_all();
+  return seq;
+}
+
+uint64_t ChangeFeed::nextSeqLocked() {
+  const uint64_t last = last_.load(std::memory_order_relaxed);
+  uint64_t seq = last + 1;
+  if (reserve_ && seq > reserved_end_) {
+    const uint64_t first = reserve_(kReserveBlock);
+    if (first != 0) {
+      if (first != seq) {
+        // Only the first block of a run (or a gap left by another writer) jumps: the events
+        // before the jump are no longer comparable, so the ring starts over.
+        std::fill(ring_.begin(), ring_.end(), nullptr);
+        first_ = first;
+        seq = first;
+      }
+      reserved_end_ = first + kReserveBlock - 1;
+    } else {
+      reserved_end_ = seq;  // not durable: try again with the next event
+    }
+  }
+  return seq;
+}
+
+void ChangeFeed::setReserver(Reserver reserve) {
+  std::lock_guard lock(mu_);
+  reserve_ = std::move(reserve);
+}
+
+uint64_t ChangeFeed::addListener(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_listener_++;
+  listeners_.emplace_back(id, std::move(wake));
+  return id;
+}
+
+void ChangeFeed::removeListener(uint64_t id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
+}
+
+uint64_t ChangeFeed::publishState(std::string flow_id, State to, std::string data) {
+  transitions_[static_cast<size_t>(to)].fetch_add(1, std::memory_order_relaxed);
+  return publish(EventKind::kState, std::move(flow_id), std::move(data));
+}
+
+ChangeFeed::Read ChangeFeed::since(uint64_t after, size_t max) const {
+  Read out;
+  std::lock_guard lock(mu_);
+  const uint64_t last = last_.load(std::memory_order_relaxed);
+  if (after == last) return out;
+  // The ring holds the events (last - size, last] of this run.
+  const uint64_t oldest =
+      std::max<uint64_t>(first_, last >= ring_.size() ? last - ring_.size() + 1 : 1);
+  if (after > last || after + 1 < oldest) {
+    out.lost = true;
+    return out;
+  }
+  const uint64_t end = std::min<uint64_t>(last, after + max);
+  out.events.reserve(static_cast<size_t>(end - after));
+  for (uint64_t seq = after + 1; seq <= end; ++seq) out.events.push_back(ring_[seq % ring_.size()]);
+  return out;
+}
+
+bool ChangeFeed::waitPast(uint64_t after, std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline,
+                 [&] { return closed_ || last_.load(std::memory_order_relaxed) > after; });
+  return last_.load(std::memory_order_relaxed) > after;
+}
+
+void ChangeFeed::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool ChangeFeed::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+}  // namespace sluice
