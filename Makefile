@@ -39,13 +39,13 @@ test-asan: deps $(BUILD_ASAN)/CMakeCache.txt
 	  ctest -j $(JOBS) --output-on-failure
 
 # ThreadSanitizer on the engine's concurrency tests (the in-process engine suite) and on the
-# token cache and gate that the HTTP threads share.
+# token cache and gate that the HTTP threads share, the change feed and the histograms.
 $(BUILD_TSAN)/CMakeCache.txt:
 	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_TSAN=ON $(CMAKE_FLAGS)
 
 test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests api_unit_tests
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime|FlowUpdate|FlowInstance|TokenBook|GateTest|FailureLimiter)'
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime|FlowUpdate|FlowInstance|TokenBook|GateTest|FailureLimiter|ChangeFeed|Histogram)'
 
 # libFuzzer targets (docs/fuzzing.md), clang-built in a build of their own: each runs 30 s.
 $(BUILD_FUZZ)/CMakeCache.txt:

@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   size_t auth_max_failures = 20;
   std::string auth_lockout = "30s";
   size_t metrics_flow_limit = 1000;
+  uint64_t events_buffer = 10'000;
   std::string events_heartbeat = "15s";
   bool version = false;
   app.add_option("--listen", listen,
@@ -161,6 +162,10 @@ int main(int argc, char** argv) {
                  "flows up to which GET /metrics shows every flow's plugin counters and gauges; "
                  "past it only flows selected with ?flow_id= (default 1000)")
       ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1'000'000)));
+  app.add_option("--events-buffer", events_buffer,
+                 "events a GET /events subscriber may fall behind before it is dropped "
+                 "(default 10000; it may reconnect with Last-Event-ID)")
+      ->check(CLI::Range(static_cast<uint64_t>(1), static_cast<uint64_t>(60'000)));
   app.add_option("--events-heartbeat", events_heartbeat,
                  "how often an idle GET /events stream gets a heartbeat comment (default 15s)")
       ->check(DurationValidator());
@@ -221,6 +226,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   server_options.observe.metrics_flow_limit = metrics_flow_limit;
+  server_options.observe.events_max_lag = events_buffer;
   server_options.observe.events_heartbeat = *sluice::parseDuration(events_heartbeat);
   server_options.access.audit_retention = std::chrono::hours(24 * audit_retention_days);
   server_options.access.limits.max_failures = auth_max_failures;

@@ -44,9 +44,14 @@ void ObserveHandlers::metrics(const Http::Request& req, const ReplyPtr& r) {
         400, errorBody("flow_id selects " + std::to_string(selected->size()) + " flows; at most " +
                        std::to_string(options.flow_limit) + " (--metrics-flow-limit) per scrape"));
   }
-  std::string page = metrics::renderMetrics(engine_, shared_->http, options, selected);
   r->contentType("text/plain; version=0.0.4; charset=utf-8");
-  r->send(200, page);
+  // The reply keeps the request in flight (the drain waits for it) and may be sent from any
+  // thread; the page is built on the scrape thread.
+  // Raw pointers: the pool is a member of the Observability, destroyed (and joined) before
+  // the metrics it reads; a task that owned the Observability could end up joining itself.
+  shared_->scrapes.post([engine = &engine_, http = &shared_->http, options, selected, r] {
+    r->send(200, metrics::renderMetrics(*engine, *http, options, selected));
+  });
 }
 
 void ObserveHandlers::events(const Http::Request& req, const ReplyPtr& r, std::string who) {

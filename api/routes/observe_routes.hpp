@@ -15,6 +15,7 @@
 #include "api/metrics/http_metrics.hpp"
 #include "api/metrics/metrics_page.hpp"
 #include "api/routes/read_cache.hpp"
+#include "core/runtime/executor.hpp"
 
 namespace sluice {
 class Engine;
@@ -36,6 +37,9 @@ struct Observability {
   metrics::HttpMetrics http;
   events::EventHub hub;
   std::shared_ptr<ReadCache> cache;
+  /// Builds /metrics pages off the HTTP I/O threads, one at a time: a scrape of many flows
+  /// takes milliseconds and must not hold up the other connections of its I/O thread.
+  ThreadPool scrapes{1};
 };
 
 /// The OpenAPI document, compiled in from api/openapi/openapi.json.
