@@ -163,8 +163,9 @@ int main(int argc, char** argv) {
                  "past it only flows selected with ?flow_id= (default 1000)")
       ->check(CLI::Range(static_cast<size_t>(0), static_cast<size_t>(1'000'000)));
   app.add_option("--events-buffer", events_buffer,
-                 "events a GET /events subscriber may fall behind before it is dropped "
-                 "(default 10000; it may reconnect with Last-Event-ID)")
+                 "events a GET /events subscriber may fall behind, while its socket takes "
+                 "nothing for a second, before it is dropped (default 10000; it may reconnect "
+                 "with Last-Event-ID)")
       ->check(CLI::Range(static_cast<uint64_t>(1), static_cast<uint64_t>(60'000)));
   app.add_option("--events-heartbeat", events_heartbeat,
                  "how often an idle GET /events stream gets a heartbeat comment (default 15s)")

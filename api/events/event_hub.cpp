@@ -106,7 +106,10 @@ bool EventHub::pump(Subscriber& s, Clock::time_point now, bool final_flush) {
   }
   const uint64_t last = feed_.last();
   if (s.writing.load()) {
-    if (last > s.cursor && last - s.cursor > options_.max_lag) {
+    // Dropped only when stuck: its socket has not taken the last batch for a second, and it is
+    // more than max_lag events behind. A reader that keeps up is never dropped by a burst.
+    if (last > s.cursor && last - s.cursor > options_.max_lag &&
+        now - s.last_write >= std::chrono::seconds(1)) {
       spdlog::warn(
           "/events: dropping {}: it reads too slowly ({} events behind, the limit is {}); it "
           "may reconnect with Last-Event-ID",
@@ -152,7 +155,11 @@ void EventHub::run() {
     std::vector<std::shared_ptr<Subscriber>> subs;
     {
       std::unique_lock lock(wake_->mu);
-      wake_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return wake_->pending; });
+      // Wakes at least as often as heartbeats are due, and once a second to notice clients
+      // that are gone.
+      const auto tick =
+          std::min<std::chrono::milliseconds>(options_.heartbeat, std::chrono::seconds(1));
+      wake_->cv.wait_for(lock, tick, [&] { return wake_->pending; });
       wake_->pending = false;
     }
     {

@@ -98,12 +98,13 @@ bool Reply::sendDirect(int code, const std::string& body, Async::Promise<ssize_t
   head += content_type_.empty() ? "application/json" : content_type_;
   for (const auto& [name, value] : headers_) head += "\r\n" + name + ": " + value;
   head += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  // As much as the socket takes now, without blocking; Pistache queues the rest.
+  // As much as the socket takes now, without blocking; Pistache queues the rest. (sendfile(2)
+  // from a memfd was tried: the 138 KB status document got 2.5 to 4 times slower on loopback.)
   iovec iov[2] = {{head.data(), head.size()}, {const_cast<char*>(body.data()), body.size()}};
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = 2;
-  ssize_t n = ::sendmsg(direct_fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  const ssize_t n = ::sendmsg(direct_fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
     *written = Async::Promise<ssize_t>::rejected(std::runtime_error("cannot write the response"));
     return true;  // the connection is broken: Pistache closes it

@@ -1,5 +1,7 @@
 #include "api/routes/api_routes.hpp"
 
+#include <arpa/inet.h>
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -156,7 +158,9 @@ class ApiRoutes : public http::EdgeHandler {
       route.tmpl = "/events";
       if (m == M::Get) {
         return to(Role::kViewer, [o, q, r](const AuditPtr&) {
-          o->events(*q, r, q->address().host() + ":" + std::to_string(q->address().port()));
+          // Pistache 0.0.5 keeps the peer's port in network byte order.
+          const uint16_t port = ntohs(static_cast<uint16_t>(q->address().port()));
+          o->events(*q, r, q->address().host() + ":" + std::to_string(port));
         });
       }
       return allow({M::Get});

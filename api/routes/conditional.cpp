@@ -53,11 +53,7 @@ bool notModified(const Pistache::Http::Request& req, const std::string& etag) {
 std::optional<std::vector<std::string>> ifMatch(const Pistache::Http::Request& req) {
   auto header = rawHeader(req, "If-Match");
   if (!header) return std::nullopt;
-  auto tags = tagList(*header);
-  for (const auto& t : tags) {
-    if (t == "*") return std::nullopt;
-  }
-  return tags;  // empty or only weak tags: matches nothing
+  return tagList(*header);  // empty or only weak tags: matches nothing; "*": any version
 }
 
 std::optional<std::string> queryValue(const Pistache::Http::Request& req, const std::string& name,

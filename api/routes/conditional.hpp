@@ -18,8 +18,8 @@ std::optional<std::string> rawHeader(const Pistache::Http::Request& req, const s
 /// is then 304 with no body.
 bool notModified(const Pistache::Http::Request& req, const std::string& etag);
 
-/// The entity tags of the request's If-Match (strong comparison: weak tags match nothing), or
-/// nothing when it has none or has "*" (any current version).
+/// The entity tags of the request's If-Match (strong comparison: weak tags match nothing; "*"
+/// matches any current version), or nothing when it has none.
 std::optional<std::vector<std::string>> ifMatch(const Pistache::Http::Request& req);
 
 /// The decoded value of query parameter `name`; `bad` is set when its percent-encoding is

@@ -165,8 +165,8 @@ std::optional<Error> mismatch(const std::optional<std::vector<std::string>>& if_
                               const std::string& record, const std::string& id) {
   if (!if_match) return std::nullopt;
   const std::string current = contentTag(record);
-  if (std::find(if_match->begin(), if_match->end(), current) != if_match->end()) {
-    return std::nullopt;
+  for (const auto& tag : *if_match) {
+    if (tag == "*" || tag == current) return std::nullopt;
   }
   return Error{ErrorKind::kPrecondition,
                "flow '" + id + "' has changed: its entity tag is " + current +
@@ -245,7 +245,10 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
                     std::optional<std::vector<std::string>> if_match) {
   auto flow = find(spec.id);
   if (!flow) {
-    done(Error{ErrorKind::kNotFound, "flow '" + spec.id + "' does not exist", {}});
+    // With If-Match, no tag can match a flow that does not exist (RFC 9110 13.1.1): 412.
+    done(Error{if_match ? ErrorKind::kPrecondition : ErrorKind::kNotFound,
+               "flow '" + spec.id + "' does not exist",
+               {}});
     return;
   }
   auto problems = checkAgainstTypes({spec});
@@ -280,7 +283,9 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
     std::lock_guard lock(catalog_mu_);
     auto it = flows_.find(id);
     if (it == flows_.end()) {
-      refused = Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+      refused = Error{if_match ? ErrorKind::kPrecondition : ErrorKind::kNotFound,
+                      "flow '" + id + "' does not exist",
+                      {}};
     } else if (auto why = mismatch(if_match, it->second->recordJson(), id)) {
       refused = std::move(*why);
     } else if (auto stored = store_->deleteFlow(id, audit.get()); !stored.ok()) {

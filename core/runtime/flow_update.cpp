@@ -76,11 +76,15 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     if (p->claim(false)) release(p);
     done(e);
   };
-  if (removed()) return answer_error(gone);
+  if (removed()) {
+    if (!if_match) return answer_error(gone);
+    return answer_error(Error{ErrorKind::kPrecondition, gone.message, {}});
+  }
   if (if_match) {
     // On the strand: no other update of this flow can land between this check and the commit.
     const std::string current = contentTag(recordJson());
-    if (std::find(if_match->begin(), if_match->end(), current) == if_match->end()) {
+    const bool any = std::find(if_match->begin(), if_match->end(), "*") != if_match->end();
+    if (!any && std::find(if_match->begin(), if_match->end(), current) == if_match->end()) {
       return answer_error(Error{ErrorKind::kPrecondition,
                                 "flow '" + id_ + "' has changed: its entity tag is " + current +
                                     ", not the one in If-Match; nothing was stored",

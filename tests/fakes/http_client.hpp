@@ -7,11 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::test {
@@ -31,10 +34,49 @@ inline std::string lower(std::string s) {
   return s;
 }
 
-/// A TCP connection to 127.0.0.1:port; throws when it cannot connect.
-inline int connectLoopback(uint16_t port) {
+/// The header fields of a response head (the bytes before "\r\n\r\n"; its first line, the
+/// status line, is skipped), by lower-case name, values without leading spaces.
+inline std::map<std::string, std::string> headerFields(const std::string& head) {
+  std::map<std::string, std::string> fields;
+  const size_t line_end = head.find("\r\n");
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t e = head.find("\r\n", pos);
+    if (e == std::string::npos) e = head.size();
+    std::string line = head.substr(pos, e - pos);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string v = line.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      fields[lower(line.substr(0, colon))] = v;
+    }
+    pos = e + 2;
+  }
+  return fields;
+}
+
+/// `s` percent-encoded for a URL (RFC 3986: only letters, digits and "-._~" stay as they are).
+inline std::string urlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 ||
+        std::string_view("-._~").find(static_cast<char>(c)) != std::string_view::npos) {
+      out += static_cast<char>(c);
+      continue;
+    }
+    char escaped[4];
+    std::snprintf(escaped, sizeof escaped, "%%%02X", c);
+    out += escaped;
+  }
+  return out;
+}
+
+/// A TCP connection to 127.0.0.1:port, with SO_RCVBUF set before connecting when `rcvbuf` > 0;
+/// throws when it cannot connect.
+inline int connectLoopback(uint16_t port, int rcvbuf = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -87,22 +129,9 @@ inline HttpResponse rawRequest(uint16_t port, const std::string& raw, int timeou
   if (hdr_end == std::string::npos) throw std::runtime_error("incomplete response: " + in);
   std::string head = in.substr(0, hdr_end);
   r.body = in.substr(hdr_end + 4);
-  size_t line_end = head.find("\r\n");
-  std::string status_line = head.substr(0, line_end);
+  std::string status_line = head.substr(0, head.find("\r\n"));
   r.status = std::stoi(status_line.substr(status_line.find(' ') + 1, 3));
-  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-  while (pos < head.size()) {
-    size_t e = head.find("\r\n", pos);
-    if (e == std::string::npos) e = head.size();
-    std::string line = head.substr(pos, e - pos);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string v = line.substr(colon + 1);
-      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-      r.headers[lower(line.substr(0, colon))] = v;
-    }
-    pos = e + 2;
-  }
+  r.headers = headerFields(head);
   if (auto cl = r.headers.find("content-length"); cl != r.headers.end()) {
     r.body.resize(std::min(r.body.size(), static_cast<size_t>(std::stoul(cl->second))));
   }
