@@ -40,7 +40,16 @@ done | python3 -c '
 import sys, statistics
 rows = [l.split() for l in sys.stdin if l.strip()]
 t = sorted(float(r[0]) * 1000 for r in rows)
-print(f"scrape: median {statistics.median(t):.1f} ms, max {t[-1]:.1f} ms, {int(rows[0][1]) / 1e6:.1f} MB, {len(t)} scrapes")'
+print(f"scrape seen by curl: median {statistics.median(t):.1f} ms, max {t[-1]:.1f} ms, {int(rows[0][1]) / 1e6:.1f} MB, {len(t)} scrapes")'
+# Server-side: the server's own histogram of /metrics requests (dispatch to response).
+curl -s "http://127.0.0.1:$port/metrics?flow_id=t0" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def val(name):
+    m = re.search(name + r"\{route=\"/metrics\"\} (\S+)", text)
+    return float(m.group(1))
+s, c = val("sluice_http_request_duration_seconds_sum"), val("sluice_http_request_duration_seconds_count")
+print(f"scrape server-side (sluice_http_request_duration_seconds, route /metrics): mean {1000 * s / c:.1f} ms over {int(c)} scrapes")'
 lat() {
   wrk -t1 -c4 -d"$DURATION" --latency -s "$HERE/keepalive.lua" "http://127.0.0.1:$port/flows/status/t0" |
     awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "%s req/s, p50 %s, p99 %s\n", r, p50, p99}'
