@@ -66,7 +66,13 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
                   .threads(options.threads)
                   .flags(Tcp::Options::ReuseAddr | Tcp::Options::CloseOnExec)
                   .maxRequestSize(options.max_header_bytes + options.max_body_bytes + 1024)
-                  .maxResponseSize(size_t{256} * 1024 * 1024);
+                  .maxResponseSize(size_t{256} * 1024 * 1024)
+                  // The edge enforces its own timeouts. Pistache's (60 s by default) would cut
+                  // a long response such as an /events stream with a raw 408 written into it,
+                  // and drop the peer behind the edge's back.
+                  .headerTimeout(std::chrono::hours(24 * 365))
+                  .bodyTimeout(std::chrono::hours(24 * 365))
+                  .keepaliveTimeout(std::chrono::hours(24 * 365));
   impl_->endpoint->init(opts);
   if (!options.tls_cert.empty() || !options.tls_key.empty()) {
     if (options.tls_cert.empty() || options.tls_key.empty()) {

@@ -124,10 +124,14 @@ bool EventHub::pump(Subscriber& s, Clock::time_point now, bool final_flush) {
     // Too far behind (or an id from another run): start over from the current state.
     const uint64_t from = s.cursor;
     s.cursor = last;
-    std::string data =
-        "{\"reason\":\"events after id " + std::to_string(from) +
-        " are no longer held (the server keeps the last " + std::to_string(feed_.capacity()) +
-        " events of this run): re-read the state\",\"last_event_id\":" + std::to_string(last) + "}";
+    const std::string why = from > last
+                                ? "is newer than the newest event (" + std::to_string(last) +
+                                      "): it comes from another run or another server"
+                                : "is older than the events this server still holds (the last " +
+                                      std::to_string(feed_.capacity()) + " events of this run)";
+    const std::string data = "{\"reason\":\"event id " + std::to_string(from) + " " + why +
+                             ": re-read the state\",\"last_event_id\":" + std::to_string(last) +
+                             "}";
     appendEvent(chunk, last, "reset", data);
   }
   for (const auto& e : read.events) {
@@ -186,12 +190,30 @@ void EventHub::run() {
       for (const auto& s : ended) s->sink->end();
     }
   }
-  // Shutdown: each stream got what it had not seen (when its previous write was done), and
-  // ends once that is on the wire.
+  // Shutdown: each stream is sent what it has not seen yet, batch after batch (at most
+  // kFlushBound in all), and ends once that is on the wire.
+  constexpr auto kFlushBound = std::chrono::seconds(2);
   std::vector<std::shared_ptr<Subscriber>> subs;
   {
     std::lock_guard lock(mu_);
     subs.swap(subs_);
+  }
+  const auto until = Clock::now() + kFlushBound;
+  while (Clock::now() < until) {
+    bool pending = false;
+    for (const auto& s : subs) {
+      if (s->failed.load() || !s->sink->open()) continue;
+      if (s->writing.load()) {
+        pending = true;
+      } else if (s->cursor < feed_.last()) {
+        pending = true;
+        pump(*s, Clock::now(), true);
+      }
+    }
+    if (!pending) break;
+    std::unique_lock lock(wake_->mu);
+    wake_->cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return wake_->pending; });
+    wake_->pending = false;
   }
   for (const auto& s : subs) s->sink->end();
 }

@@ -179,7 +179,8 @@ void ConnectionTable::remove(const std::shared_ptr<Connection>& conn) {
 
 void ConnectionTable::shutdownSocket(Connection& conn, int how) {
   std::lock_guard lock(mu_);
-  if (conn.registered_ && !stopping_) ::shutdown(conn.fd_, how);
+  // A connection whose peer Pistache already dropped may have had its descriptor reused.
+  if (conn.registered_ && !stopping_ && !conn.peer_.expired()) ::shutdown(conn.fd_, how);
 }
 
 size_t ConnectionTable::counted() {
@@ -194,6 +195,18 @@ void ConnectionTable::reapLoop() {
     if (stopping_) break;
     const auto now = EdgeClock::now();
     std::vector<std::shared_ptr<Connection>> timed_out;
+    // Connections whose peer Pistache dropped without telling the handler: forget them, never
+    // touch their descriptor number again (it may belong to a new connection by now).
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      Connection& c = *it->second;
+      if (!c.peer_.expired()) {
+        ++it;
+        continue;
+      }
+      c.registered_ = false;
+      if (c.counted_) --counted_;
+      it = conns_.erase(it);
+    }
     for (auto& [ptr, conn] : conns_) {
       switch (conn->due(now, options_)) {
         case Connection::Action::kNone:

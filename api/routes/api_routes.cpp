@@ -59,9 +59,9 @@ class ApiRoutes : public http::EdgeHandler {
   void handle(const Http::Request& req, std::optional<std::string_view> authorization,
               const ReplyPtr& r) override {
     Route route = resolve(req, r);
-    r->onSent([obs = observability_, method = req.method(), tmpl = route.tmpl,
+    r->onSent([http = observability_->http, method = req.method(), tmpl = route.tmpl,
                started = std::chrono::steady_clock::now()](int code) {
-      obs->http.record(
+      http->record(
           Http::methodString(method), tmpl, code,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     });

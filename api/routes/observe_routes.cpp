@@ -49,7 +49,7 @@ void ObserveHandlers::metrics(const Http::Request& req, const ReplyPtr& r) {
   // thread; the page is built on the scrape thread.
   // Raw pointers: the pool is a member of the Observability, destroyed (and joined) before
   // the metrics it reads; a task that owned the Observability could end up joining itself.
-  shared_->scrapes.post([engine = &engine_, http = &shared_->http, options, selected, r] {
+  shared_->scrapes.post([engine = &engine_, http = shared_->http.get(), options, selected, r] {
     r->send(200, metrics::renderMetrics(*engine, *http, options, selected));
   });
 }

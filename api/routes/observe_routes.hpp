@@ -34,7 +34,8 @@ struct ObserveOptions {
 struct Observability {
   Observability(Engine& engine, const ObserveOptions& options);
   const ObserveOptions options;
-  metrics::HttpMetrics http;
+  /// Shared with every reply's metrics callback, which may run after the server stopped.
+  std::shared_ptr<metrics::HttpMetrics> http = std::make_shared<metrics::HttpMetrics>();
   events::EventHub hub;
   std::shared_ptr<ReadCache> cache;
   /// Builds /metrics pages off the HTTP I/O threads, one at a time: a scrape of many flows

@@ -9,22 +9,24 @@ namespace sluice::api {
 using Clock = std::chrono::steady_clock;
 
 std::shared_ptr<const CachedDocument> ReadCache::status() {
-  auto fresh = [&](const std::shared_ptr<const CachedDocument>& d, uint64_t seq) {
-    return d && seq == engine_.feed().last() && Clock::now() - d->built < max_age_;
+  auto fresh = [&] {
+    return status_ && status_seq_ == engine_.feed().last() &&
+           status_changes_ == engine_.statusChanges() && Clock::now() - status_->built < max_age_;
   };
   {
     std::lock_guard lock(status_mu_);
-    if (fresh(status_, status_seq_)) return status_;
+    if (fresh()) return status_;
   }
   // One build at a time: the requests that arrive meanwhile take its result.
   std::lock_guard build(build_mu_);
   {
     std::lock_guard lock(status_mu_);
-    if (fresh(status_, status_seq_)) return status_;
+    if (fresh()) return status_;
   }
-  // The feed position is read before the flows: a change that lands during the build leaves
-  // the document one position behind, and the next request builds again.
+  // The positions are read before the flows: a change that lands during the build leaves the
+  // document one position behind, and the next request builds again.
   const uint64_t seq = engine_.feed().last();
+  const uint64_t changes = engine_.statusChanges();
   auto doc = std::make_shared<CachedDocument>();
   doc->built = Clock::now();
   doc->body = std::make_shared<const std::string>(statusMapBody(engine_.statusAll()));
@@ -32,6 +34,7 @@ std::shared_ptr<const CachedDocument> ReadCache::status() {
   std::lock_guard lock(status_mu_);
   status_ = doc;
   status_seq_ = seq;
+  status_changes_ = changes;
   return doc;
 }
 

@@ -43,6 +43,7 @@ class ReadCache {
   std::mutex status_mu_;
   std::shared_ptr<const CachedDocument> status_;  // guarded by status_mu_
   uint64_t status_seq_ = 0;                       // guarded by status_mu_: feed position built at
+  uint64_t status_changes_ = 0;                   // guarded by status_mu_: and statusChanges()
   std::mutex build_mu_;                           // one status build at a time
 
   std::mutex list_mu_;

@@ -51,7 +51,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
                 options.files_root.string(),
                 options.host_executable.string(),
                 &feed_,
-                &restarts_} {
+                &restarts_,
+                &status_changes_} {
   feed_.setReserver([store = store_.get()](uint64_t count) -> uint64_t {
     auto first = store->reserveSequence("events", count);
     if (first.ok()) return first.value();
@@ -165,9 +166,7 @@ std::optional<Error> mismatch(const std::optional<std::vector<std::string>>& if_
                               const std::string& record, const std::string& id) {
   if (!if_match) return std::nullopt;
   const std::string current = contentTag(record);
-  for (const auto& tag : *if_match) {
-    if (tag == "*" || tag == current) return std::nullopt;
-  }
+  if (ifMatchAccepts(*if_match, current)) return std::nullopt;
   return Error{ErrorKind::kPrecondition,
                "flow '" + id + "' has changed: its entity tag is " + current +
                    ", not the one in If-Match; nothing was changed",

@@ -110,6 +110,9 @@ class Engine {
   const ChangeFeed& feed() const { return feed_; }
   /// Restarts made by the restart policy since the engine started.
   uint64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
+  /// Changes of what GET /flows/status shows that publish no event (see EngineServices); with
+  /// feed().last() it tells a cached status document that it is out of date.
+  uint64_t statusChanges() const { return status_changes_.load(); }
   /// Ready to serve: the store takes writes, the plugins are scanned, the startup restore is
   /// done and the engine is not shutting down. `reason` says what is missing.
   struct Readiness {
@@ -150,6 +153,7 @@ class Engine {
   EngineOptions options_;
   ChangeFeed feed_;  // before everything that publishes to it
   std::atomic<uint64_t> restarts_{0};
+  std::atomic<uint64_t> status_changes_{0};
   std::atomic<size_t> restoring_{0};
   std::unique_ptr<Store> store_;
   PluginRegistry registry_;
@@ -162,9 +166,10 @@ class Engine {
   std::vector<std::shared_ptr<FlowRuntime>> order_;            // guarded by catalog_mu_
   bool shut_down_ = false;                                     // guarded by catalog_mu_
 
-  std::mutex probe_mu_;  // one store probe at a time; its answer is reused for a second
+  std::mutex probe_mu_;  // the store probe of readiness(): one at a time, on a worker
   std::chrono::steady_clock::time_point probed_at_{};  // guarded by probe_mu_
   std::string probe_error_;                            // guarded by probe_mu_
+  bool probing_ = false;                               // guarded by probe_mu_
 
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale

@@ -50,18 +50,27 @@ Engine::Readiness Engine::readiness() {
   if (size_t n = restoring(); n > 0) {
     return {false, "restoring flows: " + std::to_string(n) + " still starting"};
   }
+  std::string error;
   {
-    // A probe takes the store's write lock: at most one per second, whatever the request rate.
+    // A probe takes the store's write lock and may wait on it: it runs on an engine worker, at
+    // most one at a time and one per second, and /readyz answers from the last result without
+    // waiting.
     std::lock_guard lock(probe_mu_);
     const auto now = std::chrono::steady_clock::now();
-    if (now - probed_at_ >= std::chrono::seconds(1)) {
-      auto r = store_->checkWritable();
-      probe_error_ = r.ok() ? "" : r.error().message;
+    if (!probing_ && now - probed_at_ >= std::chrono::seconds(1)) {
+      probing_ = true;
       probed_at_ = now;
-      if (!r.ok()) spdlog::warn("not ready: {}", probe_error_);
+      pool_.post([this] {
+        auto r = store_->checkWritable();
+        std::lock_guard done(probe_mu_);
+        if (!r.ok() && probe_error_.empty()) spdlog::warn("not ready: {}", r.error().message);
+        probe_error_ = r.ok() ? "" : r.error().message;
+        probing_ = false;
+      });
     }
-    if (!probe_error_.empty()) return {false, probe_error_};
+    error = probe_error_;
   }
+  if (!error.empty()) return {false, error};
   return {true, ""};
 }
 

@@ -40,19 +40,18 @@ uint64_t ChangeFeed::nextSeqLocked() {
   const uint64_t last = last_.load(std::memory_order_relaxed);
   uint64_t seq = last + 1;
   if (reserve_ && seq > reserved_end_) {
+    // Once per block (the first is taken when the engine starts, before any flow runs).
     const uint64_t first = reserve_(kReserveBlock);
-    if (first != 0) {
-      if (first != seq) {
-        // Only the first block of a run (or a gap left by another writer) jumps: the events
-        // before the jump are no longer comparable, so the ring starts over.
-        std::fill(ring_.begin(), ring_.end(), nullptr);
-        first_ = first;
-        seq = first;
-      }
-      reserved_end_ = first + kReserveBlock - 1;
-    } else {
-      reserved_end_ = seq;  // not durable: try again with the next event
+    if (first > seq) {
+      // The first block of a run (or a gap left by another writer): the events before the
+      // jump are not comparable with the new ones, so the ring starts over.
+      std::fill(ring_.begin(), ring_.end(), nullptr);
+      first_ = first;
+      seq = first;
     }
+    // Numbers only ever go up. When the store failed (0) or is behind, they go on from here,
+    // not durably, and the store is asked again after a block rather than at every event.
+    reserved_end_ = (first >= seq ? first : seq) + kReserveBlock - 1;
   }
   return seq;
 }

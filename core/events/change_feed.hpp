@@ -44,6 +44,8 @@ class ChangeFeed {
   /// of (0 when it failed): numbers then keep increasing across restarts, so a client that
   /// resumes with an id from before a restart is told to re-read the state instead of being
   /// handed unrelated events. Without a reserver numbering starts at 1. Set before publishing.
+  /// The reserver runs under the feed's lock, once per block: when it fails, numbering goes
+  /// on (never backwards) and it is asked again a block later.
   using Reserver = std::function<uint64_t(uint64_t count)>;
   static constexpr uint64_t kReserveBlock = 1'000'000;
   void setReserver(Reserver reserve);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice {
 
@@ -20,6 +21,15 @@ inline std::string contentTag(std::string_view bytes) {
   std::string tag(18, '"');
   for (int i = 0; i < 16; ++i) tag[static_cast<size_t>(16 - i)] = kHex[(h >> (4 * i)) & 0xf];
   return tag;
+}
+
+/// Whether an If-Match list accepts the version tagged `current`: "*" or an equal (strong)
+/// tag.
+inline bool ifMatchAccepts(const std::vector<std::string>& if_match, const std::string& current) {
+  for (const auto& tag : if_match) {
+    if (tag == "*" || tag == current) return true;
+  }
+  return false;
 }
 
 }  // namespace sluice

@@ -23,6 +23,7 @@ void FlowRuntime::scheduleRestartLocked() {
     return;
   }
   next_restart_at_ = std::chrono::system_clock::now() + *wait;
+  statusTouched();
   const uint64_t generation = restart_.generation();
   spdlog::info("flow {}: restart {} of {} in {} ms", id_, restart_.count(), rp.max_restarts,
                wait->count());
@@ -44,6 +45,7 @@ void FlowRuntime::restartNow(uint64_t generation) {
       return;
     }
     next_restart_at_.reset();
+    statusTouched();
     desired = desired_;
   }
   spdlog::info("flow {}: restarting", id_);

@@ -98,33 +98,14 @@ void FlowRuntime::setState(State s, std::string error) {
     }
     since_ = std::chrono::system_clock::now();
   }
-  const bool publish = state_ != s || (s == State::kFailed && error_ != error);
+  const bool transition = state_ != s;
+  const bool publish = transition || (s == State::kFailed && error_ != error);
+  if (!publish && error_ != error) statusTouched();
   state_ = s;
   error_ = std::move(error);
   if (s == State::kRunning) restart_.onRunning(RestartBackoff::Clock::now());
   if (newly_failed) scheduleRestartLocked();
-  if (publish) publishStateLocked();
-}
-
-void FlowRuntime::publishStateLocked() {
-  if (!services_->feed) return;
-  // Published under mu_: a flow's events are in the order of its transitions.
-  std::string data = "{\"flow_id\":";
-  json::appendString(data, id_);
-  data += ",\"status\":\"";
-  data += toString(state_);
-  data += "\",\"desired\":\"";
-  data += toString(desired_);
-  data += "\",\"since\":\"";
-  data += formatTime(since_);
-  data += "\",\"error\":";
-  if (error_.empty()) {
-    data += "null";
-  } else {
-    json::appendString(data, error_);
-  }
-  data += '}';
-  services_->feed->publishState(id_, state_, std::move(data));
+  if (publish) publishStateLocked(transition);
 }
 
 void FlowRuntime::setStateKeepError(State s) {
@@ -137,7 +118,7 @@ void FlowRuntime::setStateKeepError(State s) {
   const bool publish = state_ != s;
   state_ = s;
   if (newly_failed) scheduleRestartLocked();
-  if (publish) publishStateLocked();
+  if (publish) publishStateLocked(true);
 }
 
 // ---- acceptance (engine's catalog lock held) --------------------------------------------------
@@ -190,6 +171,7 @@ void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
     std::lock_guard lock(mu_);
     accepted_ = desiredAfter(c);
     desired_ = accepted_;
+    statusTouched();
     if (c == Command::kStop || c == Command::kStart) {
       // An operator's stop cancels a pending restart; an operator's start begins a fresh count.
       restart_.reset();
@@ -305,6 +287,7 @@ void FlowRuntime::onDeadline(const std::shared_ptr<Pending>& p, const std::strin
     --pending_commands_;
     operation_.clear();
     deadline_.reset();
+    statusTouched();
   }
   setState(State::kFailed, why);
   p->answer(Outcome{State::kFailed, why});
@@ -321,12 +304,14 @@ void FlowRuntime::release(const std::shared_ptr<Pending>& p) {
   --pending_commands_;
   operation_.clear();
   deadline_.reset();
+  statusTouched();
 }
 
 void FlowRuntime::beginOperation(const std::shared_ptr<Pending>& p) {
   std::lock_guard lock(mu_);
   operation_ = p->operation();
   deadline_ = p->deadline();
+  statusTouched();
 }
 
 void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode,

@@ -55,6 +55,9 @@ struct EngineServices {
   std::string host_executable;  // the sluice binary, run with --flow-host for process isolation
   ChangeFeed* feed = nullptr;   // state transitions are published here (none when null)
   std::atomic<uint64_t>* restarts = nullptr;  // counts restarts by the restart policy
+  /// Bumped whenever something GET /flows/status shows changes without a feed event (the
+  /// operation in progress, its deadline, the desired state, a pending restart).
+  std::atomic<uint64_t>* status_changes = nullptr;
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
@@ -130,7 +133,12 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   // ---- flow_restart.cpp
   void scheduleRestartLocked();  // mu_ held: the flow just failed
-  void publishStateLocked();     // mu_ held: the actual state just changed
+  /// mu_ held: the actual state changed (`transition`, counted for the metrics) or, while
+  /// failed, the error did.
+  void publishStateLocked(bool transition);
+  void statusTouched() {  // a field of status() changed (see EngineServices::status_changes)
+    if (services_->status_changes) services_->status_changes->fetch_add(1);
+  }
   void restartNow(uint64_t generation);
 
   // ---- flow_instance.cpp (strand only)

@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <ctime>
 
+#include "core/model/json.hpp"
+#include "core/runtime/flow_runtime.hpp"
+
 namespace sluice {
 
 std::string formatTime(SystemTime t) {
@@ -16,6 +19,32 @@ std::string formatTime(SystemTime t) {
   std::array<char, 8> frac{};
   std::snprintf(frac.data(), frac.size(), ".%03dZ", static_cast<int>(ms % 1000));
   return std::string(buf.data(), n) + frac.data();
+}
+
+// The change feed's state event of a flow (see core/events/change_feed.hpp).
+void FlowRuntime::publishStateLocked(bool transition) {
+  if (!services_->feed) return;
+  // Published under mu_: a flow's events are in the order of its transitions.
+  std::string data = "{\"flow_id\":";
+  json::appendString(data, id_);
+  data += ",\"status\":\"";
+  data += toString(state_);
+  data += "\",\"desired\":\"";
+  data += toString(desired_);
+  data += "\",\"since\":\"";
+  data += formatTime(since_);
+  data += "\",\"error\":";
+  if (error_.empty()) {
+    data += "null";
+  } else {
+    json::appendString(data, error_);
+  }
+  data += '}';
+  if (transition) {
+    services_->feed->publishState(id_, state_, std::move(data));
+  } else {
+    services_->feed->publish(EventKind::kState, id_, std::move(data));  // a new error only
+  }
 }
 
 }  // namespace sluice

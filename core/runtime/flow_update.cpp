@@ -83,8 +83,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   if (if_match) {
     // On the strand: no other update of this flow can land between this check and the commit.
     const std::string current = contentTag(recordJson());
-    const bool any = std::find(if_match->begin(), if_match->end(), "*") != if_match->end();
-    if (!any && std::find(if_match->begin(), if_match->end(), current) == if_match->end()) {
+    if (!ifMatchAccepts(*if_match, current)) {
       return answer_error(Error{ErrorKind::kPrecondition,
                                 "flow '" + id_ + "' has changed: its entity tag is " + current +
                                     ", not the one in If-Match; nothing was stored",

@@ -65,11 +65,24 @@ TEST(ChangeFeedTest, NumbersKeepGrowingAcrossRestartsThroughTheReserver) {
   EXPECT_EQ(feed.since(first - 1, 10).events.size(), 2u);
 }
 
-TEST(ChangeFeedTest, AFailedReservationStillNumbersEvents) {
+TEST(ChangeFeedTest, AFailedReservationStillNumbersEventsAndIsNotRetriedPerEvent) {
   ChangeFeed feed(16);
-  feed.setReserver([](uint64_t) { return uint64_t{0}; });
+  int calls = 0;
+  uint64_t answer = 0;  // the store fails first
+  feed.setReserver([&](uint64_t) {
+    ++calls;
+    return answer;
+  });
   EXPECT_EQ(feed.publish(EventKind::kConfig, "a", "{}"), 1u);
   EXPECT_EQ(feed.publish(EventKind::kConfig, "a", "{}"), 2u);
+  EXPECT_EQ(calls, 1) << "one attempt per block, not per event";
+  // A store that comes back behind what was handed out never makes numbers go backwards.
+  answer = 1;
+  for (uint64_t i = 3; i <= ChangeFeed::kReserveBlock + 1; ++i) {
+    feed.publish(EventKind::kConfig, "a", "{}");
+  }
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(feed.publish(EventKind::kConfig, "a", "{}"), ChangeFeed::kReserveBlock + 2);
 }
 
 TEST(ChangeFeedTest, ListenersAndWaitersWakeOnPublishAndClose) {
