@@ -47,17 +47,9 @@ bool Connection::beginRequest(bool keep_alive) {
   return true;
 }
 
-void Connection::trackWrite(Async::Promise<ssize_t>& written) {
-  unsettled_writes_->fetch_add(1);
-  auto count = unsettled_writes_;
-  written.then([count](ssize_t) { count->fetch_sub(1); },
-               [count](std::exception_ptr) { count->fetch_sub(1); });
-}
-
 bool Connection::endRequest(Async::Promise<ssize_t> written) {
   std::optional<std::pair<int, std::string>> refusal;
   bool close = false;
-  trackWrite(written);
   {
     std::lock_guard lock(mu_);
     --in_flight_;

@@ -108,7 +108,7 @@ void EdgeHandler::drain(const std::shared_ptr<Tcp::Peer>& peer,
       if (conn->framer.expectsContinue()) {
         static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto written = peer->send(Pistache::RawBuffer(kContinue, kContinue.size()));
-        conn->trackWrite(written);
+        if (written.isPending()) conn->noteQueuedWrite();
       }
     } else if (f.kind == Frame::Kind::kBody) {
       parser->feed(rest.data() - f.consumed, f.consumed);

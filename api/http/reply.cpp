@@ -130,6 +130,7 @@ bool Reply::sendDirect(int code, const std::string& body, Async::Promise<ssize_t
   }
   const size_t size = rest.size();
   *written = peer->send(Pistache::RawBuffer(std::move(rest), size));
+  if (written->isPending()) conn_->noteQueuedWrite();
   return true;
 }
 
@@ -154,6 +155,7 @@ void Reply::sendNow(int code, const std::string& body, const std::vector<Http::M
     for (auto& [name, value] : headers_) {
       writer_.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
     }
+    if (conn_) conn_->noteQueuedWrite();
     written = writer_.send(static_cast<Http::Code>(code), body);
   } catch (const std::exception& e) {
     spdlog::warn("cannot send response: {}", e.what());
@@ -195,32 +197,68 @@ StreamSink::StreamSink(std::shared_ptr<Connection> conn, std::shared_ptr<InFligh
                        std::function<void(int)> on_sent)
     : conn_(std::move(conn)), in_flight_(std::move(in_flight)), on_sent_(std::move(on_sent)) {}
 
-StreamSink::~StreamSink() { end(); }
+StreamSink::~StreamSink() {
+  // Reached with writes still pending only when Pistache dropped them (the client is gone).
+  bool finish = false;
+  {
+    std::lock_guard lock(mu_);
+    finish = !finished_;
+    finished_ = true;
+  }
+  if (finish) finishResponse();
+}
 
 bool StreamSink::write(std::string bytes, std::function<void(bool)> done) {
-  std::lock_guard lock(mu_);
-  if (ended_) return false;
-  auto peer = conn_->peer();
-  if (!peer) return false;
+  std::shared_ptr<Pistache::Tcp::Peer> peer;
+  {
+    std::lock_guard lock(mu_);
+    if (ended_) return false;
+    peer = conn_->peer();
+    if (!peer) return false;
+    ++pending_;
+  }
+  // Not under mu_: on the I/O thread the write, and so the callback, may complete at once.
+  // The writers (the handler, then the hub) never write at the same time: order is kept.
   const size_t size = bytes.size();
   auto written = peer->send(Pistache::RawBuffer(std::move(bytes), size));
-  if (done) {
-    written.then([done](ssize_t) { done(true); }, [done](std::exception_ptr) { done(false); });
-  }
-  last_write_ = std::move(written);
+  // One then() per promise; it keeps the sink alive until the write is done.
+  written.then(
+      [self = shared_from_this(), done](ssize_t) {
+        if (done) done(true);
+        self->writeDone();
+      },
+      [self = shared_from_this(), done](std::exception_ptr) {
+        if (done) done(false);
+        self->writeDone();
+      });
   return true;
 }
 
-void StreamSink::end() {
-  std::optional<Async::Promise<ssize_t>> last;
+void StreamSink::writeDone() {
+  bool finish = false;
   {
     std::lock_guard lock(mu_);
-    if (ended_) return;
-    ended_ = true;
-    last = std::move(last_write_);
+    --pending_;
+    if (ended_ && pending_ == 0 && !finished_) finish = finished_ = true;
   }
+  if (finish) finishResponse();
+}
+
+void StreamSink::end() {
+  bool finish = false;
+  {
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    // Once what was written is on the wire (or at once when the client is gone).
+    if (!finished_ && (pending_ == 0 || !conn_->peer())) finish = finished_ = true;
+  }
+  if (finish) finishResponse();
+}
+
+void StreamSink::finishResponse() {
   if (on_sent_) on_sent_(200);
-  conn_->endRequest(last ? std::move(*last) : Async::Promise<ssize_t>::resolved(ssize_t{0}));
+  // Every byte is written: the connection may close (FIN) now.
+  conn_->endRequest(Async::Promise<ssize_t>::resolved(ssize_t{0}));
   in_flight_->leave();
 }
 

@@ -109,7 +109,7 @@ class Reply {
 using ReplyPtr = std::shared_ptr<Reply>;
 
 /// The body of a streamed response. Thread-safe; writes reach the wire in the order given.
-class StreamSink {
+class StreamSink : public std::enable_shared_from_this<StreamSink> {
  public:
   StreamSink(std::shared_ptr<Connection> conn, std::shared_ptr<InFlight> in_flight,
              std::function<void(int)> on_sent);
@@ -129,9 +129,14 @@ class StreamSink {
   std::shared_ptr<Connection> conn_;
   std::shared_ptr<InFlight> in_flight_;
   std::function<void(int)> on_sent_;
+  void writeDone();
+  /// The response is complete: lets the connection close, and leaves the in-flight count.
+  void finishResponse();
+
   mutable std::mutex mu_;
-  bool ended_ = false;                                           // guarded by mu_
-  std::optional<Pistache::Async::Promise<ssize_t>> last_write_;  // guarded by mu_
+  bool ended_ = false;     // guarded by mu_: no more writes
+  bool finished_ = false;  // guarded by mu_: finishResponse() ran or is running
+  int pending_ = 0;        // guarded by mu_: writes not yet on the wire
 };
 
 }  // namespace sluice::http
