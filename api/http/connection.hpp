@@ -81,13 +81,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool idle();
   /// The connection closes once the current response is sent (a stream without a length).
   void closeAfterResponse();
-  /// Records that bytes of this connection may wait in Pistache's write queue. From then on
-  /// nothing is written straight to the socket (it could overtake them). Pistache's response
-  /// promises cannot tell when they are written (and calling then() on them crashes under
-  /// load), so this is never undone.
-  void noteQueuedWrite() { queued_writes_ = true; }
-  /// True while no byte of this connection ever went through Pistache's write queue.
-  bool writesSettled() const { return !queued_writes_.load(); }
 
   /// Answers `status` with a JSON error naming `message`, then closes the connection. Waits for
   /// the responses of requests already being handled, so responses keep their order.
@@ -106,7 +99,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Pistache::Tcp::Transport* const transport_;  // borrowed: Pistache's, lives with the endpoint
   Pistache::Http::Handler* const handler_;     // borrowed: the handler clone of that transport
   const std::weak_ptr<Pistache::Tcp::Peer> peer_;
-  std::atomic<bool> queued_writes_{false};
 
   std::mutex mu_;
   bool refused_ = false;                                        // guarded by mu_

@@ -107,8 +107,7 @@ void EdgeHandler::drain(const std::shared_ptr<Tcp::Peer>& peer,
       parser->feed(conn->framer.head().data(), conn->framer.head().size());
       if (conn->framer.expectsContinue()) {
         static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto written = peer->send(Pistache::RawBuffer(kContinue, kContinue.size()));
-        if (written.isPending()) conn->noteQueuedWrite();
+        peer->send(Pistache::RawBuffer(kContinue, kContinue.size()));
       }
     } else if (f.kind == Frame::Kind::kBody) {
       parser->feed(rest.data() - f.consumed, f.consumed);
@@ -153,11 +152,6 @@ void EdgeHandler::dispatch(const std::shared_ptr<Tcp::Peer>& peer,
                                                             : Http::ConnectionControl::Close);
   peer->setIdle(false);
   auto reply = std::make_shared<Reply>(std::move(writer), conn, context_->in_flight, &pump);
-  // On the connection's own I/O thread (not an engine thread resuming pipelined input) and
-  // without TLS, a large body may go straight to the socket (Reply::sendNow).
-  if (std::this_thread::get_id() == transport()->context().thread() && peer->ssl() == nullptr) {
-    reply->allowDirectWrite(peer->fd(), request.version(), keep_alive);
-  }
   if (context_->in_flight->draining && !servesWhileDraining(request)) {
     reply->send(503, errorJson("the server is shutting down"));
   } else {

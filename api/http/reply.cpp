@@ -1,10 +1,6 @@
 #include "api/http/reply.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-
-#include <cerrno>
 
 #include "api/http/connection.hpp"
 #include "api/http/error_json.hpp"
@@ -80,69 +76,8 @@ void Reply::send(int code, const std::string& body, const std::vector<Http::Meth
   sendNow(code, body, allow);
 }
 
-bool Reply::sendDirect(int code, const std::string& body, Async::Promise<ssize_t>* written) {
-  constexpr size_t kDirectAbove = size_t{16} * 1024;
-  // A 304 goes this way too: Pistache would give it "Content-Length: 0", which is not the
-  // length of the document it stands for (RFC 9110 section 8.6); this path sends none.
-  if (direct_fd_ < 0 || (body.size() < kDirectAbove && code != 304) ||
-      std::this_thread::get_id() != direct_thread_ || !conn_ || !conn_->writesSettled()) {
-    return false;
-  }
-  auto peer = conn_->peer();
-  if (!peer) return false;
-  std::string head = http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
-  head += std::to_string(code);
-  head += ' ';
-  head += Http::codeString(static_cast<Http::Code>(code));
-  head += "\r\nConnection: ";
-  head += keep_alive_ ? "Keep-Alive" : "Close";
-  if (code != 304) {
-    head += "\r\nContent-Type: ";
-    head += content_type_.empty() ? "application/json" : content_type_;
-  }
-  for (const auto& [name, value] : headers_) head += "\r\n" + name + ": " + value;
-  if (code != 304) head += "\r\nContent-Length: " + std::to_string(body.size());
-  head += "\r\n\r\n";
-  // As much as the socket takes now, without blocking; Pistache queues the rest. (sendfile(2)
-  // from a memfd was tried: the 138 KB status document got 2.5 to 4 times slower on loopback.)
-  iovec iov[2] = {{head.data(), head.size()}, {const_cast<char*>(body.data()), body.size()}};
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
-  const ssize_t n = ::sendmsg(direct_fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    *written = Async::Promise<ssize_t>::rejected(std::runtime_error("cannot write the response"));
-    return true;  // the connection is broken: Pistache closes it
-  }
-  const size_t sent = n < 0 ? 0 : static_cast<size_t>(n);
-  const size_t total = head.size() + body.size();
-  if (sent == total) {
-    *written = Async::Promise<ssize_t>::resolved(static_cast<ssize_t>(total));
-    return true;
-  }
-  std::string rest;
-  rest.reserve(total - sent);
-  if (sent < head.size()) {
-    rest.append(head, sent);
-    rest.append(body);
-  } else {
-    rest.append(body, sent - head.size());
-  }
-  const size_t size = rest.size();
-  *written = peer->send(Pistache::RawBuffer(std::move(rest), size));
-  if (written->isPending()) conn_->noteQueuedWrite();
-  return true;
-}
-
 void Reply::sendNow(int code, const std::string& body, const std::vector<Http::Method>& allow) {
   auto written = Async::Promise<ssize_t>::rejected(std::runtime_error("response not sent"));
-  if (allow.empty() && sendDirect(code, body, &written)) {
-    if (on_sent_) on_sent_(code);
-    const bool more = conn_->endRequest(std::move(written));
-    in_flight_->leave();
-    if (more && resume_) resume_(conn_);
-    return;
-  }
   try {
     if (code == 304) {
       // Not Modified: no body, and no Content-Type of a body not sent.
@@ -155,7 +90,6 @@ void Reply::sendNow(int code, const std::string& body, const std::vector<Http::M
     for (auto& [name, value] : headers_) {
       writer_.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
     }
-    if (conn_) conn_->noteQueuedWrite();
     written = writer_.send(static_cast<Http::Code>(code), body);
   } catch (const std::exception& e) {
     spdlog::warn("cannot send response: {}", e.what());

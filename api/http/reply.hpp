@@ -55,17 +55,6 @@ class Reply {
 
   /// Adds a header to the response. Only before send(), from the thread handling the request.
   void header(std::string name, std::string value);
-  /// Lets a large body be written straight to `fd`, bypassing Pistache's response buffer (which
-  /// copies a body several times). Only from the connection's I/O thread, without TLS: the
-  /// direct write happens only when send() runs on that thread, synchronously, and every
-  /// earlier write of the connection is on the wire.
-  void allowDirectWrite(int fd, Pistache::Http::Version version, bool keep_alive) {
-    direct_fd_ = fd;
-    direct_thread_ = std::this_thread::get_id();
-    http10_ = version == Pistache::Http::Version::Http10;
-    keep_alive_ = keep_alive;
-  }
-
   /// The body's media type when it is not JSON. Only before send().
   void contentType(std::string type) { content_type_ = std::move(type); }
   /// Runs `observer` with the status actually sent, once, on the sending thread (metrics).
@@ -89,14 +78,7 @@ class Reply {
   void sendNow(int code, const std::string& body, const std::vector<Pistache::Http::Method>& allow);
 
   std::vector<std::pair<std::string, std::string>> headers_;
-  /// Writes the response itself when allowed (see allowDirectWrite); false when it did not.
-  bool sendDirect(int code, const std::string& body, Pistache::Async::Promise<ssize_t>* written);
-
   std::string content_type_;  // empty: application/json
-  int direct_fd_ = -1;
-  std::thread::id direct_thread_;
-  bool http10_ = false;
-  bool keep_alive_ = true;
   std::function<void(int)> on_sent_;
   std::function<bool(int, const std::string&)> before_send_;
   Pistache::Http::ResponseWriter writer_;
