@@ -184,19 +184,18 @@ void ExpositionWriter::writeHistogram(std::string_view name, const Label* labels
     appendInteger(out_, snap.buckets[i]);
     out_ += '\n';
   }
-  const std::string_view block = n > 0 ? "{" : "";
-  out_ += name;
-  out_ += "_sum";
-  out_ += block;
-  out_ += labels_;
-  out_ += n > 0 ? "} " : " ";
+  // "<name><suffix>{labels} " for the _sum and _count lines; the caller appends the value.
+  auto series = [&](std::string_view suffix) {
+    out_ += name;
+    out_ += suffix;
+    if (n > 0) out_ += '{';
+    out_ += labels_;
+    out_ += n > 0 ? "} " : " ";
+  };
+  series("_sum");
   appendDouble(out_, snap.sum);
   out_ += '\n';
-  out_ += name;
-  out_ += "_count";
-  out_ += block;
-  out_ += labels_;
-  out_ += n > 0 ? "} " : " ";
+  series("_count");
   appendInteger(out_, snap.count);
   out_ += '\n';
 }
