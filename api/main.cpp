@@ -13,12 +13,13 @@
 #include <string>
 
 #include "api/auth/auth_gate.hpp"
+#include "api/cli/migrate_command.hpp"
 #include "api/cli/token_command.hpp"
 #include "api/server.hpp"
 #include "core/engine/engine.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/duration.hpp"
-#include "core/store/sqlite_store.hpp"
+#include "core/store/store_factory.hpp"
 #include "sluice/plugin.h"
 
 #ifndef SLUICE_VERSION
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Sluice: a plugin-based flow orchestration engine with a REST API"};
   std::string listen;
   std::string data_dir = "sluice-data";
+  std::string store_url;
   std::string files_root;
   std::vector<std::string> plugin_dirs;
   int threads = 0;
@@ -116,6 +118,10 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
   app.add_option("--data-dir", data_dir, "directory of the database (default ./sluice-data)");
+  app.add_option("--store", store_url,
+                 "where flows, tokens and the audit log are kept: sqlite:DIR, or "
+                 "postgresql://user@host:port/db for a cluster (default: SQLite in --data-dir)")
+      ->envname("SLUICE_STORE");
   app.add_option("--files-root", files_root,
                  "the only directory tree flows may read or write (default <data-dir>/files)");
   app.add_option("--plugin-dir", plugin_dirs,
@@ -173,9 +179,11 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--version", version, "print the version and exit");
-  auto token_command = sluice::cli::addTokenCommand(app, &data_dir);
+  auto token_command = sluice::cli::addTokenCommand(app, &data_dir, &store_url);
+  auto migrate_command = sluice::cli::addMigrateCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (int rc = token_command(); rc >= 0) return rc;
+  if (int rc = migrate_command(); rc >= 0) return rc;
 
   if (version) {
     std::cout << "sluice " << SLUICE_VERSION << " (plugin ABI " << SLUICE_ABI_MAJOR << "."
@@ -244,6 +252,7 @@ int main(int argc, char** argv) {
 
   sluice::EngineOptions engine_options;
   engine_options.data_dir = data_dir;
+  engine_options.store_url = store_url;
   engine_options.workers = workers;
   engine_options.files_root = files_root;
   engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
@@ -251,13 +260,11 @@ int main(int argc, char** argv) {
 
   // Whether and how requests are authenticated, decided before any flow starts.
   {
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    auto store =
-        sluice::SqliteStore::open((std::filesystem::path(data_dir) / "sluice.db").string());
+    auto store = sluice::openStore(store_url, data_dir);
     if (!store.ok()) {
-      spdlog::critical("cannot open the data directory: {}", store.error().message);
-      return 1;
+      spdlog::critical("cannot open the store: {}", store.error().message);
+      std::cerr << "sluice: " << store.error().message << "\n";
+      return store.error().kind == sluice::ErrorKind::kInvalid ? 2 : 1;
     }
     sluice::auth::TokenBook tokens(*store.value());
     auto mode = sluice::auth::resolveAuthMode(auth_flag, server_options.host, tokens.anyIssued());
@@ -304,8 +311,9 @@ int main(int argc, char** argv) {
     engine.value()->shutdown();
     return 1;
   }
-  spdlog::info("sluice {} listening on {}://{}:{} (data in {})", SLUICE_VERSION,
-               server->tls() ? "https" : "http", server_options.host, server->port(), data_dir);
+  spdlog::info("sluice {} listening on {}://{}:{} (store {})", SLUICE_VERSION,
+               server->tls() ? "https" : "http", server_options.host, server->port(),
+               sluice::describeStore(store_url, data_dir));
   // A line scripts can wait for: the port actually bound (useful with port 0).
   std::cout << "listening on " << server_options.host << ":" << server->port() << std::endl;
 

@@ -7,23 +7,22 @@
 #include "api/auth/token_book.hpp"
 #include "api/routes/admin_routes.hpp"
 #include "core/model/duration.hpp"
-#include "core/store/sqlite_store.hpp"
+#include "core/store/store_factory.hpp"
 
 namespace sluice::cli {
 namespace {
 
 struct TokenArgs {
   std::string data_dir = "sluice-data";
+  std::string store;
   std::string name;
   std::string role;
   std::string expires;
   bool json = false;
 };
 
-std::unique_ptr<SqliteStore> openStore(const std::string& data_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  auto store = SqliteStore::open((std::filesystem::path(data_dir) / "sluice.db").string());
+std::unique_ptr<Store> open(const TokenArgs& a) {
+  auto store = openStore(a.store, a.data_dir);
   if (!store.ok()) {
     std::cerr << "sluice token: " << store.error().message << "\n";
     return nullptr;
@@ -55,7 +54,7 @@ int create(const TokenArgs& a) {
       return 2;
     }
   }
-  auto store = openStore(a.data_dir);
+  auto store = open(a);
   if (!store) return 1;
   auth::TokenBook book(*store);
   const int64_t now = auth::nowMs();
@@ -77,7 +76,7 @@ int create(const TokenArgs& a) {
 }
 
 int list(const TokenArgs& a) {
-  auto store = openStore(a.data_dir);
+  auto store = open(a);
   if (!store) return 1;
   auth::TokenBook book(*store);
   auto tokens = book.live();
@@ -105,7 +104,7 @@ int list(const TokenArgs& a) {
 }
 
 int revoke(const TokenArgs& a) {
-  auto store = openStore(a.data_dir);
+  auto store = open(a);
   if (!store) return 1;
   auth::TokenBook book(*store);
   const int64_t now = auth::nowMs();
@@ -121,15 +120,19 @@ int revoke(const TokenArgs& a) {
 
 }  // namespace
 
-std::function<int()> addTokenCommand(CLI::App& app, const std::string* main_data_dir) {
+std::function<int()> addTokenCommand(CLI::App& app, const std::string* main_data_dir,
+                                     const std::string* main_store) {
   auto args = std::make_shared<TokenArgs>();
   auto* token =
       app.add_subcommand("token", "create, list and revoke API tokens (no server needed)");
   token->require_subcommand(1);
   std::vector<CLI::Option*> dir_options;
+  std::vector<CLI::Option*> store_options;
   auto data_dir = [&](CLI::App* sub) {
     dir_options.push_back(sub->add_option("--data-dir", args->data_dir,
                                           "directory of the database (default ./sluice-data)"));
+    store_options.push_back(sub->add_option(
+        "--store", args->store, "sqlite:DIR or postgresql://... (default: SQLite in --data-dir)"));
     sub->add_flag("--json", args->json, "print JSON");
   };
   auto* c = token->add_subcommand("create", "issue a token and print it (shown only once)");
@@ -144,12 +147,15 @@ std::function<int()> addTokenCommand(CLI::App& app, const std::string* main_data
   auto* r = token->add_subcommand("revoke", "revoke a token: refused from the next request on");
   r->add_option("name", args->name, "the token's name")->required();
   data_dir(r);
-  return [token, c, l, r, args, dir_options, main_data_dir]() -> int {
+  return [token, c, l, r, args, dir_options, store_options, main_data_dir, main_store]() -> int {
     if (!token->parsed()) return -1;
     bool own = false;
     for (auto* o : dir_options) own = own || o->count() > 0;
-    // `sluice --data-dir X token list` means X too.
+    // `sluice --data-dir X token list` means X too; the same for --store (or SLUICE_STORE).
     if (!own && main_data_dir != nullptr) args->data_dir = *main_data_dir;
+    bool own_store = false;
+    for (auto* o : store_options) own_store = own_store || o->count() > 0;
+    if (!own_store && main_store != nullptr) args->store = *main_store;
     if (c->parsed()) return create(*args);
     if (l->parsed()) return list(*args);
     if (r->parsed()) return revoke(*args);

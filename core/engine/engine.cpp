@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/model/content_tag.hpp"
-#include "core/store/sqlite_store.hpp"
+#include "core/store/store_factory.hpp"
 
 namespace sluice {
 
@@ -31,7 +31,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   if (resolved.host_executable.empty()) {
     resolved.host_executable = std::filesystem::read_symlink("/proc/self/exe", ec);
   }
-  auto store = SqliteStore::open((options.data_dir / "sluice.db").string());
+  auto store = openStore(options.store_url, options.data_dir);
   if (!store.ok()) return store.error();
   auto loaded = store.value()->loadAll();
   if (!loaded.ok()) return loaded.error();

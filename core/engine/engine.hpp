@@ -30,6 +30,7 @@ namespace sluice {
 
 struct EngineOptions {
   std::filesystem::path data_dir = "sluice-data";
+  std::string store_url;  // empty = SQLite in data_dir (core/store/store_factory)
   std::vector<std::filesystem::path> plugin_dirs;
   std::filesystem::path files_root;       // empty = <data_dir>/files; created when missing
   std::filesystem::path host_executable;  // sluice binary for process isolation; empty = this one
@@ -51,8 +52,8 @@ struct CommandDetail {
 
 class Engine {
  public:
-  /// Opens the store in options.data_dir, loads the plugins, restores every flow to its
-  /// desired state (asynchronously).
+  /// Opens the store options.store_url names (SQLite in options.data_dir by default), loads the
+  /// plugins, restores every flow to its desired state (asynchronously).
   static Result<std::unique_ptr<Engine>> open(const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;

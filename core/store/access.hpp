@@ -47,4 +47,8 @@ struct AuditRecord {
 };
 using AuditPtr = std::shared_ptr<AuditRecord>;
 
+/// How both stores keep an entry's flow ids: a JSON array of strings.
+std::string auditIdsToJson(const std::vector<std::string>& ids);
+std::vector<std::string> auditIdsFromJson(const std::string& text);
+
 }  // namespace sluice

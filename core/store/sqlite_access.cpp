@@ -1,33 +1,10 @@
 // The SqliteStore's tables for access control: tokens (hashes only) and the audit log.
 #include <sqlite3.h>
 
-#include "core/model/json.hpp"
 #include "core/store/sqlite_statement.hpp"
 #include "core/store/sqlite_store.hpp"
 
 namespace sluice {
-namespace {
-
-std::string idsToJson(const std::vector<std::string>& ids) {
-  std::string out = "[";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i > 0) out += ',';
-    json::appendString(out, ids[i]);
-  }
-  return out + "]";
-}
-
-std::vector<std::string> idsFromJson(const std::string& text) {
-  std::vector<std::string> ids;
-  rapidjson::Document doc;
-  if (!json::parse(text, doc, nullptr) || !doc.IsArray()) return ids;
-  for (const auto& v : doc.GetArray()) {
-    if (v.IsString()) ids.emplace_back(v.GetString(), v.GetStringLength());
-  }
-  return ids;
-}
-
-}  // namespace
 
 bool SqliteStore::insertAudit(const AuditEntry& e) {
   Statement st(db_,
@@ -40,7 +17,7 @@ bool SqliteStore::insertAudit(const AuditEntry& e) {
   st.bind(4, e.remote);
   st.bind(5, e.method);
   st.bind(6, e.path);
-  st.bind(7, idsToJson(e.flow_ids));
+  st.bind(7, auditIdsToJson(e.flow_ids));
   st.bindInt64(8, e.status);
   st.bind(9, e.error);
   st.bind(10, e.detail);
@@ -73,7 +50,7 @@ Result<std::vector<AuditEntry>> SqliteStore::listAudit(uint64_t after, size_t li
     e.remote = st.text(4);
     e.method = st.text(5);
     e.path = st.text(6);
-    e.flow_ids = idsFromJson(st.text(7));
+    e.flow_ids = auditIdsFromJson(st.text(7));
     e.status = static_cast<int>(st.int64(8));
     e.error = st.text(9);
     e.detail = st.text(10);

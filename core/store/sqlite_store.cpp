@@ -9,49 +9,6 @@
 namespace sluice {
 namespace {
 
-constexpr const char* kSchema = R"(
-CREATE TABLE IF NOT EXISTS flows (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  flow_id TEXT NOT NULL UNIQUE,
-  record TEXT NOT NULL,
-  desired TEXT NOT NULL DEFAULT 'stopped'
-);
-CREATE TABLE IF NOT EXISTS plugin_state (
-  incarnation INTEGER NOT NULL,
-  key TEXT NOT NULL,
-  value BLOB NOT NULL,
-  PRIMARY KEY (incarnation, key)
-);
-CREATE TABLE IF NOT EXISTS tokens (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL,
-  role TEXT NOT NULL,
-  hash TEXT NOT NULL UNIQUE,
-  created_ms INTEGER NOT NULL,
-  expires_ms INTEGER,
-  revoked_ms INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (name) WHERE revoked_ms IS NULL;
-CREATE TABLE IF NOT EXISTS audit (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  time_ms INTEGER NOT NULL,
-  token TEXT NOT NULL,
-  role TEXT NOT NULL,
-  remote TEXT NOT NULL,
-  method TEXT NOT NULL,
-  path TEXT NOT NULL,
-  flow_ids TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  error TEXT NOT NULL,
-  detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
-CREATE TABLE IF NOT EXISTS sequences (
-  name TEXT PRIMARY KEY,
-  next INTEGER NOT NULL
-);
-)";
-
 // Databases written before incarnations kept plugin state by flow id (table flow_state): move
 // it to the incarnation of the flow stored under that id.
 constexpr const char* kMigrateFlowState = R"(
@@ -82,10 +39,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   // The busy timeout first: another process (the token CLI, a server stopping) may hold the
   // lock for a moment when this one opens.
-  for (const char* sql : {"PRAGMA busy_timeout=5000;", "PRAGMA journal_mode=WAL;",
-                          "PRAGMA synchronous=FULL;", kSchema}) {
+  for (const char* sql :
+       {"PRAGMA busy_timeout=5000;", "PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;"}) {
     if (!store->exec(sql)) return store->sqlError("cannot initialise database " + path);
   }
+  if (auto migrated = store->migrate(); !migrated.ok()) return migrated.error();
   bool legacy = false;
   {
     Statement st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'flow_state'");

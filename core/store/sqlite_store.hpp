@@ -43,6 +43,11 @@ class SqliteStore final : public Store {
   Result<Done> checkWritable() override;
   Result<uint64_t> reserveSequence(const std::string& name, uint64_t count) override;
 
+  // sqlite_snapshot.cpp
+  Result<StoreSnapshot> exportAll() override;
+  Result<Done> importAll(const StoreSnapshot& snapshot) override;
+  Result<std::vector<SchemaVersion>> schemaHistory() override;
+
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Error sqlError(const std::string& what) const;
@@ -54,6 +59,8 @@ class SqliteStore final : public Store {
                              const std::function<bool()>& body);
   /// Inserts one audit row. Callers hold mu_.
   bool insertAudit(const AuditEntry& entry);
+  /// Applies the schema versions this database lacks, each in its own transaction.
+  Result<Done> migrate();
 
   std::mutex mu_;  // serializes every use of db_
   sqlite3* db_;    // guarded by mu_

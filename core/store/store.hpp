@@ -32,6 +32,29 @@ struct StoredFlow {
 ///
 /// The writes that change flows take an optional audit record: when it is given, its entry is
 /// appended in the same transaction and `written` is set once that transaction committed.
+/// One key of a flow incarnation's plugin state.
+struct StateRow {
+  Incarnation incarnation = 0;
+  std::string key;
+  std::string value;
+};
+
+/// Everything a store holds, for `sluice migrate`: flows in creation order with their
+/// incarnations, plugin state, tokens, the audit log and the durable sequences.
+struct StoreSnapshot {
+  std::vector<StoredFlow> flows;
+  std::vector<StateRow> state;
+  std::vector<TokenRecord> tokens;
+  std::vector<AuditEntry> audit;
+  std::vector<std::pair<std::string, uint64_t>> sequences;  // name, next number
+};
+
+/// One applied schema version (core/store/migrations.hpp).
+struct SchemaVersion {
+  int version = 0;
+  std::string name;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -81,6 +104,16 @@ class Store {
   /// Reserves `count` numbers of the named durable sequence (the change feed's event ids) and
   /// returns the first; numbers are never handed out twice, even across restarts.
   virtual Result<uint64_t> reserveSequence(const std::string& name, uint64_t count) = 0;
+
+  /// Everything stored, read in one transaction.
+  virtual Result<StoreSnapshot> exportAll() = 0;
+  /// Writes a snapshot into this store in one transaction: flows keep their order and desired
+  /// states (under new incarnations, their plugin state follows them), tokens and audit entries
+  /// are copied, and each sequence continues from the larger of the two. kConflict, writing
+  /// nothing, when this store already holds flows or tokens.
+  virtual Result<Done> importAll(const StoreSnapshot& snapshot) = 0;
+  /// The schema versions applied to this store, in order.
+  virtual Result<std::vector<SchemaVersion>> schemaHistory() = 0;
 
   /// Whether a write transaction can begin now (the readiness probe); writes nothing.
   virtual Result<Done> checkWritable() = 0;

@@ -55,6 +55,11 @@ class FailingStateStore final : public Store {
   Result<uint64_t> pruneAudit(int64_t) override { return uint64_t{0}; }
   Result<uint64_t> reserveSequence(const std::string&, uint64_t) override { return uint64_t{1}; }
   Result<Done> checkWritable() override { return Done{}; }
+  Result<StoreSnapshot> exportAll() override { return StoreSnapshot{}; }
+  Result<Done> importAll(const StoreSnapshot&) override { return Done{}; }
+  Result<std::vector<SchemaVersion>> schemaHistory() override {
+    return std::vector<SchemaVersion>{};
+  }
 };
 
 class HostBindingTest : public ::testing::Test {

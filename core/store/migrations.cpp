@@ -1,0 +1,118 @@
+#include "core/store/migrations.hpp"
+
+namespace sluice {
+
+namespace {
+
+// Version 1 to 4 describe the schema as the SQLite store had it before versions were recorded;
+// written with IF NOT EXISTS, they are no-ops on such a database and only get recorded.
+const std::vector<Migration> kMigrations = {
+    {1, "flows and plugin state",
+     R"(
+CREATE TABLE IF NOT EXISTS flows (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  flow_id TEXT NOT NULL UNIQUE,
+  record TEXT NOT NULL,
+  desired TEXT NOT NULL DEFAULT 'stopped'
+);
+CREATE TABLE IF NOT EXISTS plugin_state (
+  incarnation INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (incarnation, key)
+);
+)",
+     R"(
+CREATE TABLE IF NOT EXISTS flows (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  flow_id TEXT NOT NULL UNIQUE,
+  record TEXT NOT NULL,
+  desired TEXT NOT NULL DEFAULT 'stopped'
+);
+CREATE TABLE IF NOT EXISTS plugin_state (
+  incarnation BIGINT NOT NULL,
+  key TEXT NOT NULL,
+  value BYTEA NOT NULL,
+  PRIMARY KEY (incarnation, key)
+);
+)"},
+    {2, "tokens",
+     R"(
+CREATE TABLE IF NOT EXISTS tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER,
+  revoked_ms INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (name) WHERE revoked_ms IS NULL;
+)",
+     R"(
+CREATE TABLE IF NOT EXISTS tokens (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT,
+  revoked_ms BIGINT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (name) WHERE revoked_ms IS NULL;
+)"},
+    {3, "audit log",
+     R"(
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms INTEGER NOT NULL,
+  token TEXT NOT NULL,
+  role TEXT NOT NULL,
+  remote TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  flow_ids TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
+)",
+     R"(
+CREATE TABLE IF NOT EXISTS audit (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  time_ms BIGINT NOT NULL,
+  token TEXT NOT NULL,
+  role TEXT NOT NULL,
+  remote TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  flow_ids TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
+)"},
+    {4, "durable sequences",
+     R"(
+CREATE TABLE IF NOT EXISTS sequences (
+  name TEXT PRIMARY KEY,
+  next INTEGER NOT NULL
+);
+)",
+     R"(
+CREATE TABLE IF NOT EXISTS sequences (
+  name TEXT PRIMARY KEY,
+  next BIGINT NOT NULL
+);
+)"},
+};
+
+}  // namespace
+
+const std::vector<Migration>& schemaMigrations() { return kMigrations; }
+
+int latestSchemaVersion() { return kMigrations.back().version; }
+
+}  // namespace sluice

@@ -1,0 +1,273 @@
+#include "core/store/pg/pg_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "core/store/migrations.hpp"
+
+namespace sluice {
+
+namespace {
+
+// Every node migrates under this lock, so two starting at once apply each version once.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7405183019)";
+
+}  // namespace
+
+std::optional<pg::Rows> PgStore::Tx::run(const char* sql, const std::vector<pg::Param>& params,
+                                         bool binary_result) {
+  if (failure_) return std::nullopt;
+  pg::Rows rows = conn_.exec(sql, params, binary_result);
+  if (rows.ok()) return rows;
+  sql_state_ = rows.sqlState();
+  failure_ = pg::errorOf(rows, conn_, "");
+  return std::nullopt;
+}
+
+bool PgStore::Tx::script(const char* sql) {
+  if (failure_) return false;
+  pg::Rows rows = conn_.script(sql);
+  if (rows.ok()) return true;
+  sql_state_ = rows.sqlState();
+  failure_ = pg::errorOf(rows, conn_, "");
+  return false;
+}
+
+Error PgStore::Tx::error(const std::string& what) const {
+  if (!failure_) return Error{ErrorKind::kInternal, what, {}};
+  Error e = *failure_;
+  e.message = what + e.message;
+  if (sql_state_ == "23505") e.kind = ErrorKind::kConflict;
+  return e;
+}
+
+PgStore::Lease::~Lease() {
+  if (!conn_) return;
+  std::lock_guard lock(store_->pool_mu_);
+  if (conn_->up()) {
+    store_->idle_.push_back(std::move(conn_));
+  } else {
+    --store_->open_;
+  }
+  store_->pool_cv_.notify_one();
+}
+
+Result<PgStore::Lease> PgStore::acquire() {
+  {
+    std::unique_lock lock(pool_mu_);
+    pool_cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(c));
+    }
+    ++open_;
+  }
+  auto opened = pg::Connection::open(url_);
+  if (!opened.ok()) {
+    std::lock_guard lock(pool_mu_);
+    --open_;
+    pool_cv_.notify_one();
+    return opened.error();
+  }
+  return Lease(this, std::move(opened.value()));
+}
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, size_t connections) {
+  std::unique_ptr<PgStore> store(new PgStore(url, connections < 1 ? 1 : connections));
+  if (auto migrated = store->migrate(); !migrated.ok()) return migrated.error();
+  // State of incarnations no longer stored (a flow deleted while its node crashed).
+  auto cleaned = store->single(
+      "cannot clean plugin state",
+      "DELETE FROM plugin_state WHERE incarnation NOT IN (SELECT seq FROM flows)", {});
+  if (!cleaned.ok()) return cleaned.error();
+  PgStore* self = store.get();
+  store->listener_ = std::make_unique<pg::Listener>(
+      url, std::vector<std::string>{"sluice_tokens"},
+      [self](const std::string&, const std::string&) { ++self->token_changes_; },
+      [self] { ++self->token_changes_; });
+  // Token changes committed after open() returns must be heard of.
+  if (!store->listener_->waitListening(std::chrono::seconds(5))) {
+    spdlog::warn(
+        "store notifications are not set up yet: token changes of other processes may "
+        "be seen late");
+  }
+  return store;
+}
+
+PgStore::~PgStore() { listener_.reset(); }
+
+Result<Done> PgStore::migrate() {
+  int current = 0;
+  auto done = inTransaction("cannot migrate the schema: ", nullptr, [&](Tx& tx) {
+    tx.run(kMigrationLock);
+    tx.run(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
+        "NULL, applied_ms BIGINT NOT NULL)");
+    auto rows = tx.run("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!rows) return false;
+    current = static_cast<int>(rows->int64(0, 0));
+    if (current > latestSchemaVersion()) return false;
+    for (const auto& m : schemaMigrations()) {
+      if (m.version <= current) continue;
+      tx.script(m.postgres);
+      tx.run(
+          "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, "
+          "(extract(epoch from now()) * 1000)::bigint)",
+          {int64_t{m.version}, m.name});
+    }
+    return !tx.failed();
+  });
+  if (current > latestSchemaVersion()) {
+    return Error{ErrorKind::kInternal,
+                 "the database has schema version " + std::to_string(current) +
+                     ", newer than this build's " + std::to_string(latestSchemaVersion()) +
+                     ": run a newer sluice",
+                 {}};
+  }
+  return done;
+}
+
+Result<Done> PgStore::inTransaction(const char* what, AuditRecord* audit,
+                                    const std::function<bool(Tx&)>& body) {
+  auto lease = acquire();
+  if (!lease.ok()) return lease.error();
+  pg::Connection& conn = *lease.value();
+  const auto began = std::chrono::steady_clock::now();
+  pg::Rows begin = conn.exec("BEGIN");
+  if (!begin.ok() && !conn.up() && conn.ensureUp()) begin = conn.exec("BEGIN");
+  if (!begin.ok()) return pg::errorOf(begin, conn, std::string(what) + "cannot begin");
+  Tx tx(conn);
+  const bool ok = body(tx) && (audit == nullptr || insertAudit(tx, audit->entry));
+  if (!ok || tx.failed()) {
+    Error e = tx.error(what);
+    conn.exec("ROLLBACK");
+    return e;
+  }
+  pg::Rows commit = conn.exec("COMMIT");
+  if (!commit.ok()) return pg::errorOf(commit, conn, std::string(what) + "cannot commit");
+  commit_durations_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  if (audit != nullptr) audit->written = true;
+  return Done{};
+}
+
+Result<pg::Rows> PgStore::single(const char* what, const char* sql,
+                                 const std::vector<pg::Param>& params, bool binary_result) {
+  auto lease = acquire();
+  if (!lease.ok()) return lease.error();
+  pg::Connection& conn = *lease.value();
+  pg::Rows rows = conn.exec(sql, params, binary_result);
+  if (!rows.ok() && !conn.up() && conn.ensureUp()) rows = conn.exec(sql, params, binary_result);
+  if (!rows.ok()) return pg::errorOf(rows, conn, what);
+  return rows;
+}
+
+Result<std::vector<StoredFlow>> PgStore::loadAll() {
+  auto rows = single("cannot read flows",
+                     "SELECT flow_id, record, desired, seq FROM flows ORDER BY seq", {});
+  if (!rows.ok()) return rows.error();
+  std::vector<StoredFlow> out;
+  const pg::Rows& r = rows.value();
+  out.reserve(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    StoredFlow f;
+    f.id = r.text(i, 0);
+    f.record_json = r.text(i, 1);
+    f.desired = desiredFromString(r.text(i, 2)).value_or(Desired::kStopped);
+    f.incarnation = static_cast<Incarnation>(r.int64(i, 3));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+Result<std::vector<Incarnation>> PgStore::insertFlows(const std::vector<StoredFlow>& flows,
+                                                      AuditRecord* audit) {
+  std::vector<Incarnation> incarnations;
+  auto done = inTransaction("cannot insert flows: ", audit, [&](Tx& tx) {
+    for (const auto& f : flows) {
+      auto rows = tx.run(
+          "INSERT INTO flows (flow_id, record, desired) VALUES ($1, $2, $3) "
+          "RETURNING seq",
+          {f.id, f.record_json, std::string(toString(f.desired))});
+      if (!rows) return false;
+      incarnations.push_back(static_cast<Incarnation>(rows->int64(0, 0)));
+    }
+    return true;
+  });
+  if (!done.ok()) return done.error();
+  return incarnations;
+}
+
+Result<Done> PgStore::updateFlow(const std::string& id, Incarnation inc,
+                                 const std::string& record_json, AuditRecord* audit) {
+  bool found = true;
+  auto done = inTransaction("cannot update flow: ", audit, [&](Tx& tx) {
+    auto rows = tx.run("UPDATE flows SET record = $1 WHERE flow_id = $2 AND seq = $3",
+                       {record_json, id, static_cast<int64_t>(inc)});
+    if (!rows) return false;
+    found = rows->affected() == 1;
+    return found;
+  });
+  if (!found) return Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
+  return done;
+}
+
+Result<Done> PgStore::deleteFlow(const std::string& id, AuditRecord* audit) {
+  return inTransaction("cannot delete flow: ", audit, [&](Tx& tx) {
+    return tx.run("DELETE FROM flows WHERE flow_id = $1", {id}).has_value();
+  });
+}
+
+Result<Done> PgStore::deleteState(Incarnation inc) {
+  auto rows = single("cannot delete state", "DELETE FROM plugin_state WHERE incarnation = $1",
+                     {static_cast<int64_t>(inc)});
+  if (!rows.ok()) return rows.error();
+  return Done{};
+}
+
+Result<Done> PgStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states,
+                                 AuditRecord* audit) {
+  if (states.empty() && audit == nullptr) return Done{};
+  return inTransaction("cannot set desired states: ", audit, [&](Tx& tx) {
+    for (const auto& [id, desired] : states) {
+      if (!tx.run("UPDATE flows SET desired = $1 WHERE flow_id = $2",
+                  {std::string(toString(desired)), id})) {
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
+Result<std::optional<std::string>> PgStore::stateGet(Incarnation inc, const std::string& key) {
+  auto rows = single("cannot read state",
+                     "SELECT value FROM plugin_state WHERE incarnation = $1 AND key = $2",
+                     {static_cast<int64_t>(inc), key}, /*binary_result=*/true);
+  if (!rows.ok()) return rows.error();
+  if (rows.value().size() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(rows.value().text(0, 0));
+}
+
+Result<Done> PgStore::statePut(Incarnation inc, const std::string& key, const std::string& value) {
+  // Only for an incarnation still stored: plugin code of a deleted flow writes nothing.
+  auto rows = single("cannot write state",
+                     "INSERT INTO plugin_state (incarnation, key, value) "
+                     "SELECT $1::bigint, $2::text, $3::bytea "
+                     "WHERE EXISTS (SELECT 1 FROM flows WHERE seq = $1::bigint) "
+                     "ON CONFLICT (incarnation, key) DO UPDATE SET value = excluded.value",
+                     {static_cast<int64_t>(inc), key, pg::Param::bytes(value)});
+  if (!rows.ok()) return rows.error();
+  return Done{};
+}
+
+Result<Done> PgStore::stateDelete(Incarnation inc, const std::string& key) {
+  auto rows =
+      single("cannot delete state", "DELETE FROM plugin_state WHERE incarnation = $1 AND key = $2",
+             {static_cast<int64_t>(inc), key});
+  if (!rows.ok()) return rows.error();
+  return Done{};
+}
+
+}  // namespace sluice

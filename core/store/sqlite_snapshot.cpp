@@ -1,0 +1,164 @@
+// The SqliteStore's schema versions, and its whole contents as one snapshot (sluice migrate).
+#include <sqlite3.h>
+
+#include <chrono>
+#include <map>
+
+#include "core/store/migrations.hpp"
+#include "core/store/sqlite_statement.hpp"
+#include "core/store/sqlite_store.hpp"
+
+namespace sluice {
+
+namespace {
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<Done> SqliteStore::migrate() {
+  std::lock_guard lock(mu_);
+  if (!exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name "
+            "TEXT NOT NULL, applied_ms INTEGER NOT NULL)")) {
+    return sqlError("cannot create the schema_migrations table");
+  }
+  int current = 0;
+  {
+    Statement st(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!st.ok() || st.step() != SQLITE_ROW) return sqlError("cannot read the schema version");
+    current = static_cast<int>(st.int64(0));
+  }
+  if (current > latestSchemaVersion()) {
+    return Error{ErrorKind::kInternal,
+                 "the database has schema version " + std::to_string(current) +
+                     ", newer than this build's " + std::to_string(latestSchemaVersion()) +
+                     ": run a newer sluice",
+                 {}};
+  }
+  for (const auto& m : schemaMigrations()) {
+    if (m.version <= current) continue;
+    auto done = inTransaction("cannot apply schema version", nullptr, [&] {
+      if (!exec(m.sqlite)) return false;
+      Statement st(db_,
+                   "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)");
+      st.bindInt64(1, m.version);
+      st.bind(2, m.name);
+      st.bindInt64(3, nowMs());
+      return st.step() == SQLITE_DONE;
+    });
+    if (!done.ok()) return done.error();
+  }
+  return Done{};
+}
+
+Result<std::vector<SchemaVersion>> SqliteStore::schemaHistory() {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "SELECT version, name FROM schema_migrations ORDER BY version");
+  if (!st.ok()) return sqlError("cannot read the schema versions");
+  std::vector<SchemaVersion> out;
+  while (st.step() == SQLITE_ROW) out.push_back({static_cast<int>(st.int64(0)), st.text(1)});
+  return out;
+}
+
+Result<StoreSnapshot> SqliteStore::exportAll() {
+  StoreSnapshot snap;
+  auto flows = loadAll();
+  if (!flows.ok()) return flows.error();
+  snap.flows = std::move(flows.value());
+  auto tokens = loadTokens();
+  if (!tokens.ok()) return tokens.error();
+  snap.tokens = std::move(tokens.value());
+  for (uint64_t after = 0;;) {
+    auto page = listAudit(after, 10000);
+    if (!page.ok()) return page.error();
+    if (page.value().empty()) break;
+    after = page.value().back().seq;
+    for (auto& e : page.value()) snap.audit.push_back(std::move(e));
+  }
+  std::lock_guard lock(mu_);
+  {
+    Statement st(db_,
+                 "SELECT incarnation, key, value FROM plugin_state WHERE incarnation IN "
+                 "(SELECT seq FROM flows) ORDER BY incarnation, key");
+    if (!st.ok()) return sqlError("cannot read plugin state");
+    while (st.step() == SQLITE_ROW) {
+      snap.state.push_back({static_cast<Incarnation>(st.int64(0)), st.text(1), st.text(2)});
+    }
+  }
+  Statement st(db_, "SELECT name, next FROM sequences ORDER BY name");
+  if (!st.ok()) return sqlError("cannot read sequences");
+  while (st.step() == SQLITE_ROW) {
+    snap.sequences.emplace_back(st.text(0), static_cast<uint64_t>(st.int64(1)));
+  }
+  return snap;
+}
+
+Result<Done> SqliteStore::importAll(const StoreSnapshot& snap) {
+  std::lock_guard lock(mu_);
+  bool occupied = false;
+  auto done = inTransaction("cannot import", nullptr, [&] {
+    Statement count(db_, "SELECT (SELECT count(*) FROM flows) + (SELECT count(*) FROM tokens)");
+    if (!count.ok() || count.step() != SQLITE_ROW) return false;
+    if (count.int64(0) > 0) {
+      occupied = true;
+      return false;
+    }
+    std::map<Incarnation, Incarnation> renamed;
+    Statement flow(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
+    for (const auto& f : snap.flows) {
+      flow.bind(1, f.id);
+      flow.bind(2, f.record_json);
+      flow.bind(3, std::string(toString(f.desired)));
+      if (flow.step() != SQLITE_DONE) return false;
+      flow.reset();
+      renamed[f.incarnation] = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));
+    }
+    Statement state(db_, "INSERT INTO plugin_state (incarnation, key, value) VALUES (?, ?, ?)");
+    for (const auto& r : snap.state) {
+      auto to = renamed.find(r.incarnation);
+      if (to == renamed.end()) continue;  // state of a deleted flow
+      state.bindInt(1, to->second);
+      state.bind(2, r.key);
+      state.bindBlob(3, r.value);
+      if (state.step() != SQLITE_DONE) return false;
+      state.reset();
+    }
+    Statement token(db_,
+                    "INSERT INTO tokens (name, role, hash, created_ms, expires_ms, revoked_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?)");
+    for (const auto& t : snap.tokens) {
+      token.bind(1, t.name);
+      token.bind(2, t.role);
+      token.bind(3, t.hash);
+      token.bindInt64(4, t.created_ms);
+      t.expires_ms ? token.bindInt64(5, *t.expires_ms) : token.bindNull(5);
+      t.revoked_ms ? token.bindInt64(6, *t.revoked_ms) : token.bindNull(6);
+      if (token.step() != SQLITE_DONE) return false;
+      token.reset();
+    }
+    for (const auto& e : snap.audit) {
+      if (!insertAudit(e)) return false;
+    }
+    Statement seq(db_,
+                  "INSERT INTO sequences (name, next) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                  "SET next = max(next, excluded.next)");
+    for (const auto& [name, next] : snap.sequences) {
+      seq.bind(1, name);
+      seq.bindInt(2, next);
+      if (seq.step() != SQLITE_DONE) return false;
+      seq.reset();
+    }
+    return true;
+  });
+  if (occupied) {
+    return Error{ErrorKind::kConflict, "the destination store already holds flows or tokens", {}};
+  }
+  if (done.ok()) token_changes_->bump();
+  return done;
+}
+
+}  // namespace sluice
