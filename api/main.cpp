@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "api/cli/migrate_command.hpp"
 #include "api/cli/token_command.hpp"
 #include "api/server.hpp"
+#include "core/cluster/membership.hpp"
 #include "core/engine/engine.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/duration.hpp"
@@ -77,6 +79,24 @@ size_t fitConnections(size_t wanted) {
   return fit;
 }
 
+// The node's id when --node-id is not given: hostname:port.
+std::string defaultNodeId(uint16_t port) {
+  char host[256] = {};
+  const bool named = ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0';
+  return std::string(named ? host : "node") + ":" + std::to_string(port);
+}
+
+// The URL other nodes and clients reach this node at when --advertise-url is not given.
+std::string defaultAdvertiseUrl(const std::string& listen_host, uint16_t port, bool tls) {
+  std::string host = listen_host;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+  }
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+}
+
 std::filesystem::path executableDir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -114,6 +134,9 @@ int main(int argc, char** argv) {
   size_t metrics_flow_limit = 1000;
   uint64_t events_buffer = 10'000;
   std::string events_heartbeat = "15s";
+  std::string node_id;
+  std::string advertise_url;
+  std::string lease_ttl = "10s";
   bool version = false;
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
@@ -176,6 +199,13 @@ int main(int argc, char** argv) {
   app.add_option("--events-heartbeat", events_heartbeat,
                  "how often an idle GET /events stream gets a heartbeat comment (default 15s)")
       ->check(DurationValidator());
+  app.add_option("--node-id", node_id, "this node's id in its cluster (default hostname:port)");
+  app.add_option("--advertise-url", advertise_url,
+                 "the URL other nodes and clients reach this node at (default from --listen)");
+  app.add_option("--lease-ttl", lease_ttl,
+                 "the node's lease in its cluster; renewed every third of it, and the node "
+                 "fences itself after half of it without a renewal (default 10s)")
+      ->check(DurationValidator());
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--version", version, "print the version and exit");
@@ -230,6 +260,10 @@ int main(int argc, char** argv) {
                  "turn the lockout off)\n";
     return 2;
   }
+  if (sluice::parseDuration(lease_ttl)->count() < 100) {
+    std::cerr << "sluice: --lease-ttl must be at least 100ms\n";
+    return 2;
+  }
   if (sluice::parseDuration(events_heartbeat)->count() <= 0) {
     std::cerr << "sluice: --events-heartbeat must be longer than 0\n";
     return 2;
@@ -237,6 +271,8 @@ int main(int argc, char** argv) {
   server_options.observe.metrics_flow_limit = metrics_flow_limit;
   server_options.observe.events_max_lag = events_buffer;
   server_options.observe.events_heartbeat = *sluice::parseDuration(events_heartbeat);
+  std::atomic<const sluice::cluster::Membership*> membership_ptr{nullptr};
+  server_options.observe.membership = [&membership_ptr] { return membership_ptr.load(); };
   server_options.access.audit_retention = std::chrono::hours(24 * audit_retention_days);
   server_options.access.limits.max_failures = auth_max_failures;
   server_options.access.limits.lockout = *sluice::parseDuration(auth_lockout);
@@ -314,6 +350,19 @@ int main(int argc, char** argv) {
   spdlog::info("sluice {} listening on {}://{}:{} (store {})", SLUICE_VERSION,
                server->tls() ? "https" : "http", server_options.host, server->port(),
                sluice::describeStore(store_url, data_dir));
+  // Membership of the cluster on the store (one node on SQLite): the node id and URL default
+  // to the port actually bound.
+  sluice::cluster::MembershipOptions member;
+  member.node_id = node_id.empty() ? defaultNodeId(server->port()) : node_id;
+  member.url = advertise_url.empty()
+                   ? defaultAdvertiseUrl(server_options.host, server->port(), server->tls())
+                   : advertise_url;
+  member.ttl = *sluice::parseDuration(lease_ttl);
+  auto membership = std::make_unique<sluice::cluster::Membership>(engine.value()->store(), member);
+  if (!membership->renewNow()) spdlog::warn("cluster: the first lease renewal failed");
+  membership_ptr = membership.get();
+  spdlog::info("cluster: node {} at {} (lease {} ms)", member.node_id, member.url,
+               member.ttl.count());
   // A line scripts can wait for: the port actually bound (useful with port 0).
   std::cout << "listening on " << server_options.host << ":" << server->port() << std::endl;
 
@@ -322,6 +371,8 @@ int main(int argc, char** argv) {
   spdlog::info("signal {} received: draining requests, stopping flows", sig);
   server->drainAndStop(30'000);
   server.reset();
+  membership_ptr = nullptr;
+  membership.reset();  // leaves the cluster
   bool clean = engine.value()->shutdown();
   if (!clean) {
     // Plugin code that never returned still runs on a detached worker: leave without running

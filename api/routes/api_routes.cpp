@@ -154,6 +154,11 @@ class ApiRoutes : public http::EdgeHandler {
       if (m == M::Get) return to(Role::kViewer, [o, q, r](const AuditPtr&) { o->metrics(*q, r); });
       return allow({M::Get});
     }
+    if (seg.size() == 1 && seg[0] == "cluster") {
+      route.tmpl = "/cluster";
+      if (m == M::Get) return to(Role::kViewer, [o, r](const AuditPtr&) { o->cluster(r); });
+      return allow({M::Get});
+    }
     if (seg.size() == 1 && seg[0] == "events") {
       route.tmpl = "/events";
       if (m == M::Get) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/routes/cluster_routes.hpp"
 #include "api/routes/conditional.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
@@ -51,6 +52,18 @@ void ObserveHandlers::metrics(const Http::Request& req, const ReplyPtr& r) {
   // the metrics it reads; a task that owned the Observability could end up joining itself.
   shared_->scrapes.post([engine = &engine_, http = shared_->http.get(), options, selected, r] {
     r->send(200, metrics::renderMetrics(*engine, *http, options, selected));
+  });
+}
+
+void ObserveHandlers::cluster(const ReplyPtr& r) {
+  const cluster::Membership* membership =
+      shared_->options.membership ? shared_->options.membership() : nullptr;
+  if (membership == nullptr) return r->send(503, errorBody("cluster membership is not running"));
+  // The store is read on the scrape thread, never on an I/O thread.
+  shared_->scrapes.post([engine = &engine_, membership, r] {
+    int status = 200;
+    std::string body = clusterDocument(engine->store(), *membership, &status);
+    r->send(status, body);
   });
 }
 

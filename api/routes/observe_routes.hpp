@@ -19,7 +19,10 @@
 
 namespace sluice {
 class Engine;
+namespace cluster {
+class Membership;
 }
+}  // namespace sluice
 
 namespace sluice::api {
 
@@ -28,6 +31,9 @@ struct ObserveOptions {
   std::chrono::milliseconds events_heartbeat{15'000};
   uint64_t events_max_lag = 10'000;
   std::chrono::milliseconds status_max_age{1'000};
+  /// This node's membership of its cluster, for GET /cluster (none yet: 503). Set by main once
+  /// the port is bound, since the node id defaults to host:port.
+  std::function<const cluster::Membership*()> membership;
 };
 
 /// One per server, shared by every handler clone.
@@ -58,6 +64,7 @@ class ObserveHandlers {
   /// `who` names the client in the log.
   void events(const Pistache::Http::Request& req, const http::ReplyPtr& r, std::string who);
   void openapi(const http::ReplyPtr& r);
+  void cluster(const http::ReplyPtr& r);
 
  private:
   Engine& engine_;

@@ -107,6 +107,29 @@ CREATE TABLE IF NOT EXISTS sequences (
   next BIGINT NOT NULL
 );
 )"},
+    // Lease times are the database's own clock (PostgreSQL's now()); a SQLite store is one
+    // machine, whose clock is the only one.
+    {5, "cluster nodes",
+     R"(
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  started_ms INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  lease_until_ms INTEGER NOT NULL,
+  leader INTEGER NOT NULL DEFAULT 0
+);
+)",
+     R"(
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  started_ms BIGINT NOT NULL,
+  heartbeat_at TIMESTAMPTZ NOT NULL,
+  lease_until TIMESTAMPTZ NOT NULL,
+  leader BOOLEAN NOT NULL DEFAULT false
+);
+)"},
 };
 
 }  // namespace

@@ -48,6 +48,13 @@ class SqliteStore final : public Store {
   Result<Done> importAll(const StoreSnapshot& snapshot) override;
   Result<std::vector<SchemaVersion>> schemaHistory() override;
 
+  // sqlite_nodes.cpp
+  Result<int64_t> renewNodeLease(const std::string& node_id, const std::string& url,
+                                 int64_t started_ms, int64_t ttl_ms, bool leader) override;
+  Result<std::vector<NodeRecord>> listNodes() override;
+  Result<Done> leaveCluster(const std::string& node_id) override;
+  Result<bool> holdLeadership() override;
+
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Error sqlError(const std::string& what) const;

@@ -55,6 +55,18 @@ struct SchemaVersion {
   std::string name;
 };
 
+/// One node of a cluster as the store sees it. Times are the store's clock, in ms since the
+/// epoch; `alive` is the store's own judgement (its lease has not run out by its clock).
+struct NodeRecord {
+  std::string node_id;
+  std::string url;
+  int64_t started_ms = 0;
+  int64_t heartbeat_ms = 0;
+  int64_t lease_until_ms = 0;
+  bool leader = false;
+  bool alive = false;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -114,6 +126,19 @@ class Store {
   virtual Result<Done> importAll(const StoreSnapshot& snapshot) = 0;
   /// The schema versions applied to this store, in order.
   virtual Result<std::vector<SchemaVersion>> schemaHistory() = 0;
+
+  /// Renews (or first takes) the lease of node `node_id` for `ttl_ms` from the store's now,
+  /// recording its URL, start time and whether it leads; the lease's end, by the store's clock.
+  virtual Result<int64_t> renewNodeLease(const std::string& node_id, const std::string& url,
+                                         int64_t started_ms, int64_t ttl_ms, bool leader) = 0;
+  /// Every node that ever renewed a lease and did not leave, by node id.
+  virtual Result<std::vector<NodeRecord>> listNodes() = 0;
+  /// Removes a node's row (a clean shutdown): the others need not wait for its lease to lapse.
+  virtual Result<Done> leaveCluster(const std::string& node_id) = 0;
+  /// Tries to become, or stay, the cluster's one leader; whether this store's process leads.
+  /// On PostgreSQL a session advisory lock on a connection of its own: leadership ends with
+  /// that connection. A SQLite store is one node, which always leads.
+  virtual Result<bool> holdLeadership() = 0;
 
   /// Whether a write transaction can begin now (the readiness probe); writes nothing.
   virtual Result<Done> checkWritable() = 0;

@@ -81,17 +81,21 @@ class PgServer {
   }
 
   /// Stops the server hard and starts it again on the same port (only a private one).
-  void restart() {
-    if (std::system((script() + " restart " + state_).c_str()) != 0) {
-      throw std::runtime_error("cannot restart PostgreSQL");
-    }
-  }
+  void restart() { run("restart"); }
+  /// Freezes (SIGSTOP) and thaws the server: it accepts connections and never answers.
+  void pause() { run("pause"); }
+  void resume() { run("resume"); }
 
  private:
   PgServer(std::string state, bool owned) : state_(std::move(state)), owned_(owned) {
     std::ifstream in(state_);
     std::string dir;
     in >> dir >> port_;
+  }
+  void run(const std::string& command) {
+    if (std::system((script() + " " + command + " " + state_).c_str()) != 0) {
+      throw std::runtime_error("tests/pg/pg.sh " + command + " failed");
+    }
   }
   bool answers() const {
     PGconn* c = PQconnectdb(url("postgres").c_str());

@@ -66,6 +66,7 @@ class Walker(AccessScenarios):
         self.step("conditional PUT and DELETE", self.scenario_conditional_write, "conditional")
         self.step("deletes", self.scenario_delete)
         self.step("plugins", lambda: self.call("GET", "/plugins", expect=200))
+        self.step("cluster", lambda: self.call("GET", "/cluster", expect=200))
         self.step("metrics", self.scenario_metrics)
         self.step("events", self.scenario_events)
         self.step("audit", self.scenario_audit)

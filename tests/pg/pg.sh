@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests: `pg.sh start STATE` starts one on a free loopback
 # port in a new temporary directory and writes "DIR PORT" to the file STATE; `pg.sh stop STATE`
-# stops it and removes the directory; `pg.sh restart STATE` stops it hard and starts it again.
+# stops it and removes the directory; `pg.sh restart STATE` stops it hard and starts it again;
+# `pg.sh pause|resume STATE` freezes and thaws it.
 # fsync is off (the tests kill servers, never the machine); commits still reach the OS first.
 # PostgreSQL refuses to run as root, so as root every server command runs as the `postgres`
 # user (runuser).
@@ -46,5 +47,12 @@ case "$cmd" in
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB" \
       start > /dev/null
     ;;
-  *) echo "usage: pg.sh start|stop|restart STATE" >&2; exit 2 ;;
+  pause|resume)
+    # SIGSTOP / SIGCONT the server and its backends: a server that accepts and never answers.
+    read -r dir port < "$state"
+    pid=$(head -1 "$dir/data/postmaster.pid")
+    sig=STOP; [ "$cmd" = resume ] && sig=CONT
+    kill -$sig "$pid" $(pgrep -P "$pid")
+    ;;
+  *) echo "usage: pg.sh start|stop|restart|pause|resume STATE" >&2; exit 2 ;;
 esac

@@ -129,5 +129,74 @@ TEST(PgServer, ABadStoreStopsTheServerWithAReason) {
   EXPECT_NE(down.err.find("cannot connect to PostgreSQL"), std::string::npos) << down.err;
 }
 
+rapidjson::Document clusterOf(uint16_t port) {
+  auto r = request(port, "GET", "/cluster");
+  EXPECT_EQ(r.status, 200) << r.body;
+  return parseJson(r.status == 200 ? r.body : "{}");
+}
+
+std::string leaderOf(uint16_t port) {
+  auto doc = clusterOf(port);
+  return doc.IsObject() && doc.HasMember("leader") && doc["leader"].IsString()
+             ? doc["leader"].GetString()
+             : "";
+}
+
+TEST(PgServer, ClusterListsTheNodesAndOneLeader) {
+  const fs::path dir = testDir("pg");
+  const std::string url = PgServer::shared().freshDatabase("cluster");
+  auto a = std::make_unique<ServerProcess>(
+      SLUICE_BINARY, dir / "a",
+      serverArgs({"--store", url, "--node-id", "node-a", "--lease-ttl", "1s"}));
+  ServerProcess b(SLUICE_BINARY, dir / "b",
+                  serverArgs({"--store", url, "--node-id", "node-b", "--advertise-url",
+                              "http://b.example:5000", "--lease-ttl", "1s"}));
+  auto doc = clusterOf(a->port());
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_STREQ(doc["node"].GetString(), "node-a");
+  EXPECT_EQ(doc["lease_ttl_ms"].GetInt(), 1000);
+  EXPECT_FALSE(doc["fenced"].GetBool());
+  ASSERT_EQ(doc["nodes"].Size(), 2u);
+  for (const auto& n : doc["nodes"].GetArray()) EXPECT_TRUE(n["alive"].GetBool());
+  EXPECT_STREQ(doc["nodes"][1]["url"].GetString(), "http://b.example:5000");
+  // Both nodes name the same leader.
+  ASSERT_TRUE(waitFor([&] { return !leaderOf(a->port()).empty(); }, 10s));
+  EXPECT_EQ(leaderOf(a->port()), leaderOf(b.port()));
+  // The leader goes (a clean stop leaves the cluster); b leads, alone.
+  if (leaderOf(b.port()) == "node-a") {
+    a->kill(SIGTERM);
+    a.reset();
+    EXPECT_TRUE(waitFor([&] { return leaderOf(b.port()) == "node-b"; }, 10s));
+    EXPECT_EQ(clusterOf(b.port())["nodes"].Size(), 1u);
+  } else {
+    // b leads: a SIGKILLed follower stays listed, no longer alive once its lease ran out.
+    a->kill(SIGKILL);
+    a.reset();
+    EXPECT_TRUE(waitFor(
+        [&] {
+          auto d = clusterOf(b.port());
+          return d["nodes"].Size() == 2 && !d["nodes"][0]["alive"].GetBool();
+        },
+        10s));
+    EXPECT_EQ(leaderOf(b.port()), "node-b");
+  }
+}
+
+TEST(PgServer, ASingleNodeOnSqliteIsItsOwnCluster) {
+  const fs::path dir = testDir("pg");
+  ServerProcess node(SLUICE_BINARY, dir / "single", serverArgs({"--node-id", "solo"}));
+  auto doc = clusterOf(node.port());
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_STREQ(doc["leader"].GetString(), "solo");
+  ASSERT_EQ(doc["nodes"].Size(), 1u);
+  EXPECT_EQ(std::string(doc["nodes"][0]["url"].GetString()),
+            "http://127.0.0.1:" + std::to_string(node.port()));
+  EXPECT_EQ(request(node.port(), "POST", "/cluster", "{}").status, 405);
+  auto short_ttl = runSluice(
+      {"--listen", "127.0.0.1:0", "--data-dir", (dir / "x").string(), "--lease-ttl", "50ms"}, dir);
+  EXPECT_EQ(short_ttl.exit_code, 2);
+  EXPECT_NE(short_ttl.err.find("--lease-ttl"), std::string::npos) << short_ttl.err;
+}
+
 }  // namespace
 }  // namespace sluice::test

@@ -1,5 +1,8 @@
 #include "core/store/pg/pg_connection.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <cstring>
 
 namespace sluice::pg {
@@ -21,7 +24,18 @@ std::string Rows::message() const {
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
-  PGconn* c = PQconnectdb(url.c_str());
+  // Defaults first, the URL last: what the URL says wins. Dead peers are found by TCP keepalives
+  // and unacknowledged writes time out; a server that accepts but never answers is bounded by
+  // exec's own timeout.
+  const char* keys[] = {"connect_timeout",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        nullptr};
+  const char* values[] = {"5", "5", "2", "3", "10000", url.c_str(), nullptr};
+  PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (c == nullptr) return Error{ErrorKind::kUnavailable, "out of memory connecting", {}};
   std::unique_ptr<Connection> conn(new Connection(c));
   if (!conn->up()) {
@@ -36,11 +50,15 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
 
 bool Connection::ensureUp() {
   if (up()) return true;
+  timed_out_ = false;
   PQreset(conn_);
   return up();
 }
 
 std::string Connection::lastError() const {
+  if (timed_out_) {
+    return "no answer from the server within " + std::to_string(kStatementTimeout.count()) + " ms";
+  }
   std::string m = PQerrorMessage(conn_);
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
   return m;
@@ -55,8 +73,51 @@ Rows Connection::exec(const char* sql, const std::vector<Param>& params, bool bi
     lengths[i] = params[i].value ? static_cast<int>(params[i].value->size()) : 0;
     formats[i] = params[i].binary ? 1 : 0;
   }
-  return Rows(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr, values.data(),
-                           lengths.data(), formats.data(), binary_result ? 1 : 0));
+  if (timed_out_ ||
+      PQsendQueryParams(conn_, sql, static_cast<int>(params.size()), nullptr, values.data(),
+                        lengths.data(), formats.data(), binary_result ? 1 : 0) == 0) {
+    return Rows(nullptr);
+  }
+  return collect();
+}
+
+Rows Connection::script(const char* sql) {
+  if (timed_out_ || PQsendQuery(conn_, sql) == 0) return Rows(nullptr);
+  return collect();
+}
+
+Rows Connection::collect() {
+  const auto deadline = std::chrono::steady_clock::now() + kStatementTimeout;
+  PGresult* kept = nullptr;
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd fd{PQsocket(conn_), POLLIN, 0};
+      const int ready = left.count() > 0 ? ::poll(&fd, 1, static_cast<int>(left.count())) : 0;
+      if (ready == 0) {
+        timed_out_ = true;  // the connection is given up: the pool drops it
+        PQclear(kept);
+        return Rows(nullptr);
+      }
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0 || PQconsumeInput(conn_) == 0) break;  // lost: PQgetResult says so
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) break;
+    const auto status = PQresultStatus(r);
+    const bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+    const bool kept_failed = kept != nullptr && PQresultStatus(kept) != PGRES_COMMAND_OK &&
+                             PQresultStatus(kept) != PGRES_TUPLES_OK;
+    if (kept_failed && !failed) {
+      PQclear(r);  // keep the first error
+    } else {
+      PQclear(kept);
+      kept = r;
+    }
+    if (PQstatus(conn_) != CONNECTION_OK) break;
+  }
+  return Rows(kept);
 }
 
 Error errorOf(const Rows& rows, const Connection& conn, const std::string& what) {

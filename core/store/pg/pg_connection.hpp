@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -64,19 +65,26 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   /// Runs one statement with parameters ($1, $2...). `binary_result`: columns come back as raw
-  /// bytes (for bytea), integers then unreadable as text.
+  /// bytes (for bytea), integers then unreadable as text. Bounded by kStatementTimeout: a server
+  /// that stops answering (stopped, partitioned) leaves the connection broken, never a caller
+  /// waiting for ever.
   Rows exec(const char* sql, const std::vector<Param>& params = {}, bool binary_result = false);
-  /// Runs several statements without parameters (a migration's text).
-  Rows script(const char* sql) { return Rows(PQexec(conn_, sql)); }
+  /// Runs several statements without parameters (a migration's text), with the same bound.
+  Rows script(const char* sql);
   /// Whether the connection is up; reconnects once when it is not.
   bool ensureUp();
-  bool up() const { return PQstatus(conn_) == CONNECTION_OK; }
+  bool up() const { return !timed_out_ && PQstatus(conn_) == CONNECTION_OK; }
   std::string lastError() const;
   PGconn* get() const { return conn_; }
 
+  static constexpr std::chrono::milliseconds kStatementTimeout{10'000};
+
  private:
   explicit Connection(PGconn* c) : conn_(c) {}
+  /// Waits for the results of the query just sent; the last one (the first error, if any).
+  Rows collect();
   PGconn* conn_;
+  bool timed_out_ = false;
 };
 
 /// The error of a failed statement: kUnavailable when the connection is gone, kInternal else.

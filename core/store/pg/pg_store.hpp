@@ -53,6 +53,13 @@ class PgStore final : public Store {
   Result<Done> importAll(const StoreSnapshot& snapshot) override;
   Result<std::vector<SchemaVersion>> schemaHistory() override;
 
+  // pg_nodes.cpp
+  Result<int64_t> renewNodeLease(const std::string& node_id, const std::string& url,
+                                 int64_t started_ms, int64_t ttl_ms, bool leader) override;
+  Result<std::vector<NodeRecord>> listNodes() override;
+  Result<Done> leaveCluster(const std::string& node_id) override;
+  Result<bool> holdLeadership() override;
+
   /// One transaction's statements: the first failure is kept, and every later one is skipped.
   class Tx {
    public:
@@ -112,6 +119,10 @@ class PgStore final : public Store {
   // Bumped by every committed token change of this process and every notification of another's.
   std::atomic<uint64_t> token_changes_{0};
   std::unique_ptr<pg::Listener> listener_;
+  // Leadership: a session advisory lock held on a connection of its own.
+  std::mutex leader_mu_;
+  std::unique_ptr<pg::Connection> leader_conn_;  // guarded by leader_mu_
+  bool leading_ = false;                         // guarded by leader_mu_
 };
 
 }  // namespace sluice

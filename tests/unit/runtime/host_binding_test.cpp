@@ -60,6 +60,13 @@ class FailingStateStore final : public Store {
   Result<std::vector<SchemaVersion>> schemaHistory() override {
     return std::vector<SchemaVersion>{};
   }
+  Result<int64_t> renewNodeLease(const std::string&, const std::string&, int64_t, int64_t,
+                                 bool) override {
+    return int64_t{0};
+  }
+  Result<std::vector<NodeRecord>> listNodes() override { return std::vector<NodeRecord>{}; }
+  Result<Done> leaveCluster(const std::string&) override { return Done{}; }
+  Result<bool> holdLeadership() override { return true; }
 };
 
 class HostBindingTest : public ::testing::Test {

@@ -1,0 +1,114 @@
+#include "core/cluster/membership.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sluice::cluster {
+
+namespace {
+
+int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Membership::Membership(Store& store, MembershipOptions options, MembershipCallbacks callbacks)
+    : store_(store),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      started_ms_(wallMs()),
+      last_ok_(std::chrono::steady_clock::now()) {
+  renewer_ = std::thread([this] { renewLoop(); });
+  watchdog_ = std::thread([this] { watchLoop(); });
+}
+
+Membership::~Membership() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  renewer_.join();
+  watchdog_.join();
+  if (auto left = store_.leaveCluster(options_.node_id); !left.ok()) {
+    spdlog::warn("cluster: cannot leave: {}", left.error().message);
+  }
+}
+
+Membership::View Membership::view() const {
+  std::lock_guard lock(mu_);
+  return view_;
+}
+
+bool Membership::renewNow() {
+  std::lock_guard renew_lock(renew_mu_);
+  // The lease runs from the store's now, which is after this: counting from here, the fence
+  // (TTL/2 later) comes before the lease can lapse, whatever the call's latency.
+  const auto sent = std::chrono::steady_clock::now();
+  auto leading = store_.holdLeadership();
+  const bool leader = leading.ok() && leading.value();
+  auto until = store_.renewNodeLease(options_.node_id, options_.url, started_ms_,
+                                     options_.ttl.count(), leader);
+  bool unfence = false;
+  bool changed = false;
+  {
+    std::lock_guard lock(mu_);
+    changed = view_.leader != leader;
+    view_.leader = leader;
+    if (until.ok()) {
+      last_ok_ = sent;
+      view_.renewed = true;
+      view_.lease_until_ms = until.value();
+      view_.last_error.clear();
+      unfence = view_.fenced;
+      view_.fenced = false;
+    } else {
+      view_.last_error = until.error().message;
+    }
+  }
+  if (changed) {
+    spdlog::info("cluster: node {} {} the leader", options_.node_id,
+                 leader ? "is now" : "is no longer");
+    if (callbacks_.leadership) callbacks_.leadership(leader);
+  }
+  if (!until.ok()) {
+    spdlog::warn("cluster: cannot renew the lease of {}: {}", options_.node_id,
+                 until.error().message);
+  } else if (unfence) {
+    spdlog::warn("cluster: the lease of {} is renewed again", options_.node_id);
+    if (callbacks_.unfence) callbacks_.unfence();
+  }
+  return until.ok();
+}
+
+void Membership::renewLoop() {
+  const auto period = std::max(options_.ttl / 3, std::chrono::milliseconds(20));
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, period, [&] { return stop_; })) return;
+    }
+    renewNow();
+  }
+}
+
+void Membership::watchLoop() {
+  const auto half = options_.ttl / 2;
+  const auto tick = std::max(options_.ttl / 20, std::chrono::milliseconds(10));
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, tick, [&] { return stop_; })) {
+    if (view_.fenced || std::chrono::steady_clock::now() - last_ok_ < half) continue;
+    view_.fenced = true;
+    const std::string why = "no lease renewal for " + std::to_string(half.count()) +
+                            " ms (half the lease TTL)" +
+                            (view_.last_error.empty() ? "" : ": " + view_.last_error);
+    lock.unlock();
+    spdlog::error("cluster: node {} fences itself: {}", options_.node_id, why);
+    if (callbacks_.fence) callbacks_.fence(why);
+    lock.lock();
+  }
+}
+
+}  // namespace sluice::cluster
