@@ -16,7 +16,8 @@ if [ "$NGINX" = 1 ] && ! command -v nginx >/dev/null; then
 fi
 data=$(mktemp -d)
 nginx_pid=""
-trap 'kill $sluice_pid $bare_pid $nginx_pid 2>/dev/null || true; rm -rf "$data"' EXIT
+bare_big_pid=""
+trap 'kill $sluice_pid $bare_pid $nginx_pid $bare_big_pid 2>/dev/null || true; rm -rf "$data"' EXIT
 
 "$BUILD/bin/sluice" --listen 127.0.0.1:0 --data-dir "$data" --log-level warn > "$data/out" 2>"$data/err" &
 sluice_pid=$!
@@ -64,6 +65,11 @@ NGINX
   nginx -c "$data/nginx.conf" -p "$data" &
   nginx_pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nport/flows.json" >/dev/null && break; sleep 0.1; done
+  # Pistache alone answering the same status bytes: the ceiling of any handler behind it.
+  "$BUILD/bin/bare_server" 0 "$(nproc)" "$data/www/status.json" > "$data/bare_big_out" &
+  bare_big_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$data/bare_big_out" 2>/dev/null && break; sleep 0.1; done
+  bbport=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$data/bare_big_out")
 fi
 
 declare -A rate
@@ -97,12 +103,17 @@ run "GET /flows (1001 configs), 304" "http://127.0.0.1:$sport/flows" "$HERE/cond
 if [ "$NGINX" = 1 ]; then
   run "nginx: the /flows bytes" "http://127.0.0.1:$nport/flows.json"
   run "nginx: the /flows/status bytes" "http://127.0.0.1:$nport/status.json"
+  run "bare pistache: the /flows/status bytes" "http://127.0.0.1:$bbport/status"
 fi
 run "PATCH /flows/commands (no-op)" "http://127.0.0.1:$sport/flows/commands" "$HERE/command.lua"
 if [ "$NGINX" = 1 ]; then
   echo "ratios (goal >= 0.5 for the first two):"
   ratio "GET /flows / nginx" "GET /flows (1000 configs)" "nginx: the /flows bytes"
   ratio "GET /flows/status / nginx" "GET /flows/status (1000 flows)" "nginx: the /flows/status bytes"
+  ratio "bare pistache / nginx, same bytes" "bare pistache: the /flows/status bytes" \
+    "nginx: the /flows/status bytes"
+  ratio "GET /flows/status / bare pistache" "GET /flows/status (1000 flows)" \
+    "bare pistache: the /flows/status bytes"
 fi
 ratio "304 / 200 of /flows/status/idle" "GET /flows/status/idle, 304" "GET /flows/status/idle"
 ratio "304 / 200 of /flows" "GET /flows (1001 configs), 304" "GET /flows (1001 configs), 200"

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace sluice::cluster {
 
 namespace {
@@ -47,25 +49,38 @@ bool Membership::renewNow() {
   // The lease runs from the store's now, which is after this: counting from here, the fence
   // (TTL/2 later) comes before the lease can lapse, whatever the call's latency.
   const auto sent = std::chrono::steady_clock::now();
-  auto leading = store_.holdLeadership();
+  auto leading = store_.holdLeadership(options_.ttl.count());
   const bool leader = leading.ok() && leading.value();
   auto until = store_.renewNodeLease(options_.node_id, options_.url, started_ms_,
                                      options_.ttl.count(), leader);
-  bool unfence = false;
   bool changed = false;
   {
     std::lock_guard lock(mu_);
     changed = view_.leader != leader;
     view_.leader = leader;
     if (until.ok()) {
-      last_ok_ = sent;
+      last_ok_ = std::max(last_ok_, sent);
       view_.renewed = true;
       view_.lease_until_ms = until.value();
       view_.last_error.clear();
-      unfence = view_.fenced;
-      view_.fenced = false;
     } else {
       view_.last_error = until.error().message;
+    }
+  }
+  // The fence is lifted only by a renewal sent less than TTL/2 ago (one that hung for longer
+  // proves nothing about now), and under the same lock as the fence itself, so the two
+  // callbacks never cross.
+  bool unfence = false;
+  if (until.ok()) {
+    std::lock_guard callbacks(callback_mu_);
+    {
+      std::lock_guard lock(mu_);
+      unfence = view_.fenced && std::chrono::steady_clock::now() - sent < options_.ttl / 2;
+      if (unfence) view_.fenced = false;
+    }
+    if (unfence) {
+      spdlog::warn("cluster: the lease of {} is renewed again", options_.node_id);
+      if (callbacks_.unfence) callbacks_.unfence();
     }
   }
   if (changed) {
@@ -76,9 +91,6 @@ bool Membership::renewNow() {
   if (!until.ok()) {
     spdlog::warn("cluster: cannot renew the lease of {}: {}", options_.node_id,
                  until.error().message);
-  } else if (unfence) {
-    spdlog::warn("cluster: the lease of {} is renewed again", options_.node_id);
-    if (callbacks_.unfence) callbacks_.unfence();
   }
   return until.ok();
 }
@@ -97,17 +109,22 @@ void Membership::renewLoop() {
 void Membership::watchLoop() {
   const auto half = options_.ttl / 2;
   const auto tick = std::max(options_.ttl / 20, std::chrono::milliseconds(10));
-  std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, tick, [&] { return stop_; })) {
-    if (view_.fenced || std::chrono::steady_clock::now() - last_ok_ < half) continue;
-    view_.fenced = true;
-    const std::string why = "no lease renewal for " + std::to_string(half.count()) +
-                            " ms (half the lease TTL)" +
-                            (view_.last_error.empty() ? "" : ": " + view_.last_error);
-    lock.unlock();
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, tick, [&] { return stop_; })) return;
+    }
+    std::lock_guard callbacks(callback_mu_);
+    std::string why;
+    {
+      std::lock_guard lock(mu_);
+      if (view_.fenced || std::chrono::steady_clock::now() - last_ok_ < half) continue;
+      view_.fenced = true;
+      why = "no lease renewal for " + std::to_string(half.count()) + " ms (half the lease TTL)" +
+            (view_.last_error.empty() ? "" : ": " + view_.last_error);
+    }
     spdlog::error("cluster: node {} fences itself: {}", options_.node_id, why);
     if (callbacks_.fence) callbacks_.fence(why);
-    lock.lock();
   }
 }
 

@@ -62,6 +62,7 @@ class Membership {
   View view_;                                      // guarded by mu_
   std::chrono::steady_clock::time_point last_ok_;  // guarded by mu_; start counts as renewed
   std::mutex renew_mu_;                            // one renewal at a time
+  std::mutex callback_mu_;  // fence and unfence decided and called one at a time (before mu_)
   std::thread renewer_;
   std::thread watchdog_;
 };

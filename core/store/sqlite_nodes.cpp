@@ -61,6 +61,6 @@ Result<Done> SqliteStore::leaveCluster(const std::string& node_id) {
   return Done{};
 }
 
-Result<bool> SqliteStore::holdLeadership() { return true; }
+Result<bool> SqliteStore::holdLeadership(int64_t) { return true; }
 
 }  // namespace sluice

@@ -26,31 +26,31 @@ Result<Done> SqliteStore::migrate() {
             "TEXT NOT NULL, applied_ms INTEGER NOT NULL)")) {
     return sqlError("cannot create the schema_migrations table");
   }
-  int current = 0;
-  {
-    Statement st(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-    if (!st.ok() || st.step() != SQLITE_ROW) return sqlError("cannot read the schema version");
-    current = static_cast<int>(st.int64(0));
-  }
-  if (current > latestSchemaVersion()) {
-    return Error{ErrorKind::kInternal,
-                 "the database has schema version " + std::to_string(current) +
-                     ", newer than this build's " + std::to_string(latestSchemaVersion()) +
-                     ": run a newer sluice",
-                 {}};
-  }
+  // Each version in its own write transaction, which first reads what is applied: another
+  // process opening the same file at once (the token CLI, a second server) applies it once.
   for (const auto& m : schemaMigrations()) {
-    if (m.version <= current) continue;
+    int current = 0;
     auto done = inTransaction("cannot apply schema version", nullptr, [&] {
+      Statement st(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+      if (!st.ok() || st.step() != SQLITE_ROW) return false;
+      current = static_cast<int>(st.int64(0));
+      if (current >= m.version) return true;
       if (!exec(m.sqlite)) return false;
-      Statement st(db_,
-                   "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)");
-      st.bindInt64(1, m.version);
-      st.bind(2, m.name);
-      st.bindInt64(3, nowMs());
-      return st.step() == SQLITE_DONE;
+      Statement add(db_,
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)");
+      add.bindInt64(1, m.version);
+      add.bind(2, m.name);
+      add.bindInt64(3, nowMs());
+      return add.step() == SQLITE_DONE;
     });
     if (!done.ok()) return done.error();
+    if (current > latestSchemaVersion()) {
+      return Error{ErrorKind::kInternal,
+                   "the database has schema version " + std::to_string(current) +
+                       ", newer than this build's " + std::to_string(latestSchemaVersion()) +
+                       ": run a newer sluice",
+                   {}};
+    }
   }
   return Done{};
 }

@@ -53,7 +53,7 @@ class SqliteStore final : public Store {
                                  int64_t started_ms, int64_t ttl_ms, bool leader) override;
   Result<std::vector<NodeRecord>> listNodes() override;
   Result<Done> leaveCluster(const std::string& node_id) override;
-  Result<bool> holdLeadership() override;
+  Result<bool> holdLeadership(int64_t ttl_ms) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

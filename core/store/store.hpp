@@ -27,11 +27,6 @@ struct StoredFlow {
   Incarnation incarnation = 0;  // set by the store (loadAll, insertFlows)
 };
 
-/// Every method is thread-safe and durable when it returns ok: a write that returned ok survives
-/// a crash of the process or the machine.
-///
-/// The writes that change flows take an optional audit record: when it is given, its entry is
-/// appended in the same transaction and `written` is set once that transaction committed.
 /// One key of a flow incarnation's plugin state.
 struct StateRow {
   Incarnation incarnation = 0;
@@ -67,6 +62,11 @@ struct NodeRecord {
   bool alive = false;
 };
 
+/// Every method is thread-safe and durable when it returns ok: a write that returned ok survives
+/// a crash of the process or the machine.
+///
+/// The writes that change flows take an optional audit record: when it is given, its entry is
+/// appended in the same transaction and `written` is set once that transaction committed.
 class Store {
  public:
   virtual ~Store() = default;
@@ -117,7 +117,8 @@ class Store {
   /// returns the first; numbers are never handed out twice, even across restarts.
   virtual Result<uint64_t> reserveSequence(const std::string& name, uint64_t count) = 0;
 
-  /// Everything stored, read in one transaction.
+  /// Everything stored: on PostgreSQL read in one transaction; on SQLite table by table, so
+  /// stop the servers using the file first (sluice migrate says so).
   virtual Result<StoreSnapshot> exportAll() = 0;
   /// Writes a snapshot into this store in one transaction: flows keep their order and desired
   /// states (under new incarnations, their plugin state follows them), tokens and audit entries
@@ -136,9 +137,10 @@ class Store {
   /// Removes a node's row (a clean shutdown): the others need not wait for its lease to lapse.
   virtual Result<Done> leaveCluster(const std::string& node_id) = 0;
   /// Tries to become, or stay, the cluster's one leader; whether this store's process leads.
-  /// On PostgreSQL a session advisory lock on a connection of its own: leadership ends with
-  /// that connection. A SQLite store is one node, which always leads.
-  virtual Result<bool> holdLeadership() = 0;
+  /// On PostgreSQL a session advisory lock on the connection the lease is renewed on, which the
+  /// server ends once it is idle for 2/3 of `ttl_ms`: the lock of a leader that died, froze or
+  /// was cut off is free again within that. A SQLite store is one node, which always leads.
+  virtual Result<bool> holdLeadership(int64_t ttl_ms) = 0;
 
   /// Whether a write transaction can begin now (the readiness probe); writes nothing.
   virtual Result<Done> checkWritable() = 0;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "fakes/store_fixture.hpp"
@@ -35,39 +36,49 @@ TEST_P(ClusterConformance, LeasesRunOutByTheStoresClock) {
   // Not renewed, a's lease runs out; b's does not.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   bool lapsed = false;
+  auto node = [&](const std::string& id) -> std::optional<NodeRecord> {
+    auto all = store_->listNodes();
+    if (!all.ok()) return std::nullopt;
+    const NodeRecord* n = find(all.value(), id);
+    return n != nullptr ? std::optional<NodeRecord>(*n) : std::nullopt;
+  };
   while (!lapsed && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    lapsed = !find(store_->listNodes().value(), "a:1")->alive;
+    auto n = node("a:1");
+    ASSERT_TRUE(n.has_value());
+    lapsed = !n->alive;
   }
   EXPECT_TRUE(lapsed);
-  EXPECT_TRUE(find(store_->listNodes().value(), "b:2")->alive);
+  ASSERT_TRUE(node("b:2").has_value());
+  EXPECT_TRUE(node("b:2")->alive);
   // Renewed, it is alive again; leaving removes it.
   ASSERT_TRUE(store_->renewNodeLease("a:1", "http://a:1", 1000, 60000, false).ok());
-  EXPECT_TRUE(find(store_->listNodes().value(), "a:1")->alive);
-  EXPECT_FALSE(find(store_->listNodes().value(), "a:1")->leader);
+  ASSERT_TRUE(node("a:1").has_value());
+  EXPECT_TRUE(node("a:1")->alive);
+  EXPECT_FALSE(node("a:1")->leader);
   ASSERT_TRUE(store_->leaveCluster("a:1").ok());
-  EXPECT_EQ(find(store_->listNodes().value(), "a:1"), nullptr);
+  EXPECT_FALSE(node("a:1").has_value());
   EXPECT_EQ(store_->listNodes().value().size(), 1u);
 }
 
 TEST_P(ClusterConformance, OneLeaderAtATime) {
-  auto first = store_->holdLeadership();
+  auto first = store_->holdLeadership(60000);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_TRUE(first.value());
-  EXPECT_TRUE(store_->holdLeadership().value()) << "kept while held";
+  EXPECT_TRUE(store_->holdLeadership(60000).value()) << "kept while held";
   auto other = open();
   ASSERT_NE(other, nullptr);
   if (GetParam() == "sqlite") {
-    EXPECT_TRUE(other->holdLeadership().value()) << "a SQLite store is one node, which leads";
+    EXPECT_TRUE(other->holdLeadership(60000).value()) << "a SQLite store is one node, which leads";
     return;
   }
-  EXPECT_FALSE(other->holdLeadership().value()) << "another process holds it";
+  EXPECT_FALSE(other->holdLeadership(60000).value()) << "another process holds it";
   // The leader's process goes away (its sessions with it): the other one takes over.
   store_.reset();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   bool took = false;
   while (!took && std::chrono::steady_clock::now() < deadline) {
-    took = other->holdLeadership().value();
+    took = other->holdLeadership(60000).value();
     if (!took) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(took);

@@ -27,7 +27,8 @@ Result<uint64_t> PgStore::appendAudit(const AuditEntry& e) {
                      "status, error, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                      "RETURNING seq",
                      {e.time_ms, e.token, e.role, e.remote, e.method, e.path,
-                      auditIdsToJson(e.flow_ids), int64_t{e.status}, e.error, e.detail});
+                      auditIdsToJson(e.flow_ids), int64_t{e.status}, e.error, e.detail},
+                     /*binary_result=*/false, /*retry=*/false);  // never two entries for one
   if (!rows.ok()) return rows.error();
   return static_cast<uint64_t>(rows.value().int64(0, 0));
 }

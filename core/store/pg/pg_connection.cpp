@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -27,14 +28,26 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
   // Defaults first, the URL last: what the URL says wins. Dead peers are found by TCP keepalives
   // and unacknowledged writes time out; a server that accepts but never answers is bounded by
   // exec's own timeout.
+  // The server bounds its side too: a statement, a lock wait, a transaction left open by a
+  // client that went away. Notices ("relation already exists, skipping") stay in its log.
   const char* keys[] = {"connect_timeout",
                         "keepalives_idle",
                         "keepalives_interval",
                         "keepalives_count",
                         "tcp_user_timeout",
+                        "options",
                         "dbname",
                         nullptr};
-  const char* values[] = {"5", "5", "2", "3", "10000", url.c_str(), nullptr};
+  const char* values[] = {"5",
+                          "5",
+                          "2",
+                          "3",
+                          "10000",
+                          "-c statement_timeout=10000 -c lock_timeout=10000 "
+                          "-c idle_in_transaction_session_timeout=30000 "
+                          "-c client_min_messages=warning",
+                          url.c_str(),
+                          nullptr};
   PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (c == nullptr) return Error{ErrorKind::kUnavailable, "out of memory connecting", {}};
   std::unique_ptr<Connection> conn(new Connection(c));
@@ -43,8 +56,6 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
                  "cannot connect to PostgreSQL at " + redactUrl(url) + ": " + conn->lastError(),
                  {}};
   }
-  // Notices (e.g. "relation already exists, skipping") stay in the server's log.
-  conn->exec("SET client_min_messages = warning");
   return conn;
 }
 
@@ -136,7 +147,17 @@ bool isPostgresUrl(std::string_view url) {
   return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
 }
 
-std::string redactUrl(std::string_view url) {
+std::string redactUrl(std::string_view in) {
+  // ?password=... (or &password=...) first, then user:password@.
+  std::string text(in);
+  for (size_t at = text.find("password="); at != std::string::npos;
+       at = text.find("password=", at + 1)) {
+    if (at > 0 && text[at - 1] != '?' && text[at - 1] != '&') continue;
+    const size_t from = at + 9;
+    const size_t to = std::min(text.find('&', from), text.size());
+    text.replace(from, to - from, "***");
+  }
+  std::string_view url = text;
   // scheme://user:password@host... -> scheme://user:***@host...
   const auto scheme = url.find("://");
   if (scheme == std::string_view::npos) return std::string(url);

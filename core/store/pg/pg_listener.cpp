@@ -31,7 +31,6 @@ bool Listener::waitListening(std::chrono::milliseconds bound) {
 }
 
 void Listener::run() {
-  bool was_connected = false;
   bool warned = false;
   while (!stop_) {
     auto opened = Connection::open(url_);
@@ -49,13 +48,13 @@ void Listener::run() {
       continue;
     }
     warned = false;
-    if (was_connected) on_reconnect_();
+    // Every LISTEN that took effect, the first included: what changed before it was not heard.
+    on_reconnect_();
     {
       std::lock_guard lock(mu_);
       listening_ = true;
     }
     listening_cv_.notify_all();
-    was_connected = true;
     PGconn* c = opened.value()->get();
     while (!stop_) {
       pollfd fd{PQsocket(c), POLLIN, 0};

@@ -1,6 +1,6 @@
 // A connection of its own that LISTENs on channels and calls back on each NOTIFY, on a thread.
-// It reconnects while the server is away, and reports each reconnection: notifications sent
-// meanwhile are lost, so the caller re-reads what it watches.
+// It reconnects while the server is away, and reports each LISTEN that took effect (the first
+// one too): notifications sent before it are lost, so the caller re-reads what it watches.
 #pragma once
 
 #include <atomic>
@@ -16,7 +16,7 @@ namespace sluice::pg {
 
 class Listener {
  public:
-  /// `on_notify(channel, payload)`; `on_reconnect()` after the connection came back.
+  /// `on_notify(channel, payload)`; `on_reconnect()` after each LISTEN that took effect.
   Listener(std::string url, std::vector<std::string> channels,
            std::function<void(const std::string&, const std::string&)> on_notify,
            std::function<void()> on_reconnect);

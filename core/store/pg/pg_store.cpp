@@ -56,7 +56,13 @@ PgStore::Lease::~Lease() {
 Result<PgStore::Lease> PgStore::acquire() {
   {
     std::unique_lock lock(pool_mu_);
-    pool_cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
+    if (!pool_cv_.wait_for(lock, pg::Connection::kStatementTimeout,
+                           [&] { return !idle_.empty() || open_ < max_; })) {
+      return Error{ErrorKind::kUnavailable,
+                   "all " + std::to_string(max_) + " connections to the store stayed busy for " +
+                       std::to_string(pg::Connection::kStatementTimeout.count()) + " ms",
+                   {}};
+    }
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
@@ -154,12 +160,15 @@ Result<Done> PgStore::inTransaction(const char* what, AuditRecord* audit,
 }
 
 Result<pg::Rows> PgStore::single(const char* what, const char* sql,
-                                 const std::vector<pg::Param>& params, bool binary_result) {
+                                 const std::vector<pg::Param>& params, bool binary_result,
+                                 bool retry) {
   auto lease = acquire();
   if (!lease.ok()) return lease.error();
   pg::Connection& conn = *lease.value();
   pg::Rows rows = conn.exec(sql, params, binary_result);
-  if (!rows.ok() && !conn.up() && conn.ensureUp()) rows = conn.exec(sql, params, binary_result);
+  if (retry && !rows.ok() && !conn.up() && conn.ensureUp()) {
+    rows = conn.exec(sql, params, binary_result);
+  }
   if (!rows.ok()) return pg::errorOf(rows, conn, what);
   return rows;
 }

@@ -58,7 +58,7 @@ class PgStore final : public Store {
                                  int64_t started_ms, int64_t ttl_ms, bool leader) override;
   Result<std::vector<NodeRecord>> listNodes() override;
   Result<Done> leaveCluster(const std::string& node_id) override;
-  Result<bool> holdLeadership() override;
+  Result<bool> holdLeadership(int64_t ttl_ms) override;
 
   /// One transaction's statements: the first failure is kept, and every later one is skipped.
   class Tx {
@@ -103,10 +103,11 @@ class PgStore final : public Store {
   /// cannot be reached.
   Result<Done> inTransaction(const char* what, AuditRecord* audit,
                              const std::function<bool(Tx&)>& body);
-  /// One statement in its own transaction, retried once on a fresh connection when the pooled
-  /// one was broken. Only for statements that may safely run twice.
+  /// One statement in its own transaction, run again once on a fresh connection when it failed
+  /// because the connection broke (unless `retry` is false: for statements that must not run
+  /// twice).
   Result<pg::Rows> single(const char* what, const char* sql, const std::vector<pg::Param>& params,
-                          bool binary_result = false);
+                          bool binary_result = false, bool retry = true);
   static bool insertAudit(Tx& tx, const AuditEntry& entry);
   Result<Done> migrate();
 
@@ -119,10 +120,15 @@ class PgStore final : public Store {
   // Bumped by every committed token change of this process and every notification of another's.
   std::atomic<uint64_t> token_changes_{0};
   std::unique_ptr<pg::Listener> listener_;
-  // Leadership: a session advisory lock held on a connection of its own.
-  std::mutex leader_mu_;
-  std::unique_ptr<pg::Connection> leader_conn_;  // guarded by leader_mu_
-  bool leading_ = false;                         // guarded by leader_mu_
+  // The node's lease and leadership (a session advisory lock) on a connection of their own:
+  // renewals never wait behind requests for a pooled one.
+  std::mutex member_mu_;
+  std::unique_ptr<pg::Connection> member_conn_;  // guarded by member_mu_
+  bool leading_ = false;                         // guarded by member_mu_
+  /// The membership connection, opened when needed (callers hold member_mu_).
+  Result<pg::Connection*> memberConnection(int64_t ttl_ms);
+  static pg::Rows renewOn(pg::Connection& conn, const std::string& node_id, const std::string& url,
+                          int64_t started_ms, int64_t ttl_ms, bool leader);
 };
 
 }  // namespace sluice

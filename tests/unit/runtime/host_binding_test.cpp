@@ -66,7 +66,7 @@ class FailingStateStore final : public Store {
   }
   Result<std::vector<NodeRecord>> listNodes() override { return std::vector<NodeRecord>{}; }
   Result<Done> leaveCluster(const std::string&) override { return Done{}; }
-  Result<bool> holdLeadership() override { return true; }
+  Result<bool> holdLeadership(int64_t) override { return true; }
 };
 
 class HostBindingTest : public ::testing::Test {

@@ -1,11 +1,14 @@
-// What only the SQLite store does: moving plugin state kept by flow id (an older schema) to
-// incarnations. (What every store promises is in tests/store, run on both backends.)
+// What only the SQLite store does: upgrading files of older schemas (plugin state kept by flow
+// id, no recorded versions) and refusing newer ones. (What every store promises is in tests/store,
+// run on both backends.)
 #include "core/store/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <filesystem>
+
+#include "core/store/migrations.hpp"
 
 namespace sluice {
 namespace {
@@ -51,6 +54,50 @@ TEST_F(SqliteStoreTest, MigratesStateKeptByFlowId) {
   ASSERT_TRUE(v.ok());
   ASSERT_TRUE(v.value().has_value());
   EXPECT_EQ(*v.value(), "42");
+}
+
+TEST_F(SqliteStoreTest, UpgradesADatabaseWrittenBeforeSchemaVersions) {
+  // The schema as it was before versions were recorded (no schema_migrations, no nodes).
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE flows (seq INTEGER PRIMARY KEY AUTOINCREMENT, flow_id "
+                           "TEXT NOT NULL UNIQUE, record TEXT NOT NULL, desired TEXT NOT NULL "
+                           "DEFAULT 'stopped');"
+                           "CREATE TABLE plugin_state (incarnation INTEGER NOT NULL, key TEXT NOT "
+                           "NULL, value BLOB NOT NULL, PRIMARY KEY (incarnation, key));"
+                           "CREATE TABLE sequences (name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+                           "INSERT INTO flows (flow_id, record, desired) VALUES ('old', "
+                           "'{\"flow_id\":\"old\"}', 'running');"
+                           "INSERT INTO sequences VALUES ('events', 5000001);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = open();
+  auto history = s->schemaHistory();
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history.value().size(), schemaMigrations().size());
+  auto flows = s->loadAll().value();
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_EQ(flows[0].desired, Desired::kRunning);
+  EXPECT_EQ(s->reserveSequence("events", 1).value(), 5000001u);
+  EXPECT_TRUE(s->listNodes().ok()) << "the newer tables exist";
+}
+
+TEST_F(SqliteStoreTest, RefusesADatabaseOfANewerSchema) {
+  open().reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 'future', 0)", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto again = SqliteStore::open((dir_ / "sluice.db").string());
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("newer than this build"), std::string::npos)
+      << again.error().message;
 }
 
 }  // namespace
