@@ -5,14 +5,11 @@
 #include <mutex>
 
 #include "api/auth/token_crypto.hpp"
+#include "core/model/wall_clock.hpp"
 
 namespace sluice::auth {
 
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t nowMs() { return wallClockMs(); }
 
 std::string nameProblem(std::string_view name) {
   if (name.empty() || name.size() > 64) return "a token name has 1 to 64 characters";

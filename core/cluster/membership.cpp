@@ -4,23 +4,15 @@
 
 #include <algorithm>
 
+#include "core/model/wall_clock.hpp"
+
 namespace sluice::cluster {
-
-namespace {
-
-int64_t wallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Membership::Membership(Store& store, MembershipOptions options, MembershipCallbacks callbacks)
     : store_(store),
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
-      started_ms_(wallMs()),
+      started_ms_(wallClockMs()),
       last_ok_(std::chrono::steady_clock::now()) {
   renewer_ = std::thread([this] { renewLoop(); });
   watchdog_ = std::thread([this] { watchLoop(); });

@@ -19,6 +19,7 @@
 
 #include "core/isolation/host_protocol.hpp"
 #include "core/isolation/instance.hpp"
+#include "core/model/wall_clock.hpp"
 
 namespace sluice {
 namespace {
@@ -110,11 +111,7 @@ void bindHostTable(HostClient& c) {
   h.is_stop_requested = [](void* ctx) {
     return static_cast<int32_t>(client(ctx)->call(proto::Fn::kIsStopRequested).number);
   };
-  h.now_ms = [](void*) -> int64_t {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
+  h.now_ms = [](void*) -> int64_t { return wallClockMs(); };
   h.state_get = [](void* ctx, const char* k, size_t n, sluice_value_sink sink, void* sctx) {
     auto r = client(ctx)->call(proto::Fn::kStateGet, std::string_view(k, n));
     if (r.status == SLUICE_OK) sink(sctx, r.text.data(), r.text.size());

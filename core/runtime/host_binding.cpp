@@ -5,6 +5,8 @@
 #include <chrono>
 #include <optional>
 
+#include "core/model/wall_clock.hpp"
+
 namespace sluice {
 namespace {
 HostBinding* self(void* ctx) { return static_cast<HostBinding*>(ctx); }
@@ -98,11 +100,7 @@ int32_t HostBinding::isStopRequested(void* ctx) {
   return b->signals_ == nullptr || b->signals_->stop_requested.load() ? 1 : 0;
 }
 
-int64_t HostBinding::nowMs(void*) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t HostBinding::nowMs(void*) { return wallClockMs(); }
 
 int32_t HostBinding::stateLookup(void* ctx, const char* key, size_t len, sluice_value_sink sink,
                                  void* sink_ctx) {

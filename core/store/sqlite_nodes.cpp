@@ -4,25 +4,16 @@
 
 #include <chrono>
 
+#include "core/model/wall_clock.hpp"
 #include "core/store/sqlite_statement.hpp"
 #include "core/store/sqlite_store.hpp"
 
 namespace sluice {
 
-namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Result<int64_t> SqliteStore::renewNodeLease(const std::string& node_id, const std::string& url,
                                             int64_t started_ms, int64_t ttl_ms, bool leader) {
   std::lock_guard lock(mu_);
-  const int64_t now = nowMs();
+  const int64_t now = wallClockMs();
   Statement st(db_,
                "INSERT OR REPLACE INTO nodes (node_id, url, started_ms, heartbeat_ms, "
                "lease_until_ms, leader) VALUES (?, ?, ?, ?, ?, ?)");
@@ -43,7 +34,7 @@ Result<std::vector<NodeRecord>> SqliteStore::listNodes() {
                "SELECT node_id, url, started_ms, heartbeat_ms, lease_until_ms, leader FROM nodes "
                "ORDER BY node_id");
   if (!st.ok()) return sqlError("cannot read the cluster's nodes");
-  const int64_t now = nowMs();
+  const int64_t now = wallClockMs();
   std::vector<NodeRecord> out;
   while (st.step() == SQLITE_ROW) {
     out.push_back({st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5) != 0,

@@ -4,21 +4,12 @@
 #include <chrono>
 #include <map>
 
+#include "core/model/wall_clock.hpp"
 #include "core/store/migrations.hpp"
 #include "core/store/sqlite_statement.hpp"
 #include "core/store/sqlite_store.hpp"
 
 namespace sluice {
-
-namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Result<Done> SqliteStore::migrate() {
   std::lock_guard lock(mu_);
@@ -40,7 +31,7 @@ Result<Done> SqliteStore::migrate() {
                     "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)");
       add.bindInt64(1, m.version);
       add.bind(2, m.name);
-      add.bindInt64(3, nowMs());
+      add.bindInt64(3, wallClockMs());
       return add.step() == SQLITE_DONE;
     });
     if (!done.ok()) return done.error();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "fakes/audit_entries.hpp"
 #include "fakes/store_fixture.hpp"
 
 namespace sluice::test {
@@ -13,17 +14,7 @@ namespace {
 class AccessConformance : public StoreConformance {};
 
 AuditEntry entry(const std::string& path, int64_t time_ms = 1000) {
-  AuditEntry e;
-  e.time_ms = time_ms;
-  e.token = "t";
-  e.role = "editor";
-  e.remote = "127.0.0.1";
-  e.method = "POST";
-  e.path = path;
-  e.flow_ids = {"a", "b\"quoted\""};
-  e.status = 201;
-  e.detail = "token ci (operator)";
-  return e;
+  return sampleAuditEntry(path, time_ms);
 }
 
 bool eventually(const std::function<bool()>& cond) {

@@ -10,6 +10,7 @@
 #include "api/auth/audit_trail.hpp"
 #include "api/auth/token_book.hpp"
 #include "core/store/sqlite_store.hpp"
+#include "fakes/audit_entries.hpp"
 
 namespace sluice {
 namespace {
@@ -31,16 +32,7 @@ class AccessStoreTest : public ::testing::Test {
     store_ = std::move(s.value());
   }
   static AuditEntry entry(const std::string& path, int64_t time_ms = 1000) {
-    AuditEntry e;
-    e.time_ms = time_ms;
-    e.token = "t";
-    e.role = "editor";
-    e.remote = "127.0.0.1";
-    e.method = "POST";
-    e.path = path;
-    e.flow_ids = {"a", "b\"quoted\""};
-    e.status = 201;
-    return e;
+    return test::sampleAuditEntry(path, time_ms);
   }
   std::filesystem::path dir_;
   std::unique_ptr<SqliteStore> store_;
