@@ -358,9 +358,17 @@ int main(int argc, char** argv) {
                    ? defaultAdvertiseUrl(server_options.host, server->port(), server->tls())
                    : advertise_url;
   member.ttl = *sluice::parseDuration(lease_ttl);
-  auto membership = std::make_unique<sluice::cluster::Membership>(engine.value()->store(), member);
+  sluice::Engine* eng = engine.value().get();
+  sluice::cluster::MembershipCallbacks on_lease;
+  on_lease.fence = [eng](const std::string& why) { eng->fence(why); };
+  on_lease.unfence = [eng] { eng->unfence(); };
+  auto membership = std::make_unique<sluice::cluster::Membership>(engine.value()->store(), member,
+                                                                  std::move(on_lease));
   if (!membership->renewNow()) spdlog::warn("cluster: the first lease renewal failed");
   membership_ptr = membership.get();
+  // On a shared store the flows run where the leader assigns them, from now on.
+  sluice::cluster::Membership* m = membership.get();
+  eng->joinCluster(member.node_id, member.ttl, [m] { return m->view().leader; });
   spdlog::info("cluster: node {} at {} (lease {} ms)", member.node_id, member.url,
                member.ttl.count());
   // A line scripts can wait for: the port actually bound (useful with port 0).
@@ -371,9 +379,10 @@ int main(int argc, char** argv) {
   spdlog::info("signal {} received: draining requests, stopping flows", sig);
   server->drainAndStop(30'000);
   server.reset();
-  membership_ptr = nullptr;
-  membership.reset();  // leaves the cluster
+  // The flows stop while the lease still holds: no other node claims them before they did.
   bool clean = engine.value()->shutdown();
+  membership_ptr = nullptr;
+  membership.reset();  // leaves the cluster: the others take the flows over at once
   if (!clean) {
     // Plugin code that never returned still runs on a detached worker: leave without running
     // destructors that it might still use.

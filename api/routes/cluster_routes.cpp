@@ -6,7 +6,8 @@
 
 namespace sluice::api {
 
-std::string clusterDocument(Store& store, const cluster::Membership& membership, int* status) {
+std::string clusterDocument(Store& store, const cluster::Membership& membership,
+                            const std::map<std::string, size_t>& flows_per_node, int* status) {
   auto nodes = store.listNodes();
   if (!nodes.ok()) {
     *status = 503;
@@ -47,7 +48,10 @@ std::string clusterDocument(Store& store, const cluster::Membership& membership,
     out += &n == leader ? "true" : "false";
     out += ",\"started\":\"" + isoTime(n.started_ms) + "\"";
     out += ",\"last_heartbeat\":\"" + isoTime(n.heartbeat_ms) + "\"";
-    out += ",\"lease_until\":\"" + isoTime(n.lease_until_ms) + "\"}";
+    out += ",\"lease_until\":\"" + isoTime(n.lease_until_ms) + "\"";
+    auto count = flows_per_node.find(n.node_id);
+    out += ",\"flows\":" + std::to_string(count == flows_per_node.end() ? 0 : count->second);
+    out += '}';
   }
   out += "]}";
   *status = 200;

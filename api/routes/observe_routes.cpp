@@ -62,7 +62,12 @@ void ObserveHandlers::cluster(const ReplyPtr& r) {
   // The store is read on the scrape thread, never on an I/O thread.
   shared_->scrapes.post([engine = &engine_, membership, r] {
     int status = 200;
-    std::string body = clusterDocument(engine->store(), *membership, &status);
+    // One node (SQLite) owns every flow; in a cluster the ownership rows say.
+    auto per_node =
+        engine->clustered()
+            ? engine->flowsPerNode()
+            : std::map<std::string, size_t>{{membership->options().node_id, engine->flowCount()}};
+    std::string body = clusterDocument(engine->store(), *membership, per_node, &status);
     r->send(status, body);
   });
 }

@@ -55,6 +55,16 @@ void writeStatus(Writer& w, const FlowStatus& s) {
     w.Key("error");
     str(w, s.error);
   }
+  if (s.clustered) {  // docs/cluster.md: the owner node and its fencing epoch
+    w.Key("node");
+    if (s.node.empty()) {
+      w.Null();  // not assigned yet
+    } else {
+      str(w, s.node);
+    }
+    w.Key("epoch");
+    w.Uint64(s.epoch);
+  }
   if (!s.operation.empty()) {
     w.Key("operation");
     str(w, s.operation);
@@ -186,6 +196,10 @@ std::string commandBody(Command c, const std::vector<CommandDetail>& details) {
     if (!d.error.empty()) {
       w.Key("error");
       str(w, d.error);
+    }
+    if (d.pending) {
+      w.Key("pending");
+      w.Bool(true);
     }
     w.EndObject();
   }

@@ -53,6 +53,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
                 &feed_,
                 &restarts_,
                 &status_changes_} {
+  cluster_ = store_->cluster();
   feed_.setReserver([store = store_.get()](uint64_t count) -> uint64_t {
     auto first = store->reserveSequence("events", count);
     if (first.ok()) return first.value();
@@ -70,25 +71,13 @@ void Engine::restore(std::vector<StoredFlow> stored) {
   {
     std::lock_guard lock(catalog_mu_);
     for (auto& f : stored) {
-      rapidjson::Document doc;
-      json::ParseError perr;
-      FlowSpec spec;
-      std::vector<Problem> problems;
-      if (!json::parse(f.record_json, doc, &perr) || !parseFlowSpec(doc, "", &spec, problems)) {
-        // Keep what was stored, verbatim: the operator can fix it with PUT.
-        spec = FlowSpec{};
-        spec.id = f.id;
-        spec.type = "";
-        spec.record_json = f.record_json;
-        spdlog::error("flow {}: stored configuration is no longer valid", f.id);
-      }
-      auto type = spec.type.empty() ? nullptr : registry_.find(spec.type);
-      if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
-      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired,
-                                                f.incarnation);
+      auto flow = makeRuntime(f);
       flows_.emplace(f.id, flow);
       order_.push_back(flow);
-      if (type && f.desired != Desired::kStopped) to_start.emplace_back(flow, f.desired);
+      // In a cluster a flow starts where it is claimed, once this node joined (joinCluster).
+      if (flow->local() && f.desired != Desired::kStopped && !flow->refusal(Command::kStart)) {
+        to_start.emplace_back(flow, f.desired);
+      }
     }
     spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
     restoring_.store(to_start.size(), std::memory_order_release);
@@ -147,8 +136,8 @@ std::shared_ptr<const std::string> Engine::listJson() {
   return text;
 }
 
-std::optional<std::string> Engine::getJson(const std::string& id) const {
-  auto flow = find(id);
+std::optional<std::string> Engine::getJson(const std::string& id) {
+  auto flow = findFresh(id);
   if (!flow) return std::nullopt;
   return flow->recordJson();
 }
@@ -230,6 +219,7 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
       ids.push_back(s.id);
       auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped,
                                                 stored.value()[i]);
+      if (cluster_) flow->setLocal(false);  // runs where the leader assigns it
       flows_.emplace(flow->id(), flow);
       order_.push_back(flow);
       publishConfig(flow->id(), "created");
@@ -242,7 +232,7 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
 
 void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done, AuditPtr audit,
                     std::optional<std::vector<std::string>> if_match) {
-  auto flow = find(spec.id);
+  auto flow = findFresh(spec.id);
   if (!flow) {
     // With If-Match, no tag can match a flow that does not exist (RFC 9110 13.1.1): 412.
     done(Error{if_match ? ErrorKind::kPrecondition : ErrorKind::kNotFound,
@@ -278,6 +268,7 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
                     AuditPtr audit, std::optional<std::vector<std::string>> if_match) {
   std::shared_ptr<FlowRuntime> flow;
   std::optional<Error> refused;
+  if (cluster_) findFresh(id);  // created on another node a moment ago
   {
     std::lock_guard lock(catalog_mu_);
     auto it = flows_.find(id);
@@ -329,6 +320,15 @@ void Engine::command(const CommandRequest& request,
   // Errors are answered once the catalog lock is released: a caller may send another request
   // from its callback.
   std::optional<Error> refused;
+  if (cluster_ && coordinator_) {
+    // One round of the control loop learns every flow created on another node a moment ago:
+    // a command for every flow, or for one not known here yet, addresses them too.
+    bool stale = !request.flow_ids;
+    for (size_t i = 0; !stale && i < request.flow_ids->size(); ++i) {
+      stale = !find((*request.flow_ids)[i]);
+    }
+    if (stale) coordinator_->syncNow(std::chrono::seconds(2));
+  }
   {
     std::lock_guard lock(catalog_mu_);
     std::vector<Problem> problems;
@@ -385,16 +385,25 @@ void Engine::command(const CommandRequest& request,
     // Accepted and queued in one step, under the catalog lock: commands reach each flow's
     // strand in the order they were accepted. Callbacks never run synchronously here.
     for (size_t i = 0; i < targets.size(); ++i) {
-      targets[i]->acceptCommand(request.command, request.mode, [batch, i](const Outcome& o) {
+      auto answered = [batch, i](const Outcome& o, bool pending) {
         bool last;
         {
           std::lock_guard lock(batch->mu);
           batch->details[i].state = o.state;
           batch->details[i].error = o.error;
+          batch->details[i].pending = pending;
           last = --batch->remaining == 0;
         }
         if (last) batch->done(std::move(batch->details));
-      });
+      };
+      if (targets[i]->local()) {
+        targets[i]->acceptCommand(request.command, request.mode,
+                                  [answered](const Outcome& o) { answered(o, false); });
+      } else {
+        // Cluster: committed as desired state; the owner carries it out (docs/cluster.md).
+        targets[i]->adoptRemote(FlowRuntime::desiredAfter(request.command));
+        awaitRemote(targets[i], request.command, request.mode, answered);
+      }
     }
   }
   if (refused) {
@@ -404,10 +413,10 @@ void Engine::command(const CommandRequest& request,
   }
 }
 
-std::optional<FlowStatus> Engine::status(const std::string& id) const {
-  auto flow = find(id);
+std::optional<FlowStatus> Engine::status(const std::string& id) {
+  auto flow = findFresh(id);
   if (!flow) return std::nullopt;
-  return flow->status();
+  return statusOf(*flow);
 }
 
 std::vector<FlowStatus> Engine::statusAll() const {
@@ -418,11 +427,16 @@ std::vector<FlowStatus> Engine::statusAll() const {
   }
   std::vector<FlowStatus> out;
   out.reserve(order.size());
-  for (const auto& f : order) out.push_back(f->status());
+  for (const auto& f : order) out.push_back(statusOf(*f));
   return out;
 }
 
 bool Engine::shutdown() {
+  if (coordinator_) {
+    // First the control loop: nothing is claimed or started from here on.
+    feed_.removeListener(feed_listener_);
+    coordinator_.reset();
+  }
   std::vector<std::shared_ptr<FlowRuntime>> order;
   {
     std::lock_guard lock(catalog_mu_);

@@ -15,8 +15,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "core/cluster/coordinator.hpp"
 #include "core/events/change_feed.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/flow_spec.hpp"
@@ -24,6 +26,7 @@
 #include "core/plugins/plugin_registry.hpp"
 #include "core/runtime/executor.hpp"
 #include "core/runtime/flow_runtime.hpp"
+#include "core/store/cluster_store.hpp"
 #include "core/store/store.hpp"
 
 namespace sluice {
@@ -48,9 +51,10 @@ struct CommandDetail {
   std::string flow_id;
   State state = State::kStopped;
   std::string error;
+  bool pending = false;  // in a cluster: the owner had not carried it out within the timeout
 };
 
-class Engine {
+class Engine final : private cluster::Participant {
  public:
   /// Opens the store options.store_url names (SQLite in options.data_dir by default), loads the
   /// plugins, restores every flow to its desired state (asynchronously).
@@ -62,7 +66,7 @@ class Engine {
   /// JSON array of every configuration in creation order; rebuilt only after a change.
   std::shared_ptr<const std::string> listJson();
   /// The stored configuration of `id`, compact JSON text.
-  std::optional<std::string> getJson(const std::string& id) const;
+  std::optional<std::string> getJson(const std::string& id);
 
   /// Adds flows atomically: every problem is reported (with its index) and nothing is added, or
   /// all are stored (stopped) and their ids returned.
@@ -87,7 +91,7 @@ class Engine {
                std::function<void(Result<std::vector<CommandDetail>>)> done,
                AuditPtr audit = nullptr);
 
-  std::optional<FlowStatus> status(const std::string& id) const;
+  std::optional<FlowStatus> status(const std::string& id);
   std::vector<FlowStatus> statusAll() const;
 
   /// One page of flows in creation order: those after `after` that match the filters.
@@ -136,6 +140,23 @@ class Engine {
   /// stops the engine's threads. Returns false when plugin code did not return in time.
   bool shutdown();
 
+  // ---- engine_cluster.cpp: several nodes on one shared store (docs/cluster.md)
+  /// Whether the store is shared: then a flow runs only on the node that owns and claimed it,
+  /// and nothing starts before joinCluster.
+  bool clustered() const { return cluster_ != nullptr; }
+  /// Starts the cluster's control loop as node `node_id` (no-op on one node). `leading` says
+  /// whether this node holds the leadership now.
+  void joinCluster(const std::string& node_id, std::chrono::milliseconds ttl,
+                   std::function<bool()> leading);
+  /// The membership could not renew the lease for TTL/2: every flow stops here at once (hard).
+  void fence(const std::string& why);
+  /// The lease was renewed again: claim and run what this node owns.
+  void unfence();
+  /// How many flows the catalog holds.
+  size_t flowCount() const;
+  /// Flows per owner node, from the ownership rows.
+  std::map<std::string, size_t> flowsPerNode() const;
+
  private:
   Engine(const EngineOptions& options, std::unique_ptr<Store> store);
   void restore(std::vector<StoredFlow> flows);
@@ -150,6 +171,29 @@ class Engine {
   /// Ids that exist already; appends and sorts by index. Caller holds catalog_mu_.
   void existingProblems(const std::vector<FlowSpec>& specs, std::vector<Problem>& problems);
   void invalidateList();
+  /// What GET /flows/status shows of `flow`: in a cluster, the owner's published status for a
+  /// flow that runs elsewhere, with the owner node and its epoch.
+  FlowStatus statusOf(const FlowRuntime& flow) const;
+  /// A runtime for a stored flow (its configuration parsed again; kept verbatim when invalid).
+  std::shared_ptr<FlowRuntime> makeRuntime(const StoredFlow& f);
+  /// Cluster: the flow, after a round of the control loop when it is not known here yet (it
+  /// may have been created on another node a moment ago).
+  std::shared_ptr<FlowRuntime> findFresh(const std::string& id);
+  /// Cluster: answers a command for a flow that runs on another node once its owner's status
+  /// shows the target, or with the current state and pending past the command's timeout.
+  void awaitRemote(std::shared_ptr<FlowRuntime> flow, Command c, StopMode mode,
+                   std::function<void(const Outcome&, bool pending)> done);
+  void pollRemote(std::shared_ptr<FlowRuntime> flow, Desired target, SystemTime since,
+                  std::chrono::steady_clock::time_point deadline,
+                  std::function<void(const Outcome&, bool pending)> done);
+
+  // cluster::Participant (called on the coordinator's thread)
+  void syncCatalog(std::vector<StoredFlow> stored) override;
+  void setOwners(const std::vector<OwnerRow>& owners) override;
+  void placeClaims(const std::vector<Claim>& claims, const std::string& why) override;
+  std::vector<std::string> takeReleases() override;
+  std::vector<SharedStatus> localStatus(bool all) override;
+  void applyRemoteStatus(const std::vector<SharedStatus>& rows) override;
 
   EngineOptions options_;
   ChangeFeed feed_;  // before everything that publishes to it
@@ -171,6 +215,24 @@ class Engine {
   std::chrono::steady_clock::time_point probed_at_{};  // guarded by probe_mu_
   std::string probe_error_;                            // guarded by probe_mu_
   bool probing_ = false;                               // guarded by probe_mu_
+
+  // Cluster (null / empty on one node).
+  ClusterStore* cluster_ = nullptr;
+  std::string node_id_;
+  std::unique_ptr<cluster::Coordinator> coordinator_;
+  uint64_t feed_listener_ = 0;
+  mutable std::mutex placement_mu_;
+  std::unordered_map<std::string, uint64_t> local_epochs_;  // guarded: flows claimed here
+  std::unordered_map<std::string, OwnerRow> owners_;        // guarded by placement_mu_
+  std::unordered_map<std::string, SharedStatus> remote_;    // guarded: other nodes' status
+  std::vector<std::string> releases_;                       // guarded: evicted, to release
+  struct Published {
+    State state;
+    std::string error;
+    SystemTime since;
+    std::string metrics;
+  };
+  std::unordered_map<std::string, Published> published_;  // coordinator thread only
 
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale

@@ -98,7 +98,7 @@ Result<std::vector<std::shared_ptr<FlowRuntime>>> Engine::pageFlows(const PageQu
   for (size_t i = start; i < order.size(); ++i) {
     const auto& f = order[i];
     if (q.status || q.type) {
-      const FlowStatus s = f->status();
+      const FlowStatus s = statusOf(*f);
       if (q.status && s.state != *q.status) continue;
       if (q.type && s.type != *q.type) continue;
     }
@@ -126,7 +126,7 @@ Result<Engine::Page<FlowStatus>> Engine::statusPage(const PageQuery& q) const {
   auto flows = pageFlows(q, &page.more);
   if (!flows.ok()) return flows.error();
   page.items.reserve(flows.value().size());
-  for (const auto& f : flows.value()) page.items.push_back(f->status());
+  for (const auto& f : flows.value()) page.items.push_back(statusOf(*f));
   return page;
 }
 

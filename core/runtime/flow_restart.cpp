@@ -9,7 +9,7 @@ namespace sluice {
 void FlowRuntime::scheduleRestartLocked() {
   const RestartPolicy& rp = spec_.runtime.restart;
   const auto now = RestartBackoff::Clock::now();
-  if (desired_ == Desired::kStopped || removed_ || !type_) {
+  if (desired_ == Desired::kStopped || removed_ || !type_ || !local()) {
     restart_.onFailure(RestartPolicy{}, now, 1.0);  // no restart, but the failure ends a run
     return;
   }
@@ -41,7 +41,7 @@ void FlowRuntime::restartNow(uint64_t generation) {
   {
     std::lock_guard lock(mu_);
     if (generation != restart_.generation() || state_ != State::kFailed ||
-        desired_ == Desired::kStopped || removed_) {
+        desired_ == Desired::kStopped || removed_ || !local()) {
       return;
     }
     next_restart_at_.reset();

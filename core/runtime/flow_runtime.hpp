@@ -79,6 +79,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   Desired desired() const;
   /// Longest a stop of this flow may take: stop timeout plus the hard-stop bound.
   uint32_t stopBudgetMs() const;
+  /// The deadline of command `c` on this flow (runtime.start_timeout_ms, or the stop budget).
+  uint32_t commandBudgetMs(Command c, StopMode mode) const;
 
   /// Why `c` is not allowed now, or nothing when it is (callers hold the engine's catalog lock).
   std::optional<std::string> refusal(Command c) const;
@@ -105,6 +107,22 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// Drops operations still queued once the engine's pool has stopped (they hold references to
   /// the flow and would keep it alive forever).
   void dropQueuedOps();
+
+  // ---- flow_placement.cpp: where a flow of a cluster runs (docs/cluster.md)
+  /// Whether this node may run the flow: always on one node; in a cluster only while this node
+  /// holds the flow's claim. A flow that is not local never starts or restarts here.
+  bool local() const { return local_.load(std::memory_order_acquire); }
+  /// This node claimed the flow (or gave it up without running it).
+  void setLocal(bool local) { local_.store(local, std::memory_order_release); }
+  /// Makes the flow not local and stops it hard (bounded) without touching its desired state:
+  /// the flow moved to another node, or this node fenced itself. `done` as for commands.
+  void evict(const std::string& why, Done done);
+  /// The target of the last accepted command (what the flow is driven to here).
+  Desired accepted() const;
+  /// A flow that runs on another node: takes the desired state and configuration stored by
+  /// any node, for status and validation; nothing runs.
+  void adoptRemote(Desired desired);
+  void adoptSpec(FlowSpec spec, std::shared_ptr<const FlowType> type);
 
  private:
   // ---- flow_runtime.cpp
@@ -208,6 +226,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   // (the worker retires when the hook returns).
   std::atomic<int> hook_state_{0};
   std::atomic<uint64_t> step_generation_{0};
+  std::atomic<bool> local_{true};
 };
 
 }  // namespace sluice

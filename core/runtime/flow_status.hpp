@@ -28,6 +28,9 @@ struct FlowStatus {
   bool restarts = false;                      // runtime.restart.policy is on-failure
   uint32_t restart_count = 0;                 // restarts since the last clean run
   std::optional<SystemTime> next_restart_at;  // a restart is pending
+  bool clustered = false;                     // the store is shared: node and epoch are shown
+  std::string node;                           // owner node; empty when not assigned yet
+  uint64_t epoch = 0;                         // the owner's fencing epoch
 };
 
 /// RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z.

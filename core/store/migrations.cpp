@@ -130,6 +130,52 @@ CREATE TABLE IF NOT EXISTS nodes (
   leader BOOLEAN NOT NULL DEFAULT false
 );
 )"},
+    // Who runs each flow in a cluster (docs/cluster.md): the owner the leader assigned with its
+    // fencing epoch, the node that claimed the run (`active_node`), and the status the running
+    // node publishes for the others. Only a PostgreSQL store is shared; SQLite keeps the same
+    // history (and the same tables) so a migrated installation has nothing to catch up on.
+    {6, "flow ownership and shared status",
+     R"(
+CREATE TABLE IF NOT EXISTS flow_owners (
+  flow_id TEXT PRIMARY KEY REFERENCES flows (flow_id) ON DELETE CASCADE,
+  node_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  active_node TEXT,
+  active_epoch INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS flow_status (
+  flow_id TEXT PRIMARY KEY REFERENCES flows (flow_id) ON DELETE CASCADE,
+  node_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  since_ms INTEGER NOT NULL,
+  metrics TEXT NOT NULL DEFAULT '{}',
+  version INTEGER NOT NULL
+);
+)",
+     R"(
+CREATE SEQUENCE IF NOT EXISTS owner_epochs;
+CREATE TABLE IF NOT EXISTS flow_owners (
+  flow_id TEXT PRIMARY KEY REFERENCES flows (flow_id) ON DELETE CASCADE,
+  node_id TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  active_node TEXT,
+  active_epoch BIGINT NOT NULL DEFAULT 0
+);
+CREATE SEQUENCE IF NOT EXISTS flow_status_versions;
+CREATE TABLE IF NOT EXISTS flow_status (
+  flow_id TEXT PRIMARY KEY REFERENCES flows (flow_id) ON DELETE CASCADE,
+  node_id TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  since_ms BIGINT NOT NULL,
+  metrics TEXT NOT NULL DEFAULT '{}',
+  version BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flow_status_by_version ON flow_status (version);
+)"},
 };
 
 }  // namespace

@@ -15,6 +15,8 @@
 
 namespace sluice {
 
+class ClusterStore;  // core/store/cluster_store.hpp
+
 /// Identifies one life of a flow id: a flow deleted and created again under the same id is a
 /// new incarnation. Plugin state and configuration updates are keyed by it, so nothing of a
 /// deleted flow reaches its successor. Never 0 for a stored flow.
@@ -141,6 +143,10 @@ class Store {
   /// server ends once it is idle for 2/3 of `ttl_ms`: the lock of a leader that died, froze or
   /// was cut off is free again within that. A SQLite store is one node, which always leads.
   virtual Result<bool> holdLeadership(int64_t ttl_ms) = 0;
+
+  /// The cluster protocol's tables, on a store that several nodes share; null on one that
+  /// only this process uses (SQLite).
+  virtual ClusterStore* cluster() { return nullptr; }
 
   /// Whether a write transaction can begin now (the readiness probe); writes nothing.
   virtual Result<Done> checkWritable() = 0;

@@ -168,4 +168,23 @@ std::string redactUrl(std::string_view in) {
   return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
 }
 
+std::string arrayLiteral(const std::vector<std::string>& items, bool quote) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    if (!quote) {
+      out += items[i];
+      continue;
+    }
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace sluice::pg

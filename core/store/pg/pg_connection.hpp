@@ -95,4 +95,8 @@ bool isPostgresUrl(std::string_view url);
 /// The URL without its password, for logs and errors.
 std::string redactUrl(std::string_view url);
 
+/// A PostgreSQL array literal of `items` ({"a","b"}), each quoted and escaped when `quote`
+/// (text), as they are otherwise (numbers).
+std::string arrayLiteral(const std::vector<std::string>& items, bool quote = true);
+
 }  // namespace sluice::pg

@@ -71,9 +71,10 @@ Result<std::vector<NodeRecord>> PgStore::listNodes() {
 }
 
 Result<Done> PgStore::leaveCluster(const std::string& node_id) {
-  auto rows = single("cannot remove the node", "DELETE FROM nodes WHERE node_id = $1", {node_id});
-  if (!rows.ok()) return rows.error();
-  return Done{};
+  return inTransaction("cannot remove the node: ", nullptr, [&](Tx& tx) {
+    return tx.run("DELETE FROM nodes WHERE node_id = $1", {node_id}).has_value() &&
+           tx.run("SELECT pg_notify('sluice_nodes', '')").has_value();
+  });
 }
 
 Result<bool> PgStore::holdLeadership(int64_t ttl_ms) {

@@ -12,6 +12,8 @@ namespace {
 
 // Every node migrates under this lock, so two starting at once apply each version once.
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7405183019)";
+// Flows, their records and desired states changed: the other nodes of a cluster re-read them.
+constexpr const char* kNotifyFlows = "SELECT pg_notify('sluice_flows', '')";
 
 }  // namespace
 
@@ -203,7 +205,7 @@ Result<std::vector<Incarnation>> PgStore::insertFlows(const std::vector<StoredFl
       if (!rows) return false;
       incarnations.push_back(static_cast<Incarnation>(rows->int64(0, 0)));
     }
-    return true;
+    return tx.run(kNotifyFlows).has_value();
   });
   if (!done.ok()) return done.error();
   return incarnations;
@@ -217,7 +219,7 @@ Result<Done> PgStore::updateFlow(const std::string& id, Incarnation inc,
                        {record_json, id, static_cast<int64_t>(inc)});
     if (!rows) return false;
     found = rows->affected() == 1;
-    return found;
+    return found && tx.run(kNotifyFlows).has_value();
   });
   if (!found) return Error{ErrorKind::kNotFound, "flow '" + id + "' does not exist", {}};
   return done;
@@ -225,7 +227,8 @@ Result<Done> PgStore::updateFlow(const std::string& id, Incarnation inc,
 
 Result<Done> PgStore::deleteFlow(const std::string& id, AuditRecord* audit) {
   return inTransaction("cannot delete flow: ", audit, [&](Tx& tx) {
-    return tx.run("DELETE FROM flows WHERE flow_id = $1", {id}).has_value();
+    return tx.run("DELETE FROM flows WHERE flow_id = $1", {id}).has_value() &&
+           tx.run(kNotifyFlows).has_value();
   });
 }
 
@@ -246,7 +249,7 @@ Result<Done> PgStore::setDesired(const std::vector<std::pair<std::string, Desire
         return false;
       }
     }
-    return true;
+    return tx.run(kNotifyFlows).has_value();
   });
 }
 
@@ -259,7 +262,36 @@ Result<std::optional<std::string>> PgStore::stateGet(Incarnation inc, const std:
   return std::optional<std::string>(rows.value().text(0, 0));
 }
 
+namespace {
+
+Error staleClaim(Incarnation inc, const std::pair<std::string, uint64_t>& claim) {
+  return Error{ErrorKind::kConflict,
+               "state write refused: node '" + claim.first + "' holds no current claim on flow " +
+                   "incarnation " + std::to_string(inc) +
+                   (claim.second == 0 ? std::string(" (not claimed)")
+                                      : " at epoch " + std::to_string(claim.second)) +
+                   ": the flow is owned elsewhere now",
+               {}};
+}
+
+}  // namespace
+
 Result<Done> PgStore::statePut(Incarnation inc, const std::string& key, const std::string& value) {
+  if (auto claim = claimFor(inc)) {
+    // In a cluster: only while this node's claim is current, with the owner's epoch; the
+    // database refuses a node that was paused or cut off once the flow moved on.
+    auto rows = single("cannot write state",
+                       "INSERT INTO plugin_state (incarnation, key, value) "
+                       "SELECT $1::bigint, $2::text, $3::bytea WHERE EXISTS (SELECT 1 FROM flows "
+                       "f JOIN flow_owners o USING (flow_id) WHERE f.seq = $1::bigint AND "
+                       "o.active_node = $4 AND o.epoch = $5::bigint) "
+                       "ON CONFLICT (incarnation, key) DO UPDATE SET value = excluded.value",
+                       {static_cast<int64_t>(inc), key, pg::Param::bytes(value), claim->first,
+                        static_cast<int64_t>(claim->second)});
+    if (!rows.ok()) return rows.error();
+    if (rows.value().affected() == 0) return staleClaim(inc, *claim);
+    return Done{};
+  }
   // Only for an incarnation still stored: plugin code of a deleted flow writes nothing.
   auto rows = single("cannot write state",
                      "INSERT INTO plugin_state (incarnation, key, value) "
@@ -272,6 +304,23 @@ Result<Done> PgStore::statePut(Incarnation inc, const std::string& key, const st
 }
 
 Result<Done> PgStore::stateDelete(Incarnation inc, const std::string& key) {
+  if (auto claim = claimFor(inc)) {
+    auto rows =
+        single("cannot check the claim",
+               "SELECT 1 FROM flows f JOIN flow_owners o USING (flow_id) WHERE f.seq = "
+               "$1::bigint AND o.active_node = $2 AND o.epoch = $3::bigint",
+               {static_cast<int64_t>(inc), claim->first, static_cast<int64_t>(claim->second)});
+    if (!rows.ok()) return rows.error();
+    if (rows.value().size() == 0) return staleClaim(inc, *claim);
+    auto deleted = single(
+        "cannot delete state",
+        "DELETE FROM plugin_state p WHERE p.incarnation = $1 AND p.key = $2 AND EXISTS (SELECT 1 "
+        "FROM flows f JOIN flow_owners o USING (flow_id) WHERE f.seq = $1 AND o.active_node = $3 "
+        "AND o.epoch = $4::bigint)",
+        {static_cast<int64_t>(inc), key, claim->first, static_cast<int64_t>(claim->second)});
+    if (!deleted.ok()) return deleted.error();
+    return Done{};
+  }
   auto rows =
       single("cannot delete state", "DELETE FROM plugin_state WHERE incarnation = $1 AND key = $2",
              {static_cast<int64_t>(inc), key});

@@ -5,19 +5,21 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/store/cluster_store.hpp"
 #include "core/store/pg/pg_connection.hpp"
 #include "core/store/pg/pg_listener.hpp"
 #include "core/store/store.hpp"
 
 namespace sluice {
 
-class PgStore final : public Store {
+class PgStore final : public Store, public ClusterStore {
  public:
   /// Connects to `url` (postgresql://...), applies the schema versions it lacks and starts
   /// listening for token changes made by other processes.
@@ -59,6 +61,19 @@ class PgStore final : public Store {
   Result<std::vector<NodeRecord>> listNodes() override;
   Result<Done> leaveCluster(const std::string& node_id) override;
   Result<bool> holdLeadership(int64_t ttl_ms) override;
+
+  // pg_cluster.cpp
+  ClusterStore* cluster() override { return this; }
+  Result<std::vector<OwnerRow>> listOwners() override;
+  Result<Done> assignOwners(
+      const std::vector<std::pair<std::string, std::string>>& flow_to_node) override;
+  Result<std::vector<Claim>> claimOwned(const std::string& node_id) override;
+  Result<Done> releaseClaim(const std::string& node_id, const std::string& flow_id) override;
+  void dropClaims() override;
+  Result<Done> publishStatus(const std::string& node_id,
+                             const std::vector<SharedStatus>& rows) override;
+  Result<std::vector<SharedStatus>> statusSince(uint64_t version) override;
+  std::unique_ptr<Watch> watch(std::function<void(const std::string&)> changed) override;
 
   /// One transaction's statements: the first failure is kept, and every later one is skipped.
   class Tx {
@@ -127,6 +142,13 @@ class PgStore final : public Store {
   bool leading_ = false;                         // guarded by member_mu_
   /// The membership connection, opened when needed (callers hold member_mu_).
   Result<pg::Connection*> memberConnection(int64_t ttl_ms);
+  // The claims of this node (claimOwned), by incarnation: in a cluster every state write of an
+  // incarnation carries its claim's epoch, and one without a claim is refused.
+  std::mutex claims_mu_;
+  std::string claim_node_;                                          // guarded; empty: no cluster
+  std::map<Incarnation, std::pair<std::string, uint64_t>> claims_;  // guarded: flow id, epoch
+  /// The claim's node and epoch for a state write of `inc`; nullopt when not in a cluster.
+  std::optional<std::pair<std::string, uint64_t>> claimFor(Incarnation inc);
   static pg::Rows renewOn(pg::Connection& conn, const std::string& node_id, const std::string& url,
                           int64_t started_ms, int64_t ttl_ms, bool leader);
 };

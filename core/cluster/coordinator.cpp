@@ -1,0 +1,193 @@
+#include "core/cluster/coordinator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "core/cluster/assignment.hpp"
+
+namespace sluice::cluster {
+
+namespace {
+
+// The safety net's period, and how often metrics are published.
+std::chrono::milliseconds periodFor(std::chrono::milliseconds ttl) {
+  return std::clamp(ttl / 3, std::chrono::milliseconds(100), std::chrono::milliseconds(1000));
+}
+constexpr std::chrono::milliseconds kMetricsPeriod{1000};
+
+}  // namespace
+
+Coordinator::Coordinator(Store& store, ClusterStore& cluster, Participant& participant,
+                         CoordinatorOptions options)
+    : store_(store),
+      cluster_(cluster),
+      participant_(participant),
+      options_(std::move(options)),
+      period_(periodFor(options_.ttl)) {
+  dirty_ = {true, true, true, true, true};
+  watch_ = cluster_.watch([this](const std::string& channel) { wake(channel); });
+  thread_ = std::thread([this] { run(); });
+}
+
+Coordinator::~Coordinator() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  round_cv_.notify_all();
+  thread_.join();
+  watch_.reset();
+}
+
+void Coordinator::wake(const std::string& what) {
+  {
+    std::lock_guard lock(mu_);
+    const bool all = what.empty();
+    dirty_.flows = dirty_.flows || all || what == "flows";
+    dirty_.owners = dirty_.owners || all || what == "owners";
+    dirty_.status = dirty_.status || all || what == "status";
+    dirty_.nodes = dirty_.nodes || all || what == "nodes";
+    dirty_.local = dirty_.local || all || what == "local";
+  }
+  cv_.notify_all();
+}
+
+void Coordinator::fence(const std::string& why) {
+  std::lock_guard place(place_mu_);
+  fenced_ = true;
+  cluster_.dropClaims();  // no state write passes from now on
+  participant_.placeClaims({}, "fenced: " + why);
+}
+
+void Coordinator::unfence() {
+  {
+    std::lock_guard place(place_mu_);
+    fenced_ = false;
+  }
+  wake("");
+}
+
+void Coordinator::syncNow(std::chrono::milliseconds bound) {
+  std::unique_lock lock(mu_);
+  const uint64_t wanted = rounds_done_ + 2;  // a round that starts after this call, completed
+  rounds_wanted_ = std::max(rounds_wanted_, wanted);
+  dirty_ = {true, true, true, true, true};
+  cv_.notify_all();
+  round_cv_.wait_for(lock, bound, [&] { return stop_ || rounds_done_ >= wanted; });
+}
+
+void Coordinator::run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool periodic = now - last_full_ >= period_;
+    if (!periodic && !dirty_.any() && rounds_wanted_ <= rounds_done_) {
+      cv_.wait_until(lock, last_full_ + period_);
+      continue;
+    }
+    Dirty dirty = dirty_;
+    dirty_ = {};
+    lock.unlock();
+    round(dirty, periodic);
+    lock.lock();
+    ++rounds_done_;
+    round_cv_.notify_all();
+  }
+}
+
+void Coordinator::round(Dirty dirty, bool periodic) {
+  if (periodic) {
+    dirty = {true, true, true, true, true};
+    last_full_ = std::chrono::steady_clock::now();
+  }
+  if (dirty.flows) {
+    auto flows = store_.loadAll();
+    if (flows.ok()) {
+      flows_ = std::move(flows.value());
+      participant_.syncCatalog(flows_);
+    } else {
+      spdlog::warn("cluster: cannot re-read flows: {}", flows.error().message);
+    }
+  }
+  bool moved = false;
+  if ((dirty.nodes || dirty.flows || dirty.owners) && options_.leading && options_.leading()) {
+    auto nodes = store_.listNodes();
+    if (nodes.ok()) {
+      moved = assign(flows_, nodes.value());
+    } else {
+      spdlog::warn("cluster: cannot read nodes: {}", nodes.error().message);
+    }
+  }
+  const bool fenced = fenced_.load();
+  if (dirty.owners || dirty.nodes || dirty.flows || moved) {
+    auto owners = cluster_.listOwners();
+    if (owners.ok()) participant_.setOwners(owners.value());
+    if (!fenced) {
+      auto claims = cluster_.claimOwned(options_.node_id);
+      if (claims.ok()) {
+        // Decided under place_mu_: a fence that came meanwhile wins.
+        std::lock_guard place(place_mu_);
+        if (!fenced_) participant_.placeClaims(claims.value(), "owned by another node now");
+      } else {
+        spdlog::warn("cluster: cannot claim flows: {}", claims.error().message);
+      }
+    }
+  }
+  for (const auto& id : participant_.takeReleases()) {
+    if (auto released = cluster_.releaseClaim(options_.node_id, id); !released.ok()) {
+      spdlog::warn("cluster: cannot release flow {}: {}", id, released.error().message);
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const bool metrics_due = now - last_metrics_ >= kMetricsPeriod;
+  if (metrics_due) last_metrics_ = now;
+  if (!fenced) {
+    auto rows = participant_.localStatus(metrics_due);
+    if (!rows.empty()) {
+      if (auto published = cluster_.publishStatus(options_.node_id, rows); !published.ok()) {
+        spdlog::warn("cluster: cannot publish status: {}", published.error().message);
+      }
+    }
+  }
+  if (dirty.status) {
+    auto rows = cluster_.statusSince(status_version_);
+    if (rows.ok() && !rows.value().empty()) {
+      status_version_ = rows.value().back().version;
+      participant_.applyRemoteStatus(rows.value());
+    }
+  }
+}
+
+bool Coordinator::assign(const std::vector<StoredFlow>& flows,
+                         const std::vector<NodeRecord>& nodes) {
+  std::vector<std::string> live;
+  for (const auto& n : nodes) {
+    if (n.alive) live.push_back(n.node_id);
+  }
+  if (live.empty()) return false;
+  auto owners = cluster_.listOwners();
+  if (!owners.ok()) return false;
+  std::map<std::string, std::string> current;
+  for (const auto& o : owners.value()) current[o.flow_id] = o.node_id;
+  std::vector<std::string> ids;
+  ids.reserve(flows.size());
+  for (const auto& f : flows) ids.push_back(f.id);
+  auto wanted = assignFlows(ids, live);
+  std::vector<std::pair<std::string, std::string>> moves;
+  for (const auto& [flow, node] : wanted) {
+    auto it = current.find(flow);
+    if (it == current.end() || it->second != node) moves.emplace_back(flow, node);
+  }
+  if (moves.empty()) return false;
+  if (auto done = cluster_.assignOwners(moves); !done.ok()) {
+    spdlog::warn("cluster: cannot assign flows: {}", done.error().message);
+    return false;
+  }
+  spdlog::info("cluster: assigned {} flows over {} live nodes", moves.size(), live.size());
+  return true;
+}
+
+}  // namespace sluice::cluster

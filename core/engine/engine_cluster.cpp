@@ -1,0 +1,420 @@
+// The engine as one node of a cluster (docs/cluster.md): the catalog follows the shared store,
+// a flow runs only on the node that owns and claimed it, and the status of the flows that run
+// elsewhere comes from what their nodes publish. The control loop is core/cluster/coordinator.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/engine/engine.hpp"
+#include "core/model/json.hpp"
+
+namespace sluice {
+
+namespace {
+
+constexpr std::chrono::milliseconds kPollRemote{20};
+
+std::optional<State> stateFromString(std::string_view s) {
+  for (size_t i = 0; i < kStateCount; ++i) {
+    if (toString(static_cast<State>(i)) == s) return static_cast<State>(i);
+  }
+  return std::nullopt;
+}
+
+SystemTime fromMs(int64_t ms) { return SystemTime(std::chrono::milliseconds(ms)); }
+
+int64_t toMs(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string metricsJson(const FlowStatus& s) {
+  std::string out = "{\"counters\":{";
+  for (size_t i = 0; i < s.counters.size(); ++i) {
+    if (i > 0) out += ',';
+    json::appendString(out, s.counters[i].first);
+    out += ':' + std::to_string(s.counters[i].second);
+  }
+  out += "},\"gauges\":{";
+  bool first = true;
+  for (const auto& [name, value] : s.gauges) {
+    if (!std::isfinite(value)) continue;
+    if (!first) out += ',';
+    first = false;
+    json::appendString(out, name);
+    out += ':' + std::to_string(value);
+  }
+  out += "}}";
+  return out;
+}
+
+void readMetrics(const std::string& text, FlowStatus& s) {
+  rapidjson::Document doc;
+  if (!json::parse(text, doc, nullptr) || !doc.IsObject()) return;
+  s.counters.clear();
+  s.gauges.clear();
+  if (auto c = doc.FindMember("counters"); c != doc.MemberEnd() && c->value.IsObject()) {
+    for (const auto& m : c->value.GetObject()) {
+      if (m.value.IsInt64()) s.counters.emplace_back(m.name.GetString(), m.value.GetInt64());
+    }
+  }
+  if (auto g = doc.FindMember("gauges"); g != doc.MemberEnd() && g->value.IsObject()) {
+    for (const auto& m : g->value.GetObject()) {
+      if (m.value.IsNumber()) s.gauges.emplace_back(m.name.GetString(), m.value.GetDouble());
+    }
+  }
+}
+
+bool reaches(State s, Desired target) {
+  switch (target) {
+    case Desired::kRunning:
+      return s == State::kRunning;
+    case Desired::kPaused:
+      return s == State::kPaused;
+    case Desired::kStopped:
+      return s == State::kStopped;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Engine::joinCluster(const std::string& node_id, std::chrono::milliseconds ttl,
+                         std::function<bool()> leading) {
+  if (!cluster_ || coordinator_) return;
+  node_id_ = node_id;
+  coordinator_ = std::make_unique<cluster::Coordinator>(
+      *store_, *cluster_, static_cast<cluster::Participant&>(*this),
+      cluster::CoordinatorOptions{node_id, ttl, std::move(leading)});
+  // A transition here is published to the other nodes at once.
+  feed_listener_ = feed_.addListener([c = coordinator_.get()] { c->wake("local"); });
+}
+
+void Engine::fence(const std::string& why) {
+  if (coordinator_) coordinator_->fence(why);
+}
+
+void Engine::unfence() {
+  if (coordinator_) coordinator_->unfence();
+}
+
+size_t Engine::flowCount() const {
+  std::lock_guard lock(catalog_mu_);
+  return order_.size();
+}
+
+std::map<std::string, size_t> Engine::flowsPerNode() const {
+  std::map<std::string, size_t> out;
+  std::lock_guard lock(placement_mu_);
+  for (const auto& [id, o] : owners_) ++out[o.node_id];
+  return out;
+}
+
+FlowStatus Engine::statusOf(const FlowRuntime& flow) const {
+  FlowStatus s = flow.status();
+  if (!cluster_) return s;
+  s.clustered = true;
+  std::lock_guard lock(placement_mu_);
+  if (auto o = owners_.find(flow.id()); o != owners_.end()) {
+    s.node = o->second.node_id;
+    s.epoch = o->second.epoch;
+  }
+  if (flow.local()) return s;
+  auto r = remote_.find(flow.id());
+  if (r == remote_.end()) return s;
+  if (auto state = stateFromString(r->second.state)) s.state = *state;
+  s.error = r->second.error;
+  s.since = fromMs(r->second.since_ms);
+  s.operation.clear();
+  s.deadline.reset();
+  s.next_restart_at.reset();
+  readMetrics(r->second.metrics, s);
+  return s;
+}
+
+std::shared_ptr<FlowRuntime> Engine::findFresh(const std::string& id) {
+  auto flow = find(id);
+  if (flow || !coordinator_) return flow;
+  coordinator_->syncNow(std::chrono::seconds(2));
+  return find(id);
+}
+
+void Engine::awaitRemote(std::shared_ptr<FlowRuntime> flow, Command c, StopMode mode,
+                         std::function<void(const Outcome&, bool pending)> done) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(flow->commandBudgetMs(c, mode));
+  pollRemote(std::move(flow), FlowRuntime::desiredAfter(c), std::chrono::system_clock::now(),
+             deadline, std::move(done));
+}
+
+void Engine::pollRemote(std::shared_ptr<FlowRuntime> flow, Desired target, SystemTime since,
+                        std::chrono::steady_clock::time_point deadline,
+                        std::function<void(const Outcome&, bool pending)> done) {
+  const FlowStatus s = statusOf(*flow);
+  // A failure counts once it is newer than the command (the owner's clock).
+  const bool failed = s.state == State::kFailed && s.since >= since;
+  if (reaches(s.state, target) || failed) return done({s.state, s.error}, false);
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= deadline) return done({s.state, s.error}, true);
+  timer_.at(std::min(deadline, now + kPollRemote), [this, flow, target, since, deadline, done] {
+    pollRemote(flow, target, since, deadline, done);
+  });
+}
+
+std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {
+  rapidjson::Document doc;
+  json::ParseError perr;
+  FlowSpec spec;
+  std::vector<Problem> problems;
+  if (!json::parse(f.record_json, doc, &perr) || !parseFlowSpec(doc, "", &spec, problems)) {
+    // Keep what was stored, verbatim: the operator can fix it with PUT.
+    spec = FlowSpec{};
+    spec.id = f.id;
+    spec.type = "";
+    spec.record_json = f.record_json;
+    spdlog::error("flow {}: stored configuration is no longer valid", f.id);
+  }
+  auto type = spec.type.empty() ? nullptr : registry_.find(spec.type);
+  if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
+  auto flow =
+      std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired, f.incarnation);
+  if (cluster_) flow->setLocal(false);  // runs once this node claimed it
+  return flow;
+}
+
+// ---- cluster::Participant ----------------------------------------------------------------------
+
+void Engine::syncCatalog(std::vector<StoredFlow> stored) {
+  std::vector<std::string> created, updated, deleted;
+  {
+    std::lock_guard lock(catalog_mu_);
+    if (shut_down_) return;
+    std::set<std::string> seen;
+    bool added = false;
+    for (auto& f : stored) {
+      seen.insert(f.id);
+      auto it = flows_.find(f.id);
+      if (it != flows_.end() && it->second->incarnation() != f.incarnation) {
+        // Deleted and created again under the same id on another node.
+        auto old = it->second;
+        flows_.erase(it);
+        order_.erase(std::find(order_.begin(), order_.end(), old));
+        old->remove([](const Outcome&) {});
+        it = flows_.end();
+      }
+      if (it == flows_.end()) {
+        auto flow = makeRuntime(f);
+        flows_.emplace(f.id, flow);
+        order_.push_back(flow);
+        created.push_back(f.id);
+        added = true;
+        continue;
+      }
+      const auto& flow = it->second;
+      if (flow->recordJson() != f.record_json) {
+        FlowSpec spec;
+        rapidjson::Document doc;
+        std::vector<Problem> problems;
+        if (json::parse(f.record_json, doc, nullptr) && parseFlowSpec(doc, "", &spec, problems)) {
+          auto type = registry_.find(spec.type);
+          if (flow->local()) {
+            // Changed on another node while it runs here: restart with it (stored already).
+            flow->update(std::move(spec), type, [id = f.id](const Result<Done>& r) {
+              if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+            });
+          } else {
+            flow->adoptSpec(std::move(spec), type);
+          }
+          updated.push_back(f.id);
+        }
+      }
+      if (flow->desired() != f.desired) {
+        if (!flow->local()) {
+          flow->adoptRemote(f.desired);
+        } else {
+          // A command committed on another node: carry it out here.
+          const Desired from = flow->accepted();
+          auto noop = [](const Outcome&) {};
+          switch (f.desired) {
+            case Desired::kRunning:
+              flow->acceptCommand(from == Desired::kPaused ? Command::kResume : Command::kStart,
+                                  StopMode::kSoft, noop);
+              break;
+            case Desired::kPaused:
+              if (from == Desired::kStopped) {
+                flow->acceptCommand(Command::kStart, StopMode::kSoft, noop);
+              }
+              flow->acceptCommand(Command::kPause, StopMode::kSoft, noop);
+              break;
+            case Desired::kStopped:
+              flow->acceptCommand(Command::kStop, StopMode::kSoft, noop);
+              break;
+          }
+        }
+      }
+    }
+    for (auto it = flows_.begin(); it != flows_.end();) {
+      if (seen.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      auto flow = it->second;
+      deleted.push_back(it->first);
+      order_.erase(std::find(order_.begin(), order_.end(), flow));
+      it = flows_.erase(it);
+      flow->remove([](const Outcome&) {});
+    }
+    if (added) {
+      // Creation order is the store's (incarnations increase), whichever node created them.
+      std::stable_sort(order_.begin(), order_.end(), [](const auto& a, const auto& b) {
+        return a->incarnation() < b->incarnation();
+      });
+    }
+    for (const auto& id : created) publishConfig(id, "created");
+    for (const auto& id : updated) publishConfig(id, "updated");
+    for (const auto& id : deleted) publishConfig(id, "deleted");
+  }
+  if (!created.empty() || !updated.empty() || !deleted.empty()) invalidateList();
+  status_changes_.fetch_add(1);
+}
+
+void Engine::setOwners(const std::vector<OwnerRow>& owners) {
+  std::lock_guard lock(placement_mu_);
+  owners_.clear();
+  for (const auto& o : owners) owners_[o.flow_id] = o;
+  status_changes_.fetch_add(1);
+}
+
+void Engine::placeClaims(const std::vector<Claim>& claims, const std::string& why) {
+  std::unordered_map<std::string, const Claim*> by_id;
+  for (const auto& c : claims) by_id[c.flow_id] = &c;
+  std::lock_guard lock(catalog_mu_);  // acceptCommand's contract
+  if (shut_down_) return;
+  for (const auto& [id, flow] : flows_) {
+    auto c = by_id.find(id);
+    const bool claimed = c != by_id.end() && c->second->incarnation == flow->incarnation();
+    if (!claimed) {
+      if (!flow->local()) continue;
+      {
+        std::lock_guard placement(placement_mu_);
+        local_epochs_.erase(id);
+      }
+      std::weak_ptr<FlowRuntime> weak = flow;
+      flow->evict(why, [this, weak, id = id](const Outcome&) {
+        // Stopped: the claim can go, so that the new owner may start it.
+        auto self = weak.lock();
+        if (self && self->local()) return;  // claimed here again meanwhile
+        {
+          std::lock_guard placement(placement_mu_);
+          releases_.push_back(id);
+        }
+        if (coordinator_) coordinator_->wake("local");
+      });
+      continue;
+    }
+    {
+      std::lock_guard placement(placement_mu_);
+      local_epochs_[id] = c->second->epoch;
+    }
+    if (flow->local()) continue;
+    flow->setLocal(true);
+    spdlog::info("flow {}: claimed at epoch {}", id, c->second->epoch);
+    const Desired d = flow->desired();
+    if (d == Desired::kStopped) continue;
+    flow->acceptCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
+    if (d == Desired::kPaused) {
+      flow->acceptCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
+    }
+  }
+  status_changes_.fetch_add(1);
+}
+
+std::vector<std::string> Engine::takeReleases() {
+  std::vector<std::string> out;
+  std::lock_guard placement(placement_mu_);
+  out.swap(releases_);
+  return out;
+}
+
+std::vector<SharedStatus> Engine::localStatus(bool all) {
+  std::vector<std::shared_ptr<FlowRuntime>> local;
+  {
+    std::lock_guard lock(catalog_mu_);
+    for (const auto& f : order_) {
+      if (f->local()) local.push_back(f);
+    }
+  }
+  std::vector<SharedStatus> rows;
+  std::set<std::string> here;
+  for (const auto& f : local) {
+    FlowStatus s = f->status();
+    here.insert(f->id());
+    auto& last = published_[f->id()];
+    const bool changed = last.state != s.state || last.error != s.error || last.since != s.since;
+    if (!changed && !all) continue;
+    std::string metrics = metricsJson(s);
+    // Transitions at once; metrics (`all`, once a second) only when they changed.
+    if (!changed && metrics == last.metrics) continue;
+    last = {s.state, s.error, s.since, metrics};
+    SharedStatus row;
+    row.flow_id = f->id();
+    row.node_id = node_id_;
+    {
+      std::lock_guard placement(placement_mu_);
+      auto e = local_epochs_.find(f->id());
+      row.epoch = e == local_epochs_.end() ? 0 : e->second;
+    }
+    row.state = std::string(toString(s.state));
+    row.error = s.error;
+    row.since_ms = toMs(s.since);
+    row.metrics = std::move(metrics);
+    rows.push_back(std::move(row));
+  }
+  for (auto it = published_.begin(); it != published_.end();) {
+    it = here.count(it->first) != 0 ? std::next(it) : published_.erase(it);
+  }
+  return rows;
+}
+
+void Engine::applyRemoteStatus(const std::vector<SharedStatus>& rows) {
+  std::vector<SharedStatus> changed;
+  {
+    std::lock_guard placement(placement_mu_);
+    for (const auto& row : rows) {
+      if (row.node_id == node_id_) continue;  // this node's own flows answer for themselves
+      auto& slot = remote_[row.flow_id];
+      if (slot.state != row.state || slot.error != row.error || slot.node_id != row.node_id ||
+          slot.since_ms != row.since_ms) {
+        changed.push_back(row);
+      }
+      slot = row;
+    }
+  }
+  // Transitions on other nodes reach this node's /events too.
+  for (const auto& row : changed) {
+    auto flow = find(row.flow_id);
+    if (!flow || flow->local()) continue;
+    std::string data = "{\"flow_id\":";
+    json::appendString(data, row.flow_id);
+    data += ",\"status\":";
+    json::appendString(data, row.state);
+    data += ",\"desired\":\"";
+    data += toString(flow->desired());
+    data += "\",\"since\":\"";
+    data += formatTime(fromMs(row.since_ms));
+    data += "\",\"error\":";
+    if (row.error.empty()) {
+      data += "null";
+    } else {
+      json::appendString(data, row.error);
+    }
+    data += ",\"node\":";
+    json::appendString(data, row.node_id);
+    data += '}';
+    feed_.publish(EventKind::kState, row.flow_id, std::move(data));
+  }
+  status_changes_.fetch_add(1);
+}
+
+}  // namespace sluice
