@@ -362,6 +362,9 @@ int main(int argc, char** argv) {
   sluice::cluster::MembershipCallbacks on_lease;
   on_lease.fence = [eng](const std::string& why) { eng->fence(why); };
   on_lease.unfence = [eng] { eng->unfence(); };
+  on_lease.renewed = [eng](std::chrono::steady_clock::time_point until) {
+    eng->leaseRenewed(until);
+  };
   auto membership = std::make_unique<sluice::cluster::Membership>(engine.value()->store(), member,
                                                                   std::move(on_lease));
   if (!membership->renewNow()) spdlog::warn("cluster: the first lease renewal failed");
@@ -381,6 +384,8 @@ int main(int argc, char** argv) {
   server.reset();
   // The flows stop while the lease still holds: no other node claims them before they did.
   bool clean = engine.value()->shutdown();
+  // Plugin code that did not stop may still run: the others wait for the lease to lapse.
+  if (!clean) membership->stayListed();
   membership_ptr = nullptr;
   membership.reset();  // leaves the cluster: the others take the flows over at once
   if (!clean) {

@@ -31,9 +31,12 @@ Coordinator::Coordinator(Store& store, ClusterStore& cluster, Participant& parti
   thread_ = std::thread([this] { run(); });
 }
 
-Coordinator::~Coordinator() {
+Coordinator::~Coordinator() { stop(); }
+
+void Coordinator::stop() {
   {
     std::lock_guard lock(mu_);
+    if (stop_) return;
     stop_ = true;
   }
   cv_.notify_all();
@@ -55,18 +58,14 @@ void Coordinator::wake(const std::string& what) {
   cv_.notify_all();
 }
 
-void Coordinator::fence(const std::string& why) {
-  std::lock_guard place(place_mu_);
+void Coordinator::fence() {
+  // Never waits on a round (which may wait on the store): the engine stops the flows itself.
   fenced_ = true;
   cluster_.dropClaims();  // no state write passes from now on
-  participant_.placeClaims({}, "fenced: " + why);
 }
 
 void Coordinator::unfence() {
-  {
-    std::lock_guard place(place_mu_);
-    fenced_ = false;
-  }
+  fenced_ = false;
   wake("");
 }
 
@@ -104,10 +103,11 @@ void Coordinator::round(Dirty dirty, bool periodic) {
     last_full_ = std::chrono::steady_clock::now();
   }
   if (dirty.flows) {
+    const uint64_t mark = participant_.catalogMark();
     auto flows = store_.loadAll();
     if (flows.ok()) {
       flows_ = std::move(flows.value());
-      participant_.syncCatalog(flows_);
+      participant_.syncCatalog(flows_, mark);
     } else {
       spdlog::warn("cluster: cannot re-read flows: {}", flows.error().message);
     }
@@ -128,19 +128,23 @@ void Coordinator::round(Dirty dirty, bool periodic) {
     if (!fenced) {
       auto claims = cluster_.claimOwned(options_.node_id);
       if (claims.ok()) {
-        // Decided under place_mu_: a fence that came meanwhile wins.
-        std::lock_guard place(place_mu_);
-        if (!fenced_) participant_.placeClaims(claims.value(), "owned by another node now");
+        // A fence that came meanwhile wins: the engine starts nothing while fenced.
+        participant_.placeClaims(claims.value(), "owned by another node now");
       } else {
         spdlog::warn("cluster: cannot claim flows: {}", claims.error().message);
       }
     }
   }
-  for (const auto& id : participant_.takeReleases()) {
-    if (auto released = cluster_.releaseClaim(options_.node_id, id); !released.ok()) {
-      spdlog::warn("cluster: cannot release flow {}: {}", id, released.error().message);
+  for (auto& r : participant_.takeReleases()) releases_.push_back(std::move(r));
+  std::vector<Claim> failed;
+  for (const auto& r : releases_) {
+    if (auto released = cluster_.releaseClaim(options_.node_id, r.flow_id, r.epoch);
+        !released.ok()) {
+      spdlog::warn("cluster: cannot release flow {}: {}", r.flow_id, released.error().message);
+      failed.push_back(r);  // the next round tries again: the new owner waits for it
     }
   }
+  releases_ = std::move(failed);
   const auto now = std::chrono::steady_clock::now();
   const bool metrics_due = now - last_metrics_ >= kMetricsPeriod;
   if (metrics_due) last_metrics_ = now;
@@ -153,6 +157,9 @@ void Coordinator::round(Dirty dirty, bool periodic) {
     }
   }
   if (dirty.status) {
+    // Versions come from a sequence, in the order rows were written, not committed: now and
+    // then every row is read again, so a row that committed late is not skipped for good.
+    if (periodic && ++rounds_ % 5 == 0) status_version_ = 0;
     auto rows = cluster_.statusSince(status_version_);
     if (rows.ok() && !rows.value().empty()) {
       status_version_ = rows.value().back().version;

@@ -7,8 +7,8 @@
 //   - publishes the status of the flows it runs (transitions at once, metrics once a second),
 //     and reads the status the other nodes publish.
 // It wakes on the store's notifications and re-reads everything every period as a safety net.
-// `fence` (the membership could not renew its lease for TTL/2) stops every flow at once and
-// claims nothing until `unfence`.
+// `fence` (the membership could not renew its lease for TTL/2) claims nothing until `unfence`;
+// the engine stops every flow at once (Engine::fence).
 #pragma once
 
 #include <atomic>
@@ -31,15 +31,20 @@ namespace sluice::cluster {
 class Participant {
  public:
   virtual ~Participant() = default;
-  /// Every stored flow, in creation order: add, change and drop flows to match.
-  virtual void syncCatalog(std::vector<StoredFlow> stored) = 0;
+  /// A mark taken before the flows are read (see syncCatalog).
+  virtual uint64_t catalogMark() = 0;
+  /// Every stored flow, in creation order, read after `mark` was taken: add, change and drop
+  /// flows to match, except those written through this node since (the read may predate them).
+  virtual void syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) = 0;
   /// Every ownership row (for status and the flow count per node).
   virtual void setOwners(const std::vector<OwnerRow>& owners) = 0;
-  /// The flows this node may run now: start those newly claimed toward their desired state,
-  /// stop (hard) every running flow not among them and release its claim once stopped.
+  /// The flows this node may run now: start those newly claimed toward their desired state
+  /// (unless the node is fenced meanwhile), stop (hard) every running flow not among them and
+  /// release its claim once stopped.
   virtual void placeClaims(const std::vector<Claim>& claims, const std::string& why) = 0;
-  /// Flows stopped here since the last call whose claims are to be released.
-  virtual std::vector<std::string> takeReleases() = 0;
+  /// Flows stopped here since the last call whose claims are to be released (flow id and the
+  /// epoch it ran at), none that runs here again.
+  virtual std::vector<Claim> takeReleases() = 0;
   /// Status rows of the flows this node runs that changed since the last call (all when `all`).
   virtual std::vector<SharedStatus> localStatus(bool all) = 0;
   /// Status published by the nodes, newest version last.
@@ -58,14 +63,17 @@ class Coordinator {
               CoordinatorOptions options);
   /// Stops the loop (the flows keep running: the engine's shutdown stops them).
   ~Coordinator();
+  /// Stops the loop now; fence() and wake() still work (they do nothing more). Idempotent.
+  void stop();
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
   /// Something changed: "flows", "owners", "status", "nodes", "local" (a transition here), or
   /// "" for everything.
   void wake(const std::string& what);
-  /// Stops every flow of this node at once (on the caller's thread) and claims nothing more.
-  void fence(const std::string& why);
+  /// Claims nothing more, and makes every state write fail at once, until unfence (the engine
+  /// stops the flows: Engine::fence).
+  void fence();
   /// The lease is ours again: claim and run what this node owns.
   void unfence();
   /// Runs one round now and waits for it (tests, and a read that found an unknown flow).
@@ -88,16 +96,17 @@ class Coordinator {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  Dirty dirty_;          // guarded by mu_
-  bool stop_ = false;    // guarded by mu_
-  std::mutex place_mu_;  // serializes what runs here: placeClaims of a round, fence, unfence
-  std::atomic<bool> fenced_{false};  // written under place_mu_
-  uint64_t rounds_done_ = 0;         // guarded by mu_
-  uint64_t rounds_wanted_ = 0;       // guarded by mu_
+  Dirty dirty_;        // guarded by mu_
+  bool stop_ = false;  // guarded by mu_
+  std::atomic<bool> fenced_{false};
+  uint64_t rounds_done_ = 0;    // guarded by mu_
+  uint64_t rounds_wanted_ = 0;  // guarded by mu_
   std::condition_variable round_cv_;
 
   // Loop thread only.
   std::vector<StoredFlow> flows_;
+  std::vector<Claim> releases_;  // releases that failed, tried again every round
+  uint64_t rounds_ = 0;
   uint64_t status_version_ = 0;
   std::chrono::steady_clock::time_point last_full_{};
   std::chrono::steady_clock::time_point last_metrics_{};

@@ -26,6 +26,7 @@ Membership::~Membership() {
   cv_.notify_all();
   renewer_.join();
   watchdog_.join();
+  if (stay_listed_) return;
   if (auto left = store_.leaveCluster(options_.node_id); !left.ok()) {
     spdlog::warn("cluster: cannot leave: {}", left.error().message);
   }
@@ -41,6 +42,12 @@ bool Membership::renewNow() {
   // The lease runs from the store's now, which is after this: counting from here, the fence
   // (TTL/2 later) comes before the lease can lapse, whatever the call's latency.
   const auto sent = std::chrono::steady_clock::now();
+  {
+    // A process that was frozen (SIGSTOP) or starved may run this before its watchdog: fence
+    // first when the last renewal is too old, whatever this one's outcome.
+    std::lock_guard callbacks(callback_mu_);
+    fenceIfLapsed();
+  }
   auto leading = store_.holdLeadership(options_.ttl.count());
   const bool leader = leading.ok() && leading.value();
   auto until = store_.renewNodeLease(options_.node_id, options_.url, started_ms_,
@@ -65,6 +72,7 @@ bool Membership::renewNow() {
   bool unfence = false;
   if (until.ok()) {
     std::lock_guard callbacks(callback_mu_);
+    if (callbacks_.renewed) callbacks_.renewed(sent + options_.ttl / 2);
     {
       std::lock_guard lock(mu_);
       unfence = view_.fenced && std::chrono::steady_clock::now() - sent < options_.ttl / 2;
@@ -99,7 +107,6 @@ void Membership::renewLoop() {
 }
 
 void Membership::watchLoop() {
-  const auto half = options_.ttl / 2;
   const auto tick = std::max(options_.ttl / 20, std::chrono::milliseconds(10));
   for (;;) {
     {
@@ -107,17 +114,22 @@ void Membership::watchLoop() {
       if (cv_.wait_for(lock, tick, [&] { return stop_; })) return;
     }
     std::lock_guard callbacks(callback_mu_);
-    std::string why;
-    {
-      std::lock_guard lock(mu_);
-      if (view_.fenced || std::chrono::steady_clock::now() - last_ok_ < half) continue;
-      view_.fenced = true;
-      why = "no lease renewal for " + std::to_string(half.count()) + " ms (half the lease TTL)" +
-            (view_.last_error.empty() ? "" : ": " + view_.last_error);
-    }
-    spdlog::error("cluster: node {} fences itself: {}", options_.node_id, why);
-    if (callbacks_.fence) callbacks_.fence(why);
+    fenceIfLapsed();
   }
+}
+
+void Membership::fenceIfLapsed() {
+  const auto half = options_.ttl / 2;
+  std::string why;
+  {
+    std::lock_guard lock(mu_);
+    if (view_.fenced || std::chrono::steady_clock::now() - last_ok_ < half) return;
+    view_.fenced = true;
+    why = "no lease renewal for " + std::to_string(half.count()) + " ms (half the lease TTL)" +
+          (view_.last_error.empty() ? "" : ": " + view_.last_error);
+  }
+  spdlog::error("cluster: node {} fences itself: {}", options_.node_id, why);
+  if (callbacks_.fence) callbacks_.fence(why);
 }
 
 }  // namespace sluice::cluster

@@ -26,6 +26,8 @@ struct MembershipCallbacks {
   std::function<void(const std::string& why)> fence;  // stop every owned flow, at once
   std::function<void()> unfence;                      // the lease is ours again
   std::function<void(bool leading)> leadership;       // leadership gained or lost
+  /// After each renewal that succeeded: the lease holds (with the fence's margin) until then.
+  std::function<void(std::chrono::steady_clock::time_point)> renewed;
 };
 
 class Membership {
@@ -47,6 +49,9 @@ class Membership {
   const MembershipOptions& options() const { return options_; }
   /// Renews once now, on the caller's thread (at start, before serving).
   bool renewNow();
+  /// Keeps the node's row when it ends (a shutdown whose plugin code did not stop: the others
+  /// must wait for the lease to lapse rather than take its flows at once).
+  void stayListed() { stay_listed_ = true; }
 
  private:
   void renewLoop();
@@ -63,6 +68,9 @@ class Membership {
   std::chrono::steady_clock::time_point last_ok_;  // guarded by mu_; start counts as renewed
   std::mutex renew_mu_;                            // one renewal at a time
   std::mutex callback_mu_;  // fence and unfence decided and called one at a time (before mu_)
+  /// Fences the node once when no renewal was sent less than TTL/2 ago (callback_mu_ held).
+  void fenceIfLapsed();
+  std::atomic<bool> stay_listed_{false};
   std::thread renewer_;
   std::thread watchdog_;
 };

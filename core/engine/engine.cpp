@@ -52,7 +52,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
                 options.host_executable.string(),
                 &feed_,
                 &restarts_,
-                &status_changes_} {
+                &status_changes_,
+                &run_until_ns_} {
   cluster_ = store_->cluster();
   feed_.setReserver([store = store_.get()](uint64_t count) -> uint64_t {
     auto first = store->reserveSequence("events", count);
@@ -219,7 +220,11 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
       ids.push_back(s.id);
       auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped,
                                                 stored.value()[i]);
-      if (cluster_) flow->setLocal(false);  // runs where the leader assigns it
+      if (cluster_) {
+        flow->setLocal(false);  // runs where the leader assigns it
+        flow->writeBegins();
+        flow->writeEnds(nextWriteMark());
+      }
       flows_.emplace(flow->id(), flow);
       order_.push_back(flow);
       publishConfig(flow->id(), "created");
@@ -251,9 +256,12 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
   }
   auto type = registry_.find(spec.type);
   std::string record = spec.record_json;
+  flow->writeBegins();
   flow->update(
       std::move(spec), type,
-      [this, done, record, id = flow->id()](const Result<Done>& r) {
+      [this, done, record, id = flow->id(),
+       weak = std::weak_ptr<FlowRuntime>(flow)](const Result<Done>& r) {
+        if (auto f = weak.lock()) f->writeEnds(nextWriteMark());
         if (r.ok()) {
           publishConfig(id, "updated");
           done(record);
@@ -282,6 +290,7 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
       refused = stored.error();
     } else {
       flow = it->second;
+      if (cluster_) deleted_[id] = nextWriteMark();  // a re-read older than this keeps it gone
       flows_.erase(it);
       order_.erase(std::find(order_.begin(), order_.end(), flow));
       invalidateList();  // before any callback: a GET after the answer never sees the flow
@@ -351,7 +360,10 @@ void Engine::command(const CommandRequest& request,
       targets = order_;
     }
     for (size_t i = 0; !refused && i < targets.size(); ++i) {
-      if (auto why = targets[i]->refusal(request.command)) {
+      // A flow that runs on another node is judged by the state its owner published.
+      const auto& t = targets[i];
+      if (auto why = t->local() ? t->refusal(request.command)
+                                : t->refusal(request.command, statusOf(*t).state)) {
         problems.push_back({std::nullopt, targets[i]->id(), "", *why});
       }
     }
@@ -369,6 +381,7 @@ void Engine::command(const CommandRequest& request,
       for (const auto& f : targets) {
         Desired d = f->desiredAfter(request.command);
         if (d != f->desired()) desired.emplace_back(f->id(), d);
+        f->writeBegins();
       }
       if (audit && !request.flow_ids) {
         audit->entry.flow_ids.clear();
@@ -376,6 +389,8 @@ void Engine::command(const CommandRequest& request,
       }
       auto stored = store_->setDesired(desired, audit.get());
       if (!stored.ok()) refused = stored.error();
+      const uint64_t mark = nextWriteMark();
+      for (const auto& f : targets) f->writeEnds(mark);
     }
     if (refused) targets.clear();
     batch->remaining = targets.size();
@@ -433,9 +448,10 @@ std::vector<FlowStatus> Engine::statusAll() const {
 
 bool Engine::shutdown() {
   if (coordinator_) {
-    // First the control loop: nothing is claimed or started from here on.
+    // First the control loop: nothing is claimed or started from here on. The object stays
+    // (the membership may still fence this node while the flows stop).
     feed_.removeListener(feed_listener_);
-    coordinator_.reset();
+    coordinator_->stop();
   }
   std::vector<std::shared_ptr<FlowRuntime>> order;
   {

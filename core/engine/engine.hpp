@@ -148,10 +148,14 @@ class Engine final : private cluster::Participant {
   /// whether this node holds the leadership now.
   void joinCluster(const std::string& node_id, std::chrono::milliseconds ttl,
                    std::function<bool()> leading);
-  /// The membership could not renew the lease for TTL/2: every flow stops here at once (hard).
+  /// The membership could not renew the lease for TTL/2: every flow stops here at once (hard),
+  /// without waiting on the catalog or the store.
   void fence(const std::string& why);
   /// The lease was renewed again: claim and run what this node owns.
   void unfence();
+  /// A renewal sent at `sent` succeeded: steps may run until sent + TTL/2 (after which the
+  /// fence comes); called before unfence.
+  void leaseRenewed(std::chrono::steady_clock::time_point valid_until);
   /// How many flows the catalog holds.
   size_t flowCount() const;
   /// Flows per owner node, from the ownership rows.
@@ -188,10 +192,14 @@ class Engine final : private cluster::Participant {
                   std::function<void(const Outcome&, bool pending)> done);
 
   // cluster::Participant (called on the coordinator's thread)
-  void syncCatalog(std::vector<StoredFlow> stored) override;
+  uint64_t catalogMark() override { return write_marks_.load(std::memory_order_acquire); }
+  void syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) override;
+  uint64_t nextWriteMark() { return write_marks_.fetch_add(1, std::memory_order_acq_rel) + 1; }
   void setOwners(const std::vector<OwnerRow>& owners) override;
   void placeClaims(const std::vector<Claim>& claims, const std::string& why) override;
-  std::vector<std::string> takeReleases() override;
+  /// Stops a flow that runs here (hard); its claim is released once it stopped.
+  void evictLocal(const std::shared_ptr<FlowRuntime>& flow, uint64_t epoch, const std::string& why);
+  std::vector<Claim> takeReleases() override;
   std::vector<SharedStatus> localStatus(bool all) override;
   void applyRemoteStatus(const std::vector<SharedStatus>& rows) override;
 
@@ -199,6 +207,7 @@ class Engine final : private cluster::Participant {
   ChangeFeed feed_;  // before everything that publishes to it
   std::atomic<uint64_t> restarts_{0};
   std::atomic<uint64_t> status_changes_{0};
+  std::atomic<int64_t> run_until_ns_{INT64_MAX};  // cluster: see EngineServices::run_until_ns
   std::atomic<size_t> restoring_{0};
   std::unique_ptr<Store> store_;
   PluginRegistry registry_;
@@ -222,10 +231,19 @@ class Engine final : private cluster::Participant {
   std::unique_ptr<cluster::Coordinator> coordinator_;
   uint64_t feed_listener_ = 0;
   mutable std::mutex placement_mu_;
-  std::unordered_map<std::string, uint64_t> local_epochs_;  // guarded: flows claimed here
-  std::unordered_map<std::string, OwnerRow> owners_;        // guarded by placement_mu_
-  std::unordered_map<std::string, SharedStatus> remote_;    // guarded: other nodes' status
-  std::vector<std::string> releases_;                       // guarded: evicted, to release
+  struct LocalRun {
+    std::shared_ptr<FlowRuntime> flow;
+    uint64_t epoch = 0;
+  };
+  std::unordered_map<std::string, LocalRun> local_;       // guarded: the flows claimed here
+  bool fenced_ = false;                                   // guarded by placement_mu_
+  std::unordered_map<std::string, OwnerRow> owners_;      // guarded by placement_mu_
+  std::unordered_map<std::string, SharedStatus> remote_;  // guarded: other nodes' status
+  std::atomic<uint64_t> write_marks_{0};               // numbers the writes made through this node
+  std::unordered_map<std::string, uint64_t> deleted_;  // guarded by catalog_mu_: id, write mark
+  // guarded by placement_mu_: flows stopped here (or whose stop gave up while their plugin
+  // code still ran) with the epoch they ran at; their claims are released once no code runs
+  std::vector<std::pair<std::shared_ptr<FlowRuntime>, uint64_t>> releases_;
   struct Published {
     State state;
     std::string error;

@@ -92,11 +92,50 @@ void Engine::joinCluster(const std::string& node_id, std::chrono::milliseconds t
 }
 
 void Engine::fence(const std::string& why) {
-  if (coordinator_) coordinator_->fence(why);
+  if (!coordinator_) return;
+  coordinator_->fence();  // state writes fail from here on; nothing more is claimed
+  std::vector<LocalRun> running;
+  {
+    // Under placement_mu_ only, never the catalog's lock (which a request may hold while it
+    // waits on the store): a round about to start a flow either registered it already (it is
+    // stopped here) or sees fenced_ and starts nothing.
+    std::lock_guard placement(placement_mu_);
+    fenced_ = true;
+    for (auto& [id, run] : local_) running.push_back(std::move(run));
+    local_.clear();
+  }
+  spdlog::warn("cluster: fenced ({}): stopping {} flows", why, running.size());
+  for (const auto& run : running) evictLocal(run.flow, run.epoch, "fenced: " + why);
+}
+
+void Engine::leaseRenewed(std::chrono::steady_clock::time_point valid_until) {
+  if (!cluster_) return;
+  run_until_ns_.store(valid_until.time_since_epoch().count(), std::memory_order_release);
 }
 
 void Engine::unfence() {
-  if (coordinator_) coordinator_->unfence();
+  if (!coordinator_) return;
+  {
+    std::lock_guard placement(placement_mu_);
+    fenced_ = false;
+  }
+  coordinator_->unfence();
+}
+
+void Engine::evictLocal(const std::shared_ptr<FlowRuntime>& flow, uint64_t epoch,
+                        const std::string& why) {
+  std::weak_ptr<FlowRuntime> weak = flow;
+  flow->evict(why, [this, weak, epoch](const Outcome&) {
+    // Stopped (or given up on: then released once its plugin code returned, takeReleases): the
+    // claim can go, so that the new owner may start it.
+    auto self = weak.lock();
+    if (!self) return;
+    {
+      std::lock_guard placement(placement_mu_);
+      releases_.emplace_back(self, epoch);
+    }
+    coordinator_->wake("local");
+  });
 }
 
 size_t Engine::flowCount() const {
@@ -123,6 +162,9 @@ FlowStatus Engine::statusOf(const FlowRuntime& flow) const {
   if (flow.local()) return s;
   auto r = remote_.find(flow.id());
   if (r == remote_.end()) return s;
+  // Only what the owner published: a row of a previous owner (one that died, or that stopped
+  // it) says nothing about the flow now.
+  if (!s.node.empty() && r->second.node_id != s.node) return s;
   if (auto state = stateFromString(r->second.state)) s.state = *state;
   s.error = r->second.error;
   s.since = fromMs(r->second.since_ms);
@@ -185,7 +227,7 @@ std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {
 
 // ---- cluster::Participant ----------------------------------------------------------------------
 
-void Engine::syncCatalog(std::vector<StoredFlow> stored) {
+void Engine::syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) {
   std::vector<std::string> created, updated, deleted;
   {
     std::lock_guard lock(catalog_mu_);
@@ -195,6 +237,13 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored) {
     for (auto& f : stored) {
       seen.insert(f.id);
       auto it = flows_.find(f.id);
+      // Written through this node after the read began: the read may be older, leave it.
+      if (it == flows_.end()) {
+        auto d = deleted_.find(f.id);
+        if (d != deleted_.end() && d->second > mark) continue;
+      } else if (it->second->writtenSince(mark)) {
+        continue;
+      }
       if (it != flows_.end() && it->second->incarnation() != f.incarnation) {
         // Deleted and created again under the same id on another node.
         auto old = it->second;
@@ -220,9 +269,12 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored) {
           auto type = registry_.find(spec.type);
           if (flow->local()) {
             // Changed on another node while it runs here: restart with it (stored already).
-            flow->update(std::move(spec), type, [id = f.id](const Result<Done>& r) {
-              if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
-            });
+            flow->update(
+                std::move(spec), type,
+                [id = f.id](const Result<Done>& r) {
+                  if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+                },
+                nullptr, std::nullopt, /*persist=*/false);
           } else {
             flow->adoptSpec(std::move(spec), type);
           }
@@ -255,8 +307,8 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored) {
       }
     }
     for (auto it = flows_.begin(); it != flows_.end();) {
-      if (seen.count(it->first) != 0) {
-        ++it;
+      if (seen.count(it->first) != 0 || it->second->writtenSince(mark)) {
+        ++it;  // stored, or created through this node after the read began
         continue;
       }
       auto flow = it->second;
@@ -264,6 +316,9 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored) {
       order_.erase(std::find(order_.begin(), order_.end(), flow));
       it = flows_.erase(it);
       flow->remove([](const Outcome&) {});
+    }
+    for (auto it = deleted_.begin(); it != deleted_.end();) {
+      it = it->second <= mark ? deleted_.erase(it) : std::next(it);  // the read saw them gone
     }
     if (added) {
       // Creation order is the store's (incarnations increase), whichever node created them.
@@ -296,32 +351,28 @@ void Engine::placeClaims(const std::vector<Claim>& claims, const std::string& wh
     const bool claimed = c != by_id.end() && c->second->incarnation == flow->incarnation();
     if (!claimed) {
       if (!flow->local()) continue;
+      uint64_t epoch = 0;
       {
         std::lock_guard placement(placement_mu_);
-        local_epochs_.erase(id);
-      }
-      std::weak_ptr<FlowRuntime> weak = flow;
-      flow->evict(why, [this, weak, id = id](const Outcome&) {
-        // Stopped: the claim can go, so that the new owner may start it.
-        auto self = weak.lock();
-        if (self && self->local()) return;  // claimed here again meanwhile
-        {
-          std::lock_guard placement(placement_mu_);
-          releases_.push_back(id);
+        if (auto run = local_.find(id); run != local_.end()) {
+          epoch = run->second.epoch;
+          local_.erase(run);
         }
-        if (coordinator_) coordinator_->wake("local");
-      });
+      }
+      evictLocal(flow, epoch, why);
       continue;
     }
     {
       std::lock_guard placement(placement_mu_);
-      local_epochs_[id] = c->second->epoch;
+      if (fenced_) return;  // the fence stopped what ran here: start nothing
+      local_[id] = {flow, c->second->epoch};
+      if (flow->local()) continue;
+      flow->setLocal(true);  // registered before a fence can look: it would stop this one too
     }
-    if (flow->local()) continue;
-    flow->setLocal(true);
     spdlog::info("flow {}: claimed at epoch {}", id, c->second->epoch);
     const Desired d = flow->desired();
     if (d == Desired::kStopped) continue;
+    // A fence between here and the strand makes the flow not local: the start then refuses.
     flow->acceptCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
     if (d == Desired::kPaused) {
       flow->acceptCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});
@@ -330,10 +381,19 @@ void Engine::placeClaims(const std::vector<Claim>& claims, const std::string& wh
   status_changes_.fetch_add(1);
 }
 
-std::vector<std::string> Engine::takeReleases() {
-  std::vector<std::string> out;
+std::vector<Claim> Engine::takeReleases() {
+  std::vector<Claim> out;
   std::lock_guard placement(placement_mu_);
-  out.swap(releases_);
+  std::vector<std::pair<std::shared_ptr<FlowRuntime>, uint64_t>> waiting;
+  for (auto& [flow, epoch] : releases_) {
+    if (flow->local()) continue;  // claimed here again since: the claim stays
+    if (flow->codeRunning()) {
+      waiting.emplace_back(std::move(flow), epoch);  // its stop gave up: not before it returns
+      continue;
+    }
+    out.push_back({flow->id(), flow->incarnation(), epoch});
+  }
+  releases_ = std::move(waiting);
   return out;
 }
 
@@ -362,8 +422,8 @@ std::vector<SharedStatus> Engine::localStatus(bool all) {
     row.node_id = node_id_;
     {
       std::lock_guard placement(placement_mu_);
-      auto e = local_epochs_.find(f->id());
-      row.epoch = e == local_epochs_.end() ? 0 : e->second;
+      auto e = local_.find(f->id());
+      row.epoch = e == local_.end() ? 0 : e->second.epoch;
     }
     row.state = std::string(toString(s.state));
     row.error = s.error;

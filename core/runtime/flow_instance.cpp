@@ -191,6 +191,12 @@ void FlowRuntime::scheduleStep(uint32_t delay_ms) {
 void FlowRuntime::runStep(uint64_t generation) {
   if (generation != step_generation_.load() || !instance_) return;
   if (state() != State::kRunning) return;
+  if (!services_->mayRun() || !local()) {
+    // Cluster: this node's lease may have lapsed (it was frozen, or cut off) and its fence or
+    // eviction is on the way: no step runs, here or ever, past that moment.
+    scheduleStep(kLeaseRecheckMs);
+    return;
+  }
   uint32_t next = instance_type_->def->step_interval_ms;
   std::string error;
   if (!callHook(

@@ -123,12 +123,13 @@ void FlowRuntime::setStateKeepError(State s) {
 
 // ---- acceptance (engine's catalog lock held) --------------------------------------------------
 
-std::optional<std::string> FlowRuntime::refusal(Command c) const {
+std::optional<std::string> FlowRuntime::refusal(Command c, std::optional<State> actual) const {
   std::lock_guard lock(mu_);
   if (removed_) return "flow '" + id_ + "' does not exist";
   // A failure counts only once every accepted command has run: a start queued behind it will
   // clear it.
-  const bool failed = state_ == State::kFailed && pending_commands_ == 0;
+  const bool failed =
+      actual ? *actual == State::kFailed : state_ == State::kFailed && pending_commands_ == 0;
   const std::string_view now = failed ? "failed" : toString(accepted_);
   switch (c) {
     case Command::kStart:
@@ -421,6 +422,10 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
 void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
   const State s = state();
   std::string error;
+  if (!local()) {
+    // Cluster: the flow moved away (or this node fenced itself) after the start was queued.
+    return conclude({s, "not started: flow '" + id_ + "' runs on another node now"});
+  }
   if (s == State::kRunning && instance_) return conclude({State::kRunning, ""});
   if (s == State::kPaused && instance_) {
     return conclude(resumeInstance(&error) ? Outcome{State::kRunning, ""}

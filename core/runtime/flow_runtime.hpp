@@ -44,6 +44,8 @@ namespace sluice {
 
 /// Bound on a hard stop: how long the engine waits for plugin code after raising cancellation.
 inline constexpr uint32_t kHardStopBoundMs = 2'000;
+/// How soon a step held back by a lapsed cluster lease looks again.
+inline constexpr uint32_t kLeaseRecheckMs = 20;
 
 /// What a flow needs from the engine. Outlives every FlowRuntime.
 struct EngineServices {
@@ -58,6 +60,13 @@ struct EngineServices {
   /// Bumped whenever something GET /flows/status shows changes without a feed event (the
   /// operation in progress, its deadline, the desired state, a pending restart).
   std::atomic<uint64_t>* status_changes = nullptr;
+  /// Cluster: steps run only until this steady-clock instant (ns since its epoch), which every
+  /// lease renewal moves to its send time + TTL/2; the maximum on one node.
+  std::atomic<int64_t>* run_until_ns = nullptr;
+  bool mayRun() const {
+    return run_until_ns == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <
+                                          run_until_ns->load(std::memory_order_acquire);
+  }
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
@@ -83,7 +92,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   uint32_t commandBudgetMs(Command c, StopMode mode) const;
 
   /// Why `c` is not allowed now, or nothing when it is (callers hold the engine's catalog lock).
-  std::optional<std::string> refusal(Command c) const;
+  /// `actual`: the state to judge by instead of this runtime's (a cluster flow that runs on
+  /// another node: the state its owner published).
+  std::optional<std::string> refusal(Command c, std::optional<State> actual = std::nullopt) const;
   /// The desired state after command `c`.
   static Desired desiredAfter(Command c);
   /// Records that `c` was accepted (its desired state is already stored) and queues it on the
@@ -97,8 +108,11 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// configuration fails to start the previous one is restored and nothing is stored.
   /// `if_match`, when given, lists the entity tags (contentTag of the stored record) the update
   /// may replace; checked in order with other updates, it fails with kPrecondition otherwise.
+  /// `persist` false: the configuration is stored already (a cluster node applying a change
+  /// made through another node), so nothing is written.
   void update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done,
-              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {});
+              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {},
+              bool persist = true);
   /// Marks the flow deleted: from now on it refuses every command, update and restart. Then
   /// stops (soft, bounded, then hard) and releases the instance; when that is done the host
   /// functions are detached (late plugin code writes no state) and `done` is called. Callers
@@ -123,6 +137,21 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// any node, for status and validation; nothing runs.
   void adoptRemote(Desired desired);
   void adoptSpec(FlowSpec spec, std::shared_ptr<const FlowType> type);
+  /// Writes of this flow made through this node: one begins (in flight until it ends, with the
+  /// engine's write mark). A cluster's re-read of the store that began before a write ended
+  /// leaves the flow alone (it would undo the write).
+  void writeBegins() { writes_in_flight_.fetch_add(1, std::memory_order_acq_rel); }
+  void writeEnds(uint64_t mark) {
+    last_write_.store(mark, std::memory_order_release);
+    writes_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  /// Whether plugin code of this flow still runs on the strand (a hook past its deadline).
+  bool codeRunning() const { return hook_state_.load(std::memory_order_acquire) != 0; }
+  /// Whether a re-read that began at `mark` may be older than this flow's writes.
+  bool writtenSince(uint64_t mark) const {
+    return writes_in_flight_.load(std::memory_order_acquire) > 0 ||
+           last_write_.load(std::memory_order_acquire) > mark;
+  }
 
  private:
   // ---- flow_runtime.cpp
@@ -147,7 +176,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   // ---- flow_update.cpp
   void runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                  const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit,
-                 const std::optional<std::vector<std::string>>& if_match);
+                 const std::optional<std::vector<std::string>>& if_match, bool persist);
 
   // ---- flow_restart.cpp
   void scheduleRestartLocked();  // mu_ held: the flow just failed
@@ -227,6 +256,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::atomic<int> hook_state_{0};
   std::atomic<uint64_t> step_generation_{0};
   std::atomic<bool> local_{true};
+  std::atomic<int> writes_in_flight_{0};
+  std::atomic<uint64_t> last_write_{0};
 };
 
 }  // namespace sluice

@@ -14,7 +14,8 @@
 namespace sluice {
 
 void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, UpdateDone done,
-                         AuditPtr audit, std::optional<std::vector<std::string>> if_match) {
+                         AuditPtr audit, std::optional<std::vector<std::string>> if_match,
+                         bool persist) {
   RuntimeOptions rt;
   {
     std::lock_guard lock(mu_);
@@ -43,15 +44,16 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
   };
   std::lock_guard submit(submit_mu_);
   strand_->post([self = shared_from_this(), spec = std::move(spec), type = std::move(type), p,
-                 finish_update, audit = std::move(audit),
-                 if_match = std::move(if_match)]() mutable {
-    self->runUpdate(std::move(spec), std::move(type), p, finish_update, std::move(audit), if_match);
+                 finish_update, audit = std::move(audit), if_match = std::move(if_match),
+                 persist]() mutable {
+    self->runUpdate(std::move(spec), std::move(type), p, finish_update, std::move(audit), if_match,
+                    persist);
   });
 }
 
 void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                             const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit,
-                            const std::optional<std::vector<std::string>>& if_match) {
+                            const std::optional<std::vector<std::string>>& if_match, bool persist) {
   beginOperation(p);
   const Error gone{ErrorKind::kNotFound, "flow '" + id_ + "' does not exist", {}};
   const Error late{ErrorKind::kUnavailable,
@@ -62,8 +64,10 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     if (!p->claim(false)) return late;
     release(p);
     if (removed()) return gone;
-    auto r = services_->store->updateFlow(id_, incarnation_, spec.record_json, audit.get());
-    if (!r.ok()) return r;
+    if (persist) {
+      auto r = services_->store->updateFlow(id_, incarnation_, spec.record_json, audit.get());
+      if (!r.ok()) return r;
+    }
     {
       std::lock_guard lock(mu_);
       spec_ = spec;
@@ -90,8 +94,8 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                                 {}});
     }
   }
-  if (!instance_) {
-    // Stopped or failed: nothing runs, only the configuration changes.
+  if (!instance_ || !local()) {
+    // Stopped or failed (or, in a cluster, run elsewhere): only the configuration changes.
     return done(commit());
   }
   // In place only when nothing about where the instance runs changes.

@@ -20,10 +20,11 @@
 
 namespace sluice::test {
 
-/// One run of a witness flow: [start, end] in ms, by node and process.
+/// One run of a witness flow: [start, end] in ms, by node, epoch and process.
 struct RunInterval {
   std::string flow_id;
   std::string node;
+  int64_t epoch = 0;
   long pid = 0;
   int64_t start = 0;
   int64_t end = 0;
@@ -31,19 +32,29 @@ struct RunInterval {
 
 class TestCluster {
  public:
-  TestCluster(std::string url, std::filesystem::path dir, std::string ttl)
-      : url_(std::move(url)), dir_(std::move(dir)), ttl_(std::move(ttl)) {}
+  /// `extra`: more arguments for every node (a shared --files-root, ...).
+  TestCluster(std::string url, std::filesystem::path dir, std::string ttl,
+              std::vector<std::string> extra = {})
+      : url_(std::move(url)),
+        dir_(std::move(dir)),
+        ttl_(std::move(ttl)),
+        extra_(std::move(extra)) {}
 
   /// Starts (or starts again) node `i`, named n<i>, with its own data directory.
   void start(size_t i) {
     if (nodes_.size() <= i) nodes_.resize(i + 1);
     const std::string name = "n" + std::to_string(i);
     ::setenv("SLUICE_WITNESS_NODE", name.c_str(), 1);  // inherited by the child only
-    nodes_[i] = std::make_unique<ServerProcess>(
-        SLUICE_BINARY, dir_ / name,
-        serverArgs({"--store", url_, "--node-id", name, "--lease-ttl", ttl_}),
-        (dir_ / (name + ".log")).string());
+    ::setenv("SLUICE_WITNESS_STORE", url_.c_str(), 1);
+    nodes_[i] = std::make_unique<ServerProcess>(SLUICE_BINARY, dir_ / name, serverArgs(args(name)),
+                                                (dir_ / (name + ".log")).string());
     ::unsetenv("SLUICE_WITNESS_NODE");
+    ::unsetenv("SLUICE_WITNESS_STORE");
+  }
+  std::vector<std::string> args(const std::string& name) const {
+    std::vector<std::string> out = {"--store", url_, "--node-id", name, "--lease-ttl", ttl_};
+    out.insert(out.end(), extra_.begin(), extra_.end());
+    return out;
   }
   void startAll(size_t n) {
     for (size_t i = 0; i < n; ++i) start(i);
@@ -114,15 +125,12 @@ class TestCluster {
   std::vector<RunInterval> intervals() const {
     std::vector<RunInterval> out;
     PGconn* c = PQconnectdb(url_.c_str());
-    PGresult* r = PQexec(c,
-                         "SELECT f.flow_id, convert_from(p.value, 'UTF8') FROM plugin_state p "
-                         "JOIN flows f ON f.seq = p.incarnation WHERE p.key LIKE 'run/%'");
+    PGresult* r = PQexec(c, "SELECT flow_id, node, epoch, pid, start_ms, end_ms FROM witness_runs");
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
       for (int i = 0; i < PQntuples(r); ++i) {
-        auto d = parseJson(PQgetvalue(r, i, 1));
-        if (!d.IsObject()) continue;
-        out.push_back({PQgetvalue(r, i, 0), d["node"].GetString(), d["pid"].GetInt64(),
-                       d["start"].GetInt64(), d["end"].GetInt64()});
+        out.push_back({PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), std::stoll(PQgetvalue(r, i, 2)),
+                       std::stol(PQgetvalue(r, i, 3)), std::stoll(PQgetvalue(r, i, 4)),
+                       std::stoll(PQgetvalue(r, i, 5))});
       }
     }
     PQclear(r);
@@ -140,9 +148,9 @@ class TestCluster {
       const auto& a = runs[i - 1];
       const auto& b = runs[i];
       if (a.flow_id == b.flow_id && b.start <= a.end) {
-        out.push_back(a.flow_id + ": " + a.node + "/" + std::to_string(a.pid) + " [" +
+        out.push_back(a.flow_id + ": " + a.node + " epoch " + std::to_string(a.epoch) + " [" +
                       std::to_string(a.start) + ", " + std::to_string(a.end) + "] and " + b.node +
-                      "/" + std::to_string(b.pid) + " [" + std::to_string(b.start) + ", " +
+                      " epoch " + std::to_string(b.epoch) + " [" + std::to_string(b.start) + ", " +
                       std::to_string(b.end) + "]");
       }
     }
@@ -153,6 +161,7 @@ class TestCluster {
   std::string url_;
   std::filesystem::path dir_;
   std::string ttl_;
+  std::vector<std::string> extra_;
   std::vector<std::unique_ptr<ServerProcess>> nodes_;
 };
 

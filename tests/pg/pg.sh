@@ -4,6 +4,7 @@
 # stops it and removes the directory; `pg.sh restart STATE` stops it hard and starts it again;
 # `pg.sh pause|resume STATE` freezes and thaws it.
 # fsync is off (the tests kill servers, never the machine); commits still reach the OS first.
+# PG_FSYNC=on keeps it on (the benchmarks, which compare with SQLite's durable commits).
 # PostgreSQL refuses to run as root, so as root every server command runs as the `postgres`
 # user (runuser).
 set -euo pipefail
@@ -24,7 +25,7 @@ case "$cmd" in
     for attempt in 1 2 3 4 5; do
       port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
       if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-          -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB" \
+          -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c full_page_writes=${PG_FSYNC:-off} -c max_connections=400 -c shared_buffers=32MB" \
           start > /dev/null; then
         echo "$dir $port" > "$state"
         exit 0
@@ -44,7 +45,7 @@ case "$cmd" in
     read -r dir port < "$state"
     as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop > /dev/null
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB" \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c full_page_writes=${PG_FSYNC:-off} -c max_connections=400 -c shared_buffers=32MB" \
       start > /dev/null
     ;;
   pause|resume)

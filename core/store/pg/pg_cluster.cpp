@@ -58,6 +58,11 @@ Result<Done> PgStore::assignOwners(
 
 Result<std::vector<Claim>> PgStore::claimOwned(const std::string& node_id) {
   std::vector<Claim> claims;
+  uint64_t generation;
+  {
+    std::lock_guard lock(claims_mu_);
+    generation = claims_generation_;
+  }
   auto done = inTransaction("cannot claim flows: ", nullptr, [&](Tx& tx) {
     // Only a node whose own lease is current claims, and only runs that no live node holds: the
     // previous owner keeps its claim until it stopped the flow (releaseClaim) or its lease ran
@@ -86,22 +91,27 @@ Result<std::vector<Claim>> PgStore::claimOwned(const std::string& node_id) {
   if (!done.ok()) return done.error();
   std::lock_guard lock(claims_mu_);
   claim_node_ = node_id;
+  // A fence (dropClaims) while the claims were read wins: no write passes until the next call.
+  if (generation != claims_generation_) return claims;
   claims_.clear();
   for (const auto& c : claims) claims_[c.incarnation] = {c.flow_id, c.epoch};
   return claims;
 }
 
-Result<Done> PgStore::releaseClaim(const std::string& node_id, const std::string& flow_id) {
+Result<Done> PgStore::releaseClaim(const std::string& node_id, const std::string& flow_id,
+                                   uint64_t epoch) {
   {
     std::lock_guard lock(claims_mu_);
     for (auto it = claims_.begin(); it != claims_.end();) {
-      it = it->second.first == flow_id ? claims_.erase(it) : std::next(it);
+      it = it->second.first == flow_id && it->second.second == epoch ? claims_.erase(it)
+                                                                     : std::next(it);
     }
   }
   return inTransaction("cannot release a claim: ", nullptr, [&](Tx& tx) {
-    auto rows =
-        tx.run("UPDATE flow_owners SET active_node = NULL WHERE flow_id = $1 AND active_node = $2",
-               {flow_id, node_id});
+    auto rows = tx.run(
+        "UPDATE flow_owners SET active_node = NULL WHERE flow_id = $1 AND active_node = $2 "
+        "AND active_epoch = $3",
+        {flow_id, node_id, static_cast<int64_t>(epoch)});
     if (rows && rows->affected() > 0) tx.run(kNotifyOwners);
     return !tx.failed();
   });
@@ -109,6 +119,7 @@ Result<Done> PgStore::releaseClaim(const std::string& node_id, const std::string
 
 void PgStore::dropClaims() {
   std::lock_guard lock(claims_mu_);
+  ++claims_generation_;
   claims_.clear();
 }
 

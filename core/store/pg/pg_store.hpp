@@ -68,7 +68,8 @@ class PgStore final : public Store, public ClusterStore {
   Result<Done> assignOwners(
       const std::vector<std::pair<std::string, std::string>>& flow_to_node) override;
   Result<std::vector<Claim>> claimOwned(const std::string& node_id) override;
-  Result<Done> releaseClaim(const std::string& node_id, const std::string& flow_id) override;
+  Result<Done> releaseClaim(const std::string& node_id, const std::string& flow_id,
+                            uint64_t epoch) override;
   void dropClaims() override;
   Result<Done> publishStatus(const std::string& node_id,
                              const std::vector<SharedStatus>& rows) override;
@@ -146,6 +147,7 @@ class PgStore final : public Store, public ClusterStore {
   // incarnation carries its claim's epoch, and one without a claim is refused.
   std::mutex claims_mu_;
   std::string claim_node_;                                          // guarded; empty: no cluster
+  uint64_t claims_generation_ = 0;                                  // guarded: bumped by dropClaims
   std::map<Incarnation, std::pair<std::string, uint64_t>> claims_;  // guarded: flow id, epoch
   /// The claim's node and epoch for a state write of `inc`; nullopt when not in a cluster.
   std::optional<std::pair<std::string, uint64_t>> claimFor(Incarnation inc);
