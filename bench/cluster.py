@@ -45,7 +45,7 @@ class Node:
         self.log = open(os.path.join(WORK, name + ".log"), "ab")
         self.proc = subprocess.Popen(
             [SLUICE, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(WORK, name),
-             "--log-level", "warn"] + args, stdout=subprocess.PIPE, stderr=self.log)
+             "--log-level", os.environ.get("LOG_LEVEL", "warn")] + args, stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()
         m = re.search(r"listening on .*:(\d+)", line)
         if not m:

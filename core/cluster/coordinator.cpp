@@ -99,8 +99,12 @@ void Coordinator::run() {
 
 void Coordinator::round(Dirty dirty, bool periodic) {
   if (periodic) {
-    dirty = {true, true, true, true, true};
+    // Every period the live nodes are checked (a lease that ran out notifies nobody); every
+    // fifth, everything is read again: the safety net for notifications that were lost.
     last_full_ = std::chrono::steady_clock::now();
+    dirty.nodes = true;
+    dirty.local = true;
+    if (++periods_ % 5 == 0) dirty = {true, true, true, true, true};
   }
   if (dirty.flows) {
     const uint64_t mark = participant_.catalogMark();
@@ -113,16 +117,24 @@ void Coordinator::round(Dirty dirty, bool periodic) {
     }
   }
   bool moved = false;
+  bool live_changed = false;
   if ((dirty.nodes || dirty.flows || dirty.owners) && options_.leading && options_.leading()) {
     auto nodes = store_.listNodes();
     if (nodes.ok()) {
-      moved = assign(flows_, nodes.value());
+      std::vector<std::string> live;
+      for (const auto& n : nodes.value()) {
+        if (n.alive) live.push_back(n.node_id);
+      }
+      live_changed = live != live_;
+      live_ = std::move(live);
+      // Only when something the assignment depends on changed (or at the safety net's read).
+      if (live_changed || dirty.flows || dirty.owners) moved = assign(flows_, nodes.value());
     } else {
       spdlog::warn("cluster: cannot read nodes: {}", nodes.error().message);
     }
   }
   const bool fenced = fenced_.load();
-  if (dirty.owners || dirty.nodes || dirty.flows || moved) {
+  if (dirty.owners || dirty.flows || moved || live_changed) {
     auto owners = cluster_.listOwners();
     if (owners.ok()) participant_.setOwners(owners.value());
     if (!fenced) {
@@ -136,15 +148,15 @@ void Coordinator::round(Dirty dirty, bool periodic) {
     }
   }
   for (auto& r : participant_.takeReleases()) releases_.push_back(std::move(r));
-  std::vector<Claim> failed;
-  for (const auto& r : releases_) {
-    if (auto released = cluster_.releaseClaim(options_.node_id, r.flow_id, r.epoch);
-        !released.ok()) {
-      spdlog::warn("cluster: cannot release flow {}: {}", r.flow_id, released.error().message);
-      failed.push_back(r);  // the next round tries again: the new owner waits for it
+  if (!releases_.empty()) {
+    if (auto released = cluster_.releaseClaims(options_.node_id, releases_); released.ok()) {
+      releases_.clear();
+    } else {
+      // The next round tries again: the new owners wait for them.
+      spdlog::warn("cluster: cannot release {} claims: {}", releases_.size(),
+                   released.error().message);
     }
   }
-  releases_ = std::move(failed);
   const auto now = std::chrono::steady_clock::now();
   const bool metrics_due = now - last_metrics_ >= kMetricsPeriod;
   if (metrics_due) last_metrics_ = now;
@@ -159,7 +171,7 @@ void Coordinator::round(Dirty dirty, bool periodic) {
   if (dirty.status) {
     // Versions come from a sequence, in the order rows were written, not committed: now and
     // then every row is read again, so a row that committed late is not skipped for good.
-    if (periodic && ++rounds_ % 5 == 0) status_version_ = 0;
+    if (periodic && dirty.flows) status_version_ = 0;
     auto rows = cluster_.statusSince(status_version_);
     if (rows.ok() && !rows.value().empty()) {
       status_version_ = rows.value().back().version;

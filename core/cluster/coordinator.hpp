@@ -106,7 +106,8 @@ class Coordinator {
   // Loop thread only.
   std::vector<StoredFlow> flows_;
   std::vector<Claim> releases_;  // releases that failed, tried again every round
-  uint64_t rounds_ = 0;
+  uint64_t periods_ = 0;
+  std::vector<std::string> live_;  // the live nodes the leader last saw (sorted by id)
   uint64_t status_version_ = 0;
   std::chrono::steady_clock::time_point last_full_{};
   std::chrono::steady_clock::time_point last_metrics_{};

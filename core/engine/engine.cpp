@@ -326,6 +326,8 @@ void Engine::command(const CommandRequest& request,
   };
   auto batch = std::make_shared<Batch>();
   std::vector<std::shared_ptr<FlowRuntime>> targets;
+  // Cluster: a failure its owner published after this moment is the command's outcome.
+  const SystemTime command_at = std::chrono::system_clock::now();
   // Errors are answered once the catalog lock is released: a caller may send another request
   // from its callback.
   std::optional<Error> refused;
@@ -399,6 +401,7 @@ void Engine::command(const CommandRequest& request,
     if (!refused) batch->done = std::move(done);
     // Accepted and queued in one step, under the catalog lock: commands reach each flow's
     // strand in the order they were accepted. Callbacks never run synchronously here.
+    auto remote = std::make_shared<std::vector<RemoteWait>>();
     for (size_t i = 0; i < targets.size(); ++i) {
       auto answered = [batch, i](const Outcome& o, bool pending) {
         bool last;
@@ -417,8 +420,15 @@ void Engine::command(const CommandRequest& request,
       } else {
         // Cluster: committed as desired state; the owner carries it out (docs/cluster.md).
         targets[i]->adoptRemote(FlowRuntime::desiredAfter(request.command));
-        awaitRemote(targets[i], request.command, request.mode, answered);
+        const auto budget =
+            std::chrono::milliseconds(targets[i]->commandBudgetMs(request.command, request.mode));
+        remote->push_back({targets[i], FlowRuntime::desiredAfter(request.command),
+                           std::chrono::steady_clock::now() + budget, answered});
       }
+    }
+    if (!remote->empty()) {
+      timer_.at(std::chrono::steady_clock::now(),
+                [this, remote, since = command_at] { awaitRemote(remote, since); });
     }
   }
   if (refused) {

@@ -183,13 +183,23 @@ class Engine final : private cluster::Participant {
   /// Cluster: the flow, after a round of the control loop when it is not known here yet (it
   /// may have been created on another node a moment ago).
   std::shared_ptr<FlowRuntime> findFresh(const std::string& id);
-  /// Cluster: answers a command for a flow that runs on another node once its owner's status
+  /// Cluster: a command's flow that runs on another node, answered once its owner's status
   /// shows the target, or with the current state and pending past the command's timeout.
-  void awaitRemote(std::shared_ptr<FlowRuntime> flow, Command c, StopMode mode,
-                   std::function<void(const Outcome&, bool pending)> done);
-  void pollRemote(std::shared_ptr<FlowRuntime> flow, Desired target, SystemTime since,
-                  std::chrono::steady_clock::time_point deadline,
-                  std::function<void(const Outcome&, bool pending)> done);
+  struct RemoteWait {
+    std::shared_ptr<FlowRuntime> flow;
+    Desired target;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(const Outcome&, bool pending)> done;
+  };
+  /// The state, error and since of statusOf, without the metrics (polled often).
+  struct Brief {
+    State state;
+    std::string error;
+    SystemTime since;
+  };
+  Brief briefStatus(const FlowRuntime& flow) const;
+  /// Checks every wait of one command on the timer thread until each is answered.
+  void awaitRemote(std::shared_ptr<std::vector<RemoteWait>> waits, SystemTime since);
 
   // cluster::Participant (called on the coordinator's thread)
   uint64_t catalogMark() override { return write_marks_.load(std::memory_order_acquire); }

@@ -14,7 +14,7 @@ namespace sluice {
 
 namespace {
 
-constexpr std::chrono::milliseconds kPollRemote{20};
+constexpr std::chrono::milliseconds kPollRemote{25};
 
 std::optional<State> stateFromString(std::string_view s) {
   for (size_t i = 0; i < kStateCount; ++i) {
@@ -182,26 +182,40 @@ std::shared_ptr<FlowRuntime> Engine::findFresh(const std::string& id) {
   return find(id);
 }
 
-void Engine::awaitRemote(std::shared_ptr<FlowRuntime> flow, Command c, StopMode mode,
-                         std::function<void(const Outcome&, bool pending)> done) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(flow->commandBudgetMs(c, mode));
-  pollRemote(std::move(flow), FlowRuntime::desiredAfter(c), std::chrono::system_clock::now(),
-             deadline, std::move(done));
+Engine::Brief Engine::briefStatus(const FlowRuntime& flow) const {
+  if (flow.local()) {
+    const FlowStatus s = flow.status();
+    return {s.state, s.error, s.since};
+  }
+  std::lock_guard lock(placement_mu_);
+  auto r = remote_.find(flow.id());
+  auto o = owners_.find(flow.id());
+  if (r == remote_.end() || (o != owners_.end() && r->second.node_id != o->second.node_id)) {
+    const FlowStatus s = flow.status();  // not published by its owner yet: what this node knows
+    return {s.state, s.error, s.since};
+  }
+  return {stateFromString(r->second.state).value_or(State::kStopped), r->second.error,
+          fromMs(r->second.since_ms)};
 }
 
-void Engine::pollRemote(std::shared_ptr<FlowRuntime> flow, Desired target, SystemTime since,
-                        std::chrono::steady_clock::time_point deadline,
-                        std::function<void(const Outcome&, bool pending)> done) {
-  const FlowStatus s = statusOf(*flow);
-  // A failure counts once it is newer than the command (the owner's clock).
-  const bool failed = s.state == State::kFailed && s.since >= since;
-  if (reaches(s.state, target) || failed) return done({s.state, s.error}, false);
+void Engine::awaitRemote(std::shared_ptr<std::vector<RemoteWait>> waits, SystemTime since) {
+  // One poll for every flow of a command that runs elsewhere, never on the caller's thread.
   const auto now = std::chrono::steady_clock::now();
-  if (now >= deadline) return done({s.state, s.error}, true);
-  timer_.at(std::min(deadline, now + kPollRemote), [this, flow, target, since, deadline, done] {
-    pollRemote(flow, target, since, deadline, done);
-  });
+  auto rest = std::make_shared<std::vector<RemoteWait>>();
+  for (auto& w : *waits) {
+    const Brief s = briefStatus(*w.flow);
+    // A failure counts once it is newer than the command (the owner's clock).
+    const bool failed = s.state == State::kFailed && s.since >= since;
+    if (reaches(s.state, w.target) || failed) {
+      w.done({s.state, s.error}, false);
+    } else if (now >= w.deadline) {
+      w.done({s.state, s.error}, true);
+    } else {
+      rest->push_back(std::move(w));
+    }
+  }
+  if (rest->empty()) return;
+  timer_.at(now + kPollRemote, [this, rest, since] { awaitRemote(rest, since); });
 }
 
 std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {

@@ -58,10 +58,11 @@ class ClusterStore {
   /// whose lease ran out by the store's clock holds no claim), and returns every claim the node
   /// holds with its epoch. From then on state writes of those incarnations carry that epoch.
   virtual Result<std::vector<Claim>> claimOwned(const std::string& node_id) = 0;
-  /// Gives up the claim on a flow this node stopped, if it still holds it at `epoch` (not a
-  /// claim taken again since); its state writes are refused from now on.
-  virtual Result<Done> releaseClaim(const std::string& node_id, const std::string& flow_id,
-                                    uint64_t epoch) = 0;
+  /// Gives up the claims on flows this node stopped (Claim::flow_id, Claim::epoch), each only
+  /// if it still holds it at that epoch (not a claim taken again since); their state writes
+  /// are refused from now on. One transaction.
+  virtual Result<Done> releaseClaims(const std::string& node_id,
+                                     const std::vector<Claim>& claims) = 0;
   /// Forgets the claims this process holds (fenced): every state write is refused until the
   /// next claimOwned that begins after this call.
   virtual void dropClaims() = 0;

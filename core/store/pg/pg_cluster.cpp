@@ -98,20 +98,25 @@ Result<std::vector<Claim>> PgStore::claimOwned(const std::string& node_id) {
   return claims;
 }
 
-Result<Done> PgStore::releaseClaim(const std::string& node_id, const std::string& flow_id,
-                                   uint64_t epoch) {
+Result<Done> PgStore::releaseClaims(const std::string& node_id, const std::vector<Claim>& claims) {
+  if (claims.empty()) return Done{};
+  std::vector<std::string> flows, epochs;
   {
     std::lock_guard lock(claims_mu_);
-    for (auto it = claims_.begin(); it != claims_.end();) {
-      it = it->second.first == flow_id && it->second.second == epoch ? claims_.erase(it)
-                                                                     : std::next(it);
+    for (const auto& c : claims) {
+      flows.push_back(c.flow_id);
+      epochs.push_back(std::to_string(c.epoch));
+      for (auto it = claims_.begin(); it != claims_.end();) {
+        it = it->second.first == c.flow_id && it->second.second == c.epoch ? claims_.erase(it)
+                                                                           : std::next(it);
+      }
     }
   }
-  return inTransaction("cannot release a claim: ", nullptr, [&](Tx& tx) {
+  return inTransaction("cannot release claims: ", nullptr, [&](Tx& tx) {
     auto rows = tx.run(
-        "UPDATE flow_owners SET active_node = NULL WHERE flow_id = $1 AND active_node = $2 "
-        "AND active_epoch = $3",
-        {flow_id, node_id, static_cast<int64_t>(epoch)});
+        "UPDATE flow_owners o SET active_node = NULL FROM unnest($2::text[], $3::bigint[]) AS "
+        "u(f, e) WHERE o.flow_id = u.f AND o.active_node = $1 AND o.active_epoch = u.e",
+        {node_id, pg::arrayLiteral(flows), pg::arrayLiteral(epochs, false)});
     if (rows && rows->affected() > 0) tx.run(kNotifyOwners);
     return !tx.failed();
   });

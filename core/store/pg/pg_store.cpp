@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <unordered_map>
 
 #include "core/store/migrations.hpp"
 
@@ -196,15 +197,25 @@ Result<std::vector<StoredFlow>> PgStore::loadAll() {
 Result<std::vector<Incarnation>> PgStore::insertFlows(const std::vector<StoredFlow>& flows,
                                                       AuditRecord* audit) {
   std::vector<Incarnation> incarnations;
+  std::vector<std::string> ids, records, desired;
+  for (const auto& f : flows) {
+    ids.push_back(f.id);
+    records.push_back(f.record_json);
+    desired.emplace_back(toString(f.desired));
+  }
   auto done = inTransaction("cannot insert flows: ", audit, [&](Tx& tx) {
-    for (const auto& f : flows) {
-      auto rows = tx.run(
-          "INSERT INTO flows (flow_id, record, desired) VALUES ($1, $2, $3) "
-          "RETURNING seq",
-          {f.id, f.record_json, std::string(toString(f.desired))});
-      if (!rows) return false;
-      incarnations.push_back(static_cast<Incarnation>(rows->int64(0, 0)));
+    // One statement for the batch (10,000 round trips took 1.8 s); identities are assigned in
+    // the arrays' order, which is the creation order.
+    auto rows = tx.run(
+        "INSERT INTO flows (flow_id, record, desired) SELECT * FROM unnest($1::text[], "
+        "$2::text[], $3::text[]) RETURNING flow_id, seq",
+        {pg::arrayLiteral(ids), pg::arrayLiteral(records), pg::arrayLiteral(desired)});
+    if (!rows) return false;
+    std::unordered_map<std::string, Incarnation> seq;
+    for (int i = 0; i < rows->size(); ++i) {
+      seq[rows->text(i, 0)] = static_cast<Incarnation>(rows->int64(i, 1));
     }
+    for (const auto& id : ids) incarnations.push_back(seq[id]);
     return tx.run(kNotifyFlows).has_value();
   });
   if (!done.ok()) return done.error();
@@ -242,12 +253,17 @@ Result<Done> PgStore::deleteState(Incarnation inc) {
 Result<Done> PgStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states,
                                  AuditRecord* audit) {
   if (states.empty() && audit == nullptr) return Done{};
+  std::vector<std::string> ids, desired;
+  for (const auto& [id, d] : states) {
+    ids.push_back(id);
+    desired.emplace_back(toString(d));
+  }
   return inTransaction("cannot set desired states: ", audit, [&](Tx& tx) {
-    for (const auto& [id, desired] : states) {
-      if (!tx.run("UPDATE flows SET desired = $1 WHERE flow_id = $2",
-                  {std::string(toString(desired)), id})) {
-        return false;
-      }
+    if (!ids.empty() &&
+        !tx.run("UPDATE flows f SET desired = u.d FROM unnest($1::text[], $2::text[]) AS u(id, d) "
+                "WHERE f.flow_id = u.id",
+                {pg::arrayLiteral(ids), pg::arrayLiteral(desired)})) {
+      return false;
     }
     return tx.run(kNotifyFlows).has_value();
   });

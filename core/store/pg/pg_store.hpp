@@ -68,8 +68,7 @@ class PgStore final : public Store, public ClusterStore {
   Result<Done> assignOwners(
       const std::vector<std::pair<std::string, std::string>>& flow_to_node) override;
   Result<std::vector<Claim>> claimOwned(const std::string& node_id) override;
-  Result<Done> releaseClaim(const std::string& node_id, const std::string& flow_id,
-                            uint64_t epoch) override;
+  Result<Done> releaseClaims(const std::string& node_id, const std::vector<Claim>& claims) override;
   void dropClaims() override;
   Result<Done> publishStatus(const std::string& node_id,
                              const std::vector<SharedStatus>& rows) override;
