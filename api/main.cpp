@@ -385,7 +385,7 @@ int main(int argc, char** argv) {
   // The flows stop while the lease still holds: no other node claims them before they did.
   bool clean = engine.value()->shutdown();
   // Plugin code that did not stop may still run: the others wait for the lease to lapse.
-  if (!clean) membership->stayListed();
+  if (!clean && eng->clustered()) membership->stayListed();
   membership_ptr = nullptr;
   membership.reset();  // leaves the cluster: the others take the flows over at once
   if (!clean) {

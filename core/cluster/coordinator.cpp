@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/cluster/assignment.hpp"
 
@@ -118,7 +119,9 @@ void Coordinator::round(Dirty dirty, bool periodic) {
   }
   bool moved = false;
   bool live_changed = false;
-  if ((dirty.nodes || dirty.flows || dirty.owners) && options_.leading && options_.leading()) {
+  const bool leading = options_.leading && options_.leading();
+  if (!leading) live_.clear();  // a later term compares against what it reads then
+  if ((dirty.nodes || dirty.flows || dirty.owners) && leading) {
     auto nodes = store_.listNodes();
     if (nodes.ok()) {
       std::vector<std::string> live;
@@ -128,20 +131,34 @@ void Coordinator::round(Dirty dirty, bool periodic) {
       live_changed = live != live_;
       live_ = std::move(live);
       // Only when something the assignment depends on changed (or at the safety net's read).
-      if (live_changed || dirty.flows || dirty.owners) moved = assign(flows_, nodes.value());
+      if (live_changed || dirty.flows || dirty.owners) {
+        bool failed = false;
+        moved = assign(flows_, nodes.value(), &failed);
+        if (failed) live_.clear();  // the next period tries again
+      }
     } else {
       spdlog::warn("cluster: cannot read nodes: {}", nodes.error().message);
     }
   }
   const bool fenced = fenced_.load();
-  if (dirty.owners || dirty.flows || moved || live_changed) {
+  // Claims are tried again every period while this node owns flows it could not claim yet (a
+  // previous owner still held them), or after a failed attempt.
+  const bool claim_again = periodic && (retry_claims_ || participant_.awaitsClaims());
+  if (dirty.owners || dirty.flows || moved || live_changed || claim_again) {
     auto owners = cluster_.listOwners();
     if (owners.ok()) participant_.setOwners(owners.value());
     if (!fenced) {
       auto claims = cluster_.claimOwned(options_.node_id);
+      retry_claims_ = !claims.ok();
       if (claims.ok()) {
         // A fence that came meanwhile wins: the engine starts nothing while fenced.
         participant_.placeClaims(claims.value(), "owned by another node now");
+        // A release still waiting to be sent must not undo a claim this node holds again.
+        std::set<std::pair<std::string, uint64_t>> held;
+        for (const auto& c : claims.value()) held.emplace(c.flow_id, c.epoch);
+        std::erase_if(releases_, [&](const Claim& r) {
+          return held.count({r.flow_id, r.epoch}) != 0;
+        });
       } else {
         spdlog::warn("cluster: cannot claim flows: {}", claims.error().message);
       }
@@ -180,15 +197,19 @@ void Coordinator::round(Dirty dirty, bool periodic) {
   }
 }
 
-bool Coordinator::assign(const std::vector<StoredFlow>& flows,
-                         const std::vector<NodeRecord>& nodes) {
+bool Coordinator::assign(const std::vector<StoredFlow>& flows, const std::vector<NodeRecord>& nodes,
+                         bool* failed) {
+  *failed = false;
   std::vector<std::string> live;
   for (const auto& n : nodes) {
     if (n.alive) live.push_back(n.node_id);
   }
   if (live.empty()) return false;
   auto owners = cluster_.listOwners();
-  if (!owners.ok()) return false;
+  if (!owners.ok()) {
+    *failed = true;
+    return false;
+  }
   std::map<std::string, std::string> current;
   for (const auto& o : owners.value()) current[o.flow_id] = o.node_id;
   std::vector<std::string> ids;
@@ -203,6 +224,7 @@ bool Coordinator::assign(const std::vector<StoredFlow>& flows,
   if (moves.empty()) return false;
   if (auto done = cluster_.assignOwners(moves); !done.ok()) {
     spdlog::warn("cluster: cannot assign flows: {}", done.error().message);
+    *failed = true;
     return false;
   }
   spdlog::info("cluster: assigned {} flows over {} live nodes", moves.size(), live.size());

@@ -42,6 +42,8 @@ class Participant {
   /// (unless the node is fenced meanwhile), stop (hard) every running flow not among them and
   /// release its claim once stopped.
   virtual void placeClaims(const std::vector<Claim>& claims, const std::string& why) = 0;
+  /// Whether this node owns flows it has not claimed yet (their previous owner still held them).
+  virtual bool awaitsClaims() = 0;
   /// Flows stopped here since the last call whose claims are to be released (flow id and the
   /// epoch it ran at), none that runs here again.
   virtual std::vector<Claim> takeReleases() = 0;
@@ -86,7 +88,9 @@ class Coordinator {
   };
   void run();
   void round(Dirty dirty, bool periodic);
-  bool assign(const std::vector<StoredFlow>& flows, const std::vector<NodeRecord>& nodes);
+  /// Writes the owners that changed; whether any did. `failed` when the store refused.
+  bool assign(const std::vector<StoredFlow>& flows, const std::vector<NodeRecord>& nodes,
+              bool* failed);
 
   Store& store_;
   ClusterStore& cluster_;
@@ -107,6 +111,7 @@ class Coordinator {
   std::vector<StoredFlow> flows_;
   std::vector<Claim> releases_;  // releases that failed, tried again every round
   uint64_t periods_ = 0;
+  bool retry_claims_ = false;      // the last claimOwned failed
   std::vector<std::string> live_;  // the live nodes the leader last saw (sorted by id)
   uint64_t status_version_ = 0;
   std::chrono::steady_clock::time_point last_full_{};

@@ -290,7 +290,11 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
       refused = stored.error();
     } else {
       flow = it->second;
-      if (cluster_) deleted_[id] = nextWriteMark();  // a re-read older than this keeps it gone
+      if (cluster_) {
+        deleted_[id] = nextWriteMark();  // a re-read older than this keeps it gone
+        std::lock_guard placement(placement_mu_);
+        local_.erase(id);  // stopped below; its claim goes with its row
+      }
       flows_.erase(it);
       order_.erase(std::find(order_.begin(), order_.end(), flow));
       invalidateList();  // before any callback: a GET after the answer never sees the flow
@@ -365,7 +369,7 @@ void Engine::command(const CommandRequest& request,
       // A flow that runs on another node is judged by the state its owner published.
       const auto& t = targets[i];
       if (auto why = t->local() ? t->refusal(request.command)
-                                : t->refusal(request.command, statusOf(*t).state)) {
+                                : t->refusal(request.command, briefStatus(*t).state)) {
         problems.push_back({std::nullopt, targets[i]->id(), "", *why});
       }
     }

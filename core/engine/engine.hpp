@@ -210,6 +210,7 @@ class Engine final : private cluster::Participant {
   /// Stops a flow that runs here (hard); its claim is released once it stopped.
   void evictLocal(const std::shared_ptr<FlowRuntime>& flow, uint64_t epoch, const std::string& why);
   std::vector<Claim> takeReleases() override;
+  bool awaitsClaims() override;
   std::vector<SharedStatus> localStatus(bool all) override;
   void applyRemoteStatus(const std::vector<SharedStatus>& rows) override;
 

@@ -263,6 +263,10 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) {
         auto old = it->second;
         flows_.erase(it);
         order_.erase(std::find(order_.begin(), order_.end(), old));
+        {
+          std::lock_guard placement(placement_mu_);
+          local_.erase(f.id);
+        }
         old->remove([](const Outcome&) {});
         it = flows_.end();
       }
@@ -327,6 +331,10 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) {
       }
       auto flow = it->second;
       deleted.push_back(it->first);
+      {
+        std::lock_guard placement(placement_mu_);
+        local_.erase(it->first);
+      }
       order_.erase(std::find(order_.begin(), order_.end(), flow));
       it = flows_.erase(it);
       flow->remove([](const Outcome&) {});
@@ -393,6 +401,15 @@ void Engine::placeClaims(const std::vector<Claim>& claims, const std::string& wh
     }
   }
   status_changes_.fetch_add(1);
+}
+
+bool Engine::awaitsClaims() {
+  std::lock_guard placement(placement_mu_);
+  if (fenced_) return false;
+  for (const auto& [id, o] : owners_) {
+    if (o.node_id == node_id_ && local_.count(id) == 0) return true;
+  }
+  return false;
 }
 
 std::vector<Claim> Engine::takeReleases() {

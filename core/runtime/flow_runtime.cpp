@@ -406,6 +406,9 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
     }
     case Command::kResume: {
       if (s == State::kRunning) return conclude({State::kRunning, ""});
+      if (!local() || !services_->mayRun()) {
+        return conclude({s, "not resumed: flow '" + id_ + "' is not this node's to run now"});
+      }
       if (s != State::kPaused || !instance_) {
         std::string err = current_error();
         if (err.empty()) err = "cannot resume: the flow is " + std::string(toString(s));
@@ -422,9 +425,10 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
 void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
   const State s = state();
   std::string error;
-  if (!local()) {
-    // Cluster: the flow moved away (or this node fenced itself) after the start was queued.
-    return conclude({s, "not started: flow '" + id_ + "' runs on another node now"});
+  if (!local() || !services_->mayRun()) {
+    // Cluster: the flow moved away, or this node's lease may have lapsed (it fenced itself,
+    // or is about to), after the start was queued.
+    return conclude({s, "not started: flow '" + id_ + "' is not this node's to run now"});
   }
   if (s == State::kRunning && instance_) return conclude({State::kRunning, ""});
   if (s == State::kPaused && instance_) {
