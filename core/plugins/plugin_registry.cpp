@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
 
 #include "core/model/flow_spec.hpp"
 
@@ -16,6 +18,7 @@ namespace {
 constexpr size_t kDescriptorSizeV1_0 =
     offsetof(sluice_plugin_descriptor, flow_types) + sizeof(void*);
 constexpr size_t kFlowTypeSizeV1_0 = offsetof(sluice_flow_type, run) + sizeof(void*);
+constexpr uint32_t kKnownFlowFlags = SLUICE_FLOW_HAS_STEP | SLUICE_FLOW_DEDICATED_THREAD;
 
 std::string describeVersion(unsigned major, unsigned minor) {
   return std::to_string(major) + "." + std::to_string(minor);
@@ -75,6 +78,10 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
     return refuse(file, "entry symbol threw an exception");
   }
   if (d == nullptr) return refuse(file, "entry symbol returned no descriptor (null)");
+  // Read only as far as the plugin declared, into a zeroed struct of this engine's size.
+  sluice_plugin_descriptor descriptor{};
+  std::memcpy(&descriptor, d, std::min<size_t>(d->struct_size, sizeof descriptor));
+  d = &descriptor;
   if (d->struct_size < kDescriptorSizeV1_0) {
     return refuse(file, "descriptor struct too small: " + std::to_string(d->struct_size) +
                             " bytes, ABI 1.0 needs at least " +
@@ -102,9 +109,13 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
   plugin.abi_minor = d->abi_minor;
   std::vector<std::string> names;
   for (uint32_t i = 0; i < d->flow_type_count; ++i) {
-    const sluice_flow_type* t = d->flow_types[i];
+    const sluice_flow_type* declared = d->flow_types[i];
     const std::string where = "flow type #" + std::to_string(i);
-    if (t == nullptr) return refuse(file, where + " is null");
+    if (declared == nullptr) return refuse(file, where + " is null");
+    auto type = std::make_shared<FlowType>();
+    std::memcpy(&type->def_copy, declared,
+                std::min<size_t>(declared->struct_size, sizeof type->def_copy));
+    const sluice_flow_type* t = type->def;
     if (t->struct_size < kFlowTypeSizeV1_0) {
       return refuse(file, where + " struct too small: " + std::to_string(t->struct_size) +
                               " bytes, ABI 1.0 needs at least " +
@@ -130,6 +141,13 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
     if (missing != nullptr) {
       return refuse(file, "flow type '" + name + "': required hook '" + missing + "' is missing");
     }
+    if (const uint32_t unknown = t->flags & ~kKnownFlowFlags; unknown != 0) {
+      char bits[16];
+      std::snprintf(bits, sizeof bits, "0x%x", unknown);
+      return refuse(file, "flow type '" + name + "': unknown flag bits " + bits +
+                              " (this engine knows SLUICE_FLOW_HAS_STEP and "
+                              "SLUICE_FLOW_DEDICATED_THREAD; a newer engine may)");
+    }
     if ((t->flags & SLUICE_FLOW_HAS_STEP) != 0 && (t->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0) {
       return refuse(file, "flow type '" + name +
                               "': a flow type is either a step flow or a dedicated-thread flow");
@@ -144,9 +162,7 @@ bool PluginRegistry::loadFile(const std::filesystem::path& path) {
       return refuse(file, "flow type '" + name + "' is declared twice");
     }
     names.push_back(name);
-    auto type = std::make_shared<FlowType>();
     type->library = library;
-    type->def = t;
     type->name = name;
     type->description = t->description != nullptr ? t->description : "";
     type->config_schema = t->config_schema != nullptr ? t->config_schema : "";

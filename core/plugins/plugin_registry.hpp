@@ -18,7 +18,11 @@ namespace sluice {
 /// loaded as long as any FlowType (and so any instance created from it) is alive.
 struct FlowType {
   std::shared_ptr<void> library;  // the loaded shared object
-  const sluice_flow_type* def;    // borrowed from the library, valid while `library` lives
+  /// The plugin's flow type struct as far as it declared it (struct_size), the rest zero: what
+  /// an older plugin did not declare reads as absent, never as the bytes after its struct.
+  /// The pointers in it point into the library, valid while `library` lives.
+  sluice_flow_type def_copy{};
+  const sluice_flow_type* def = &def_copy;
   std::string name;
   std::string description;
   std::string config_schema;  // JSON Schema text, empty when the type publishes none

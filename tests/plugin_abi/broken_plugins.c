@@ -1,5 +1,7 @@
 /* Deliberately broken Sluice plugins, one per BROKEN_KIND, each to be refused with its reason. */
 #include <sluice/plugin.h>
+#include <stddef.h>
+#include <string.h>
 
 static sluice_status ok_create(const sluice_host* h, const char* c, size_t n, void** out,
                                sluice_error* e) {
@@ -38,7 +40,7 @@ static sluice_flow_type type = {sizeof(sluice_flow_type),
                                 NULL,
                                 NULL,
                                 NULL};
-static const sluice_flow_type* types[] = {&type};
+static const sluice_flow_type* types[] = {&type, NULL};
 static sluice_plugin_descriptor descriptor = {sizeof(sluice_plugin_descriptor),
                                               SLUICE_ABI_MAJOR,
                                               SLUICE_ABI_MINOR,
@@ -65,6 +67,20 @@ SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
   type.flags = SLUICE_FLOW_HAS_STEP;
 #elif defined(BROKEN_PLAIN_C)
   descriptor.abi_minor = 0; /* a plugin built before ABI 1.1 keeps working */
+#elif defined(BROKEN_UNKNOWN_FLAG)
+  type.flags = 0x80u; /* a bit no engine defines yet */
+#elif defined(BROKEN_OLD_SIZES)
+  /* A plugin of ABI 1.0: its flow type struct ends after `run`, in storage of exactly that size.
+   * Once a later minor grows the struct, an engine that read the new fields in place would read
+   * past it (ASan says so); the engine copies what was declared into a zeroed struct. Accepted. */
+  {
+    enum { kOldSize = offsetof(sluice_flow_type, run) + sizeof(void*) };
+    static _Alignas(sluice_flow_type) unsigned char old_type[kOldSize];
+    memcpy(old_type, &type, kOldSize);
+    ((sluice_flow_type*)old_type)->struct_size = kOldSize;
+    types[0] = (const sluice_flow_type*)old_type;
+    descriptor.abi_minor = 0;
+  }
 #endif
   return &descriptor;
 #endif

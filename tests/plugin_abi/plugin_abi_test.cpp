@@ -43,11 +43,22 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
       std::string::npos)
       << r["broken_duplicate_type.so"];
   EXPECT_EQ(r.count("broken_plain_c.so"), 0u);
-  EXPECT_EQ(r.size(), 10u);
+  EXPECT_EQ(r["broken_unknown_flag.so"],
+            "flow type 'c_unknown_flag': unknown flag bits 0x80 (this engine knows "
+            "SLUICE_FLOW_HAS_STEP and SLUICE_FLOW_DEDICATED_THREAD; a newer engine may)");
+  EXPECT_EQ(r.count("broken_old_sizes.so"), 0u) << r["broken_old_sizes.so"];
+  EXPECT_EQ(r.size(), 11u);
   // the good ones still work
   EXPECT_NE(registry.find("noop"), nullptr);
   EXPECT_NE(registry.find("ticker"), nullptr);
   EXPECT_NE(registry.find("c_plain_c"), nullptr);
+  // An ABI 1.0 flow type in storage of exactly its declared size is read only that far, into
+  // the engine's own zeroed copy: fields of later minors read as absent.
+  auto old = registry.find("c_old_sizes");
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(old->def->struct_size, offsetof(sluice_flow_type, run) + sizeof(void*));
+  EXPECT_EQ(old->def, &old->def_copy);
+  EXPECT_NE(old->def->create, nullptr);
   EXPECT_EQ(registry.find("noop")->plugin_name, "noop");
 }
 
