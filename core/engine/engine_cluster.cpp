@@ -486,23 +486,8 @@ void Engine::applyRemoteStatus(const std::vector<SharedStatus>& rows) {
   for (const auto& row : changed) {
     auto flow = find(row.flow_id);
     if (!flow || flow->local()) continue;
-    std::string data = "{\"flow_id\":";
-    json::appendString(data, row.flow_id);
-    data += ",\"status\":";
-    json::appendString(data, row.state);
-    data += ",\"desired\":\"";
-    data += toString(flow->desired());
-    data += "\",\"since\":\"";
-    data += formatTime(fromMs(row.since_ms));
-    data += "\",\"error\":";
-    if (row.error.empty()) {
-      data += "null";
-    } else {
-      json::appendString(data, row.error);
-    }
-    data += ",\"node\":";
-    json::appendString(data, row.node_id);
-    data += '}';
+    std::string data = stateEventJson(row.flow_id, row.state, flow->desired(), fromMs(row.since_ms),
+                                      row.error, row.node_id);
     feed_.publish(EventKind::kState, row.flow_id, std::move(data));
   }
   status_changes_.fetch_add(1);

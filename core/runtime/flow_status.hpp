@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,5 +36,10 @@ struct FlowStatus {
 
 /// RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z.
 std::string formatTime(SystemTime t);
+
+/// The data of a `state` event: {"flow_id","status","desired","since","error"} and, for a flow
+/// that runs on another node of a cluster, "node".
+std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
+                           SystemTime since, std::string_view error, std::string_view node = {});
 
 }  // namespace sluice

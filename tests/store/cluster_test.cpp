@@ -30,6 +30,17 @@ void upAndJoined(TestCluster& c, size_t n = 3) {
   }
 }
 
+// `n` witness flows w0..w<n-1> created and started through node 0, all running; their ids.
+std::vector<std::string> runWitnesses(TestCluster& c, size_t n, int interval_ms) {
+  std::vector<std::string> ids;
+  const std::string config = R"({"interval_ms":)" + std::to_string(interval_ms) + "}";
+  EXPECT_EQ(request(c.port(0), "POST", "/flows", flowsBody("w", n, "witness", config, &ids)).status,
+            201);
+  EXPECT_EQ(request(c.port(0), "PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
+  EXPECT_TRUE(waitFor([&] { return c.allRunning(0, ids); }, 20s));
+  return ids;
+}
+
 std::string ownerOf(TestCluster& c, size_t via, const std::string& id) {
   auto all = c.statuses(via);
   auto it = all.find(id);
@@ -179,13 +190,8 @@ TEST(Cluster, KillingAnOwnerMovesItsFlowsToTheSurvivors) {
 TEST(Cluster, AFrozenNodeLosesItsFlowsAndNeverRunsThemOnAfterwards) {
   TestCluster c(PgServer::shared().freshDatabase("sigstop"), testDir("cluster"), kTtlText);
   upAndJoined(c);
-  std::vector<std::string> ids;
-  ASSERT_EQ(request(c.port(0), "POST", "/flows",
-                    flowsBody("w", 12, "witness", R"({"interval_ms":50})", &ids))
-                .status,
-            201);
-  ASSERT_EQ(request(c.port(0), "PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
-  ASSERT_TRUE(waitFor([&] { return c.allRunning(0, ids); }, 20s));
+  const std::vector<std::string> ids = runWitnesses(c, 12, 50);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   const std::string frozen = ownerOf(c, 0, "w0");
   const size_t f = indexOf(frozen);
   const size_t other = (f + 1) % 3;
@@ -200,12 +206,22 @@ TEST(Cluster, AFrozenNodeLosesItsFlowsAndNeverRunsThemOnAfterwards) {
   // Its flows run elsewhere once its lease lapsed...
   EXPECT_TRUE(waitFor([&] { return c.allRunning(other, ids, frozen); }, kTtl + 5s));
   ASSERT_EQ(::kill(c.node(f).pid(), SIGCONT), 0);
+  const int64_t woken_at = wallMs();
   // ...and when it wakes it fences itself, comes back as a member, and may get flows again.
   ASSERT_TRUE(waitFor([&] { return c.alive(other).count(frozen) == 1; }, 10s));
   ASSERT_TRUE(waitFor([&] { return c.allRunning(other, ids); }, 10s));
-  // Let the woken node's stale flows try to write (their steps are due every 50 ms).
-  const auto settle = std::chrono::steady_clock::now() + 1s;
-  waitFor([&] { return std::chrono::steady_clock::now() >= settle; }, 2s);
+  // Every flow has run on for half a second since the wake-up: time enough for a stale step of
+  // the woken node (due every 50 ms) to show.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::map<std::string, int64_t> last;
+        for (const auto& r : c.intervals()) last[r.flow_id] = std::max(last[r.flow_id], r.end);
+        for (const auto& id : ids) {
+          if (last[id] < woken_at + 500) return false;
+        }
+        return true;
+      },
+      10s));
   // It never ran them again: no run of the frozen process went on after it was woken (a step
   // in flight when it froze may finish its write with the time it read before), and no two
   // runs of one flow overlap.
@@ -222,13 +238,8 @@ TEST(Cluster, AFrozenNodeLosesItsFlowsAndNeverRunsThemOnAfterwards) {
 TEST(Cluster, ANewLeaderWithinTheTtlWhenTheLeaderDies) {
   TestCluster c(PgServer::shared().freshDatabase("leader_death"), testDir("cluster"), kTtlText);
   upAndJoined(c);
-  std::vector<std::string> ids;
-  ASSERT_EQ(request(c.port(0), "POST", "/flows",
-                    flowsBody("w", 9, "witness", R"({"interval_ms":50})", &ids))
-                .status,
-            201);
-  ASSERT_EQ(request(c.port(0), "PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
-  ASSERT_TRUE(waitFor([&] { return c.allRunning(0, ids); }, 20s));
+  const std::vector<std::string> ids = runWitnesses(c, 9, 50);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   std::string leader;
   c.alive(0, &leader);
   ASSERT_FALSE(leader.empty());
@@ -310,13 +321,8 @@ TEST(Cluster, PostgresRestartedUnderTheNodesLosesAndDoublesNothing) {
   auto pg = PgServer::startPrivate("cluster-restart");
   TestCluster c(pg->freshDatabase("restart"), testDir("cluster"), kTtlText);
   upAndJoined(c);
-  std::vector<std::string> ids;
-  ASSERT_EQ(request(c.port(0), "POST", "/flows",
-                    flowsBody("w", 12, "witness", R"({"interval_ms":50})", &ids))
-                .status,
-            201);
-  ASSERT_EQ(request(c.port(0), "PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
-  ASSERT_TRUE(waitFor([&] { return c.allRunning(0, ids); }, 20s));
+  const std::vector<std::string> ids = runWitnesses(c, 12, 50);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   pg->restart();
   // The nodes reconnect, renew, and every flow runs again, once.
   for (size_t i = 0; i < 3; ++i) {
@@ -347,13 +353,8 @@ TEST(Cluster, PostgresRestartedUnderTheNodesLosesAndDoublesNothing) {
 TEST(Cluster, ARollingRestartKeepsEveryFlowDownForLessThanTtlPlusFiveSeconds) {
   TestCluster c(PgServer::shared().freshDatabase("rolling"), testDir("cluster"), kTtlText);
   upAndJoined(c);
-  std::vector<std::string> ids;
-  ASSERT_EQ(request(c.port(0), "POST", "/flows",
-                    flowsBody("w", 12, "witness", R"({"interval_ms":50})", &ids))
-                .status,
-            201);
-  ASSERT_EQ(request(c.port(0), "PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
-  ASSERT_TRUE(waitFor([&] { return c.allRunning(0, ids); }, 20s));
+  const std::vector<std::string> ids = runWitnesses(c, 12, 50);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   for (size_t i = 0; i < 3; ++i) {
     c.stop(i, SIGTERM);
     c.start(i);
