@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -111,6 +112,12 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_mt("flow-host"));
     return sluice::runFlowHost(std::atoi(argv[2]));
   }
+  // Plugin scanning: open one plugin file as the engine would, in this throwaway process, and
+  // report the verdict on descriptor 3 (core/plugins/plugin_scan.hpp).
+  if (argc == 3 && std::string(argv[1]) == "--scan-plugin") {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("plugin-scan"));
+    return sluice::runPluginScan(argv[2], 3);
+  }
   CLI::App app{"Sluice: a plugin-based flow orchestration engine with a REST API"};
   std::string listen;
   std::string data_dir = "sluice-data";
@@ -123,6 +130,7 @@ int main(int argc, char** argv) {
   size_t max_header = 64 * 1024;
   size_t max_connections = 10'000;
   std::string header_timeout = "10s";
+  std::string plugin_scan_timeout = "10s";
   std::string idle_timeout = "60s";
   std::string log_level = "info";
   std::string auth_flag;
@@ -162,6 +170,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", max_connections,
                  "open connections served at once; past it new ones get 503 (default 10000)")
       ->check(CLI::Range(static_cast<size_t>(1), static_cast<size_t>(1) << 20));
+  app.add_option("--plugin-scan-timeout", plugin_scan_timeout,
+                 "longest a new or changed plugin file may take to load in the scanner process "
+                 "(default 10s); past it the file is refused as hung")
+      ->check(DurationValidator());
   app.add_option("--header-timeout", header_timeout,
                  "longest a request's head may take to arrive, and its body may stall (default "
                  "10s); then 408 and the connection is closed")
@@ -284,6 +296,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reloads the plugins
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   sluice::EngineOptions engine_options;
@@ -291,6 +304,8 @@ int main(int argc, char** argv) {
   engine_options.store_url = store_url;
   engine_options.workers = workers;
   engine_options.files_root = files_root;
+  engine_options.scan_timeout_ms = static_cast<uint32_t>(
+      std::clamp<int64_t>(sluice::parseDuration(plugin_scan_timeout)->count(), 1, 600'000));
   engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
   for (const auto& d : plugin_dirs) engine_options.plugin_dirs.emplace_back(d);
 
@@ -378,7 +393,10 @@ int main(int argc, char** argv) {
   std::cout << "listening on " << server_options.host << ":" << server->port() << std::endl;
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    spdlog::info("SIGHUP received: reloading the plugins");
+    eng->reloadPlugins();
+  }
   spdlog::info("signal {} received: draining requests, stopping flows", sig);
   server->drainAndStop(30'000);
   server.reset();

@@ -11,6 +11,7 @@
 #include "api/routes/flow_routes.hpp"
 #include "api/routes/observe_routes.hpp"
 #include "api/routes/percent.hpp"
+#include "api/routes/plugin_routes.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
 #include "core/model/json.hpp"
@@ -45,6 +46,7 @@ class ApiRoutes : public http::EdgeHandler {
             std::shared_ptr<Observability> observability,
             std::shared_ptr<http::EdgeContext> context)
       : EdgeHandler(context),
+        engine_(engine),
         access_(std::move(access)),
         observability_(observability),
         flows_(engine, observability->cache),
@@ -135,6 +137,7 @@ class ApiRoutes : public http::EdgeHandler {
     };
     const Http::Request* q = &req;
     FlowHandlers* f = &flows_;
+    Engine* e = &engine_;
     AdminHandlers* admin = &admin_;
     ObserveHandlers* o = &observe_;
     auto open = [&](const char* tmpl, std::function<void()> run) {
@@ -227,8 +230,15 @@ class ApiRoutes : public http::EdgeHandler {
     }
     if (seg.size() == 1 && seg[0] == "plugins") {
       route.tmpl = "/plugins";
-      if (m == M::Get) return to(Role::kViewer, [f, r](const AuditPtr&) { f->plugins(r); });
+      if (m == M::Get) return to(Role::kViewer, [e, r](const AuditPtr&) { listPlugins(*e, r); });
       return allow({M::Get});
+    }
+    if (seg.size() == 2 && seg[0] == "plugins" && seg[1] == "reload") {
+      route.tmpl = "/plugins/reload";
+      if (m == M::Post) {
+        return to(Role::kAdmin, [e, r](const AuditPtr&) { reloadPlugins(*e, r); });
+      }
+      return allow({M::Post});
     }
     if (seg.size() == 1 && seg[0] == "tokens") {
       route.tmpl = "/tokens";
@@ -257,6 +267,7 @@ class ApiRoutes : public http::EdgeHandler {
     return fail(404, "no such resource: " + std::string(path));
   }
 
+  Engine& engine_;  // borrowed: outlives the server
   std::shared_ptr<auth::AccessControl> access_;
   std::shared_ptr<Observability> observability_;
   FlowHandlers flows_;

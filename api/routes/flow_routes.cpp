@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "api/routes/conditional.hpp"
+#include "api/routes/plugin_routes.hpp"
 #include "api/routes/responses.hpp"
 #include "core/engine/engine.hpp"
 #include "core/model/content_tag.hpp"
@@ -208,18 +209,21 @@ void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const Au
     problems.push_back({std::nullopt, "", path, std::move(msg)});
   };
   CommandRequest request;
+  bool upgrade = false;  // plugin versions: api/routes/plugin_routes
   auto c = doc.FindMember("command");
   if (c == doc.MemberEnd()) {
-    problem("/command", "command is required (start, stop, pause or resume)");
+    problem("/command", "command is required (start, stop, pause, resume or upgrade)");
   } else if (!c->value.IsString()) {
-    problem("/command", "command must be a string (start, stop, pause or resume)");
+    problem("/command", "command must be a string (start, stop, pause, resume or upgrade)");
   } else if (auto cmd = commandFromString(
                  std::string_view(c->value.GetString(), c->value.GetStringLength()))) {
     request.command = *cmd;
+  } else if (std::string_view(c->value.GetString(), c->value.GetStringLength()) == "upgrade") {
+    upgrade = true;
   } else {
     problem("/command", "unknown command \"" +
                             std::string(c->value.GetString(), c->value.GetStringLength()) +
-                            "\" (expected start, stop, pause or resume)");
+                            "\" (expected start, stop, pause, resume or upgrade)");
   }
   auto ids = doc.FindMember("flow_ids");
   if (ids != doc.MemberEnd()) {
@@ -251,6 +255,13 @@ void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const Au
   if (!problems.empty()) {
     return r->send(400, errorBody(problemsSummary(problems, "no flow was changed"), problems));
   }
+  if (upgrade) {
+    if (doc.HasMember("type")) {
+      return r->send(400, errorBody("type (the stop mode) applies to stop only; upgrade stops "
+                                    "softly and rolls back on failure; no flow was changed"));
+    }
+    return upgradeFlows(engine_, request.flow_ids, r);
+  }
   const Command cmd = request.command;
   if (audit) audit->entry.status = 200;
   engine_.command(
@@ -260,10 +271,6 @@ void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const Au
         r->send(200, commandBody(cmd, result.value()));
       },
       audit);
-}
-
-void FlowHandlers::plugins(const ReplyPtr& r) {
-  r->send(200, pluginsBody(engine_.plugins().plugins(), engine_.plugins().refused()));
 }
 
 }  // namespace sluice::api

@@ -49,6 +49,12 @@ void writeStatus(Writer& w, const FlowStatus& s) {
            static_cast<rapidjson::SizeType>(toString(s.desired).size()));
   w.Key("type");
   str(w, s.type);
+  w.Key("type_version");  // the version the flow runs (or would start on); null: none loaded
+  if (s.type_version.empty()) {
+    w.Null();
+  } else {
+    str(w, s.type_version);
+  }
   w.Key("since");
   str(w, formatTime(s.since));
   if (!s.error.empty()) {
@@ -230,59 +236,6 @@ std::string validateBody(const std::vector<Problem>& problems) {
   w.Bool(problems.empty());
   w.Key("details");
   writeProblems(w, problems);
-  w.EndObject();
-  return done(b);
-}
-
-std::string pluginsBody(const std::vector<LoadedPlugin>& plugins,
-                        const std::vector<RefusedPlugin>& refused) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("plugins");
-  w.StartArray();
-  for (const auto& p : plugins) {
-    w.StartObject();
-    w.Key("name");
-    str(w, p.name);
-    w.Key("version");
-    str(w, p.version);
-    w.Key("file");
-    str(w, p.file);
-    w.Key("abi");
-    str(w, std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor));
-    w.Key("flow_types");
-    w.StartArray();
-    for (const auto& t : p.types) {
-      w.StartObject();
-      w.Key("name");
-      str(w, t->name);
-      w.Key("description");
-      str(w, t->description);
-      w.Key("config_schema");
-      rapidjson::Document schema;
-      if (!t->config_schema.empty() && json::parse(t->config_schema, schema, nullptr)) {
-        schema.Accept(w);
-      } else {
-        w.Null();
-      }
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-  }
-  w.EndArray();
-  w.Key("refused");
-  w.StartArray();
-  for (const auto& r : refused) {
-    w.StartObject();
-    w.Key("file");
-    str(w, r.file);
-    w.Key("reason");
-    str(w, r.reason);
-    w.EndObject();
-  }
-  w.EndArray();
   w.EndObject();
   return done(b);
 }

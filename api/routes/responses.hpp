@@ -28,8 +28,6 @@ std::string statusMapBody(const std::vector<FlowStatus>& all);
 std::string commandBody(Command c, const std::vector<CommandDetail>& details);
 std::string createdBody(const std::vector<std::string>& ids);
 std::string validateBody(const std::vector<Problem>& problems);
-std::string pluginsBody(const std::vector<LoadedPlugin>& plugins,
-                        const std::vector<RefusedPlugin>& refused);
 std::string deletedBody(const std::string& id, const Outcome& outcome);
 
 }  // namespace sluice::api

@@ -40,9 +40,22 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   return engine;
 }
 
+namespace {
+
+RegistryOptions registryOptions(const EngineOptions& options) {
+  RegistryOptions r;
+  if (options.scan_plugins) r.scanner = options.host_executable;
+  r.scan_timeout = std::chrono::milliseconds(options.scan_timeout_ms);
+  r.cache_dir = options.data_dir / "plugin-cache";
+  return r;
+}
+
+}  // namespace
+
 Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     : options_(options),
       store_(std::move(store)),
+      registry_(registryOptions(options)),
       pool_(options.workers),
       services_{&pool_,
                 &timer_,
@@ -53,7 +66,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
                 &feed_,
                 &restarts_,
                 &status_changes_,
-                &run_until_ns_} {
+                &run_until_ns_,
+                {}} {
   cluster_ = store_->cluster();
   feed_.setReserver([store = store_.get()](uint64_t count) -> uint64_t {
     auto first = store->reserveSequence("events", count);
@@ -61,7 +75,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     spdlog::error("event ids: {}", first.error().message);
     return 0;
   });
-  for (const auto& dir : options_.plugin_dirs) registry_.loadDirectory(dir);
+  services_.resolve_type = [this](const std::string& type) { return registry_.find(type); };
+  registry_.loadDirectories(options_.plugin_dirs);
   publishPlugins();
 }
 

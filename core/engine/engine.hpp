@@ -39,12 +39,26 @@ struct EngineOptions {
   std::filesystem::path host_executable;  // sluice binary for process isolation; empty = this one
   size_t workers = 8;                     // engine worker threads running plugin code
   uint32_t validate_timeout_ms = 5000;    // bound on the validate hooks of one request
+  /// Scan every new or changed plugin file in a child process (host_executable --scan-plugin)
+  /// before loading it; verdicts are cached in <data_dir>/plugin-cache.
+  bool scan_plugins = true;
+  uint32_t scan_timeout_ms = 10'000;  // a scan past this is a hung plugin: refused
 };
 
 struct CommandRequest {
   Command command = Command::kStart;
   StopMode mode = StopMode::kSoft;
   std::optional<std::vector<std::string>> flow_ids;  // nullopt = every flow
+};
+
+/// What an upgrade did to one flow.
+struct UpgradeDetail {
+  std::string flow_id;
+  State state = State::kStopped;
+  std::string from;  // version it ran (or would have started on); empty when none was loaded
+  std::string to;    // version it runs now (or will start on)
+  bool upgraded = false;
+  std::string error;  // the new version failed to start (rolled back), or no version matches
 };
 
 struct CommandDetail {
@@ -128,6 +142,20 @@ class Engine final : private cluster::Participant {
   /// Flows restored at startup whose start (or pause) has not finished yet.
   size_t restoring() const { return restoring_.load(std::memory_order_acquire); }
   const PluginRegistry& plugins() const { return registry_; }
+  /// Rescans the plugin directories (POST /plugins/reload, SIGHUP): new versions load beside the
+  /// old ones; running flows keep the code they started with. Publishes a plugin event per
+  /// loaded, removed or refused file.
+  ReloadReport reloadPlugins();
+  /// reloadPlugins on an engine worker; `done` is called there.
+  void reloadPluginsAsync(std::function<void(const ReloadReport&)> done);
+  /// The flows whose current code (or, when not running, resolved type) is each flow type.
+  std::map<const FlowType*, std::vector<std::string>> flowsByType() const;
+  /// Moves flows to the newest version their `type` allows (ids: nullopt = every flow). A
+  /// running or paused flow restarts softly on it; when the new version fails to start, the
+  /// old one is started again (rolled back) and the detail says why. A stopped flow will start
+  /// on it. Unknown ids: kNotFound and nothing changes.
+  void upgrade(const std::optional<std::vector<std::string>>& ids,
+               std::function<void(Result<std::vector<UpgradeDetail>>)> done);
   /// The store, for what the edge keeps next to the flows (tokens, the audit log).
   Store& store() { return *store_; }
   /// Live engine workers, replacements for stuck plugin code included.

@@ -100,7 +100,8 @@ Result<std::vector<std::shared_ptr<FlowRuntime>>> Engine::pageFlows(const PageQu
     if (q.status || q.type) {
       const FlowStatus s = statusOf(*f);
       if (q.status && s.state != *q.status) continue;
-      if (q.type && s.type != *q.type) continue;
+      // ?type=ticker matches every pin of ticker (ticker@1, ...); ?type=ticker@1 only that pin.
+      if (q.type && s.type != *q.type && s.type.substr(0, s.type.find('@')) != *q.type) continue;
     }
     if (out.size() == q.limit) {
       *more = true;

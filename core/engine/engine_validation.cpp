@@ -48,7 +48,8 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
     if (type->def->validate == nullptr) continue;
     if (specs[i].runtime.isolation == Isolation::kProcess) {
       // Where its other hooks run: a validate that crashes or hangs costs a host process.
-      in_host.push_back({i, specs[i].id, type->file, type->name, specs[i].config_json});
+      in_host.push_back({i, specs[i].id, type->load_path.empty() ? type->file : type->load_path,
+                         type->name, specs[i].config_json});
       job->types[i] = nullptr;
       continue;
     }

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <boost/dll/shared_library.hpp>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -20,6 +19,7 @@
 #include "core/isolation/host_protocol.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/wall_clock.hpp"
+#include "core/plugins/plugin_abi.hpp"
 
 namespace sluice {
 namespace {
@@ -144,20 +144,32 @@ void runHook(HostClient& c, uint32_t id, const char* name, Fn&& fn, uint32_t nex
   std::array<char, 1024> buf{};
   sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
   int32_t rc;
+  (void)name;
   try {
     rc = fn(&e, &next);
+  } catch (const std::exception& ex) {
+    reply(c, id, proto::kHookThrew, next, ex.what());
+    return;
   } catch (...) {
-    reply(c, id, SLUICE_ERROR, next, std::string(name) + " hook threw an exception");
+    reply(c, id, proto::kHookThrew, next, "");
     return;
   }
   buf.back() = '\0';
   reply(c, id, rc, next, rc == SLUICE_OK ? "" : (buf[0] != '\0' ? buf.data() : "no message"));
 }
 
+// The checked copy of flow type `name` in an opened plugin; null when it has none.
+const sluice_flow_type* findType(const OpenedPlugin& plugin, const std::string& name) {
+  for (const auto& t : plugin.info.types) {
+    if (t.name == name) return &t.def;
+  }
+  return nullptr;
+}
+
 // A validation host: answers kValidate frames until EOF, loading each plugin file once.
 int runValidations(int fd, std::string first) {
   HostClient c(fd);
-  std::map<std::string, boost::dll::shared_library> libraries;
+  std::map<std::string, OpenedPlugin> libraries;  // each file opened (and checked) once
   std::optional<std::string> body = std::move(first);
   for (; body; body = proto::readFrame(fd)) {
     proto::Reader r(*body);
@@ -168,19 +180,19 @@ int runValidations(int fd, std::string first) {
     std::vector<std::pair<std::string, std::string>> problems;
     int32_t rc = SLUICE_OK;
     try {
-      auto& library = libraries[file];
-      if (!library.is_loaded()) {
-        library.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+      auto it = libraries.find(file);
+      std::string reason;
+      if (it == libraries.end()) {
+        if (auto opened = openPlugin(file, &reason)) {
+          it = libraries.emplace(file, std::move(*opened)).first;
+        }
       }
-      auto entry = library.get<const sluice_plugin_descriptor*()>(SLUICE_ENTRY_SYMBOL);
-      const sluice_plugin_descriptor* d = entry();
-      const sluice_flow_type* type = nullptr;
-      for (uint32_t i = 0; d != nullptr && i < d->flow_type_count; ++i) {
-        if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name)
-          type = d->flow_types[i];
-      }
+      const sluice_flow_type* type =
+          it == libraries.end() ? nullptr : findType(it->second, type_name);
       if (type == nullptr || type->validate == nullptr) {
-        problems.emplace_back("", "host found no validate hook of flow type '" + type_name + "'");
+        problems.emplace_back(
+            "", reason.empty() ? "host found no validate hook of flow type '" + type_name + "'"
+                               : "host refused the plugin: " + reason);
         rc = SLUICE_ERROR;
       } else {
         sluice_problems sink{
@@ -225,21 +237,14 @@ int runFlowHost(int fd) {
   const std::string config = create.str();
   bindHostTable(c);
 
-  boost::dll::shared_library library;
-  const sluice_flow_type* type = nullptr;
-  try {
-    library.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-    auto entry = library.get<const sluice_plugin_descriptor*()>(SLUICE_ENTRY_SYMBOL);
-    const sluice_plugin_descriptor* d = entry();
-    for (uint32_t i = 0; d != nullptr && i < d->flow_type_count; ++i) {
-      if (d->flow_types[i] != nullptr && type_name == d->flow_types[i]->name)
-        type = d->flow_types[i];
-    }
-  } catch (const std::exception& e) {
-    reply(c, create.id(), SLUICE_ERROR, 0,
-          std::string("host cannot load ") + file + ": " + e.what());
+  // The same checks as the engine's (core/plugins/plugin_abi): a zeroed copy of every struct.
+  std::string reason;
+  auto opened = openPlugin(file, &reason);
+  if (!opened) {
+    reply(c, create.id(), SLUICE_ERROR, 0, "host refused " + file + ": " + reason);
     return 1;
   }
+  const sluice_flow_type* type = findType(*opened, type_name);
   if (type == nullptr) {
     reply(c, create.id(), SLUICE_ERROR, 0,
           "host found no flow type '" + type_name + "' in " + file);
@@ -333,6 +338,7 @@ int runFlowHost(int fd) {
         } catch (...) {
         }
         reply(c, id, SLUICE_OK, 0, "");
+        opened->library.reset();  // the plugin's shutdown hook, once for this load
         ::_exit(0);
       default:
         break;

@@ -151,6 +151,11 @@ class Reader {
 
 /// Largest frame either side accepts (a config or a state value).
 inline constexpr uint32_t kMaxFrame = 64 * 1024 * 1024;
+/// kResult status of a hook that threw: the text is what() (empty for an exception that is not a
+/// std::exception). The engine side rethrows it, so that the error reads as in a thread.
+inline constexpr int32_t kHookThrew = -2;
+/// What the engine side throws for a hook that threw something other than a std::exception.
+struct ForeignException {};
 
 /// Writes a whole frame; false when the peer is gone.
 bool writeFrame(int fd, const std::string& frame);

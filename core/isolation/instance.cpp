@@ -65,6 +65,9 @@ std::shared_ptr<Instance> created(std::shared_ptr<Instance> instance, std::strin
   int32_t rc;
   try {
     rc = instance->create(&e);
+  } catch (const std::exception& ex) {
+    *error = std::string("create hook threw an exception: ") + ex.what();
+    return nullptr;
   } catch (...) {
     *error = "create hook threw an exception";
     return nullptr;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "core/isolation/host_protocol.hpp"
@@ -349,7 +350,7 @@ class ProcessInstance final : public Instance {
   int32_t create(sluice_error* e) override {
     const sluice_host& h = *ch_->host;
     proto::Writer w(proto::Kind::kCreate, nextId());
-    w.str(type_->file)
+    w.str(type_->load_path.empty() ? type_->file : type_->load_path)
         .str(type_->name)
         .str(std::string(h.flow_id, h.flow_id_len))
         .str(std::string(h.files_root, h.files_root_len))
@@ -469,6 +470,11 @@ class ProcessInstance final : public Instance {
     Channel::Reply r = std::move(it->second);
     ch.results.erase(it);
     if (next != nullptr) *next = r.next;
+    if (r.status == proto::kHookThrew) {
+      // Rethrown here, so that the caller words it exactly as for a hook in a thread.
+      if (r.error.empty()) throw proto::ForeignException{};
+      throw std::runtime_error(r.error);
+    }
     if (r.status != SLUICE_OK) sluice_error_set(e, r.error.c_str());
     return r.status;
   }

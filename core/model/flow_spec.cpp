@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "core/model/semver.hpp"
+
 namespace sluice {
 namespace {
 
@@ -133,10 +135,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
       add(problems, "/type", "type must be a string naming a flow type");
     } else {
       std::string type(it->value.GetString(), it->value.GetStringLength());
-      if (!isValidTypeName(type)) {
-        add(problems, "/type",
-            "type must be a flow type name (1-128 characters of [A-Za-z0-9._-])");
-      }
+      std::string pin_error;
+      if (!parseTypePin(type, &pin_error)) add(problems, "/type", "type " + pin_error);
       out->type = std::move(type);
     }
   }

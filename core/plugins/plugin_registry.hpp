@@ -1,21 +1,28 @@
-// Loads flow plugins (shared objects) and keeps the flow types they provide.
+// Loads flow plugins (shared objects) and keeps the flow types they provide, several versions of
+// one type side by side. Every new or changed file is scanned in a child process first
+// (core/plugins/plugin_scan.hpp); a reload rescans the directories without a restart.
 #pragma once
 
 #include <sluice/plugin.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/model/semver.hpp"
 #include "core/plugins/config_schema.hpp"
+#include "core/plugins/plugin_scan.hpp"
 
 namespace sluice {
 
 /// A flow type provided by a loaded plugin. Co-owns the plugin's library: the library stays
-/// loaded as long as any FlowType (and so any instance created from it) is alive.
+/// loaded as long as any FlowType (and so any instance, host process or validation using one)
+/// is alive, and is unloaded after the last one goes.
 struct FlowType {
   std::shared_ptr<void> library;  // the loaded shared object
   /// The plugin's flow type struct as far as it declared it (struct_size), the rest zero: what
@@ -24,13 +31,16 @@ struct FlowType {
   sluice_flow_type def_copy{};
   const sluice_flow_type* def = &def_copy;
   std::string name;
+  SemVer version;
   std::string description;
   std::string config_schema;  // JSON Schema text, empty when the type publishes none
   std::shared_ptr<const ConfigSchema> schema;  // compiled config_schema, null when none
   std::string plugin_name;
-  std::string file;
+  std::string file;       // the plugin file in its directory
+  std::string load_path;  // the private copy actually loaded (host processes load it too)
   bool has_step() const { return (def->flags & SLUICE_FLOW_HAS_STEP) != 0; }
   bool dedicated_thread() const { return (def->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0; }
+  std::string ref() const { return name + "@" + version.str(); }
 };
 
 struct LoadedPlugin {
@@ -39,6 +49,7 @@ struct LoadedPlugin {
   std::string file;
   unsigned abi_major = 0;
   unsigned abi_minor = 0;
+  bool retired = false;  // its file is gone or was replaced; kept while flows still use it
   std::vector<std::shared_ptr<const FlowType>> types;
 };
 
@@ -47,27 +58,75 @@ struct RefusedPlugin {
   std::string reason;
 };
 
-/// Thread-safe. Libraries are never unloaded while the registry lives.
+struct RegistryOptions {
+  /// The sluice binary, run as `--scan-plugin FILE`; empty = load without scanning (tests of
+  /// the engine as a library only).
+  std::filesystem::path scanner;
+  std::chrono::milliseconds scan_timeout{10'000};
+  /// Where the verdict cache and the private copies of loaded files live; empty = no cache, and
+  /// files are loaded in place.
+  std::filesystem::path cache_dir;
+};
+
+/// What a reload did.
+struct ReloadReport {
+  std::vector<std::string> loaded;   // "file": new or changed files now loaded
+  std::vector<std::string> removed;  // files gone (their versions retire)
+  std::vector<RefusedPlugin> refused;
+  size_t unchanged = 0;
+};
+
+/// Thread-safe.
 class PluginRegistry {
  public:
-  /// Loads every `*.so` file of `dir` (sorted by name). Refusals are recorded and logged; a
-  /// missing directory is logged and skipped.
+  PluginRegistry() = default;
+  explicit PluginRegistry(RegistryOptions options);
+  ~PluginRegistry();
+
+  /// Sets the directories and loads them (see reload).
+  void loadDirectories(std::vector<std::filesystem::path> dirs);
+  /// Kept for tests: adds one directory and loads it.
   void loadDirectory(const std::filesystem::path& dir);
+  /// Rescans the directories: new and changed files are scanned and loaded beside the versions
+  /// already there; versions whose file is gone or changed retire (they stay loaded while
+  /// anything uses them). Refusals are those of the files present now. One reload at a time.
+  ReloadReport reload();
   /// Loads one file; returns false (with the reason recorded in refused()) when refused.
   bool loadFile(const std::filesystem::path& file);
 
-  std::shared_ptr<const FlowType> find(const std::string& type_name) const;
+  /// The newest loaded version that `type_ref` ("name", "name@1", "name@1.2", "name@1.2.3")
+  /// allows; null when none.
+  std::shared_ptr<const FlowType> find(const std::string& type_ref) const;
+  /// Loaded plugins (by file), then retired ones still in use.
   std::vector<LoadedPlugin> plugins() const;
   std::vector<RefusedPlugin> refused() const;
 
  private:
-  bool refuse(const std::string& file, const std::string& reason);
+  struct Entry {
+    FileStamp stamp;
+    LoadedPlugin plugin;
+  };
+  /// Scans (or finds the verdict of) and opens `file`; registers it under mu_.
+  bool loadOne(const std::string& file, const FileStamp& stamp, std::vector<RefusedPlugin>* out);
+  std::optional<RefusedPlugin> registerTypes(const std::string& file, Entry entry);
+  void retire(LoadedPlugin plugin);  // mu_ held
+  std::filesystem::path privateCopy(const std::string& file, const FileStamp& stamp,
+                                    std::string* error);
+
+  RegistryOptions options_;
+  std::unique_ptr<VerdictCache> verdicts_;
+  std::mutex reload_mu_;                     // one reload at a time
+  std::vector<std::filesystem::path> dirs_;  // guarded by reload_mu_
+  uint64_t copies_ = 0;                      // guarded by reload_mu_
 
   mutable std::mutex mu_;
-  std::vector<LoadedPlugin> plugins_;                               // guarded by mu_
-  std::vector<RefusedPlugin> refused_;                              // guarded by mu_
-  std::map<std::string, std::shared_ptr<const FlowType>> by_name_;  // guarded by mu_
-  std::vector<std::shared_ptr<void>> retained_;                     // guarded by mu_
+  std::map<std::string, Entry> loaded_;  // by file; guarded by mu_
+  std::vector<RefusedPlugin> refused_;   // guarded by mu_
+  struct Retired {
+    LoadedPlugin plugin;  // types emptied: the weak references below say what still lives
+    std::vector<std::weak_ptr<const FlowType>> types;
+  };
+  mutable std::vector<Retired> retired_;  // guarded by mu_
 };
 
 }  // namespace sluice

@@ -47,6 +47,7 @@ FlowStatus FlowRuntime::status() const {
     std::lock_guard lock(mu_);
     s.id = id_;
     s.type = spec_.type;
+    if (type_) s.type_version = type_->version.str();
     s.state = state_;
     s.desired = desired_;
     s.since = since_;
@@ -60,6 +61,21 @@ FlowStatus FlowRuntime::status() const {
   s.counters = metrics_.counters();
   s.gauges = metrics_.gauges();
   return s;
+}
+
+void FlowRuntime::retype(std::shared_ptr<const FlowType> fresh) {
+  std::lock_guard lock(mu_);
+  if (state_ == State::kStopped || state_ == State::kFailed) type_ = std::move(fresh);
+}
+
+std::shared_ptr<const FlowType> FlowRuntime::currentType() const {
+  std::lock_guard lock(mu_);
+  return type_;
+}
+
+FlowSpec FlowRuntime::spec() const {
+  std::lock_guard lock(mu_);
+  return spec_;
 }
 
 std::string FlowRuntime::recordJson() const {
@@ -443,6 +459,12 @@ void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
     std::lock_guard lock(mu_);
     spec = spec_;
     type = type_;
+  }
+  if (services_->resolve_type) {
+    // A start runs the newest version the flow's type allows now (a reload may have added one).
+    type = services_->resolve_type(spec.type);
+    std::lock_guard lock(mu_);
+    type_ = type;
   }
   if (!type) {
     error = "flow type '" + spec.type + "' is not loaded";

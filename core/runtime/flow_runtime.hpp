@@ -63,6 +63,9 @@ struct EngineServices {
   /// Cluster: steps run only until this steady-clock instant (ns since its epoch), which every
   /// lease renewal moves to its send time + TTL/2; the maximum on one node.
   std::atomic<int64_t>* run_until_ns = nullptr;
+  /// The newest loaded flow type a configuration's `type` allows (null when none): a start
+  /// resolves it again, so that a flow picks up a newer version when it (re)starts.
+  std::function<std::shared_ptr<const FlowType>(const std::string&)> resolve_type = nullptr;
   bool mayRun() const {
     return run_until_ns == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <
                                           run_until_ns->load(std::memory_order_acquire);
@@ -137,6 +140,14 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// any node, for status and validation; nothing runs.
   void adoptRemote(Desired desired);
   void adoptSpec(FlowSpec spec, std::shared_ptr<const FlowType> type);
+  /// After a plugin reload: a flow with no instance takes `fresh` as its type (what it would
+  /// start on), so that it no longer holds a retired version. A flow with an instance keeps the
+  /// code it started with until it restarts or is upgraded.
+  void retype(std::shared_ptr<const FlowType> fresh);
+  /// The type of the code the flow runs (or would start on); null when none is loaded.
+  std::shared_ptr<const FlowType> currentType() const;
+  /// The configuration as it stands.
+  FlowSpec spec() const;
   /// Writes of this flow made through this node: one begins (in flight until it ends, with the
   /// engine's write mark). A cluster's re-read of the store that began before a write ended
   /// leaves the flow alone (it would undo the write).

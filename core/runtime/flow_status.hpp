@@ -18,6 +18,7 @@ namespace sluice {
 struct FlowStatus {
   std::string id;
   std::string type;
+  std::string type_version;  // version of the flow type it runs (or would start on)
   State state = State::kStopped;
   Desired desired = Desired::kStopped;
   SystemTime since;

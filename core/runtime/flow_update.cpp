@@ -163,6 +163,14 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   } else {
     setState(State::kFailed, "restoring the previous configuration failed: " + restore_error);
   }
+  if (spec.record_json == old_spec.record_json && type && old_type && type != old_type) {
+    // The same configuration on other code: an upgrade (Engine::upgrade).
+    return answer_error(Error{ErrorKind::kInvalid,
+                              "upgrade of flow '" + id_ + "' to " + type->ref() +
+                                  " failed to start: " + error + "; rolled back to " +
+                                  old_type->ref(),
+                              {}});
+  }
   answer_error(Error{ErrorKind::kInvalid,
                      "the new configuration of flow '" + id_ + "' failed to start: " + error +
                          "; the previous configuration was restored and nothing was stored",

@@ -23,6 +23,9 @@ std::shared_ptr<Runner> Runner::start(std::shared_ptr<Instance> instance, std::s
       if (rc != SLUICE_OK) {
         error = std::string("run hook failed: ") + (buf[0] != '\0' ? buf.data() : "no message");
       }
+    } catch (const std::exception& ex) {
+      rc = SLUICE_ERROR;
+      error = std::string("run hook threw an exception: ") + ex.what();
     } catch (...) {
       rc = SLUICE_ERROR;
       error = "run hook threw an exception";

@@ -384,8 +384,14 @@ TEST_F(ApiTest, PluginsListsTypesWithSchemas) {
   for (const auto& p : doc["plugins"].GetArray()) {
     EXPECT_TRUE(p["version"].IsString());
     EXPECT_TRUE(p["file"].IsString());
-    EXPECT_STREQ(p["abi"].GetString(), "1.1");
-    for (const auto& t : p["flow_types"].GetArray()) types[t["name"].GetString()] = &t;
+    // The minimum engine ABI each needs: the C++ SDK needs nothing past 1.0.
+    EXPECT_STREQ(p["abi"].GetString(), "1.0");
+    EXPECT_FALSE(p["retired"].GetBool());
+    for (const auto& t : p["flow_types"].GetArray()) {
+      types[t["name"].GetString()] = &t;
+      EXPECT_TRUE(t["version"].IsString());
+      EXPECT_TRUE(t["flows"].IsArray());
+    }
   }
   for (const char* name :
        {"noop", "ticker", "line-pipe", "probe", "probe-thread", "probe-reconf"}) {

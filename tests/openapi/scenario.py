@@ -65,7 +65,7 @@ class Walker(AccessScenarios):
         self.step("updates", self.scenario_put)
         self.step("conditional PUT and DELETE", self.scenario_conditional_write, "conditional")
         self.step("deletes", self.scenario_delete)
-        self.step("plugins", lambda: self.call("GET", "/plugins", expect=200))
+        self.step("plugins", self.scenario_plugins)
         self.step("cluster", lambda: self.call("GET", "/cluster", expect=200))
         self.step("metrics", self.scenario_metrics)
         self.step("events", self.scenario_events)
@@ -271,6 +271,15 @@ class Walker(AccessScenarios):
                label="no command")
         w.call("PATCH", T, body=["start"], expect=400, invalid_request=True, label="not an object")
         w.call("PATCH", T, raw_body=b'{"command": "start"', expect=400, label="malformed JSON")
+
+    def scenario_plugins(self):
+        w = self
+        w.call("GET", "/plugins", expect=200)
+        w.call("POST", "/plugins/reload", expect=200, label="nothing changed")
+        w.call("PATCH", "/flows/commands", body={"command": "upgrade"}, expect=200,
+               valid_request=True, label="upgrade every flow")
+        w.call("PATCH", "/flows/commands", body={"command": "upgrade", "flow_ids": ["walk-none"]},
+               expect=400, valid_request=True, label="upgrade an unknown flow")
 
     def scenario_status(self):
         w = self

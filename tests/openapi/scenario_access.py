@@ -32,6 +32,7 @@ class AccessScenarios(WalkerCore):
             ("PATCH", "/flows/commands"): {"body": {"command": "start", "flow_ids": []}},
             ("POST", "/flows/validate"): {"body": []},
             ("GET", "/plugins"): {},
+            ("POST", "/plugins/reload"): {},
             ("GET", "/cluster"): {},
             ("GET", "/tokens"): {},
             ("POST", "/tokens"): {"raw_body": b"{"},

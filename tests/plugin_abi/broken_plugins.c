@@ -41,11 +41,20 @@ static sluice_flow_type type = {sizeof(sluice_flow_type),
                                 NULL,
                                 NULL};
 static const sluice_flow_type* types[] = {&type, NULL};
+#ifndef PLUGIN_VERSION
+#define PLUGIN_VERSION "0.0.1"
+#endif
+#if defined(BROKEN_INIT_FAILS)
+static sluice_status failing_init(sluice_error* e) {
+  sluice_error_set(e, "connection pool unavailable");
+  return SLUICE_ERROR;
+}
+#endif
 static sluice_plugin_descriptor descriptor = {sizeof(sluice_plugin_descriptor),
                                               SLUICE_ABI_MAJOR,
                                               SLUICE_ABI_MINOR,
                                               PLUGIN_NAME,
-                                              "0.0.1",
+                                              PLUGIN_VERSION,
                                               1,
                                               types};
 
@@ -80,6 +89,35 @@ SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
     ((sluice_flow_type*)old_type)->struct_size = kOldSize;
     types[0] = (const sluice_flow_type*)old_type;
     descriptor.abi_minor = 0;
+  }
+#elif defined(BROKEN_BAD_VERSION)
+  descriptor.version = "one";
+#elif defined(BROKEN_INIT_FAILS)
+  descriptor.init = failing_init;
+#elif defined(BROKEN_NEWER_SDK)
+  /* A plugin built against a newer SDK (its structs have members this engine does not know)
+   * that needs nothing new: abi_minor 0, the minimum it needs. Accepted (the inverted rule). */
+  {
+    typedef struct {
+      sluice_plugin_descriptor known;
+      void* later[4];
+    } newer_descriptor;
+    typedef struct {
+      sluice_flow_type known;
+      void* later[4];
+    } newer_type;
+    static newer_type t;
+    static const sluice_flow_type* newer_types[1];
+    static newer_descriptor d;
+    memcpy(&t.known, &type, sizeof type);
+    t.known.struct_size = sizeof t;
+    t.known.version = "3.1.4";
+    newer_types[0] = &t.known;
+    memcpy(&d.known, &descriptor, sizeof descriptor);
+    d.known.struct_size = sizeof d;
+    d.known.abi_minor = 0;
+    d.known.flow_types = newer_types;
+    return &d.known;
   }
 #endif
   return &descriptor;

@@ -24,12 +24,15 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
   registry.loadDirectory(SLUICE_BUNDLED_PLUGIN_DIR);
   registry.loadDirectory(SLUICE_BROKEN_PLUGIN_DIR);
   auto r = refusals(registry);
-  EXPECT_EQ(r["not_a_plugin.so"], "not a Sluice plugin: no symbol sluice_plugin_entry");
+  EXPECT_EQ(r["not_a_plugin.so"],
+            "not a Sluice plugin: no symbol sluice_plugin_entry (a hand-written entry needs "
+            "extern \"C\" and SLUICE_EXPORT: sluice_add_plugin hides every other symbol)");
   EXPECT_EQ(r["garbage.so"].rfind("cannot load shared object: ", 0), 0u) << r["garbage.so"];
   EXPECT_EQ(r["broken_null_descriptor.so"], "entry symbol returned no descriptor (null)");
   EXPECT_EQ(r["broken_wrong_major.so"],
-            "ABI major version mismatch: plugin built for ABI 2.1, engine supports 1.1");
-  EXPECT_EQ(r["broken_newer_minor.so"], "plugin built for ABI 1.2, newer than the engine's 1.1");
+            "ABI major version mismatch: plugin built for ABI 2.2, engine supports 1.2");
+  EXPECT_EQ(r["broken_newer_minor.so"],
+            "plugin needs engine ABI 1.3 or later, this engine has 1.2");
   EXPECT_EQ(r["broken_small_descriptor.so"].rfind("descriptor struct too small: 8 bytes", 0), 0u)
       << r["broken_small_descriptor.so"];
   EXPECT_EQ(r["broken_small_type.so"].rfind("flow type #0 struct too small: 16 bytes", 0), 0u)
@@ -38,16 +41,24 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
             "flow type 'c_missing_hook': required hook 'start' is missing");
   EXPECT_EQ(r["broken_step_without_hook.so"],
             "flow type 'c_step_without_hook': required hook 'step' is missing");
-  EXPECT_NE(
-      r["broken_duplicate_type.so"].find("flow type 'noop' is already registered by plugin 'noop'"),
-      std::string::npos)
+  EXPECT_NE(r["broken_duplicate_type.so"].find(
+                "flow type 'noop' version 1.0.0 is already registered by plugin 'noop'"),
+            std::string::npos)
       << r["broken_duplicate_type.so"];
   EXPECT_EQ(r.count("broken_plain_c.so"), 0u);
   EXPECT_EQ(r["broken_unknown_flag.so"],
             "flow type 'c_unknown_flag': unknown flag bits 0x80 (this engine knows "
             "SLUICE_FLOW_HAS_STEP and SLUICE_FLOW_DEDICATED_THREAD; a newer engine may)");
   EXPECT_EQ(r.count("broken_old_sizes.so"), 0u) << r["broken_old_sizes.so"];
-  EXPECT_EQ(r.size(), 11u);
+  EXPECT_EQ(r["broken_bad_version.so"],
+            "flow type 'c_bad_version': version 'one' is not a semantic version MAJOR.MINOR.PATCH "
+            "(e.g. 1.0.0)");
+  EXPECT_EQ(r["broken_init_fails.so"], "plugin init failed: connection pool unavailable");
+  // Built against a newer SDK (bigger structs), needing nothing new: loaded.
+  EXPECT_EQ(r.count("broken_newer_sdk.so"), 0u) << r["broken_newer_sdk.so"];
+  ASSERT_NE(registry.find("c_newer_sdk@3"), nullptr);
+  EXPECT_EQ(registry.find("c_newer_sdk")->version.str(), "3.1.4");
+  EXPECT_EQ(r.size(), 13u);
   // the good ones still work
   EXPECT_NE(registry.find("noop"), nullptr);
   EXPECT_NE(registry.find("ticker"), nullptr);

@@ -5,13 +5,26 @@
  * shared object). Only C types cross it: no C++ exception, no STL object, no ownership transfer
  * except where a comment says so.
  *
- * Versioning: a plugin is loaded when its abi_major equals SLUICE_ABI_MAJOR of the engine and its
- * abi_minor is not newer than the engine's. Every struct starts with struct_size so it can grow at
- * its end; a reader never touches a member that lies beyond the struct_size the writer declared.
+ * Versioning: a plugin declares the ABI it needs, not the header it was built with. Its
+ * abi_major must equal the engine's SLUICE_ABI_MAJOR, and its abi_minor is the *minimum* engine
+ * ABI minor it needs (SLUICE_PLUGIN_MIN_ABI_MINOR, 0 unless the plugin uses something a later
+ * minor added): a plugin rebuilt against a newer SDK still loads into an older engine when it uses
+ * nothing new. Every struct starts with struct_size so it can grow at its end; a reader never
+ * touches a member beyond the struct_size the writer declared (the engine copies every plugin
+ * struct into a zeroed struct of its own size, so members a plugin did not declare read as 0).
  *
- * Threads: the engine calls the hooks of one flow instance one at a time (never two hooks of the
- * same instance concurrently), from its worker pool. Hooks of different instances may run
- * concurrently. Host functions may be called from any thread while the instance exists.
+ * Threads (the hook contract; the engine's code follows it, see docs/plugin-guide.md):
+ *  - init runs first and alone; shutdown runs last and alone, once per load.
+ *  - validate may run at any time, concurrently with anything, including other validates and the
+ *    hooks of any instance: it must be pure (no shared mutable state without a lock).
+ *  - The hooks of one instance (create, start, stop, pause, resume, step, reconfigure, destroy)
+ *    run one at a time, on the engine's worker pool (or on the host process's main thread), in
+ *    the order of the lifecycle; never two of them concurrently.
+ *  - run (dedicated-thread flows) is the exception: it runs on its own thread from after start
+ *    until it returns, concurrently with stop, pause, resume and reconfigure of the same
+ *    instance. destroy runs only after run returned.
+ *  - Hooks of different instances, of one type or of several, may run concurrently.
+ *  - Host functions may be called from any thread while the instance exists.
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -24,8 +37,23 @@
 extern "C" {
 #endif
 
+/* The ABI of this header. Defined here only: a plugin that needs a later minor says so with
+ * SLUICE_PLUGIN_MIN_ABI_MINOR instead. */
+#if defined(SLUICE_ABI_MAJOR) || defined(SLUICE_ABI_MINOR)
+#error \
+    "SLUICE_ABI_MAJOR/SLUICE_ABI_MINOR are set by sluice/plugin.h; to require a later engine, define SLUICE_PLUGIN_MIN_ABI_MINOR before including it"
+#endif
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 1
+#define SLUICE_ABI_MINOR 2
+
+/* The minimum engine ABI minor this plugin needs (what its descriptor declares as abi_minor).
+ * 0 by default: the C++ SDK checks host->struct_size before it uses anything later. */
+#ifndef SLUICE_PLUGIN_MIN_ABI_MINOR
+#define SLUICE_PLUGIN_MIN_ABI_MINOR 0
+#endif
+#if SLUICE_PLUGIN_MIN_ABI_MINOR > SLUICE_ABI_MINOR
+#error "SLUICE_PLUGIN_MIN_ABI_MINOR is newer than this SDK's SLUICE_ABI_MINOR"
+#endif
 
 /** Name of the one symbol every plugin exports (extern "C", default visibility). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -191,17 +219,30 @@ typedef struct sluice_flow_type {
    *  abandon it); idles while is_paused is 1. Returning earlier ends the flow: SLUICE_OK leaves
    *  it stopped, SLUICE_ERROR failed. */
   sluice_status (*run)(void* instance, sluice_error* err);
+  /* ---- ABI 1.2: read as NULL from an older plugin ---- */
+  /** Semantic version of this flow type, "MAJOR.MINOR.PATCH"; NULL = the plugin's version.
+   *  Several versions of one type may be loaded side by side (configurations pin them with
+   *  "type": "name@1" or "name@1.2.0"). */
+  const char* version;
 } sluice_flow_type;
 
 /** What the entry symbol returns. Static storage in the plugin. */
 typedef struct sluice_plugin_descriptor {
   uint32_t struct_size;
   uint16_t abi_major; /* SLUICE_ABI_MAJOR the plugin was built with */
-  uint16_t abi_minor; /* SLUICE_ABI_MINOR the plugin was built with */
+  uint16_t abi_minor; /* the minimum engine ABI minor it needs (SLUICE_PLUGIN_MIN_ABI_MINOR) */
   const char* name;
-  const char* version;
+  const char* version; /* semantic version "MAJOR.MINOR.PATCH" */
   uint32_t flow_type_count;
   const sluice_flow_type* const* flow_types;
+  /* ---- ABI 1.2: read as NULL from an older plugin ---- */
+  /** Called once per load, before any flow type is used (and never concurrently with anything
+   *  else of the plugin), for shared resources such as connection pools. SLUICE_ERROR refuses
+   *  the plugin with the message. NULL = nothing to do. */
+  sluice_status (*init)(sluice_error* err);
+  /** Called once before the library is unloaded, after the last instance was destroyed and the
+   *  last validate returned. NULL = nothing to do. */
+  void (*shutdown)(void);
 } sluice_plugin_descriptor;
 
 /** Type of the entry symbol `sluice_plugin_entry`. */

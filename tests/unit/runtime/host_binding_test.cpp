@@ -139,7 +139,7 @@ TEST_F(HostBindingTest, LookupTellsAbsentFromStoreError) {
   EXPECT_EQ(bad->state_lookup(bad->ctx, "k", 1, sink, &out), SLUICE_ERROR);
   EXPECT_EQ(bad->state_put(bad->ctx, "k", 1, "v", 1), SLUICE_ERROR);
   EXPECT_GE(bad->struct_size, SLUICE_HOST_SIZE_1_1);
-  EXPECT_EQ(bad->abi_minor, 1);
+  EXPECT_EQ(bad->abi_minor, SLUICE_ABI_MINOR);
 }
 
 TEST_F(HostBindingTest, StateIsPerIncarnationAndADetachedBindingRefuses) {

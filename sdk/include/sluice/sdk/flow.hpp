@@ -11,6 +11,7 @@
 //   static void validate(const sluice::sdk::Config&, sluice::sdk::Problems&);
 //   static constexpr uint32_t kStepIntervalMs;   // default delay between steps
 //   Status reconfigure(const sluice::sdk::Config&);  // apply a new config in place (no restart)
+//   static constexpr const char* kVersion;       // the type's own version ("1.2.0")
 // A plugin lists its types once: SLUICE_PLUGIN("name", "1.0.0", MyFlow, OtherFlow).
 // Every exception thrown by a hook is caught here and becomes an error status with its message.
 #pragma once
@@ -218,6 +219,10 @@ concept HasSchema = requires {
   T::kConfigSchema;
 };
 template <class T>
+concept HasVersion = requires {
+  T::kVersion;
+};
+template <class T>
 concept HasInterval = requires {
   T::kStepIntervalMs;
 };
@@ -311,6 +316,7 @@ struct Adapter {
     t.name = T::kName;
     t.description = T::kDescription;
     if constexpr (HasSchema<T>) t.config_schema = T::kConfigSchema;
+    if constexpr (HasVersion<T>) t.version = T::kVersion;
     t.validate = &validate;
     t.create = &create;
     t.destroy = &destroy;
@@ -348,19 +354,67 @@ const sluice_flow_type* flowType() {
 
 }  // namespace sluice::sdk
 
+namespace sluice::sdk::detail {
+
+/// The descriptor SLUICE_PLUGIN and SLUICE_PLUGIN_WITH_HOOKS define.
+inline sluice_plugin_descriptor makeDescriptor(const char* name, const char* version,
+                                               const sluice_flow_type* const* types, uint32_t count,
+                                               sluice_status (*init)(sluice_error*),
+                                               void (*shutdown)(void)) {
+  sluice_plugin_descriptor d{};
+  d.struct_size = sizeof(sluice_plugin_descriptor);
+  d.abi_major = SLUICE_ABI_MAJOR;
+  d.abi_minor = SLUICE_PLUGIN_MIN_ABI_MINOR;  // what the plugin needs, not what it was built with
+  d.name = name;
+  d.version = version;
+  d.flow_type_count = count;
+  d.flow_types = types;
+  d.init = init;
+  d.shutdown = shutdown;
+  return d;
+}
+
+/// Adapts a plugin-level init function `Status f()` to the C hook.
+template <Status (*F)()>
+sluice_status initHook(sluice_error* err) {
+  return guarded(err, [] { return F(); });
+}
+/// Adapts a plugin-level shutdown function `void f()`: exceptions stop here.
+template <void (*F)()>
+void shutdownHook() {
+  try {
+    F();
+  } catch (...) {
+  }
+}
+
+}  // namespace sluice::sdk::detail
+
 /// Defines the plugin's entry symbol: SLUICE_PLUGIN("my-plugin", "1.0.0", FlowA, FlowB).
-#define SLUICE_PLUGIN(plugin_name, plugin_version, ...)                                \
-  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) { \
-    static const sluice_flow_type* const types[] = {SLUICE_DETAIL_TYPES(__VA_ARGS__)}; \
-    static const sluice_plugin_descriptor descriptor = {                               \
-        sizeof(sluice_plugin_descriptor),                                              \
-        SLUICE_ABI_MAJOR,                                                              \
-        SLUICE_ABI_MINOR,                                                              \
-        plugin_name,                                                                   \
-        plugin_version,                                                                \
-        static_cast<uint32_t>(sizeof(types) / sizeof(types[0])),                       \
-        types};                                                                        \
-    return &descriptor;                                                                \
+/// A flow type's version is its kVersion when it declares one, else the plugin's version.
+#define SLUICE_PLUGIN(plugin_name, plugin_version, ...)                                       \
+  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {        \
+    static const sluice_flow_type* const types[] = {SLUICE_DETAIL_TYPES(__VA_ARGS__)};        \
+    static const sluice_plugin_descriptor descriptor = ::sluice::sdk::detail::makeDescriptor( \
+        plugin_name, plugin_version, types,                                                   \
+        static_cast<uint32_t>(sizeof(types) / sizeof(types[0])), nullptr, nullptr);           \
+    return &descriptor;                                                                       \
+  }
+
+/// As SLUICE_PLUGIN, with plugin-level hooks called once per load: `sluice::sdk::Status
+/// init_fn()` before any flow type is used, `void shutdown_fn()` before the library is unloaded
+/// (for shared resources such as connection pools). Needs an engine of ABI 1.2 or later to be
+/// called; an older engine loads the plugin without calling them (SLUICE_PLUGIN_MIN_ABI_MINOR 2
+/// refuses such an engine instead).
+#define SLUICE_PLUGIN_WITH_HOOKS(plugin_name, plugin_version, init_fn, shutdown_fn, ...)      \
+  extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {        \
+    static const sluice_flow_type* const types[] = {SLUICE_DETAIL_TYPES(__VA_ARGS__)};        \
+    static const sluice_plugin_descriptor descriptor = ::sluice::sdk::detail::makeDescriptor( \
+        plugin_name, plugin_version, types,                                                   \
+        static_cast<uint32_t>(sizeof(types) / sizeof(types[0])),                              \
+        &::sluice::sdk::detail::initHook<init_fn>,                                            \
+        &::sluice::sdk::detail::shutdownHook<shutdown_fn>);                                   \
+    return &descriptor;                                                                       \
   }
 
 #define SLUICE_DETAIL_TYPE(T) ::sluice::sdk::flowType<T>()
