@@ -9,7 +9,9 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-tsan test-fuzz bench format format-check clean
+PREFIX ?= /opt/sluice
+
+.PHONY: all deps build sdk run test test-plain test-asan test-tsan test-fuzz bench format format-check clean
 
 SOURCES = $(shell find core api sdk plugins tests samples bench fuzz \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.c' \))
 
@@ -23,6 +25,12 @@ $(BUILD)/CMakeCache.txt:
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
+
+# For plugin authors: the engine, the bundled plugins and the SDK (no tests), installed to
+# $(PREFIX) (default /opt/sluice) with the CMake package find_package(Sluice) finds.
+sdk: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target sluice noop ticker line_pipe
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: build
 	./$(BUILD)/bin/sluice $(RUN_ARGS)

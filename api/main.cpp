@@ -16,6 +16,7 @@
 
 #include "api/auth/auth_gate.hpp"
 #include "api/cli/migrate_command.hpp"
+#include "api/cli/plugin_command.hpp"
 #include "api/cli/token_command.hpp"
 #include "api/server.hpp"
 #include "core/cluster/membership.hpp"
@@ -223,9 +224,11 @@ int main(int argc, char** argv) {
   app.add_flag("--version", version, "print the version and exit");
   auto token_command = sluice::cli::addTokenCommand(app, &data_dir, &store_url);
   auto migrate_command = sluice::cli::addMigrateCommand(app);
+  auto plugin_command = sluice::cli::addPluginCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (int rc = token_command(); rc >= 0) return rc;
   if (int rc = migrate_command(); rc >= 0) return rc;
+  if (int rc = plugin_command(); rc >= 0) return rc;
 
   if (version) {
     std::cout << "sluice " << SLUICE_VERSION << " (plugin ABI " << SLUICE_ABI_MAJOR << "."
@@ -395,7 +398,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
     spdlog::info("SIGHUP received: reloading the plugins");
-    eng->reloadPlugins();
+    eng->reloadPluginsAsync([](const sluice::ReloadReport&) {});
   }
   spdlog::info("signal {} received: draining requests, stopping flows", sig);
   server->drainAndStop(30'000);

@@ -10,6 +10,8 @@ cmake --install "$BUILD" --prefix "$prefix" > /dev/null
 cmake -S samples/hello-flow -B "$prefix/hello-build" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_CXX_COMPILER="${CXX:-clang++}" > /dev/null
 cmake --build "$prefix/hello-build" > /dev/null
+# The sample's own unit tests, written with the SDK's harness (no engine).
+ctest --test-dir "$prefix/hello-build" --output-on-failure | tail -n 3
 "$prefix/bin/sluice" --listen 127.0.0.1:0 --data-dir "$prefix/data" \
   --plugin-dir "$prefix/hello-build" > "$prefix/out" 2> "$prefix/log" &
 pid=$!

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/engine/engine.hpp"
+#include "core/model/content_tag.hpp"
 #include "core/model/json.hpp"
 
 namespace sluice {
@@ -159,13 +160,17 @@ void Engine::upgrade(const std::optional<std::vector<std::string>>& ids,
           if (r.ok()) {
             d.upgraded = true;
           } else {
-            d.error = r.error().message;
+            d.error = r.error().kind == ErrorKind::kPrecondition
+                          ? "flow '" + d.flow_id +
+                                "' was reconfigured while upgrading; nothing changed, try again"
+                          : r.error().message;
             const auto now = flow->currentType();
             d.to = now ? now->version.str() : "";
           }
           finish_one(i, std::move(d));
         },
-        nullptr, std::nullopt, /*persist=*/false);
+        // Only onto the configuration read above: a PUT that landed since wins (precondition).
+        nullptr, std::vector<std::string>{contentTag(spec.record_json)}, /*persist=*/false);
   }
 }
 

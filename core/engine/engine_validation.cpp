@@ -19,6 +19,9 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
   };
   std::vector<Problem> problems;
   std::vector<HostValidation> in_host;
+  // The versions validated in a host process stay loaded (and their private copies on disk)
+  // until the host is done with them, even if a reload retires them meanwhile.
+  std::vector<std::shared_ptr<const FlowType>> host_types;
   auto job = std::make_shared<Job>();
   job->types.resize(specs.size());
   bool any_hook = false;
@@ -50,6 +53,7 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
       // Where its other hooks run: a validate that crashes or hangs costs a host process.
       in_host.push_back({i, specs[i].id, type->load_path.empty() ? type->file : type->load_path,
                          type->name, specs[i].config_json});
+      host_types.push_back(type);
       job->types[i] = nullptr;
       continue;
     }

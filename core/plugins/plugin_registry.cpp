@@ -84,48 +84,92 @@ ReloadReport PluginRegistry::reload() {
       if (stampOf(f, &stamp)) present.emplace(canonicalName(f), stamp);
     }
   }
+  std::vector<std::pair<std::string, FileStamp>> todo;  // new or changed files
   {
-    // Files gone or changed retire their versions; refusals are recomputed below.
     std::lock_guard lock(mu_);
-    for (auto it = loaded_.begin(); it != loaded_.end();) {
-      auto now = present.find(it->first);
-      if (now != present.end() && now->second == it->second.stamp) {
-        ++it;
-        continue;
-      }
-      if (now == present.end()) report.removed.push_back(it->first);
-      spdlog::info("plugin {} {} from {} retired: its file is {}", it->second.plugin.name,
-                   it->second.plugin.version, it->first, now == present.end() ? "gone" : "changed");
-      retire(std::move(it->second.plugin));
-      it = loaded_.erase(it);
+    for (const auto& [file, entry] : loaded_) {
+      if (present.count(file) == 0) report.removed.push_back(file);
     }
-    refused_.clear();
-  }
-  for (const auto& [file, stamp] : present) {
-    {
-      std::lock_guard lock(mu_);
-      if (loaded_.count(file) != 0) {
+    for (const auto& [file, stamp] : present) {
+      auto it = loaded_.find(file);
+      if (it != loaded_.end() && it->second.stamp == stamp) {
         ++report.unchanged;
-        continue;
+      } else {
+        todo.emplace_back(file, stamp);
       }
     }
-    if (loadOne(file, stamp, &report.refused)) report.loaded.push_back(file);
   }
+  // Scanned and opened with no lock held: the versions loaded now stay in use meanwhile.
+  std::vector<Entry> staged;
+  for (const auto& [file, stamp] : todo) {
+    std::string reason;
+    if (auto entry = stage(file, stamp, &reason)) {
+      staged.push_back(std::move(*entry));
+    } else {
+      report.refused.push_back({file, reason});
+    }
+  }
+  commit(std::move(staged), &report);
   return report;
 }
 
 bool PluginRegistry::loadFile(const std::filesystem::path& path) {
   std::lock_guard reload_lock(reload_mu_);
   const std::string file = canonicalName(path);
+  ReloadReport report;
   FileStamp stamp;
-  std::vector<RefusedPlugin> refused;
-  if (!stampOf(file, &stamp)) {
-    std::lock_guard lock(mu_);
-    refused_.push_back({file, "cannot load shared object: no such file"});
-    spdlog::error("plugin {} refused: no such file", file);
-    return false;
+  std::string reason = "cannot load shared object: no such file";
+  std::vector<Entry> staged;
+  if (stampOf(file, &stamp)) {
+    if (auto entry = stage(file, stamp, &reason)) staged.push_back(std::move(*entry));
   }
-  return loadOne(file, stamp, &refused);
+  if (staged.empty()) report.refused.push_back({file, reason});
+  commit(std::move(staged), &report, /*replace_refusals=*/false);
+  return report.refused.empty();
+}
+
+void PluginRegistry::commit(std::vector<Entry> staged, ReloadReport* report,
+                            bool replace_refusals) {
+  std::vector<LoadedPlugin> dropped;  // released after the lock: unloading runs plugin code
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& file : report->removed) {
+      auto it = loaded_.find(file);
+      if (it == loaded_.end()) continue;
+      spdlog::info("plugin {} {} from {} retired: its file is gone", it->second.plugin.name,
+                   it->second.plugin.version, file);
+      dropped.push_back(retire(std::move(it->second.plugin)));
+      loaded_.erase(it);
+    }
+    for (auto& entry : staged) {
+      const std::string file = entry.plugin.file;
+      if (auto conflict = conflictOf(entry)) {
+        report->refused.push_back({file, *conflict});
+        continue;
+      }
+      if (auto it = loaded_.find(file); it != loaded_.end()) {
+        spdlog::info("plugin {} {} from {} retired: its file changed", it->second.plugin.name,
+                     it->second.plugin.version, file);
+        dropped.push_back(retire(std::move(it->second.plugin)));
+      }
+      std::string list;
+      for (const auto& t : entry.plugin.types) list += (list.empty() ? "" : ", ") + t->ref();
+      spdlog::info("plugin {} {} loaded from {} (needs ABI {}.{}): flow types [{}]",
+                   entry.plugin.name, entry.plugin.version, file, entry.plugin.abi_major,
+                   entry.plugin.abi_minor, list);
+      report->loaded.push_back(file);
+      loaded_[file] = std::move(entry);
+    }
+    // A changed file that is refused leaves the version loaded from it before in place.
+    if (replace_refusals) refused_.clear();
+    for (const auto& r : report->refused) {
+      spdlog::error("plugin {} refused: {}{}", r.file, r.reason,
+                    loaded_.count(r.file) != 0 ? " (the version loaded before stays)" : "");
+      refused_.push_back(r);
+    }
+  }
+  dropped.clear();
+  staged.clear();
 }
 
 std::filesystem::path PluginRegistry::privateCopy(const std::string& file, const FileStamp& stamp,
@@ -144,41 +188,32 @@ std::filesystem::path PluginRegistry::privateCopy(const std::string& file, const
   return copy;
 }
 
-bool PluginRegistry::loadOne(const std::string& file, const FileStamp& stamp,
-                             std::vector<RefusedPlugin>* out) {
-  auto refuse = [&](const std::string& reason) {
-    spdlog::error("plugin {} refused: {}", file, reason);
-    std::lock_guard lock(mu_);
-    refused_.push_back({file, reason});
-    out->push_back({file, reason});
-    return false;
-  };
+std::optional<PluginRegistry::Entry> PluginRegistry::stage(const std::string& file,
+                                                           const FileStamp& stamp,
+                                                           std::string* reason) {
   if (!options_.scanner.empty()) {
     ScanVerdict verdict;
     if (!verdicts_ || !verdicts_->find(file, stamp, &verdict)) {
       verdict = scanInChild(options_.scanner, file, options_.scan_timeout);
-      // A scanner that could not run says nothing about the plugin: not remembered.
-      if (verdicts_ && verdict.reason.rfind("cannot scan:", 0) != 0) {
-        verdicts_->put(file, stamp, verdict);
-      }
+      if (verdicts_ && verdict.lasting) verdicts_->put(file, stamp, verdict);
     }
-    if (!verdict.ok && verdict.reason.rfind("cannot scan:", 0) == 0) {
+    if (verdict.no_scanner) {
       // No verdict at all (the scanner binary cannot run): loaded as before scanning existed.
       spdlog::warn("plugin {} loaded without a crash-proof scan: {}", file, verdict.reason);
     } else if (!verdict.ok) {
-      return refuse(verdict.reason);
+      *reason = verdict.reason;
+      return std::nullopt;
     }
   }
-  std::string reason;
-  const std::filesystem::path copy = privateCopy(file, stamp, &reason);
-  if (copy.empty()) return refuse(reason);
-  auto opened = openPlugin(copy, &reason);
+  const std::filesystem::path copy = privateCopy(file, stamp, reason);
+  if (copy.empty()) return std::nullopt;
+  auto opened = openPlugin(copy, reason);
   if (!opened) {
     if (copy != file) {
       std::error_code ec;
       std::filesystem::remove(copy, ec);
     }
-    return refuse(reason);
+    return std::nullopt;
   }
   auto holder = std::make_shared<LoadedCopy>();
   holder->library = std::move(opened->library);
@@ -205,39 +240,32 @@ bool PluginRegistry::loadOne(const std::string& file, const FileStamp& stamp,
     type->load_path = copy.string();
     entry.plugin.types.push_back(std::move(type));
   }
-  if (auto refusal = registerTypes(file, std::move(entry))) return refuse(refusal->reason);
-  return true;
+  return entry;
 }
 
-std::optional<RefusedPlugin> PluginRegistry::registerTypes(const std::string& file, Entry entry) {
-  std::lock_guard lock(mu_);
+std::optional<std::string> PluginRegistry::conflictOf(const Entry& entry) const {
   for (const auto& type : entry.plugin.types) {
     for (const auto& [other_file, other] : loaded_) {
+      if (other_file == entry.plugin.file) continue;  // the version this file replaces
       for (const auto& t : other.plugin.types) {
         if (t->name == type->name && t->version == type->version) {
-          return RefusedPlugin{file, "flow type '" + type->name + "' version " +
-                                         type->version.str() +
-                                         " is already registered by plugin '" + t->plugin_name +
-                                         "' (" + other_file + ")"};
+          return "flow type '" + type->name + "' version " + type->version.str() +
+                 " is already registered by plugin '" + t->plugin_name + "' (" + other_file + ")";
         }
       }
     }
   }
-  std::string list;
-  for (const auto& t : entry.plugin.types) list += (list.empty() ? "" : ", ") + t->ref();
-  spdlog::info("plugin {} {} loaded from {} (needs ABI {}.{}): flow types [{}]", entry.plugin.name,
-               entry.plugin.version, file, entry.plugin.abi_major, entry.plugin.abi_minor, list);
-  loaded_[file] = std::move(entry);
   return std::nullopt;
 }
 
-void PluginRegistry::retire(LoadedPlugin plugin) {
+LoadedPlugin PluginRegistry::retire(LoadedPlugin plugin) {
   Retired r;
   for (auto& t : plugin.types) r.types.push_back(t);
-  plugin.types.clear();
-  plugin.retired = true;
-  r.plugin = std::move(plugin);
+  r.plugin = plugin;
+  r.plugin.types.clear();
+  r.plugin.retired = true;
   retired_.push_back(std::move(r));
+  return plugin;  // the caller drops these references after the lock
 }
 
 std::shared_ptr<const FlowType> PluginRegistry::find(const std::string& type_ref) const {

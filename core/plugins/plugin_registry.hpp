@@ -106,10 +106,17 @@ class PluginRegistry {
     FileStamp stamp;
     LoadedPlugin plugin;
   };
-  /// Scans (or finds the verdict of) and opens `file`; registers it under mu_.
-  bool loadOne(const std::string& file, const FileStamp& stamp, std::vector<RefusedPlugin>* out);
-  std::optional<RefusedPlugin> registerTypes(const std::string& file, Entry entry);
-  void retire(LoadedPlugin plugin);  // mu_ held
+  /// Scans (or finds the verdict of) and opens `file`, with no lock held; nullopt and the
+  /// reason when refused.
+  std::optional<Entry> stage(const std::string& file, const FileStamp& stamp, std::string* reason);
+  /// Swaps the staged entries in, retires what they replace and the removed files, records the
+  /// refusals (replacing the previous ones when `replace_refusals`).
+  void commit(std::vector<Entry> staged, ReloadReport* report, bool replace_refusals = true);
+  /// Another file's type at the same version as one of `entry`'s (mu_ held).
+  std::optional<std::string> conflictOf(const Entry& entry) const;
+  /// Records `plugin` as retired (weak references); returns it, for the caller to drop after
+  /// the lock (mu_ held).
+  LoadedPlugin retire(LoadedPlugin plugin);
   std::filesystem::path privateCopy(const std::string& file, const FileStamp& stamp,
                                     std::string* error);
 

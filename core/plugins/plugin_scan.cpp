@@ -55,7 +55,7 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
                         std::chrono::milliseconds timeout) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return {false, std::string("cannot scan: pipe failed: ") + std::strerror(errno)};
+    return {false, std::string("scan failed: pipe: ") + std::strerror(errno), false, false};
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -69,7 +69,11 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
   sigset_t defaults;
   sigfillset(&defaults);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // A group of its own: a Ctrl-C meant for the engine does not kill a scan into a verdict, and
+  // a hung scan is killed with whatever it started.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   std::string arg0 = "sluice-plugin-scanner";
   std::string arg1 = "--scan-plugin";
   std::string arg2 = file.string();
@@ -81,7 +85,8 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
-    return {false, "cannot scan: cannot run " + exe.string() + ": " + std::strerror(rc)};
+    return {false, "cannot run the scanner " + exe.string() + ": " + std::strerror(rc), false,
+            true};
   }
   std::string out;
   bool timed_out = false;
@@ -104,26 +109,31 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
     out.append(buf, static_cast<size_t>(got));
   }
   ::close(fds[0]);
-  if (timed_out) ::kill(pid, SIGKILL);
+  if (timed_out) ::kill(-pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return {false, "hung while loading: no verdict within " + std::to_string(timeout.count()) +
-                       " ms (scanner killed)"};
+    return {false,
+            "hung while loading: no verdict within " + std::to_string(timeout.count()) +
+                " ms (scanner killed; see --plugin-scan-timeout; scanned again on the next "
+                "reload or restart)",
+            false, false};
   }
   if (WIFSIGNALED(status)) {
-    return {false,
-            "crashed while loading: the scanner process died of " + signalName(WTERMSIG(status))};
+    const int sig = WTERMSIG(status);
+    // Signals a plugin raises itself are its verdict; the others came from outside.
+    const bool crash = sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS || sig == SIGILL ||
+                       sig == SIGFPE || sig == SIGSYS || sig == SIGTRAP;
+    return {false, "crashed while loading: the scanner process died of " + signalName(sig), crash,
+            false};
   }
-  if (out.rfind("ok\n", 0) == 0) return {true, ""};
-  if (out.rfind("refused\n", 0) == 0) return {false, out.substr(8)};
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-    return {false, "cannot scan: " + exe.string() + " could not be run (exit code 127)"};
-  }
-  return {false, "crashed while loading: the scanner exited with code " +
-                     std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                     " and no verdict"};
+  if (out.rfind("ok\n", 0) == 0) return {true, "", true, false};
+  if (out.rfind("refused\n", 0) == 0) return {false, out.substr(8), true, false};
+  return {false,
+          "crashed while loading: the scanner exited with code " +
+              std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + " and no verdict",
+          true, false};
 }
 
 bool stampOf(const std::filesystem::path& file, FileStamp* out) {

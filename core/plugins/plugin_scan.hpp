@@ -16,6 +16,12 @@ namespace sluice {
 struct ScanVerdict {
   bool ok = false;
   std::string reason;  // why it was refused, when !ok
+  /// Whether the verdict says something about the file itself, to be remembered: not a hang (a
+  /// loaded machine), a kill from outside (SIGKILL, SIGINT, SIGTERM, SIGHUP) or a failure of the
+  /// scan's own plumbing.
+  bool lasting = true;
+  /// The scanner binary could not be run at all (an embedding program): no verdict.
+  bool no_scanner = false;
 };
 
 /// The scanner child's side: opens `file` as the engine would (entry, ABI checks, init and

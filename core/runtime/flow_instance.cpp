@@ -71,6 +71,12 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
   instance_type_ = type;
   instance_spec_ = spec;
   {
+    // Status shows the version the instance runs (an upgrade's rollback included).
+    std::shared_ptr<const FlowType> old = type;
+    std::lock_guard lock(mu_);
+    std::swap(type_, old);
+  }
+  {
     // Killable from before create: a create that never returns is ended like any other hook.
     std::lock_guard lock(kill_mu_);
     killable_ = instance;
@@ -116,8 +122,21 @@ bool FlowRuntime::destroyInstance(std::string* error) {
     killable_.reset();
   }
   ++step_generation_;  // steps scheduled for this instance are void
-  // Keep instance_type_: it co-owns the library the instance came from.
+  // The instance (and whatever still holds it: a runner, a late hook) co-owns its type and so
+  // its library; the flow itself lets go, so that a retired version can be unloaded.
   instance_.reset();
+  instance_type_.reset();
+  if (services_->resolve_type) {
+    // What it would start on now: not a version retired while it ran (that one can go).
+    std::string type_ref;
+    {
+      std::lock_guard lock(mu_);
+      type_ref = spec_.type;
+    }
+    std::shared_ptr<const FlowType> fresh = services_->resolve_type(type_ref);
+    std::lock_guard lock(mu_);
+    std::swap(type_, fresh);  // the old one is released after the lock
+  }
   return ok;
 }
 

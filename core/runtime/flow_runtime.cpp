@@ -65,7 +65,8 @@ FlowStatus FlowRuntime::status() const {
 
 void FlowRuntime::retype(std::shared_ptr<const FlowType> fresh) {
   std::lock_guard lock(mu_);
-  if (state_ == State::kStopped || state_ == State::kFailed) type_ = std::move(fresh);
+  // The old type is released after the lock (fresh holds it): unloading runs plugin code.
+  if (state_ == State::kStopped || state_ == State::kFailed) std::swap(type_, fresh);
 }
 
 std::shared_ptr<const FlowType> FlowRuntime::currentType() const {
@@ -460,18 +461,19 @@ void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
     spec = spec_;
     type = type_;
   }
+  setState(State::kStarting);  // from here a reload's retype leaves type_ alone
   if (services_->resolve_type) {
     // A start runs the newest version the flow's type allows now (a reload may have added one).
     type = services_->resolve_type(spec.type);
+    std::shared_ptr<const FlowType> old = type;
     std::lock_guard lock(mu_);
-    type_ = type;
+    std::swap(type_, old);  // the old one is released after the lock
   }
   if (!type) {
     error = "flow type '" + spec.type + "' is not loaded";
     setState(State::kFailed, error);
     return conclude({State::kFailed, error});
   }
-  setState(State::kStarting);
   if (!createAndStart(spec, type, &error)) {
     setState(State::kFailed, error);
     return conclude({State::kFailed, error});

@@ -158,18 +158,20 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   }
   // Roll back to the configuration that was running.
   std::string restore_error;
-  if (bring_up(old_spec, old_type, &restore_error)) {
+  const bool restored = bring_up(old_spec, old_type, &restore_error);
+  if (restored) {
     spdlog::warn("flow {}: update failed ({}); previous configuration restored", id_, error);
   } else {
     setState(State::kFailed, "restoring the previous configuration failed: " + restore_error);
   }
   if (spec.record_json == old_spec.record_json && type && old_type && type != old_type) {
     // The same configuration on other code: an upgrade (Engine::upgrade).
-    return answer_error(Error{ErrorKind::kInvalid,
-                              "upgrade of flow '" + id_ + "' to " + type->ref() +
-                                  " failed to start: " + error + "; rolled back to " +
-                                  old_type->ref(),
-                              {}});
+    return answer_error(Error{
+        ErrorKind::kInvalid,
+        "upgrade of flow '" + id_ + "' to " + type->ref() + " failed to start: " + error +
+            (restored ? "; rolled back to " + old_type->ref()
+                      : "; rolling back to " + old_type->ref() + " failed too: " + restore_error),
+        {}});
   }
   answer_error(Error{ErrorKind::kInvalid,
                      "the new configuration of flow '" + id_ + "' failed to start: " + error +

@@ -23,18 +23,6 @@ using sluice::sdk::Status;
 
 enum class Transform { kIdentity, kUpper, kLower, kJson };
 
-// A path under the files root: relative, no `..`, not empty.
-std::string pathProblem(const std::string& p) {
-  if (p.empty()) return "must not be empty";
-  fs::path path(p);
-  if (path.is_absolute()) return "must be relative to the files root, not absolute";
-  for (const auto& part : path) {
-    if (part == "..") return "must not contain '..'";
-  }
-  if (p.back() == '/') return "must name a file, not a directory";
-  return "";
-}
-
 void appendJsonLine(std::string& out, const std::string& line) {
   static const char* hex = "0123456789abcdef";
   out += "{\"line\":\"";
@@ -90,8 +78,10 @@ class LinePipe : public sluice::sdk::StepFlow {
   static void validate(const sluice::sdk::Config& config, sluice::sdk::Problems& problems) {
     const std::string input = config.getString("input", "");
     const std::string output = config.getString("output", "");
-    if (auto why = pathProblem(input); !why.empty()) problems.add("/input", "input " + why);
-    if (auto why = pathProblem(output); !why.empty()) problems.add("/output", "output " + why);
+    if (auto why = sluice::sdk::filesPathProblem(input); !why.empty())
+      problems.add("/input", "input " + why);
+    if (auto why = sluice::sdk::filesPathProblem(output); !why.empty())
+      problems.add("/output", "output " + why);
     if (fs::path(input).lexically_normal() == fs::path(output).lexically_normal()) {
       problems.add("/output", "output must differ from input");
     }
@@ -99,7 +89,6 @@ class LinePipe : public sluice::sdk::StepFlow {
 
   LinePipe(sluice::sdk::Host host, const sluice::sdk::Config& config)
       : StepFlow(host),
-        root_(std::string(host.filesRoot())),
         input_(config.getString("input", "")),
         output_(config.getString("output", "")),
         batch_lines_(static_cast<size_t>(config.getInt("batch_lines", 1000))),
@@ -112,24 +101,15 @@ class LinePipe : public sluice::sdk::StepFlow {
   }
 
   Status start() override {
-    in_path_ = root_ / input_;
-    out_path_ = root_ / output_;
-    for (const fs::path* p : {&in_path_, &out_path_}) {
-      if (auto why = pathProblem(p == &in_path_ ? input_ : output_); !why.empty()) {
-        return Status::error("path " + why);
-      }
-    }
+    // Relative, no "..", and no symlink leading out of the files root (sluice/sdk/files.hpp).
+    const auto in = host().resolve(input_);
+    if (!in.ok()) return Status::error("input " + in.error);
+    const auto out = host().resolve(output_);
+    if (!out.ok()) return Status::error("output " + out.error);
+    in_path_ = in.path;
+    out_path_ = out.path;
     std::error_code ec;
     fs::create_directories(out_path_.parent_path(), ec);
-    // Symlinks must not lead out of the files root.
-    for (const fs::path* p : {&in_path_, &out_path_}) {
-      fs::path real = fs::weakly_canonical(*p, ec);
-      if (ec) return Status::error("cannot resolve " + p->string() + ": " + ec.message());
-      auto rel = real.lexically_relative(root_);
-      if (rel.empty() || *rel.begin() == "..") {
-        return Status::error(p->string() + " resolves outside the files root");
-      }
-    }
     // The checkpoint belongs to the input file: a new input starts at its beginning.
     // A checkpoint that cannot be read is not an absent one: starting over would copy the input
     // again, so the flow fails instead.
@@ -233,7 +213,6 @@ class LinePipe : public sluice::sdk::StepFlow {
     return Status::ok();
   }
 
-  fs::path root_;
   std::string input_;
   std::string output_;
   size_t batch_lines_;

@@ -35,12 +35,24 @@ std::string str(const rapidjson::Value& v, const char* key) {
 
 class PluginVersions : public ::testing::Test {
  protected:
+  void TearDown() override { ::unsetenv("SLUICE_VERSIONED_HOOKS"); }
   void SetUp() override {
     root_ = fs::path(SLUICE_TEST_TMP) /
             ("plugin-versions-" +
              std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(root_);
     fs::create_directories(dir());
+    ::setenv("SLUICE_VERSIONED_HOOKS", hooks().c_str(), 1);
+  }
+  fs::path hooks() const { return root_ / "hooks"; }
+  // How many times the server process ran the plugin hook `what` ("init", "shutdown") of
+  // `version`.
+  size_t hookCalls(const std::string& what, const std::string& version) {
+    std::ifstream in(hooks());
+    const std::string line_wanted = what + " " + version + " " + std::to_string(server_->pid());
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) n += line == line_wanted ? 1 : 0;
+    return n;
   }
   fs::path dir() const { return root_ / "plugins"; }
   void add(const std::string& tag) {
@@ -190,12 +202,19 @@ TEST_F(PluginVersions, ReloadAddsVersionsAndUpgradeRollsBack) {
   EXPECT_EQ(version("b"), "1.0.0");
   EXPECT_EQ(state("b"), "running");
   EXPECT_TRUE(mapped("versioned_1_0_0-"));
-  r = call("DELETE", "/flows/b");
+  EXPECT_EQ(hookCalls("shutdown", "1.0.0"), 0u);
+  // Stopping b is enough: a stopped flow holds no version it does not run.
+  r = call("PATCH", "/flows/commands", R"({"command":"stop","flow_ids":["b"]})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(waitFor([&] { return !mapped("versioned_1_0_0-"); }, 10s))
       << "the retired version is still mapped with no flow on it";
+  EXPECT_EQ(hookCalls("init", "1.0.0"), 1u);
+  EXPECT_EQ(hookCalls("shutdown", "1.0.0"), 1u) << "shutdown runs once, before the unload";
   r = call("GET", "/plugins");
   EXPECT_EQ(r.body.find(R"("retired":true)"), std::string::npos) << r.body;
+  // b's pin matches nothing loaded now: a start says so.
+  r = call("PATCH", "/flows/commands", R"({"command":"start","flow_ids":["b"]})");
+  EXPECT_NE(r.body.find("flow type 'versioned@1.0' is not loaded"), std::string::npos) << r.body;
 }
 
 TEST_F(PluginVersions, SighupReloads) {
@@ -247,12 +266,15 @@ TEST_F(PluginVersions, HundredReloadsUnderLoadLeakNoMapping) {
   }
   stop = true;
   load.join();
-  EXPECT_GT(reads.load(), 0);
+  EXPECT_GT(reads.load(), 100) << "the load ran beside the reloads";
   EXPECT_TRUE(waitFor([&] { return !mapped("versioned_1_1_0-"); }, 10s))
       << "a version nothing uses is still mapped";
   // Thread stacks and allocator arenas come and go; a leaked library would add ~5 lines per
   // round (90 rounds: 450).
   EXPECT_LE(mappings(), baseline + 40) << "baseline " << baseline;
+  // Each of the 100 loads was initialised once and shut down once.
+  EXPECT_EQ(hookCalls("init", "1.1.0"), 100u);
+  EXPECT_EQ(hookCalls("shutdown", "1.1.0"), 100u);
   EXPECT_EQ(state("steady"), "running");
   EXPECT_EQ(server_->kill(SIGTERM), 0);
 }

@@ -2,7 +2,12 @@
 // the side-by-side, reload and upgrade tests copy these into a plugin directory of their own.
 // It reports the version it runs as the gauge "running_major"/"running_minor"; with
 // VERSIONED_START_FAILS its start fails (the upgrade's rollback).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <sluice/sdk/flow.hpp>
+#include <string>
 
 using sluice::sdk::Status;
 
@@ -27,4 +32,23 @@ class Versioned : public sluice::sdk::StepFlow {
   }
 };
 
-SLUICE_PLUGIN("versioned", "0.0.0", Versioned)
+namespace {
+
+// With SLUICE_VERSIONED_HOOKS naming a file, the plugin hooks append "init|shutdown VERSION PID".
+void record(const char* what) {
+  const char* path = std::getenv("SLUICE_VERSIONED_HOOKS");
+  if (path == nullptr) return;
+  if (FILE* f = std::fopen(path, "a")) {
+    std::fprintf(f, "%s %s %d\n", what, VERSIONED_VERSION, static_cast<int>(::getpid()));
+    std::fclose(f);
+  }
+}
+Status initPlugin() {
+  record("init");
+  return Status::ok();
+}
+void shutdownPlugin() { record("shutdown"); }
+
+}  // namespace
+
+SLUICE_PLUGIN_WITH_HOOKS("versioned", "0.0.0", initPlugin, shutdownPlugin, Versioned)

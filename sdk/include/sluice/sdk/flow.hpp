@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "sluice/sdk/config.hpp"
+#include "sluice/sdk/files.hpp"
 
 namespace sluice::sdk {
 
@@ -70,6 +71,11 @@ class Host {
   bool stopRequested() const { return host_->is_stop_requested(host_->ctx) != 0; }
   /// The engine's files root: the only directory tree a flow may read or write.
   std::string_view filesRoot() const { return {host_->files_root, host_->files_root_len}; }
+  /// `relative` resolved under the files root (symlinks included), or why it cannot be: not
+  /// relative, "..", a directory, or a path that leads out of the root (sluice/sdk/files.hpp).
+  ResolvedPath resolve(std::string_view relative) const {
+    return resolveUnder(std::filesystem::path(std::string(filesRoot())), relative);
+  }
   bool pauseRequested() const { return host_->is_paused(host_->ctx) != 0; }
   int64_t nowMs() const { return host_->now_ms(host_->ctx); }
   /// Durable state: the stored value of `key`, or nothing.
@@ -231,6 +237,49 @@ concept HasReconfigure = requires(T& t, const Config& c) {
   { t.reconfigure(c) } -> std::same_as<Status>;
 };
 
+// A class that declares a hook with the wrong signature would silently not be called (a
+// non-static validate, a stop() without its mode): these catch it at compile time.
+template <class T>
+concept DeclaresValidate = requires {
+  &T::validate;
+};
+template <class T>
+concept DeclaresReconfigure = requires {
+  &T::reconfigure;
+};
+template <class T>
+concept StartOk = requires {
+  static_cast<Status (T::*)()>(&T::start);
+};
+template <class T>
+concept StopOk = requires {
+  static_cast<Status (T::*)(StopMode)>(&T::stop);
+};
+template <class T>
+concept PauseOk = requires {
+  static_cast<Status (T::*)()>(&T::pause);
+};
+template <class T>
+concept ResumeOk = requires {
+  static_cast<Status (T::*)()>(&T::resume);
+};
+
+template <class T>
+constexpr bool checkHooks() {
+  static_assert(!DeclaresValidate<T> || HasValidate<T>,
+                "a flow type's validate must be declared "
+                "`static void validate(const sluice::sdk::Config&, sluice::sdk::Problems&)`");
+  static_assert(!DeclaresReconfigure<T> || HasReconfigure<T>,
+                "a flow type's reconfigure must be declared "
+                "`sluice::sdk::Status reconfigure(const sluice::sdk::Config&)`");
+  static_assert(StartOk<T>, "start must be declared `sluice::sdk::Status start() override`");
+  static_assert(StopOk<T>,
+                "stop must be declared `sluice::sdk::Status stop(sluice::sdk::StopMode) override`");
+  static_assert(PauseOk<T>, "pause must be declared `sluice::sdk::Status pause() override`");
+  static_assert(ResumeOk<T>, "resume must be declared `sluice::sdk::Status resume() override`");
+  return true;
+}
+
 template <class T>
 struct Adapter {
   static Flow* self(void* p) { return static_cast<Flow*>(p); }
@@ -348,6 +397,7 @@ struct Adapter {
 template <class T>
 const sluice_flow_type* flowType() {
   static_assert(std::is_base_of_v<Flow, T>, "a flow type derives from sluice::sdk::Flow");
+  static_assert(detail::checkHooks<T>());
   static const sluice_flow_type type = detail::Adapter<T>::make();
   return &type;
 }
