@@ -21,6 +21,7 @@
 #include "api/server.hpp"
 #include "core/cluster/membership.hpp"
 #include "core/engine/engine.hpp"
+#include "core/isolation/helper_mode.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/duration.hpp"
 #include "core/store/store_factory.hpp"
@@ -108,17 +109,8 @@ std::filesystem::path executableDir() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Process isolation: this binary also serves as a flow's host process.
-  if (argc == 3 && std::string(argv[1]) == "--flow-host") {
-    spdlog::set_default_logger(spdlog::stderr_color_mt("flow-host"));
-    return sluice::runFlowHost(std::atoi(argv[2]));
-  }
-  // Plugin scanning: open one plugin file as the engine would, in this throwaway process, and
-  // report the verdict on descriptor 3 (core/plugins/plugin_scan.hpp).
-  if (argc == 3 && std::string(argv[1]) == "--scan-plugin") {
-    spdlog::set_default_logger(spdlog::stderr_color_mt("plugin-scan"));
-    return sluice::runPluginScan(argv[2], 3);
-  }
+  // This binary also serves as a flow's host process and as the plugin scanner.
+  if (auto rc = sluice::runHelperMode(argc, argv)) return *rc;
   CLI::App app{"Sluice: a plugin-based flow orchestration engine with a REST API"};
   std::string listen;
   std::string data_dir = "sluice-data";

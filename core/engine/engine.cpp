@@ -76,6 +76,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     return 0;
   });
   services_.resolve_type = [this](const std::string& type) { return registry_.find(type); };
+  for (const auto& b : options_.builtin_plugins) registry_.addBuiltin(b.name, b.version, b.types);
   registry_.loadDirectories(options_.plugin_dirs);
   publishPlugins();
 }

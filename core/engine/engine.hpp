@@ -31,6 +31,14 @@
 
 namespace sluice {
 
+/// Flow types compiled into the embedding program (docs/embedding.md), registered as a plugin
+/// of that name and version. The types are usually sluice::sdk::flowType<MyFlow>().
+struct BuiltinPlugin {
+  std::string name;
+  std::string version = "1.0.0";
+  std::vector<const sluice_flow_type*> types;
+};
+
 struct EngineOptions {
   std::filesystem::path data_dir = "sluice-data";
   std::string store_url;  // empty = SQLite in data_dir (core/store/store_factory)
@@ -42,7 +50,8 @@ struct EngineOptions {
   /// Scan every new or changed plugin file in a child process (host_executable --scan-plugin)
   /// before loading it; verdicts are cached in <data_dir>/plugin-cache.
   bool scan_plugins = true;
-  uint32_t scan_timeout_ms = 10'000;  // a scan past this is a hung plugin: refused
+  uint32_t scan_timeout_ms = 10'000;           // a scan past this is a hung plugin: refused
+  std::vector<BuiltinPlugin> builtin_plugins;  // registered before the plugin directories load
 };
 
 struct CommandRequest {

@@ -32,6 +32,14 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
       continue;
     }
     job->types[i] = type;
+    if (type->builtin && specs[i].runtime.isolation == Isolation::kProcess) {
+      problems.push_back({i, specs[i].id, "/runtime/isolation",
+                          "flow type '" + type->name +
+                              "' is compiled into this program: it runs in a thread only "
+                              "(isolation \"thread\")"});
+      job->types[i] = nullptr;
+      continue;
+    }
     if (type->schema) {
       rapidjson::Document config;
       if (json::parse(specs[i].config_json, config, nullptr)) {

@@ -161,7 +161,7 @@ void PluginRegistry::commit(std::vector<Entry> staged, ReloadReport* report,
       loaded_[file] = std::move(entry);
     }
     // A changed file that is refused leaves the version loaded from it before in place.
-    if (replace_refusals) refused_.clear();
+    if (replace_refusals) refused_ = builtin_refused_;
     for (const auto& r : report->refused) {
       spdlog::error("plugin {} refused: {}{}", r.file, r.reason,
                     loaded_.count(r.file) != 0 ? " (the version loaded before stays)" : "");
@@ -245,17 +245,67 @@ std::optional<PluginRegistry::Entry> PluginRegistry::stage(const std::string& fi
 
 std::optional<std::string> PluginRegistry::conflictOf(const Entry& entry) const {
   for (const auto& type : entry.plugin.types) {
-    for (const auto& [other_file, other] : loaded_) {
-      if (other_file == entry.plugin.file) continue;  // the version this file replaces
-      for (const auto& t : other.plugin.types) {
-        if (t->name == type->name && t->version == type->version) {
-          return "flow type '" + type->name + "' version " + type->version.str() +
-                 " is already registered by plugin '" + t->plugin_name + "' (" + other_file + ")";
+    for (const auto* entries : {&loaded_, &builtin_}) {
+      for (const auto& [other_file, other] : *entries) {
+        if (other_file == entry.plugin.file) continue;  // the version this file replaces
+        for (const auto& t : other.plugin.types) {
+          if (t->name == type->name && t->version == type->version) {
+            return "flow type '" + type->name + "' version " + type->version.str() +
+                   " is already registered by plugin '" + t->plugin_name + "' (" + other_file + ")";
+          }
         }
       }
     }
   }
   return std::nullopt;
+}
+
+bool PluginRegistry::addBuiltin(const std::string& name, const std::string& version,
+                                const std::vector<const sluice_flow_type*>& types) {
+  const std::string file = "builtin:" + name;
+  sluice_plugin_descriptor d{};
+  d.struct_size = sizeof d;
+  d.abi_major = SLUICE_ABI_MAJOR;
+  d.abi_minor = SLUICE_ABI_MINOR;
+  d.name = name.c_str();
+  d.version = version.c_str();
+  d.flow_type_count = static_cast<uint32_t>(types.size());
+  d.flow_types = types.data();
+  std::string reason;
+  auto info = inspectDescriptor(&d, &reason);
+  std::lock_guard lock(mu_);
+  if (info) {
+    Entry entry;
+    entry.plugin.name = info->name;
+    entry.plugin.version = info->version;
+    entry.plugin.file = file;
+    entry.plugin.abi_major = info->abi_major;
+    entry.plugin.abi_minor = info->abi_minor;
+    for (auto& t : info->types) {
+      auto type = std::make_shared<FlowType>();
+      type->def_copy = t.def;
+      type->name = t.name;
+      type->version = t.version;
+      type->description = t.description;
+      type->config_schema = t.config_schema;
+      type->schema = t.schema;
+      type->plugin_name = name;
+      type->file = file;
+      type->builtin = true;
+      entry.plugin.types.push_back(std::move(type));
+    }
+    if (auto conflict = conflictOf(entry)) {
+      reason = *conflict;
+    } else {
+      spdlog::info("built-in flow types of {} {} registered", name, version);
+      builtin_[file] = std::move(entry);
+      return true;
+    }
+  }
+  spdlog::error("built-in plugin {} refused: {}", name, reason);
+  builtin_refused_.push_back({file, reason});
+  refused_.push_back({file, reason});
+  return false;
 }
 
 LoadedPlugin PluginRegistry::retire(LoadedPlugin plugin) {
@@ -274,10 +324,13 @@ std::shared_ptr<const FlowType> PluginRegistry::find(const std::string& type_ref
   if (!pin) return nullptr;
   std::lock_guard lock(mu_);
   std::shared_ptr<const FlowType> best;
-  for (const auto& [file, entry] : loaded_) {
-    for (const auto& t : entry.plugin.types) {
-      if (t->name == pin->name && pin->matches(t->version) && (!best || best->version < t->version))
-        best = t;
+  for (const auto* entries : {&builtin_, &loaded_}) {
+    for (const auto& [file, entry] : *entries) {
+      for (const auto& t : entry.plugin.types) {
+        if (t->name == pin->name && pin->matches(t->version) &&
+            (!best || best->version < t->version))
+          best = t;
+      }
     }
   }
   return best;
@@ -286,6 +339,7 @@ std::shared_ptr<const FlowType> PluginRegistry::find(const std::string& type_ref
 std::vector<LoadedPlugin> PluginRegistry::plugins() const {
   std::lock_guard lock(mu_);
   std::vector<LoadedPlugin> out;
+  for (const auto& [file, entry] : builtin_) out.push_back(entry.plugin);
   for (const auto& [file, entry] : loaded_) out.push_back(entry.plugin);
   // Retired versions still in use; the rest are forgotten (their libraries are unloaded).
   std::erase_if(retired_, [](const Retired& r) {

@@ -38,6 +38,7 @@ struct FlowType {
   std::string plugin_name;
   std::string file;       // the plugin file in its directory
   std::string load_path;  // the private copy actually loaded (host processes load it too)
+  bool builtin = false;   // compiled into this program: runs in threads only
   bool has_step() const { return (def->flags & SLUICE_FLOW_HAS_STEP) != 0; }
   bool dedicated_thread() const { return (def->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0; }
   std::string ref() const { return name + "@" + version.str(); }
@@ -93,6 +94,12 @@ class PluginRegistry {
   ReloadReport reload();
   /// Loads one file; returns false (with the reason recorded in refused()) when refused.
   bool loadFile(const std::filesystem::path& file);
+  /// Registers flow types compiled into this program (an embedding application), under the
+  /// plugin name `name` and semantic version `version`, with the same checks as a loaded
+  /// plugin's. Listed as file "builtin:NAME"; never retired by a reload. False (and the reason
+  /// in refused()) when refused.
+  bool addBuiltin(const std::string& name, const std::string& version,
+                  const std::vector<const sluice_flow_type*>& types);
 
   /// The newest loaded version that `type_ref` ("name", "name@1", "name@1.2", "name@1.2.3")
   /// allows; null when none.
@@ -127,8 +134,10 @@ class PluginRegistry {
   uint64_t copies_ = 0;                      // guarded by reload_mu_
 
   mutable std::mutex mu_;
-  std::map<std::string, Entry> loaded_;  // by file; guarded by mu_
-  std::vector<RefusedPlugin> refused_;   // guarded by mu_
+  std::map<std::string, Entry> loaded_;         // by file; guarded by mu_
+  std::map<std::string, Entry> builtin_;        // "builtin:NAME"; guarded by mu_
+  std::vector<RefusedPlugin> refused_;          // guarded by mu_
+  std::vector<RefusedPlugin> builtin_refused_;  // guarded by mu_: kept across reloads
   struct Retired {
     LoadedPlugin plugin;  // types emptied: the weak references below say what still lives
     std::vector<std::weak_ptr<const FlowType>> types;
