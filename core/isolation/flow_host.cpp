@@ -20,6 +20,7 @@
 #include "core/isolation/instance.hpp"
 #include "core/model/wall_clock.hpp"
 #include "core/plugins/plugin_abi.hpp"
+#include "core/runtime/flow_signals.hpp"
 
 namespace sluice {
 namespace {
@@ -65,6 +66,9 @@ class HostClient {
   sluice_host table{};
   std::string flow_id;
   std::string files_root;
+  // stop_fd: raised by a watcher that asks the engine every 20 ms, started on first use.
+  WakeFd stop_wake;
+  std::once_flag stop_watcher;
 
  private:
   int fd_;
@@ -110,6 +114,22 @@ void bindHostTable(HostClient& c) {
   };
   h.is_stop_requested = [](void* ctx) {
     return static_cast<int32_t>(client(ctx)->call(proto::Fn::kIsStopRequested).number);
+  };
+  h.stop_fd = [](void* ctx) -> int32_t {
+    HostClient* c = client(ctx);
+    std::call_once(c->stop_watcher, [c] {
+      std::thread([c] {
+        for (;;) {
+          if (c->call(proto::Fn::kIsStopRequested).number != 0 ||
+              c->call(proto::Fn::kIsCancelled).number != 0) {
+            c->stop_wake.raise();
+            return;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }).detach();
+    });
+    return c->stop_wake.fd();
   };
   h.now_ms = [](void*) -> int64_t { return wallClockMs(); };
   h.state_get = [](void* ctx, const char* k, size_t n, sluice_value_sink sink, void* sctx) {

@@ -45,9 +45,7 @@ bool FlowRuntime::callHook(const char* hook, const std::function<int32_t(sluice_
 
 bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
                                  std::string* error) {
-  signals_.cancel = false;
-  signals_.pause_requested = false;
-  signals_.stop_requested = false;
+  signals_.reset();
   std::shared_ptr<Instance> instance;
   const uint64_t seq = ++instance_seq_;
   if (spec.runtime.isolation == Isolation::kProcess) {
@@ -96,7 +94,7 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
 
 bool FlowRuntime::stopAndDestroy(StopMode mode, std::string* error) {
   if (!instance_) return true;
-  signals_.stop_requested = true;
+  signals_.raiseStop();
   if (runner_ && !stopRunner(mode, error)) return false;
   const int32_t m = mode == StopMode::kHard ? SLUICE_STOP_HARD : SLUICE_STOP_SOFT;
   bool ok = callHook(
@@ -184,7 +182,7 @@ void FlowRuntime::onInstanceDeath(uint64_t seq, const std::string& how) {
   strand_->post([self = shared_from_this(), seq, how] {
     if (!self->instance_ || self->instance_seq_ != seq) return;  // already released
     ++self->step_generation_;
-    self->signals_.stop_requested = true;
+    self->signals_.raiseStop();
     self->failInstance(how);
   });
 }
@@ -251,7 +249,7 @@ bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
     spdlog::warn("flow {}: run hook did not return within the stop timeout ({} ms); cancelling",
                  id_, soft_ms);
   }
-  if (!runner->done()) signals_.cancel = true;
+  if (!runner->done()) signals_.raiseCancel();
   if (!runner->waitDone(std::chrono::milliseconds(kHardStopBoundMs))) {
     // Process isolation: the host is killed, so run returns at once.
     if (instance_ && instance_->kill()) {

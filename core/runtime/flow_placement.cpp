@@ -18,8 +18,8 @@ void FlowRuntime::evict(const std::string& why, Done done) {
   }
   spdlog::info("flow {}: stopping here: {}", id_, why);
   auto p = makePending("stop (" + why + ")", kHardStopBoundMs, std::move(done));
-  signals_.cancel = true;  // the step or hook in flight sees it at once, as for a hard stop
-  signals_.stop_requested = true;
+  signals_.raiseCancel();  // the step or hook in flight sees it at once, as for a hard stop
+  signals_.raiseStop();
   armStopDeadlines(p, StopMode::kHard, 0);
   strand_->post([self = shared_from_this(), p] { self->runStop(StopMode::kHard, p); });
 }

@@ -34,7 +34,7 @@ FlowRuntime::~FlowRuntime() {
   // shut down without stopping this flow; release it.
   if (instance_) {
     std::string ignored;
-    signals_.stop_requested = true;
+    signals_.raiseStop();
     if (!runner_ || stopRunner(StopMode::kHard, &ignored)) destroyInstance();
   }
 }
@@ -224,8 +224,8 @@ void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
     p = makePending(op, budget, std::move(done));
     // A hard stop raises cancellation at once: the step or hook in flight sees it.
     if (mode == StopMode::kHard) {
-      signals_.cancel = true;
-      signals_.stop_requested = true;
+      signals_.raiseCancel();
+      signals_.raiseStop();
     }
     armStopDeadlines(p, mode, rt.stop_timeout_ms);
   } else {
@@ -356,7 +356,7 @@ void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode m
     if (!self || p->claimed()) return;
     spdlog::warn("flow {}: soft stop passed its stop timeout ({} ms); escalating to hard stop", id,
                  stop_timeout_ms);
-    self->signals_.cancel = true;
+    self->signals_.raiseCancel();
   });
   p->arm(services_->timer, milliseconds(total), [hard_deadline, total] { hard_deadline(total); });
 }

@@ -40,6 +40,7 @@ HostBinding::HostBinding(std::string flow_id, Incarnation incarnation, std::stri
   h.files_root = files_root_.c_str();
   h.files_root_len = files_root_.size();
   h.state_lookup = &stateLookup;
+  h.stop_fd = &stopFd;
 }
 
 void HostBinding::detach() {
@@ -92,6 +93,14 @@ int32_t HostBinding::isPaused(void* ctx) {
   auto* b = self(ctx);
   std::lock_guard lock(b->mu_);
   return b->signals_ != nullptr && b->signals_->pause_requested.load() ? 1 : 0;
+}
+
+int32_t HostBinding::stopFd(void* ctx) {
+  auto* b = self(ctx);
+  std::lock_guard lock(b->mu_);
+  if (b->signals_ != nullptr) return b->signals_->wake.fd();
+  b->detached_wake_.raise();  // detached: stopped for good
+  return b->detached_wake_.fd();
 }
 
 int32_t HostBinding::isStopRequested(void* ctx) {

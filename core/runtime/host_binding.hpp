@@ -39,6 +39,7 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   static int32_t isCancelled(void* ctx);
   static int32_t isPaused(void* ctx);
   static int32_t isStopRequested(void* ctx);
+  static int32_t stopFd(void* ctx);
   static int64_t nowMs(void* ctx);
   static int32_t stateGet(void* ctx, const char* key, size_t len, sluice_value_sink sink,
                           void* sink_ctx);
@@ -56,6 +57,7 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   std::mutex mu_;
   Store* store_;          // guarded by mu_; null once detached
   FlowSignals* signals_;  // guarded by mu_; null once detached
+  WakeFd detached_wake_;  // what stop_fd hands out once detached (raised)
   FlowMetrics* metrics_;  // guarded by mu_; null once detached
 };
 

@@ -15,10 +15,13 @@
 // `probe-thread` is a dedicated-thread flow: run() loops (counter `loops`) until a stop is
 // requested, idling (counter `idle`) while paused. exit_after: N returns ok after N loops;
 // fail_after: N returns an error; ignore_stop: true keeps looping until cancelled;
-// ignore_cancel: true with ignore_stop never returns before block_ms.
+// ignore_cancel: true with ignore_stop never returns before block_ms. block_on_stop_fd: true
+// blocks in poll() on host().stopFd() alone until a stop wakes it (counter `woken`).
 //
 // `probe-reconf` is a step flow that applies new configs in place (counter `reconfigured`);
 // a config with "refuse": true is refused by reconfigure.
+#include <poll.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -138,7 +141,8 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
         fail_after_(config.getInt("fail_after", -1)),
         block_ms_(config.getInt("block_ms", 0)),
         ignore_stop_(flag(config, "ignore_stop")),
-        ignore_cancel_(flag(config, "ignore_cancel")) {}
+        ignore_cancel_(flag(config, "ignore_cancel")),
+        block_on_fd_(flag(config, "block_on_stop_fd")) {}
 
   Status stop(sluice::sdk::StopMode mode) override {
     host().counterAdd(mode == sluice::sdk::StopMode::Hard ? "stops.hard" : "stops.soft");
@@ -147,6 +151,16 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
 
   Status run() override {
     host().counterAdd("runs");
+    if (block_on_fd_) {
+      // Blocks on "its own I/O" (nothing ever arrives) and the stop descriptor only.
+      const int fd = host().stopFd();
+      if (fd < 0) return Status::error("probe-thread: no stop_fd");
+      pollfd p{fd, POLLIN, 0};
+      while (::poll(&p, 1, -1) < 0) {
+      }
+      host().counterAdd("woken");
+      return Status::ok();
+    }
     int64_t loops = 0;
     auto started = std::chrono::steady_clock::now();
     for (;;) {
@@ -181,6 +195,7 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
   int64_t block_ms_;
   bool ignore_stop_;
   bool ignore_cancel_;
+  bool block_on_fd_;
 };
 
 class ProbeReconf : public sluice::sdk::StepFlow {

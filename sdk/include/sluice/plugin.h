@@ -170,12 +170,21 @@ typedef struct sluice_host {
    */
   sluice_status (*state_lookup)(void* ctx, const char* key, size_t key_len, sluice_value_sink sink,
                                 void* sink_ctx);
+  /* ---- ABI 1.2: present when struct_size >= SLUICE_HOST_SIZE_1_2 ---- */
+  /**
+   * A file descriptor that becomes readable once a stop (soft or hard) or a cancellation is
+   * requested: a dedicated-thread flow that blocks in poll()/select() on its own I/O adds it to
+   * its set and wakes promptly. Owned by the host: never read, write or close it. -1 when the
+   * host cannot offer one (then poll with a timeout and check is_stop_requested).
+   */
+  int32_t (*stop_fd)(void* ctx);
 } sluice_host;
 
-/** Size of sluice_host in ABI 1.0 and 1.1: a plugin checks host->struct_size against these
+/** Size of sluice_host in ABI 1.0, 1.1 and 1.2: a plugin checks host->struct_size against these
  *  before it touches a member added later. */
 #define SLUICE_HOST_SIZE_1_0 (offsetof(sluice_host, files_root_len) + sizeof(size_t))
 #define SLUICE_HOST_SIZE_1_1 (offsetof(sluice_host, state_lookup) + sizeof(void*))
+#define SLUICE_HOST_SIZE_1_2 (offsetof(sluice_host, stop_fd) + sizeof(void*))
 
 /**
  * One flow type. Static storage in the plugin: it must live as long as the library is loaded.

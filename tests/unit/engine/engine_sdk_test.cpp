@@ -54,6 +54,26 @@ TEST_F(EngineSdkTest, DedicatedThreadThatNeverReturnsLeavesFailed) {
   EXPECT_EQ(command(Command::kStop, {"t"}).value()[0].state, State::kStopped);
 }
 
+// A dedicated-thread flow that blocks on its own I/O (poll with no timeout) is woken by the stop
+// descriptor: the soft stop completes without escalating to cancellation, in a thread and in a
+// host process.
+TEST_F(EngineSdkTest, DedicatedThreadBlockedOnItsOwnIoWakesOnStopFd) {
+  for (const char* isolation : {"thread", "process"}) {
+    SCOPED_TRACE(isolation);
+    const std::string id = std::string("fd-") + isolation;
+    create(
+        R"({"flow_id":")" + id +
+        R"(","type":"probe-thread","config":{"block_on_stop_fd":true},"runtime":{"isolation":")" +
+        isolation + R"(","stop_timeout_ms":10000}})");
+    ASSERT_EQ(command(Command::kStart, {id}).value()[0].state, State::kRunning);
+    auto r = command(Command::kStop, {id});
+    EXPECT_EQ(r.value()[0].state, State::kStopped) << r.value()[0].error;
+    EXPECT_EQ(counter(id, "woken"), 1);
+    EXPECT_EQ(counter(id, "stops.soft"), 1);
+    EXPECT_EQ(counter(id, "stops.hard"), 0) << "the stop escalated: the descriptor did not wake";
+  }
+}
+
 TEST_F(EngineSdkTest, DedicatedThreadEndingOnItsOwn) {
   create(R"({"flow_id":"done","type":"probe-thread","config":{"exit_after":5}})");
   create(R"({"flow_id":"bad","type":"probe-thread","config":{"fail_after":5}})");

@@ -77,6 +77,12 @@ class Host {
     return resolveUnder(std::filesystem::path(std::string(filesRoot())), relative);
   }
   bool pauseRequested() const { return host_->is_paused(host_->ctx) != 0; }
+  /// A descriptor that becomes readable once a stop or cancellation is requested: poll() it with
+  /// your own I/O to wake promptly (never read or close it). -1 from a host older than ABI 1.2.
+  int stopFd() const {
+    if (host_->struct_size < SLUICE_HOST_SIZE_1_2 || host_->stop_fd == nullptr) return -1;
+    return host_->stop_fd(host_->ctx);
+  }
   int64_t nowMs() const { return host_->now_ms(host_->ctx); }
   /// Durable state: the stored value of `key`, or nothing.
   std::optional<std::string> stateGet(std::string_view key) const {

@@ -23,6 +23,7 @@
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 #include <sluice/plugin.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -177,6 +178,7 @@ class Harness {
   Outcome stop(Stop mode = Stop::kSoft) {
     state_->stop_requested = true;
     if (mode == Stop::kHard) state_->cancelled = true;
+    state_->wake();
     joinRun();
     return call([&](sluice_error* e) { return type_.stop(need(), static_cast<int32_t>(mode), e); });
   }
@@ -190,6 +192,7 @@ class Harness {
   void destroy() {
     if (instance_ == nullptr) return;
     state_->stop_requested = true;
+    state_->wake();
     joinRun();
     type_.destroy(instance_);
     instance_ = nullptr;
@@ -244,7 +247,10 @@ class Harness {
   void setClock(int64_t now_ms) { state_->now_ms = now_ms; }
   void advanceClock(int64_t ms) { state_->now_ms += ms; }
   /// Raises cancellation (what a hard stop or a soft stop past its timeout does).
-  void cancel() { state_->cancelled = true; }
+  void cancel() {
+    state_->cancelled = true;
+    state_->wake();
+  }
   /// The files root handed to the plugin: a fresh temporary directory, removed with the harness.
   const std::filesystem::path& filesRoot() const { return state_->files_root; }
   const std::string& flowId() const { return state_->flow_id; }
@@ -261,6 +267,15 @@ class Harness {
     std::optional<Outcome> run_outcome;        // guarded by mu
     std::atomic<bool> cancelled{false}, stop_requested{false}, paused{false}, state_fails{false};
     std::atomic<int64_t> now_ms{1'700'000'000'000};
+    int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // readable once stop or cancel
+    ~HostState() {
+      if (stop_fd >= 0) ::close(stop_fd);
+    }
+    void wake() {
+      const uint64_t one = 1;
+      if (stop_fd >= 0) [[maybe_unused]]
+        auto n = ::write(stop_fd, &one, sizeof one);
+    }
     std::string flow_id = "test-flow";
     std::filesystem::path files_root;
     std::string files_root_text;
@@ -307,6 +322,7 @@ class Harness {
     h.is_paused = [](void* c) -> int32_t { return hs(c)->paused ? 1 : 0; };
     h.is_stop_requested = [](void* c) -> int32_t { return hs(c)->stop_requested ? 1 : 0; };
     h.now_ms = [](void* c) -> int64_t { return hs(c)->now_ms; };
+    h.stop_fd = [](void* c) -> int32_t { return hs(c)->stop_fd; };
     h.state_lookup = [](void* c, const char* k, size_t kn, sluice_value_sink sink,
                         void* sctx) -> sluice_status {
       if (hs(c)->state_fails) return SLUICE_ERROR;
@@ -358,6 +374,9 @@ class Harness {
     state_->cancelled = false;
     state_->stop_requested = false;
     state_->paused = false;
+    uint64_t value = 0;
+    while (state_->stop_fd >= 0 && ::read(state_->stop_fd, &value, sizeof value) > 0) {
+    }
     std::lock_guard lock(state_->mu);
     state_->run_outcome.reset();
   }
