@@ -14,14 +14,14 @@ class TickerFlow : public sluice::sdk::StepFlow {
   static constexpr int64_t kMaxIntervalMs = 86'400'000;  // one day
 
   static void validate(const sluice::sdk::Config& config, sluice::sdk::Problems& problems) {
-    const rapidjson::Value* v = config.find("interval_ms");
+    const sluice::sdk::Json* v = config.find("interval_ms");
     if (v == nullptr) return;
-    if (!v->IsInt64()) {
+    if (!v->isInt()) {
       problems.add("/interval_ms", "interval_ms must be an integer");
-    } else if (v->GetInt64() < 1 || v->GetInt64() > kMaxIntervalMs) {
+    } else if (v->asInt() < 1 || v->asInt() > kMaxIntervalMs) {
       problems.add("/interval_ms", "interval_ms must be between 1 and " +
                                        std::to_string(kMaxIntervalMs) + ", got " +
-                                       std::to_string(v->GetInt64()));
+                                       std::to_string(v->asInt()));
     }
   }
 

@@ -42,12 +42,11 @@ class ProbeFlow : public sluice::sdk::StepFlow {
   static constexpr uint32_t kStepIntervalMs = 10;
 
   static void validate(const sluice::sdk::Config& config, sluice::sdk::Problems& problems) {
-    if (const auto* v = config.find("bad"); v != nullptr && v->IsBool() && v->GetBool()) {
+    if (const auto* v = config.find("bad"); v != nullptr && v->isBool() && v->asBool()) {
       problems.add("/bad", "bad is set");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(config.getInt("validate_block_ms", 0)));
-    if (const auto* v = config.find("validate_crash");
-        v != nullptr && v->IsBool() && v->GetBool()) {
+    if (const auto* v = config.find("validate_crash"); v != nullptr && v->isBool() && v->asBool()) {
       volatile int* p = reinterpret_cast<volatile int*>(static_cast<uintptr_t>(16));
       *p = 42;  // NOLINT: the point of this mode
     }
@@ -61,8 +60,8 @@ class ProbeFlow : public sluice::sdk::StepFlow {
         block_(config.getString("block", "")),
         block_ms_(config.getInt("block_ms", 0)),
         ignore_cancel_(config.find("ignore_cancel") != nullptr &&
-                       config.find("ignore_cancel")->IsBool() &&
-                       config.find("ignore_cancel")->GetBool()),
+                       config.find("ignore_cancel")->isBool() &&
+                       config.find("ignore_cancel")->asBool()),
         trace_file_(config.getString("trace_file", "")) {
     inject("create");
     if (auto dir = config.getString("live_dir", ""); !dir.empty()) {
@@ -126,7 +125,7 @@ class ProbeFlow : public sluice::sdk::StepFlow {
 
 bool flag(const sluice::sdk::Config& c, const char* key) {
   const auto* v = c.find(key);
-  return v != nullptr && v->IsBool() && v->GetBool();
+  return v != nullptr && v->isBool() && v->asBool();
 }
 
 class ProbeThread : public sluice::sdk::ThreadFlow {
