@@ -4,6 +4,8 @@
 #   Sluice::engine   the embeddable engine (no HTTP), Sluice::server the REST service on top of
 #                    it (docs/embedding.md): defined when their Debian packages are installed
 #                    (Sluice_ENGINE_FOUND says whether they are)
+include(CMakeFindDependencyMacro)
+find_dependency(Threads)  # Sluice::testing runs a dedicated-thread flow's run() on a thread
 include("${CMAKE_CURRENT_LIST_DIR}/SluiceTargets.cmake")
 include("${CMAKE_CURRENT_LIST_DIR}/SluicePlugin.cmake")
 

@@ -1,5 +1,6 @@
 #include "api/cli/plugin_command.hpp"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -189,12 +190,12 @@ ctest --test-dir build --output-on-failure                       # harness tests
 
 ```sh
 sluice --plugin-dir build --data-dir /tmp/@NAME@-data   # keep the engine's data out of the tree
-curl -X POST localhost:8080/flows -d '[{"flow_id": "c1", "type": "@NAME@", "config": {"limit": 5}}]'
-curl -X PATCH localhost:8080/flows/commands -d '{"command": "start", "flow_ids": ["c1"]}'
-curl localhost:8080/flows/status/c1        # metrics.counted grows to 5
+curl -X POST localhost:5000/flows -d '[{"flow_id": "c1", "type": "@NAME@", "config": {"limit": 5}}]'
+curl -X PATCH localhost:5000/flows/commands -d '{"command": "start", "flow_ids": ["c1"]}'
+curl localhost:5000/flows/status/c1        # metrics.counted grows to 5
 ```
 
-Rebuilt the plugin while the engine runs? `curl -X POST localhost:8080/plugins/reload` (admin)
+Rebuilt the plugin while the engine runs? `curl -X POST localhost:5000/plugins/reload` (admin)
 loads the new build beside the old one; `{"command": "upgrade"}` moves flows to it.
 
 ## Layout
@@ -210,6 +211,15 @@ int scaffold(const NewArgs& a) {
     std::cerr << "sluice plugin new: NAME must be 1-63 characters of [a-z0-9_-] starting with a "
                  "letter (it names the plugin, its flow type and its CMake target)\n";
     return 2;
+  }
+  for (const char* reserved :
+       {"all", "test", "install", "clean", "help", "package", "package_source", "edit_cache",
+        "rebuild_cache", "list_install_components"}) {
+    if (a.name == reserved) {
+      std::cerr << "sluice plugin new: '" << a.name
+                << "' is a target name CMake reserves; choose another name\n";
+      return 2;
+    }
   }
   namespace fs = std::filesystem;
   const fs::path root = fs::path(a.dir) / a.name;

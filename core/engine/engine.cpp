@@ -106,6 +106,7 @@ void Engine::restore(std::vector<StoredFlow> stored) {
     };
     for (auto& [flow, desired] : to_start) {
       const bool paused = desired == Desired::kPaused;
+      flow->keepStoredVersionOnNextStart();  // an engine restart changes no flow's code
       flow->acceptCommand(
           Command::kStart, StopMode::kSoft,
           paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored));

@@ -9,6 +9,7 @@
 
 #include "core/engine/engine.hpp"
 #include "core/model/json.hpp"
+#include "core/model/semver.hpp"
 
 namespace sluice {
 
@@ -231,10 +232,21 @@ std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {
     spec.record_json = f.record_json;
     spdlog::error("flow {}: stored configuration is no longer valid", f.id);
   }
-  auto type = spec.type.empty() ? nullptr : registry_.find(spec.type);
+  // The version stored with the flow while it is loaded and the pin allows it, else the newest.
+  std::shared_ptr<const FlowType> type;
+  if (!spec.type.empty() && !f.type_version.empty()) {
+    std::string ignored;
+    const auto pin = parseTypePin(spec.type, &ignored);
+    const auto stored = parseSemVer(f.type_version);
+    if (pin && stored && pin->matches(*stored)) {
+      type = registry_.find(pin->name + "@" + f.type_version);
+    }
+  }
+  if (!type && !spec.type.empty()) type = registry_.find(spec.type);
   if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
   auto flow =
       std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired, f.incarnation);
+  flow->setStoredVersion(f.type_version);
   if (cluster_) flow->setLocal(false);  // runs once this node claimed it
   return flow;
 }
@@ -395,6 +407,7 @@ void Engine::placeClaims(const std::vector<Claim>& claims, const std::string& wh
     const Desired d = flow->desired();
     if (d == Desired::kStopped) continue;
     // A fence between here and the strand makes the flow not local: the start then refuses.
+    flow->keepStoredVersionOnNextStart();  // a failover changes no flow's code
     flow->acceptCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
     if (d == Desired::kPaused) {
       flow->acceptCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});

@@ -117,6 +117,7 @@ void bindHostTable(HostClient& c) {
   };
   h.stop_fd = [](void* ctx) -> int32_t {
     HostClient* c = client(ctx);
+    const int fd = c->stop_wake.fd(false);  // before the watcher can raise it
     std::call_once(c->stop_watcher, [c] {
       std::thread([c] {
         for (;;) {
@@ -129,7 +130,7 @@ void bindHostTable(HostClient& c) {
         }
       }).detach();
     });
-    return c->stop_wake.fd();
+    return fd;
   };
   h.now_ms = [](void*) -> int64_t { return wallClockMs(); };
   h.state_get = [](void* ctx, const char* k, size_t n, sluice_value_sink sink, void* sctx) {

@@ -133,7 +133,8 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
   return {false,
           "crashed while loading: the scanner exited with code " +
               std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + " and no verdict",
-          true, false};
+          false, false};  // not remembered: a broken scanner (a program without runHelperMode)
+                          // would otherwise keep a good plugin refused
 }
 
 bool stampOf(const std::filesystem::path& file, FileStamp* out) {

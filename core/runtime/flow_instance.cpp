@@ -68,11 +68,23 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
   instance_ = instance;
   instance_type_ = type;
   instance_spec_ = spec;
+  bool version_changed = false;
+  const std::string version = type->version.str();
   {
     // Status shows the version the instance runs (an upgrade's rollback included).
     std::shared_ptr<const FlowType> old = type;
     std::lock_guard lock(mu_);
     std::swap(type_, old);
+    version_changed = stored_version_ != version;
+    stored_version_ = version;
+  }
+  if (version_changed) {
+    // Stored with the flow: what an automatic start (restore, failover, restart) runs again.
+    auto stored = services_->store->setTypeVersion(id_, incarnation_, version);
+    if (!stored.ok()) {
+      spdlog::warn("flow {}: cannot store its type version {}: {}", id_, version,
+                   stored.error().message);
+    }
   }
   {
     // Killable from before create: a create that never returns is ended like any other hook.

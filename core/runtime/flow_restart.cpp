@@ -50,6 +50,7 @@ void FlowRuntime::restartNow(uint64_t generation) {
   }
   spdlog::info("flow {}: restarting", id_);
   if (services_->restarts) services_->restarts->fetch_add(1, std::memory_order_relaxed);
+  keepStoredVersionOnNextStart();  // a restart after a failure runs the same code again
   submitCommand(Command::kStart, StopMode::kSoft, [](const Outcome&) {});
   if (desired == Desired::kPaused) {
     submitCommand(Command::kPause, StopMode::kSoft, [](const Outcome&) {});

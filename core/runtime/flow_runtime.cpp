@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/model/json.hpp"
+#include "core/model/semver.hpp"
 
 namespace sluice {
 
@@ -72,6 +73,11 @@ void FlowRuntime::retype(std::shared_ptr<const FlowType> fresh) {
 std::shared_ptr<const FlowType> FlowRuntime::currentType() const {
   std::lock_guard lock(mu_);
   return type_;
+}
+
+void FlowRuntime::setStoredVersion(std::string version) {
+  std::lock_guard lock(mu_);
+  stored_version_ = std::move(version);
 }
 
 FlowSpec FlowRuntime::spec() const {
@@ -463,8 +469,21 @@ void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
   }
   setState(State::kStarting);  // from here a reload's retype leaves type_ alone
   if (services_->resolve_type) {
-    // A start runs the newest version the flow's type allows now (a reload may have added one).
-    type = services_->resolve_type(spec.type);
+    // A start by command runs the newest version the flow's type allows now (a reload may have
+    // added one); an automatic one, the version stored with the flow while it is loaded.
+    std::string keep;
+    if (keep_stored_version_.exchange(false)) {
+      std::lock_guard lock(mu_);
+      keep = stored_version_;
+    }
+    type = nullptr;
+    std::string ignored;
+    const auto pin = parseTypePin(spec.type, &ignored);
+    const auto stored = parseSemVer(keep);
+    if (pin && stored && pin->matches(*stored)) {
+      type = services_->resolve_type(pin->name + "@" + keep);
+    }
+    if (!type) type = services_->resolve_type(spec.type);
     std::shared_ptr<const FlowType> old = type;
     std::lock_guard lock(mu_);
     std::swap(type_, old);  // the old one is released after the lock

@@ -148,6 +148,12 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::shared_ptr<const FlowType> currentType() const;
   /// The configuration as it stands.
   FlowSpec spec() const;
+  /// The flow type version stored with the flow (the one it last started on).
+  void setStoredVersion(std::string version);
+  /// The next start runs the stored version again, while it is loaded and the pin allows it:
+  /// automatic starts (the engine's restore, a failover, the restart policy) never change a
+  /// flow's code; a start by command runs the newest version the pin allows.
+  void keepStoredVersionOnNextStart() { keep_stored_version_.store(true); }
   /// Writes of this flow made through this node: one begins (in flight until it ends, with the
   /// engine's write mark). A cluster's re-read of the store that began before a write ended
   /// leaves the flow alone (it would undo the write).
@@ -232,7 +238,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::mutex submit_mu_;
 
   mutable std::mutex mu_;
-  FlowSpec spec_;                         // guarded by mu_
+  FlowSpec spec_;               // guarded by mu_
+  std::string stored_version_;  // guarded by mu_: see setStoredVersion
+  std::atomic<bool> keep_stored_version_{false};
   std::shared_ptr<const FlowType> type_;  // guarded by mu_; null when not loaded
   State state_ = State::kStopped;         // guarded by mu_
   Desired desired_;                       // guarded by mu_

@@ -15,29 +15,41 @@
 namespace sluice {
 
 /// A descriptor that becomes readable once raised (an eventfd), for plugin code that blocks in
-/// poll() on its own I/O: sluice_host.stop_fd (ABI 1.2).
+/// poll() on its own I/O: sluice_host.stop_fd (ABI 1.2). Created on first use, so that flows
+/// that never ask hold no descriptor.
 class WakeFd {
  public:
-  WakeFd() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  WakeFd() = default;
   ~WakeFd() {
-    if (fd_ >= 0) ::close(fd_);
+    if (const int fd = fd_.load(); fd >= 0) ::close(fd);
   }
   WakeFd(const WakeFd&) = delete;
   WakeFd& operator=(const WakeFd&) = delete;
-  int fd() const { return fd_; }
+  /// The descriptor, created now if needed (-1 when the system refuses one); `raised` says
+  /// whether it must read as raised already (a stop that came before the first use).
+  int fd(bool raised) {
+    std::lock_guard lock(create_mu_);
+    if (fd_.load() < 0) {
+      fd_.store(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+      if (raised) raise();
+    }
+    return fd_.load();
+  }
   void raise() {
     const uint64_t one = 1;
-    if (fd_ >= 0) [[maybe_unused]]
-      auto n = ::write(fd_, &one, sizeof one);
+    if (const int fd = fd_.load(); fd >= 0) [[maybe_unused]]
+      auto n = ::write(fd, &one, sizeof one);
   }
   void clear() {
     uint64_t value = 0;
-    while (fd_ >= 0 && ::read(fd_, &value, sizeof value) > 0) {
+    const int fd = fd_.load();
+    while (fd >= 0 && ::read(fd, &value, sizeof value) > 0) {
     }
   }
 
  private:
-  int fd_;
+  std::mutex create_mu_;
+  std::atomic<int> fd_{-1};
 };
 
 /// Flags raised by the flow's commands. Atomics: read by plugin threads without a lock. A stop
@@ -55,6 +67,8 @@ struct FlowSignals {
     cancel = true;
     wake.raise();
   }
+  /// The stop descriptor (created on first use, raised when a stop came first).
+  int stopFd() { return wake.fd(stop_requested.load() || cancel.load()); }
   /// A new instance starts: nothing raised.
   void reset() {
     cancel = false;

@@ -98,9 +98,8 @@ int32_t HostBinding::isPaused(void* ctx) {
 int32_t HostBinding::stopFd(void* ctx) {
   auto* b = self(ctx);
   std::lock_guard lock(b->mu_);
-  if (b->signals_ != nullptr) return b->signals_->wake.fd();
-  b->detached_wake_.raise();  // detached: stopped for good
-  return b->detached_wake_.fd();
+  if (b->signals_ != nullptr) return b->signals_->stopFd();
+  return b->detached_wake_.fd(true);  // detached: stopped for good
 }
 
 int32_t HostBinding::isStopRequested(void* ctx) {

@@ -176,6 +176,15 @@ CREATE TABLE IF NOT EXISTS flow_status (
 );
 CREATE INDEX IF NOT EXISTS flow_status_by_version ON flow_status (version);
 )"},
+    // The version of its flow type a flow last started on (docs/plugin-guide.md, versions): the
+    // engine restarts it on that version while it is loaded; empty = never started.
+    {7, "the flow type version each flow runs",
+     R"(
+ALTER TABLE flows ADD COLUMN type_version TEXT NOT NULL DEFAULT '';
+)",
+     R"(
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS type_version TEXT NOT NULL DEFAULT '';
+)"},
 };
 
 }  // namespace

@@ -99,11 +99,13 @@ Result<Done> SqliteStore::importAll(const StoreSnapshot& snap) {
       return false;
     }
     std::map<Incarnation, Incarnation> renamed;
-    Statement flow(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
+    Statement flow(
+        db_, "INSERT INTO flows (flow_id, record, desired, type_version) VALUES (?, ?, ?, ?)");
     for (const auto& f : snap.flows) {
       flow.bind(1, f.id);
       flow.bind(2, f.record_json);
       flow.bind(3, std::string(toString(f.desired)));
+      flow.bind(4, f.type_version);
       if (flow.step() != SQLITE_DONE) return false;
       flow.reset();
       renamed[f.incarnation] = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));

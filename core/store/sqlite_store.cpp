@@ -73,7 +73,7 @@ bool SqliteStore::exec(const char* sql) {
 
 Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   std::lock_guard lock(mu_);
-  Statement st(db_, "SELECT flow_id, record, desired, seq FROM flows ORDER BY seq");
+  Statement st(db_, "SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq");
   if (!st.ok()) return sqlError("cannot read flows");
   std::vector<StoredFlow> out;
   int rc;
@@ -83,6 +83,7 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     f.record_json = st.text(1);
     f.desired = desiredFromString(st.text(2)).value_or(Desired::kStopped);
     f.incarnation = static_cast<Incarnation>(sqlite3_column_int64(st.get(), 3));
+    f.type_version = st.text(4);
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return sqlError("cannot read flows");
@@ -189,6 +190,18 @@ Result<Done> SqliteStore::deleteState(Incarnation inc) {
   if (!st.ok()) return sqlError("cannot delete state");
   st.bindInt(1, inc);
   if (st.step() != SQLITE_DONE) return sqlError("cannot delete state");
+  return Done{};
+}
+
+Result<Done> SqliteStore::setTypeVersion(const std::string& id, Incarnation inc,
+                                         const std::string& version) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "UPDATE flows SET type_version = ? WHERE flow_id = ? AND seq = ?");
+  if (!st.ok()) return sqlError("cannot record the type version");
+  st.bind(1, version);
+  st.bind(2, id);
+  sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(inc));
+  if (st.step() != SQLITE_DONE) return sqlError("cannot record the type version");
   return Done{};
 }
 

@@ -27,6 +27,7 @@ struct StoredFlow {
   std::string record_json;  // the configuration object, compact JSON text
   Desired desired = Desired::kStopped;
   Incarnation incarnation = 0;  // set by the store (loadAll, insertFlows)
+  std::string type_version{};   // the flow type version it last started on; empty = never
 };
 
 /// One key of a flow incarnation's plugin state.
@@ -87,6 +88,10 @@ class Store {
   virtual Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) = 0;
   /// Removes the plugin state of an incarnation (after its flow was deleted and stopped).
   virtual Result<Done> deleteState(Incarnation inc) = 0;
+  /// Records the flow type version incarnation `inc` of flow `id` started on (no-op when the
+  /// flow is gone or was recreated).
+  virtual Result<Done> setTypeVersion(const std::string& id, Incarnation inc,
+                                      const std::string& version) = 0;
   /// Sets the desired state of several flows in one transaction.
   virtual Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
                                   AuditRecord* audit) = 0;

@@ -217,6 +217,37 @@ TEST_F(PluginVersions, ReloadAddsVersionsAndUpgradeRollsBack) {
   EXPECT_NE(r.body.find("flow type 'versioned@1.0' is not loaded"), std::string::npos) << r.body;
 }
 
+// The version a flow started on is stored with it: an engine restart runs it again while it is
+// loaded (automatic starts change no flow's code); a start by command takes the newest.
+TEST_F(PluginVersions, TheStartedVersionIsStoredWithTheFlow) {
+  add("1_0_0");
+  start();
+  auto r = call("POST", "/flows", R"([{"flow_id":"a","type":"versioned@1"}])");
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_EQ(call("PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
+  EXPECT_EQ(version("a"), "1.0.0");
+  add("1_1_0");
+  ASSERT_EQ(server_->kill(SIGTERM), 0);
+  start();  // restored: running again on the version stored with it
+  ASSERT_TRUE(waitFor([&] { return state("a") == "running"; }, 10s)) << state("a");
+  EXPECT_EQ(version("a"), "1.0.0");
+  EXPECT_EQ(versions(), "1.1.0,1.0.0");
+  // A stop and a start by command take the newest the pin allows, and store it.
+  ASSERT_EQ(call("PATCH", "/flows/commands", R"({"command":"stop"})").status, 200);
+  ASSERT_EQ(call("PATCH", "/flows/commands", R"({"command":"start"})").status, 200);
+  EXPECT_EQ(version("a"), "1.1.0");
+  ASSERT_EQ(server_->kill(SIGTERM), 0);
+  start();
+  ASSERT_TRUE(waitFor([&] { return state("a") == "running"; }, 10s)) << state("a");
+  EXPECT_EQ(version("a"), "1.1.0");
+  // The stored version gone: the newest the pin allows.
+  ASSERT_EQ(server_->kill(SIGTERM), 0);
+  fs::remove(dir() / "versioned_1_1_0.so");
+  start();
+  ASSERT_TRUE(waitFor([&] { return state("a") == "running"; }, 10s)) << state("a");
+  EXPECT_EQ(version("a"), "1.0.0");
+}
+
 TEST_F(PluginVersions, SighupReloads) {
   add("1_0_0");
   start();

@@ -177,8 +177,9 @@ Result<pg::Rows> PgStore::single(const char* what, const char* sql,
 }
 
 Result<std::vector<StoredFlow>> PgStore::loadAll() {
-  auto rows = single("cannot read flows",
-                     "SELECT flow_id, record, desired, seq FROM flows ORDER BY seq", {});
+  auto rows =
+      single("cannot read flows",
+             "SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq", {});
   if (!rows.ok()) return rows.error();
   std::vector<StoredFlow> out;
   const pg::Rows& r = rows.value();
@@ -189,6 +190,7 @@ Result<std::vector<StoredFlow>> PgStore::loadAll() {
     f.record_json = r.text(i, 1);
     f.desired = desiredFromString(r.text(i, 2)).value_or(Desired::kStopped);
     f.incarnation = static_cast<Incarnation>(r.int64(i, 3));
+    f.type_version = r.text(i, 4);
     out.push_back(std::move(f));
   }
   return out;
@@ -241,6 +243,15 @@ Result<Done> PgStore::deleteFlow(const std::string& id, AuditRecord* audit) {
     return tx.run("DELETE FROM flows WHERE flow_id = $1", {id}).has_value() &&
            tx.run(kNotifyFlows).has_value();
   });
+}
+
+Result<Done> PgStore::setTypeVersion(const std::string& id, Incarnation inc,
+                                     const std::string& version) {
+  auto rows = single("cannot record the type version",
+                     "UPDATE flows SET type_version = $1 WHERE flow_id = $2 AND seq = $3",
+                     {version, id, std::to_string(inc)});
+  if (!rows.ok()) return rows.error();
+  return Done{};
 }
 
 Result<Done> PgStore::deleteState(Incarnation inc) {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -49,13 +51,14 @@ class Json {
   /// Parses JSON text (RFC 8259; nesting at most 256 deep); false with a message and the byte
   /// offset in *error otherwise.
   static bool parse(std::string_view text, Json* out, std::string* error) {
+    *out = Json();
     Parser p{text, 0, {}};
     bool ok = p.value(out, 0);
     if (ok) {
       p.skip();
       ok = p.at == text.size() || p.fail("trailing characters");
     }
-    if (!ok) *error = p.error + " at offset " + std::to_string(p.at);
+    if (!ok && error != nullptr) *error = p.error + " at offset " + std::to_string(p.at);
     return ok;
   }
 
@@ -205,7 +208,15 @@ class Json {
         }
       }
       double d = 0;
-      if (std::from_chars(first, last, d).ec != std::errc()) return fail("number out of range");
+      const auto [end, ec] = std::from_chars(first, last, d);
+      if (ec == std::errc::result_out_of_range) {
+        // As the engine reads it (strtod): a tiny number becomes a denormal or 0, a huge one
+        // is refused (the engine refuses it first).
+        d = std::strtod(std::string(first, last).c_str(), nullptr);
+        if (d == HUGE_VAL || d == -HUGE_VAL) return fail("number out of range");
+      } else if (ec != std::errc() || end != last) {
+        return fail("invalid number");
+      }
       out->kind_ = Kind::kDouble;
       out->double_ = d;
       return true;

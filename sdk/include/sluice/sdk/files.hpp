@@ -10,7 +10,8 @@
 namespace sluice::sdk {
 
 /// Why `relative` cannot name a file under the files root, or "" when it can: it must be
-/// relative, not empty, free of "..", and name a file rather than a directory. For validate().
+/// relative, not empty, free of "..", and not end with "/" (a file, not a directory). For
+/// validate().
 inline std::string filesPathProblem(std::string_view relative) {
   if (relative.empty()) return "must not be empty";
   const std::filesystem::path path{std::string(relative)};

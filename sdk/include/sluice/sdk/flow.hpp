@@ -72,7 +72,7 @@ class Host {
   /// The engine's files root: the only directory tree a flow may read or write.
   std::string_view filesRoot() const { return {host_->files_root, host_->files_root_len}; }
   /// `relative` resolved under the files root (symlinks included), or why it cannot be: not
-  /// relative, "..", a directory, or a path that leads out of the root (sluice/sdk/files.hpp).
+  /// relative, "..", a trailing "/", or a path that leads out of the root (sluice/sdk/files.hpp).
   ResolvedPath resolve(std::string_view relative) const {
     return resolveUnder(std::filesystem::path(std::string(filesRoot())), relative);
   }

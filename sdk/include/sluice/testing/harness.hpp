@@ -18,15 +18,14 @@
 #pragma once
 
 #include <dlfcn.h>
-#include <rapidjson/document.h>
-#include <rapidjson/pointer.h>
-#include <rapidjson/schema.h>
-#include <rapidjson/stringbuffer.h>
 #include <sluice/plugin.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -34,12 +33,19 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
-#include <sluice/sdk/flow.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "sluice/sdk/flow.hpp"
+
+// RapidJSON for the schema check only, included after the SDK, with its default settings.
+#include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/schema.h>
+#include <rapidjson/stringbuffer.h>
 
 namespace sluice::testing {
 
@@ -93,15 +99,34 @@ class Harness {
       throw std::runtime_error(so_path + ": needs ABI " + std::to_string(d.abi_major) + "." +
                                std::to_string(d.abi_minor));
     }
+    const sluice_flow_type* found = nullptr;
     for (uint32_t i = 0; i < d.flow_type_count; ++i) {
       const sluice_flow_type* t = d.flow_types[i];
-      if (t != nullptr && t->name != nullptr && type_name == t->name) return Harness(t, lib);
+      if (t != nullptr && t->name != nullptr && type_name == t->name) found = t;
     }
-    throw std::runtime_error(so_path + ": no flow type '" + type_name + "'");
+    if (found == nullptr) throw std::runtime_error(so_path + ": no flow type '" + type_name + "'");
+    // The plugin-level hooks, as the engine calls them: init once per load, shutdown before
+    // the library is unloaded.
+    if (d.init != nullptr) {
+      char message[1024] = "";
+      sluice_error err{sizeof(sluice_error), message, sizeof message};
+      if (d.init(&err) != SLUICE_OK) {
+        throw std::runtime_error(so_path + ": plugin init failed: " + message);
+      }
+    }
+    if (d.shutdown != nullptr) {
+      lib = std::shared_ptr<void>(handle, [shutdown = d.shutdown, keep = lib](void*) mutable {
+        shutdown();
+        keep.reset();  // then dlclose
+      });
+    }
+    return Harness(found, std::move(lib));
   }
 
-  Harness(Harness&&) noexcept = default;
-  Harness& operator=(Harness&&) noexcept = default;
+  // Not copyable or movable: a dedicated-thread flow's run() works on this object. Harness::of
+  // and Harness::load return a prvalue, so `auto h = Harness::of<T>();` needs neither.
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
   ~Harness() {
     if (state_ && instance_ != nullptr) destroy();
     if (state_ && !state_->files_root.empty()) {
@@ -179,7 +204,7 @@ class Harness {
     state_->stop_requested = true;
     if (mode == Stop::kHard) state_->cancelled = true;
     state_->wake();
-    joinRun();
+    awaitRun();
     return call([&](sluice_error* e) { return type_.stop(need(), static_cast<int32_t>(mode), e); });
   }
   Outcome reconfigure(const std::string& config_json) {
@@ -193,7 +218,7 @@ class Harness {
     if (instance_ == nullptr) return;
     state_->stop_requested = true;
     state_->wake();
-    joinRun();
+    awaitRun();
     type_.destroy(instance_);
     instance_ = nullptr;
   }
@@ -202,8 +227,11 @@ class Harness {
     std::lock_guard lock(state_->mu);
     return state_->run_outcome;
   }
-  /// A dedicated-thread flow: whether run() returned on its own (without a stop).
+  /// A dedicated-thread flow: whether run() has returned (on its own, or after a stop).
   bool runEnded() const { return runOutcome().has_value(); }
+  /// How long stop() and destroy() wait for run() before they raise cancellation, as the
+  /// engine's stop timeout does (default 5 s).
+  void setStopTimeout(std::chrono::milliseconds timeout) { stop_timeout_ = timeout; }
 
   // ---- what the host saw
   int64_t counter(const std::string& name) const {
@@ -265,6 +293,7 @@ class Harness {
     std::map<std::string, std::string> state;  // guarded by mu
     std::vector<LogLine> logs;                 // guarded by mu
     std::optional<Outcome> run_outcome;        // guarded by mu
+    std::condition_variable run_done;
     std::atomic<bool> cancelled{false}, stop_requested{false}, paused{false}, state_fails{false};
     std::atomic<int64_t> now_ms{1'700'000'000'000};
     int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // readable once stop or cancel
@@ -285,12 +314,10 @@ class Harness {
   Harness(const sluice_flow_type* type, std::shared_ptr<void> library)
       : library_(std::move(library)), state_(std::make_unique<HostState>()) {
     std::memcpy(&type_, type, std::min<size_t>(type->struct_size, sizeof type_));
-    auto dir = std::filesystem::temp_directory_path() /
-               ("sluice-harness-" + std::to_string(::getpid()) + "-" +
-                std::to_string(reinterpret_cast<uintptr_t>(state_.get())));
-    std::filesystem::create_directories(dir);
-    state_->files_root = dir;
-    state_->files_root_text = dir.string();
+    std::string dir = (std::filesystem::temp_directory_path() / "sluice-harness-XXXXXX").string();
+    if (::mkdtemp(dir.data()) == nullptr) throw std::runtime_error("harness: mkdtemp failed");
+    state_->files_root = std::filesystem::canonical(dir);
+    state_->files_root_text = state_->files_root.string();
     bindHost();
   }
 
@@ -361,7 +388,7 @@ class Harness {
   }
 
   template <class Fn>
-  Outcome call(Fn&& fn) {
+  static Outcome call(Fn&& fn) {
     char buf[1024] = "";
     sluice_error e{sizeof(sluice_error), buf, sizeof buf};
     const sluice_status rc = fn(&e);
@@ -383,11 +410,26 @@ class Harness {
 
   void startRun() {
     joinRun();
-    run_ = std::thread([this, instance = instance_] {
-      Outcome o = call([&](sluice_error* e) { return type_.run(instance, e); });
-      std::lock_guard lock(state_->mu);
-      state_->run_outcome = o;
+    run_ = std::thread([state = state_.get(), run = type_.run, instance = instance_] {
+      Outcome o = call([&](sluice_error* e) { return run(instance, e); });
+      std::lock_guard lock(state->mu);
+      state->run_outcome = o;
+      state->run_done.notify_all();
     });
+  }
+  // Waits for run() up to the stop timeout, then raises cancellation (as the engine escalates a
+  // soft stop) and waits for it to return.
+  void awaitRun() {
+    if (!run_.joinable()) return;
+    {
+      std::unique_lock lock(state_->mu);
+      if (!state_->run_done.wait_for(lock, stop_timeout_,
+                                     [&] { return state_->run_outcome.has_value(); })) {
+        state_->cancelled = true;
+        state_->wake();
+      }
+    }
+    joinRun();
   }
   void joinRun() {
     if (run_.joinable()) run_.join();
@@ -398,6 +440,7 @@ class Harness {
   std::unique_ptr<HostState> state_;
   void* instance_ = nullptr;
   std::thread run_;
+  std::chrono::milliseconds stop_timeout_{5000};
 };
 
 }  // namespace sluice::testing
