@@ -33,6 +33,22 @@ TEST_P(StoreConformance, InsertsInOrderAndSurvivesReopen) {
   EXPECT_LT(all.value()[0].incarnation, all.value()[2].incarnation);
 }
 
+// The flow type version a flow started on: kept per incarnation, across a reopen and an export.
+TEST_P(StoreConformance, KeepsTheTypeVersionOfTheIncarnation) {
+  auto inc = store_->insertFlows({{"v", R"({"flow_id":"v"})", Desired::kRunning}}, nullptr);
+  ASSERT_TRUE(inc.ok());
+  EXPECT_EQ(store_->loadAll().value()[0].type_version, "");
+  ASSERT_TRUE(store_->setTypeVersion("v", inc.value()[0], "1.2.0").ok());
+  ASSERT_TRUE(store_->setTypeVersion("v", inc.value()[0] + 1000, "9.9.9").ok());  // another life
+  reopen();
+  auto all = store_->loadAll();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all.value()[0].type_version, "1.2.0");
+  auto snapshot = store_->exportAll();
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot.value().flows[0].type_version, "1.2.0");
+}
+
 TEST_P(StoreConformance, ABatchIsAllOrNothing) {
   ASSERT_TRUE(store_->insertFlows({{"a", "{}", Desired::kStopped}}, nullptr).ok());
   auto r = store_->insertFlows({{"b", "{}", Desired::kStopped}, {"a", "{}", Desired::kStopped}},
