@@ -22,7 +22,7 @@ std::optional<int> runHelperMode(int argc, char** argv) {
     // Opens one plugin file as the engine would, in this throwaway process, and reports the
     // verdict on descriptor 3 (core/plugins/plugin_scan.hpp).
     spdlog::set_default_logger(spdlog::stderr_color_mt("plugin-scan"));
-    return runPluginScan(argv[2], 3);
+    runPluginScan(argv[2], 3);
   }
   return std::nullopt;
 }

@@ -41,14 +41,17 @@ std::string signalName(int sig) {
 
 }  // namespace
 
-int runPluginScan(const std::string& file, int verdict_fd) {
+void runPluginScan(const std::string& file, int verdict_fd) {
   std::string reason;
   std::string verdict;
   {
     auto opened = openPlugin(file, &reason);
     verdict = opened ? "ok\n" : "refused\n" + reason;
   }  // the plugin's shutdown hook and the unload run here, inside the scan too
-  return writeAll(verdict_fd, verdict) ? 0 : 1;
+  const bool written = writeAll(verdict_fd, verdict);
+  // Done: no exit handler (a plugin's, or a sanitizer's leak check) may turn a verdict that was
+  // given into a crash.
+  ::_exit(written ? 0 : 1);
 }
 
 ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem::path& file,
@@ -120,6 +123,9 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
                 "reload or restart)",
             false, false};
   }
+  // A verdict the scanner gave counts, however its process ended afterwards.
+  if (out.rfind("ok\n", 0) == 0) return {true, "", true, false};
+  if (out.rfind("refused\n", 0) == 0) return {false, out.substr(8), true, false};
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
     // Signals a plugin raises itself are its verdict; the others came from outside.
@@ -128,8 +134,6 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
     return {false, "crashed while loading: the scanner process died of " + signalName(sig), crash,
             false};
   }
-  if (out.rfind("ok\n", 0) == 0) return {true, "", true, false};
-  if (out.rfind("refused\n", 0) == 0) return {false, out.substr(8), true, false};
   return {false,
           "crashed while loading: the scanner exited with code " +
               std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + " and no verdict",

@@ -25,8 +25,9 @@ struct ScanVerdict {
 };
 
 /// The scanner child's side: opens `file` as the engine would (entry, ABI checks, init and
-/// shutdown) and writes the verdict to `verdict_fd`. Returns the process exit code.
-int runPluginScan(const std::string& file, int verdict_fd);
+/// shutdown), writes the verdict to `verdict_fd` and ends the process with _exit (no exit
+/// handler runs after the verdict).
+[[noreturn]] void runPluginScan(const std::string& file, int verdict_fd);
 
 /// Runs `exe --scan-plugin FILE` and waits at most `timeout` for its verdict. A child that dies
 /// of a signal or does not answer in time (it is killed) is refused, the signal named.
