@@ -119,9 +119,9 @@ ScanVerdict scanInChild(const std::filesystem::path& exe, const std::filesystem:
   if (timed_out) {
     return {false,
             "hung while loading: no verdict within " + std::to_string(timeout.count()) +
-                " ms (scanner killed; see --plugin-scan-timeout; scanned again on the next "
-                "reload or restart)",
-            false, false};
+                " ms (scanner killed; see --plugin-scan-timeout; the file is scanned again once "
+                "it changes)",
+            true, false};
   }
   // A verdict the scanner gave counts, however its process ended afterwards.
   if (out.rfind("ok\n", 0) == 0) return {true, "", true, false};

@@ -16,9 +16,9 @@ namespace sluice {
 struct ScanVerdict {
   bool ok = false;
   std::string reason;  // why it was refused, when !ok
-  /// Whether the verdict says something about the file itself, to be remembered: not a hang (a
-  /// loaded machine), a kill from outside (SIGKILL, SIGINT, SIGTERM, SIGHUP) or a failure of the
-  /// scan's own plumbing.
+  /// Whether the verdict says something about the file itself, to be remembered: not a kill from
+  /// outside (SIGKILL, SIGINT, SIGTERM, SIGHUP), an exit without a verdict or a failure of the
+  /// scan's own plumbing. A hang is remembered: touching the file scans it again.
   bool lasting = true;
   /// The scanner binary could not be run at all (an embedding program): no verdict.
   bool no_scanner = false;
