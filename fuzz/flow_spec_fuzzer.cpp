@@ -18,6 +18,7 @@
 
 #include "core/model/flow_spec.hpp"
 #include "core/model/json.hpp"
+#include "core/model/semver.hpp"
 #include "fuzz_common.hpp"
 
 namespace {
@@ -73,7 +74,12 @@ bool sameRuntime(const sluice::RuntimeOptions& a, const sluice::RuntimeOptions& 
 void checkAccepted(const rapidjson::Value& element, std::string_view path_id,
                    const FlowSpec& spec) {
   FUZZ_CHECK(sluice::isValidFlowId(spec.id));
-  FUZZ_CHECK(sluice::isValidTypeName(spec.type));
+  // A type name, optionally pinned to versions (name@1, name@1.2, name@1.2.3).
+  std::string pin_error;
+  const auto pin = sluice::parseTypePin(spec.type, &pin_error);
+  FUZZ_CHECK(pin.has_value());
+  FUZZ_CHECK(sluice::isValidTypeName(pin->name));
+  FUZZ_CHECK(pin->str() == spec.type || pin->parts > 0);
   if (!path_id.empty()) FUZZ_CHECK(spec.id == path_id);
   const auto& rt = spec.runtime;
   FUZZ_CHECK(rt.start_timeout_ms >= 1 && rt.start_timeout_ms <= sluice::kMaxTimeoutMs);
