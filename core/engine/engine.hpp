@@ -202,6 +202,9 @@ class Engine final : private cluster::Participant {
   Engine(const EngineOptions& options, std::unique_ptr<Store> store);
   void restore(std::vector<StoredFlow> flows);
   void publishPlugins();
+  /// The `plugin` events: a plugin loaded, a file refused (or removed).
+  void publishLoaded(const LoadedPlugin& plugin);
+  void publishRefused(const std::string& file, const std::string& reason);
   void publishConfig(const std::string& id, std::string_view op);
   /// The flows of a page query (shared by recordsPage and statusPage).
   Result<std::vector<std::shared_ptr<FlowRuntime>>> pageFlows(const PageQuery& q, bool* more) const;

@@ -9,28 +9,32 @@
 
 namespace sluice {
 
+void Engine::publishLoaded(const LoadedPlugin& p) {
+  std::string data = "{\"file\":";
+  json::appendString(data, p.file);
+  data += ",\"plugin\":";
+  json::appendString(data, p.name);
+  data += ",\"loaded\":true,\"types\":[";
+  for (size_t i = 0; i < p.types.size(); ++i) {
+    if (i > 0) data += ',';
+    json::appendString(data, p.types[i]->name);
+  }
+  data += "],\"error\":null}";
+  feed_.publish(EventKind::kPlugin, "", std::move(data));
+}
+
+void Engine::publishRefused(const std::string& file, const std::string& reason) {
+  std::string data = "{\"file\":";
+  json::appendString(data, file);
+  data += ",\"plugin\":null,\"loaded\":false,\"types\":[],\"error\":";
+  json::appendString(data, reason);
+  data += '}';
+  feed_.publish(EventKind::kPlugin, "", std::move(data));
+}
+
 void Engine::publishPlugins() {
-  for (const auto& p : registry_.plugins()) {
-    std::string data = "{\"file\":";
-    json::appendString(data, p.file);
-    data += ",\"plugin\":";
-    json::appendString(data, p.name);
-    data += ",\"loaded\":true,\"types\":[";
-    for (size_t i = 0; i < p.types.size(); ++i) {
-      if (i > 0) data += ',';
-      json::appendString(data, p.types[i]->name);
-    }
-    data += "],\"error\":null}";
-    feed_.publish(EventKind::kPlugin, "", std::move(data));
-  }
-  for (const auto& r : registry_.refused()) {
-    std::string data = "{\"file\":";
-    json::appendString(data, r.file);
-    data += ",\"plugin\":null,\"loaded\":false,\"types\":[],\"error\":";
-    json::appendString(data, r.reason);
-    data += '}';
-    feed_.publish(EventKind::kPlugin, "", std::move(data));
-  }
+  for (const auto& p : registry_.plugins()) publishLoaded(p);
+  for (const auto& r : registry_.refused()) publishRefused(r.file, r.reason);
 }
 
 void Engine::publishConfig(const std::string& id, std::string_view op) {

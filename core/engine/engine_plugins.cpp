@@ -20,37 +20,13 @@ ReloadReport Engine::reloadPlugins() {
     flows = order_;
   }
   for (const auto& f : flows) f->retype(registry_.find(f->spec().type));
-  for (const auto& file : report.removed) {
-    std::string data = "{\"file\":";
-    json::appendString(data, file);
-    data += ",\"plugin\":null,\"loaded\":false,\"types\":[],\"error\":\"file removed\"}";
-    feed_.publish(EventKind::kPlugin, "", std::move(data));
-  }
+  for (const auto& file : report.removed) publishRefused(file, "file removed");
   for (const auto& p : registry_.plugins()) {
-    if (std::find(report.loaded.begin(), report.loaded.end(), p.file) == report.loaded.end() ||
-        p.retired) {
-      continue;
-    }
-    std::string data = "{\"file\":";
-    json::appendString(data, p.file);
-    data += ",\"plugin\":";
-    json::appendString(data, p.name);
-    data += ",\"loaded\":true,\"types\":[";
-    for (size_t i = 0; i < p.types.size(); ++i) {
-      if (i > 0) data += ',';
-      json::appendString(data, p.types[i]->ref());
-    }
-    data += "],\"error\":null}";
-    feed_.publish(EventKind::kPlugin, "", std::move(data));
+    const bool loaded_now =
+        std::find(report.loaded.begin(), report.loaded.end(), p.file) != report.loaded.end();
+    if (loaded_now && !p.retired) publishLoaded(p);
   }
-  for (const auto& r : report.refused) {
-    std::string data = "{\"file\":";
-    json::appendString(data, r.file);
-    data += ",\"plugin\":null,\"loaded\":false,\"types\":[],\"error\":";
-    json::appendString(data, r.reason);
-    data += '}';
-    feed_.publish(EventKind::kPlugin, "", std::move(data));
-  }
+  for (const auto& r : report.refused) publishRefused(r.file, r.reason);
   spdlog::info("plugins reloaded: {} loaded, {} removed, {} refused, {} unchanged",
                report.loaded.size(), report.removed.size(), report.refused.size(),
                report.unchanged);

@@ -21,6 +21,22 @@ struct LoadedCopy {
   }
 };
 
+// A FlowType from what the ABI checks read (library, load path and built-in flag left to the
+// caller).
+std::shared_ptr<FlowType> makeFlowType(const InspectedType& t, const std::string& plugin_name,
+                                       const std::string& file) {
+  auto type = std::make_shared<FlowType>();
+  type->def_copy = t.def;
+  type->name = t.name;
+  type->version = t.version;
+  type->description = t.description;
+  type->config_schema = t.config_schema;
+  type->schema = t.schema;
+  type->plugin_name = plugin_name;
+  type->file = file;
+  return type;
+}
+
 std::vector<std::filesystem::path> pluginFiles(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
   std::error_code ec;
@@ -226,17 +242,9 @@ std::optional<PluginRegistry::Entry> PluginRegistry::stage(const std::string& fi
   entry.plugin.file = file;
   entry.plugin.abi_major = opened->info.abi_major;
   entry.plugin.abi_minor = opened->info.abi_minor;
-  for (auto& t : opened->info.types) {
-    auto type = std::make_shared<FlowType>();
+  for (const auto& t : opened->info.types) {
+    auto type = makeFlowType(t, entry.plugin.name, file);
     type->library = library;
-    type->def_copy = t.def;
-    type->name = t.name;
-    type->version = t.version;
-    type->description = t.description;
-    type->config_schema = t.config_schema;
-    type->schema = t.schema;
-    type->plugin_name = entry.plugin.name;
-    type->file = file;
     type->load_path = copy.string();
     entry.plugin.types.push_back(std::move(type));
   }
@@ -281,16 +289,8 @@ bool PluginRegistry::addBuiltin(const std::string& name, const std::string& vers
     entry.plugin.file = file;
     entry.plugin.abi_major = info->abi_major;
     entry.plugin.abi_minor = info->abi_minor;
-    for (auto& t : info->types) {
-      auto type = std::make_shared<FlowType>();
-      type->def_copy = t.def;
-      type->name = t.name;
-      type->version = t.version;
-      type->description = t.description;
-      type->config_schema = t.config_schema;
-      type->schema = t.schema;
-      type->plugin_name = name;
-      type->file = file;
+    for (const auto& t : info->types) {
+      auto type = makeFlowType(t, name, file);
       type->builtin = true;
       entry.plugin.types.push_back(std::move(type));
     }
