@@ -47,7 +47,7 @@ bool Connection::beginRequest(bool keep_alive) {
   return true;
 }
 
-bool Connection::endRequest(Async::Promise<ssize_t> written) {
+bool Connection::endRequest(bool sent, bool on_wire) {
   std::optional<std::pair<int, std::string>> refusal;
   bool close = false;
   {
@@ -65,7 +65,7 @@ bool Connection::endRequest(Async::Promise<ssize_t> written) {
     return false;
   }
   if (close) {
-    closeAfter(std::move(written));
+    closeAfter(sent, on_wire);
     return false;
   }
   return true;
@@ -96,15 +96,12 @@ void Connection::refuse(int status, const std::string& message) {
 
 void Connection::sendRefusal(int status, const std::string& message) {
   spdlog::debug("connection {}: refused with {}: {}", fd_, status, message);
-  {
-    std::lock_guard lock(mu_);
-    close_at_ = EdgeClock::now() + table_->options().linger;
-  }
   try {
     Http::ResponseWriter writer(Http::Version::Http11, transport_, handler_, peer_);
     writer.headers().add<Http::Header::Connection>(Http::ConnectionControl::Close);
     writer.headers().add<Http::Header::ContentType>(MIME(Application, Json));
-    closeAfter(writer.send(static_cast<Http::Code>(status), errorJson(message)));
+    writer.send(static_cast<Http::Code>(status), errorJson(message));
+    closeAfter(true);
   } catch (const std::exception& e) {
     // The peer is gone already: nothing to answer.
     spdlog::debug("connection {}: refusal not sent: {}", fd_, e.what());
@@ -112,16 +109,51 @@ void Connection::sendRefusal(int status, const std::string& message) {
   }
 }
 
-// Once the last response is on the wire, send FIN: the client reads it whole, then EOF. The
-// reaper closes the socket for good after the linger time in any case.
-void Connection::closeAfter(Async::Promise<ssize_t> written) {
+// Once the last response is on the wire, send FIN: the client reads it whole, then EOF; the
+// reaper closes the socket for good the linger time later. Until then the response may wait in
+// Pistache's write queue (a busy I/O thread, a client that reads slowly): that wait is bounded
+// by the idle timeout, never by the linger time, so that a response handed over is not cut off.
+//
+// "On the wire" is learnt from an empty write queued behind the response (one connection's
+// writes leave in order), never from the promise ResponseWriter::send returns: Pistache 0.0.5
+// resolves that chained promise without the lock that then() takes, so a continuation attached
+// from an engine thread while the I/O thread writes corrupts it (a SIGSEGV in asyncWriteImpl,
+// seen under load). A raw Peer::send promise is resolved under its lock.
+void Connection::closeAfter(bool sent, bool on_wire) {
+  if (sent && on_wire) return halfClose();
+  auto peer = sent ? peer_.lock() : nullptr;
   {
     std::lock_guard lock(mu_);
-    if (!close_at_) close_at_ = EdgeClock::now() + table_->options().linger;
+    const auto bound = peer ? EdgeClock::now() + table_->options().idle_timeout : EdgeClock::now();
+    if (!close_at_ || *close_at_ < bound) close_at_ = bound;
+  }
+  if (!peer) {
+    table_->shutdownSocket(*this, SHUT_RDWR);
+    return;
   }
   auto self = shared_from_this();
-  written.then([self](ssize_t) { self->table_->shutdownSocket(*self, SHUT_WR); },
-               [self](std::exception_ptr) { self->table_->shutdownSocket(*self, SHUT_RDWR); });
+  try {
+    peer->send(RawBuffer(std::string(), 0))
+        .then([self](ssize_t) { self->halfClose(); },
+              [self](std::exception_ptr) {
+                {
+                  std::lock_guard lock(self->mu_);
+                  self->close_at_ = EdgeClock::now();
+                }
+                self->table_->shutdownSocket(*self, SHUT_RDWR);
+              });
+  } catch (const std::exception& e) {
+    spdlog::debug("connection {}: cannot queue the close: {}", fd_, e.what());
+    table_->shutdownSocket(*this, SHUT_RDWR);
+  }
+}
+
+void Connection::halfClose() {
+  {
+    std::lock_guard lock(mu_);
+    close_at_ = EdgeClock::now() + table_->options().linger;
+  }
+  table_->shutdownSocket(*this, SHUT_WR);
 }
 
 Connection::Action Connection::due(EdgeClock::time_point now, const EdgeOptions& options) {

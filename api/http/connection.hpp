@@ -74,9 +74,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void noteInput(bool mid_request, bool in_body);
   /// A complete request is about to be handled: false when it must not be (refused meanwhile).
   bool beginRequest(bool keep_alive);
-  /// Its response was handed to Pistache (from any thread); `written` resolves once it is on
-  /// the wire. Returns true when input may be waiting to be handled now.
-  bool endRequest(Pistache::Async::Promise<ssize_t> written);
+  /// Its response was handed to Pistache (from any thread), or could not be when `sent` is
+  /// false; `on_wire`: every byte of it is written already (a stream whose writes all
+  /// completed). Returns true when input may be waiting to be handled now.
+  bool endRequest(bool sent, bool on_wire = false);
   /// True when no request is being handled.
   bool idle();
   /// The connection closes once the current response is sent (a stream without a length).
@@ -91,7 +92,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class Action { kNone, kTimeout, kClose };
   Action due(EdgeClock::time_point now, const EdgeOptions& options);
   void sendRefusal(int status, const std::string& message);
-  void closeAfter(Pistache::Async::Promise<ssize_t> written);
+  void closeAfter(bool sent, bool on_wire = false);
+  void halfClose();
 
   ConnectionTable* const table_;  // outlives every connection
   const FramerLimits framer_limits_;

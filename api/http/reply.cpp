@@ -77,7 +77,7 @@ void Reply::send(int code, const std::string& body, const std::vector<Http::Meth
 }
 
 void Reply::sendNow(int code, const std::string& body, const std::vector<Http::Method>& allow) {
-  auto written = Async::Promise<ssize_t>::rejected(std::runtime_error("response not sent"));
+  bool sent = false;
   try {
     if (code == 304) {
       // Not Modified: no body, and no Content-Type of a body not sent.
@@ -90,12 +90,14 @@ void Reply::sendNow(int code, const std::string& body, const std::vector<Http::M
     for (auto& [name, value] : headers_) {
       writer_.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
     }
-    written = writer_.send(static_cast<Http::Code>(code), body);
+    // Its promise is not looked at: see Connection::closeAfter.
+    writer_.send(static_cast<Http::Code>(code), body);
+    sent = true;
   } catch (const std::exception& e) {
     spdlog::warn("cannot send response: {}", e.what());
   }
   if (on_sent_) on_sent_(code);
-  const bool more = conn_ && conn_->endRequest(std::move(written));
+  const bool more = conn_ && conn_->endRequest(sent);
   in_flight_->leave();
   // Requests pipelined behind this one waited for its response: handle them now.
   if (more && resume_) resume_(conn_);
@@ -192,7 +194,7 @@ void StreamSink::end() {
 void StreamSink::finishResponse() {
   if (on_sent_) on_sent_(200);
   // Every byte is written: the connection may close (FIN) now.
-  conn_->endRequest(Async::Promise<ssize_t>::resolved(ssize_t{0}));
+  conn_->endRequest(true, true);
   in_flight_->leave();
 }
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -45,6 +46,17 @@ class ServerProcess {
     start(binary, args, log_file);
   }
   ~ServerProcess() {
+    int status = 0;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      // It died before the test was done with it: say so, so that a failed request reads as a
+      // crash (the sanitizers' report is in the log).
+      pid_ = -1;
+      if (WIFSIGNALED(status)) {
+        std::fprintf(stderr,
+                     "[ server   ] sluice died of signal %d before the test ended; see %s\n",
+                     WTERMSIG(status), log_.c_str());
+      }
+    }
     if (pid_ > 0) kill(SIGKILL);
     if (out_ >= 0) ::close(out_);
   }
@@ -79,6 +91,7 @@ class ServerProcess {
 
  private:
   void start(const std::string& binary, std::vector<std::string> args, const std::string& log) {
+    log_ = log;
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
     args.insert(args.begin(), binary);
@@ -124,6 +137,7 @@ class ServerProcess {
   uint16_t port_ = 0;
   std::string listening_line_;
   int exit_status_ = 0;
+  std::string log_;
 };
 
 }  // namespace sluice::test
