@@ -87,6 +87,12 @@ void writeStatus(Writer& w, const FlowStatus& s) {
     w.Key("next_restart_at");
     str(w, formatTime(*s.next_restart_at));
   }
+  w.Key("runs");  // runs begun, and the last one (null: never ran): durable
+  w.Uint64(s.runs);
+  w.Key("last_run");
+  const std::string last_run = runRecordJson(s.last_run);
+  w.RawValue(last_run.data(), last_run.size(),
+             s.last_run.started ? rapidjson::kObjectType : rapidjson::kNullType);
   w.Key("metrics");
   w.StartObject();
   for (const auto& [name, value] : s.counters) {

@@ -247,6 +247,7 @@ std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {
   auto flow =
       std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired, f.incarnation);
   flow->setStoredVersion(f.type_version);
+  flow->setRuns(f.runs, parseStoredRunRecord(f.last_run));
   if (cluster_) flow->setLocal(false);  // runs once this node claimed it
   return flow;
 }

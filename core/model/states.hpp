@@ -1,5 +1,5 @@
 // Flow states: what the operator asked for (desired, persisted) and what the flow is doing
-// (actual, not persisted).
+// (actual, not persisted; its runs are: core/runtime/run_record.hpp).
 #pragma once
 
 #include <cstddef>
@@ -18,12 +18,13 @@ enum class State {
   kPaused,
   kResuming,
   kStopping,
-  kFailed
+  kFailed,
+  kCompleted  // the run finished by itself and succeeded (SLUICE_DONE); desired is stopped
 };
-inline constexpr size_t kStateCount = 8;
+inline constexpr size_t kStateCount = 9;
 inline constexpr State kAllStates[kStateCount] = {
-    State::kStopped, State::kStarting, State::kRunning,  State::kPausing,
-    State::kPaused,  State::kResuming, State::kStopping, State::kFailed};
+    State::kStopped,  State::kStarting, State::kRunning, State::kPausing,  State::kPaused,
+    State::kResuming, State::kStopping, State::kFailed,  State::kCompleted};
 
 enum class Command { kStart, kStop, kPause, kResume };
 
@@ -59,6 +60,8 @@ constexpr std::string_view toString(State s) {
       return "stopping";
     case State::kFailed:
       return "failed";
+    case State::kCompleted:
+      return "completed";
   }
   return "failed";
 }

@@ -150,7 +150,7 @@ bool FlowRuntime::destroyInstance(std::string* error) {
   return ok;
 }
 
-void FlowRuntime::releaseInstance() {
+void FlowRuntime::releaseInstance(StopMode mode) {
   if (!instance_) return;
   // No command's deadline may cover this release (a step failed, a host died, run returned):
   // it gets a watchdog of its own, which kills or replaces what does not return.
@@ -166,8 +166,8 @@ void FlowRuntime::releaseInstance() {
             "hook){}",
             self->id_, 2 * kHardStopBoundMs, hook != nullptr ? hook : "?", self->killStuckCode());
       });
-  std::string ignored;  // the flow is failing already: its own error is the one that counts
-  stopAndDestroy(StopMode::kHard, &ignored);
+  std::string ignored;  // the flow is failing (or done) already: that is what counts
+  stopAndDestroy(mode, &ignored);
   *watch = false;
   services_->timer->cancel(timer);
 }
@@ -228,8 +228,14 @@ void FlowRuntime::runStep(uint64_t generation) {
   }
   uint32_t next = instance_type_->def->step_interval_ms;
   std::string error;
+  int32_t rc = SLUICE_OK;
   if (!callHook(
-          "step", [&](sluice_error* e) { return instance_->step(&next, e); }, &error)) {
+          "step",
+          [&](sluice_error* e) {
+            rc = instance_->step(&next, e);
+            return rc == SLUICE_DONE ? SLUICE_OK : rc;
+          },
+          &error)) {
     if (generation != step_generation_.load()) {
       // A stop or pause is waiting behind this step; it reports on its own.
       spdlog::warn("flow {}: {}", id_, error);
@@ -237,6 +243,13 @@ void FlowRuntime::runStep(uint64_t generation) {
     }
     ++step_generation_;
     failInstance(error);
+    return;
+  }
+  if (rc == SLUICE_DONE) {
+    // A stop or pause waiting behind this step goes first: it decides how the run ends.
+    if (generation != step_generation_.load()) return;
+    ++step_generation_;
+    completeInstance();
     return;
   }
   if (generation == step_generation_.load()) scheduleStep(next);
@@ -288,13 +301,20 @@ bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
 void FlowRuntime::runEnded(const std::shared_ptr<Runner>& runner) {
   if (runner_ != runner || signals_.stop_requested) return;  // a stop is handling it
   const bool ok = runner->ok();
+  const bool finished = runner->finished();
   const std::string error = runner->error();
   runner->join();
   runner_.reset();
   std::string ignored;
-  if (ok) {
+  if (finished) {
+    completeInstance();
+  } else if (ok) {
     spdlog::info("flow {}: run hook returned: the flow's work is done", id_);
     stopAndDestroy(StopMode::kSoft, &ignored);
+    {
+      std::lock_guard lock(mu_);
+      end_as_ = RunResult::kSucceeded;  // it ended by itself, without an error
+    }
     setState(State::kStopped);
   } else {
     stopAndDestroy(StopMode::kHard, &ignored);

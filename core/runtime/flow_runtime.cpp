@@ -58,6 +58,8 @@ FlowStatus FlowRuntime::status() const {
     s.restarts = spec_.runtime.restart.on_failure;
     s.restart_count = restart_.count();
     s.next_restart_at = next_restart_at_;
+    s.runs = runs_;
+    s.last_run = last_run_;
   }
   s.counters = metrics_.counters();
   s.gauges = metrics_.gauges();
@@ -111,7 +113,8 @@ bool FlowRuntime::removed() const {
 }
 
 void FlowRuntime::setState(State s, std::string error) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  const auto run_write = noteRunLocked(s, error);
   const bool newly_failed = s == State::kFailed && state_ != State::kFailed;
   if (state_ != s || error_ != error) {
     if (s == State::kFailed) {
@@ -129,10 +132,13 @@ void FlowRuntime::setState(State s, std::string error) {
   if (s == State::kRunning) restart_.onRunning(RestartBackoff::Clock::now());
   if (newly_failed) scheduleRestartLocked();
   if (publish) publishStateLocked(transition);
+  lock.unlock();
+  storeRun(run_write);
 }
 
 void FlowRuntime::setStateKeepError(State s) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  const auto run_write = noteRunLocked(s, error_);
   const bool newly_failed = s == State::kFailed && state_ != State::kFailed;
   if (state_ != s) {
     spdlog::info("flow {}: {} -> {}", id_, toString(state_), toString(s));
@@ -142,6 +148,8 @@ void FlowRuntime::setStateKeepError(State s) {
   state_ = s;
   if (newly_failed) scheduleRestartLocked();
   if (publish) publishStateLocked(true);
+  lock.unlock();
+  storeRun(run_write);
 }
 
 // ---- acceptance (engine's catalog lock held) --------------------------------------------------
@@ -153,7 +161,8 @@ std::optional<std::string> FlowRuntime::refusal(Command c, std::optional<State> 
   // clear it.
   const bool failed =
       actual ? *actual == State::kFailed : state_ == State::kFailed && pending_commands_ == 0;
-  const std::string_view now = failed ? "failed" : toString(accepted_);
+  const bool completed = state_ == State::kCompleted && pending_commands_ == 0;
+  const std::string_view now = failed ? "failed" : completed ? "completed" : toString(accepted_);
   switch (c) {
     case Command::kStart:
       if (!type_) return "flow type '" + spec_.type + "' is not loaded";

@@ -12,6 +12,7 @@
 //   flow_instance.cpp  the instance's life: hook calls, create/start, stop/destroy, steps, the
 //                      dedicated thread, host deaths
 //   flow_restart.cpp   the restart policy's scheduling
+//   flow_runs.cpp      the runs: when one begins and ends, how it ended, a finished run
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,7 @@
 #include "core/isolation/instance.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/flow_spec.hpp"
+#include "core/model/run_record.hpp"
 #include "core/model/states.hpp"
 #include "core/plugins/plugin_registry.hpp"
 #include "core/runtime/executor.hpp"
@@ -150,6 +152,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   FlowSpec spec() const;
   /// The flow type version stored with the flow (the one it last started on).
   void setStoredVersion(std::string version);
+  /// The runs stored with the flow (flow_runs.cpp): how many began, and the last one.
+  void setRuns(uint64_t runs, RunRecord last);
   /// The next start runs the stored version again, while it is loaded and the pin allows it:
   /// automatic starts (the engine's restore, a failover, the restart policy) never change a
   /// flow's code; a start by command runs the newest version the pin allows.
@@ -195,6 +199,23 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
                  const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit,
                  const std::optional<std::vector<std::string>>& if_match, bool persist);
 
+  // ---- flow_runs.cpp
+  /// A run's record to store: the count, the stored text, and its order among this flow's
+  /// writes (a later write never loses to an earlier one).
+  struct RunWrite {
+    uint64_t runs = 0;
+    std::string last_run;
+    uint64_t seq = 0;
+  };
+  /// mu_ held: the flow enters state `s` (with `error`): a run begins (starting) or ends
+  /// (stopped, failed, completed). Returns what to store, after the lock.
+  std::optional<RunWrite> noteRunLocked(State s, const std::string& error);
+  void storeRun(const std::optional<RunWrite>& write);
+  /// Strand: step or run returned SLUICE_DONE. Stops (soft) and destroys the instance, marks
+  /// the flow completed and, unless a command was accepted meanwhile, its desired state
+  /// stopped (stored), so that an engine restart does not run a finished job again.
+  void completeInstance();
+
   // ---- flow_restart.cpp
   void scheduleRestartLocked();  // mu_ held: the flow just failed
   /// mu_ held: the actual state changed (`transition`, counted for the metrics) or, while
@@ -213,9 +234,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool stopAndDestroy(StopMode mode, std::string* error);
   /// Runs the destroy hook and drops the instance; false (and why) when destroy failed.
   bool destroyInstance(std::string* error = nullptr);
-  /// Stops (hard) and destroys the instance, if any, under a watchdog of its own: a failed flow
-  /// holds nothing.
-  void releaseInstance();
+  /// Stops (hard, or `mode`) and destroys the instance, if any, under a watchdog of its own: a
+  /// failed or finished flow holds nothing.
+  void releaseInstance(StopMode mode = StopMode::kHard);
   /// Releases the instance and marks the flow failed with `error`.
   void failInstance(const std::string& error);
   /// Resumes a paused instance and schedules its steps; on failure the flow is failed.
@@ -253,6 +274,13 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool removed_ = false;                  // guarded by mu_
   RestartBackoff restart_;                // guarded by mu_
   std::optional<SystemTime> next_restart_at_;  // guarded by mu_
+  uint64_t runs_ = 0;                          // guarded by mu_: runs begun
+  RunRecord last_run_;                         // guarded by mu_
+  bool run_active_ = false;                    // guarded by mu_: a run began and did not end
+  std::optional<RunResult> end_as_;            // guarded by mu_: how a run that stops now ends
+  uint64_t run_writes_ = 0;                    // guarded by mu_: numbers RunWrites
+  std::mutex run_store_mu_;                    // orders the store writes of RunWrites
+  uint64_t run_stored_ = 0;                    // guarded by run_store_mu_: the last RunWrite stored
 
   FlowSignals signals_;
   FlowMetrics metrics_;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/model/run_record.hpp"
 #include "core/model/states.hpp"
 #include "core/runtime/pending.hpp"
 
@@ -33,6 +34,8 @@ struct FlowStatus {
   bool clustered = false;                     // the store is shared: node and epoch are shown
   std::string node;                           // owner node; empty when not assigned yet
   uint64_t epoch = 0;                         // the owner's fencing epoch
+  uint64_t runs = 0;                          // runs begun (core/model/run_record.hpp)
+  RunRecord last_run;                         // the last one; never ran when not started
 };
 
 /// RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z.

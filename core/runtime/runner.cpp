@@ -20,7 +20,7 @@ std::shared_ptr<Runner> Runner::start(std::shared_ptr<Instance> instance, std::s
     try {
       rc = instance->run(&e);
       buf.back() = '\0';
-      if (rc != SLUICE_OK) {
+      if (rc != SLUICE_OK && rc != SLUICE_DONE) {
         error = std::string("run hook failed: ") + (buf[0] != '\0' ? buf.data() : "no message");
       }
     } catch (const std::exception& ex) {
@@ -35,7 +35,8 @@ std::shared_ptr<Runner> Runner::start(std::shared_ptr<Instance> instance, std::s
     if (self) {
       std::lock_guard lock(self->mu_);
       self->done_ = true;
-      self->ok_ = rc == SLUICE_OK;
+      self->ok_ = rc == SLUICE_OK || rc == SLUICE_DONE;
+      self->finished_ = rc == SLUICE_DONE;
       self->error_ = error;
       orphaned = self->orphaned_;
     }
@@ -72,6 +73,11 @@ bool Runner::done() const {
 bool Runner::ok() const {
   std::lock_guard lock(mu_);
   return ok_;
+}
+
+bool Runner::finished() const {
+  std::lock_guard lock(mu_);
+  return finished_;
 }
 
 std::string Runner::error() const {

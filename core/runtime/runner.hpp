@@ -32,6 +32,8 @@ class Runner {
   bool waitDone(std::chrono::milliseconds bound);
   bool done() const;
   bool ok() const;
+  /// run returned SLUICE_DONE: the flow's work is finished (ok() is true as well).
+  bool finished() const;
   std::string error() const;
   /// `run` returned: joins the thread (detaches when called on the thread itself).
   void join();
@@ -48,6 +50,7 @@ class Runner {
   bool done_ = false;      // guarded by mu_: run returned
   bool orphaned_ = false;  // guarded by mu_
   bool ok_ = true;         // guarded by mu_
+  bool finished_ = false;  // guarded by mu_
   std::string error_;      // guarded by mu_
 };
 

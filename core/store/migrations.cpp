@@ -185,6 +185,17 @@ ALTER TABLE flows ADD COLUMN type_version TEXT NOT NULL DEFAULT '';
      R"(
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS type_version TEXT NOT NULL DEFAULT '';
 )"},
+    // A flow's runs (docs/api.md, last_run): how many began, and the last one as
+    // storedRunRecord() JSON; '' = never ran.
+    {8, "the runs of each flow",
+     R"(
+ALTER TABLE flows ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';
+)",
+     R"(
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS runs BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS last_run TEXT NOT NULL DEFAULT '';
+)"},
 };
 
 }  // namespace

@@ -100,12 +100,16 @@ Result<Done> SqliteStore::importAll(const StoreSnapshot& snap) {
     }
     std::map<Incarnation, Incarnation> renamed;
     Statement flow(
-        db_, "INSERT INTO flows (flow_id, record, desired, type_version) VALUES (?, ?, ?, ?)");
+        db_,
+        "INSERT INTO flows (flow_id, record, desired, type_version, runs, last_run) VALUES (?, ?, "
+        "?, ?, ?, ?)");
     for (const auto& f : snap.flows) {
       flow.bind(1, f.id);
       flow.bind(2, f.record_json);
       flow.bind(3, std::string(toString(f.desired)));
       flow.bind(4, f.type_version);
+      sqlite3_bind_int64(flow.get(), 5, static_cast<sqlite3_int64>(f.runs));
+      flow.bind(6, f.last_run);
       if (flow.step() != SQLITE_DONE) return false;
       flow.reset();
       renamed[f.incarnation] = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));

@@ -73,7 +73,9 @@ bool SqliteStore::exec(const char* sql) {
 
 Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   std::lock_guard lock(mu_);
-  Statement st(db_, "SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq");
+  Statement st(db_,
+               "SELECT flow_id, record, desired, seq, type_version, runs, last_run FROM flows "
+               "ORDER BY seq");
   if (!st.ok()) return sqlError("cannot read flows");
   std::vector<StoredFlow> out;
   int rc;
@@ -84,6 +86,8 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     f.desired = desiredFromString(st.text(2)).value_or(Desired::kStopped);
     f.incarnation = static_cast<Incarnation>(sqlite3_column_int64(st.get(), 3));
     f.type_version = st.text(4);
+    f.runs = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 5));
+    f.last_run = st.text(6);
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return sqlError("cannot read flows");
@@ -202,6 +206,19 @@ Result<Done> SqliteStore::setTypeVersion(const std::string& id, Incarnation inc,
   st.bind(2, id);
   sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(inc));
   if (st.step() != SQLITE_DONE) return sqlError("cannot record the type version");
+  return Done{};
+}
+
+Result<Done> SqliteStore::setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
+                                       const std::string& last_run) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "UPDATE flows SET runs = ?, last_run = ? WHERE flow_id = ? AND seq = ?");
+  if (!st.ok()) return sqlError("cannot record the flow's run");
+  sqlite3_bind_int64(st.get(), 1, static_cast<sqlite3_int64>(runs));
+  st.bind(2, last_run);
+  st.bind(3, id);
+  sqlite3_bind_int64(st.get(), 4, static_cast<sqlite3_int64>(inc));
+  if (st.step() != SQLITE_DONE) return sqlError("cannot record the flow's run");
   return Done{};
 }
 

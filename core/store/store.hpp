@@ -28,6 +28,8 @@ struct StoredFlow {
   Desired desired = Desired::kStopped;
   Incarnation incarnation = 0;  // set by the store (loadAll, insertFlows)
   std::string type_version{};   // the flow type version it last started on; empty = never
+  uint64_t runs = 0;            // runs begun (core/model/run_record.hpp)
+  std::string last_run{};       // the last run, storedRunRecord(); empty = never ran
 };
 
 /// One key of a flow incarnation's plugin state.
@@ -92,6 +94,10 @@ class Store {
   /// flow is gone or was recreated).
   virtual Result<Done> setTypeVersion(const std::string& id, Incarnation inc,
                                       const std::string& version) = 0;
+  /// Records the runs of incarnation `inc` of flow `id`: how many began, and the last one
+  /// (storedRunRecord text). No-op when the flow is gone or was recreated.
+  virtual Result<Done> setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
+                                    const std::string& last_run) = 0;
   /// Sets the desired state of several flows in one transaction.
   virtual Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
                                   AuditRecord* audit) = 0;

@@ -29,10 +29,12 @@ TEST(PluginAbi, EachBrokenPluginIsRefusedWithItsReason) {
             "extern \"C\" and SLUICE_EXPORT: sluice_add_plugin hides every other symbol)");
   EXPECT_EQ(r["garbage.so"].rfind("cannot load shared object: ", 0), 0u) << r["garbage.so"];
   EXPECT_EQ(r["broken_null_descriptor.so"], "entry symbol returned no descriptor (null)");
-  EXPECT_EQ(r["broken_wrong_major.so"],
-            "ABI major version mismatch: plugin built for ABI 2.2, engine supports 1.2");
-  EXPECT_EQ(r["broken_newer_minor.so"],
-            "plugin needs engine ABI 1.3 or later, this engine has 1.2");
+  const std::string minor = std::to_string(SLUICE_ABI_MINOR);
+  EXPECT_EQ(r["broken_wrong_major.so"], "ABI major version mismatch: plugin built for ABI 2." +
+                                            minor + ", engine supports 1." + minor);
+  EXPECT_EQ(r["broken_newer_minor.so"], "plugin needs engine ABI 1." +
+                                            std::to_string(SLUICE_ABI_MINOR + 1) +
+                                            " or later, this engine has 1." + minor);
   EXPECT_EQ(r["broken_small_descriptor.so"].rfind("descriptor struct too small: 8 bytes", 0), 0u)
       << r["broken_small_descriptor.so"];
   EXPECT_EQ(r["broken_small_type.so"].rfind("flow type #0 struct too small: 16 bytes", 0), 0u)

@@ -10,16 +10,20 @@
 //                    count live instances of flows that are gone)
 //   validate_block_ms: N   validate sleeps N ms (a validate hook that does not return in time)
 //   validate_crash: true   validate dereferences a wild pointer (SIGSEGV)
+//   done_after: N    the Nth step reports the flow's work finished (SLUICE_DONE, ABI 1.3)
+//   fail_after: N    the Nth step fails
 // Every hook call adds 1 to the counter `calls.<hook>`.
 //
 // `probe-thread` is a dedicated-thread flow: run() loops (counter `loops`) until a stop is
 // requested, idling (counter `idle`) while paused. exit_after: N returns ok after N loops;
-// fail_after: N returns an error; ignore_stop: true keeps looping until cancelled;
+// done_after: N returns done (SLUICE_DONE) after N loops; fail_after: N returns an error;
+// ignore_stop: true keeps looping until cancelled;
 // ignore_cancel: true with ignore_stop never returns before block_ms. block_on_stop_fd: true
 // blocks in poll() on host().stopFd() alone until a stop wakes it (counter `woken`).
 //
 // `probe-reconf` is a step flow that applies new configs in place (counter `reconfigured`);
 // a config with "refuse": true is refused by reconfigure.
+#define SLUICE_PLUGIN_MIN_ABI_MINOR 3  // Status::done()
 #include <poll.h>
 
 #include <chrono>
@@ -63,6 +67,8 @@ class ProbeFlow : public sluice::sdk::StepFlow {
                        config.find("ignore_cancel")->isBool() &&
                        config.find("ignore_cancel")->asBool()),
         trace_file_(config.getString("trace_file", "")) {
+    done_after_ = config.getInt("done_after", -1);
+    fail_after_ = config.getInt("fail_after", -1);
     inject("create");
     if (auto dir = config.getString("live_dir", ""); !dir.empty()) {
       std::filesystem::create_directories(std::string(host.filesRoot()) + "/" + dir);
@@ -88,10 +94,18 @@ class ProbeFlow : public sluice::sdk::StepFlow {
     if (!s.isOk()) return s;
     host().counterAdd("steps");
     control.nextIn(interval_ms_);
+    ++steps_;
+    if (steps_ == done_after_) return Status::done();
+    if (steps_ == fail_after_) {
+      return Status::error("probe: failing at step " + std::to_string(steps_));
+    }
     return s;
   }
 
  private:
+  int64_t steps_ = 0;
+  int64_t done_after_ = -1;
+  int64_t fail_after_ = -1;
   Status inject(const std::string& hook) {
     host().counterAdd("calls." + hook);
     if (!trace_file_.empty()) {
@@ -137,6 +151,7 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
       : ThreadFlow(host),
         interval_ms_(config.getInt("interval_ms", 2)),
         exit_after_(config.getInt("exit_after", -1)),
+        done_after_(config.getInt("done_after", -1)),
         fail_after_(config.getInt("fail_after", -1)),
         block_ms_(config.getInt("block_ms", 0)),
         ignore_stop_(flag(config, "ignore_stop")),
@@ -179,6 +194,7 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
         host().counterAdd("loops");
         ++loops;
         if (loops == exit_after_) return Status::ok();
+        if (loops == done_after_) return Status::done();
         if (loops == fail_after_)
           return Status::error("probe-thread: failing after " + std::to_string(loops) + " loops");
       }
@@ -190,6 +206,7 @@ class ProbeThread : public sluice::sdk::ThreadFlow {
  private:
   int64_t interval_ms_;
   int64_t exit_after_;
+  int64_t done_after_;
   int64_t fail_after_;
   int64_t block_ms_;
   bool ignore_stop_;

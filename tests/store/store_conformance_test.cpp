@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "core/model/run_record.hpp"
 #include "core/store/migrations.hpp"
 #include "fakes/store_fixture.hpp"
 
@@ -47,6 +48,36 @@ TEST_P(StoreConformance, KeepsTheTypeVersionOfTheIncarnation) {
   auto snapshot = store_->exportAll();
   ASSERT_TRUE(snapshot.ok());
   EXPECT_EQ(snapshot.value().flows[0].type_version, "1.2.0");
+}
+
+// A flow's runs: kept per incarnation, across a reopen and an export.
+TEST_P(StoreConformance, KeepsTheRunsOfTheIncarnation) {
+  auto inc = store_->insertFlows({{"r", R"({"flow_id":"r"})", Desired::kStopped}}, nullptr);
+  ASSERT_TRUE(inc.ok());
+  EXPECT_EQ(store_->loadAll().value()[0].runs, 0u);
+  EXPECT_EQ(store_->loadAll().value()[0].last_run, "");
+  RunRecord run;
+  run.started = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123));
+  run.ended = *run.started + std::chrono::seconds(2);
+  run.result = RunResult::kFailed;
+  run.error = "step hook failed: \"boom\"";
+  const std::string stored = storedRunRecord(run);
+  ASSERT_TRUE(store_->setRunRecord("r", inc.value()[0], 3, stored).ok());
+  ASSERT_TRUE(store_->setRunRecord("r", inc.value()[0] + 1000, 9, "{}").ok());  // another life
+  reopen();
+  auto all = store_->loadAll();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all.value()[0].runs, 3u);
+  EXPECT_EQ(all.value()[0].last_run, stored);
+  const RunRecord back = parseStoredRunRecord(all.value()[0].last_run);
+  EXPECT_EQ(back.started, run.started);
+  EXPECT_EQ(back.ended, run.ended);
+  EXPECT_EQ(back.result, RunResult::kFailed);
+  EXPECT_EQ(back.error, run.error);
+  auto snapshot = store_->exportAll();
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot.value().flows[0].runs, 3u);
+  EXPECT_EQ(snapshot.value().flows[0].last_run, stored);
 }
 
 TEST_P(StoreConformance, ABatchIsAllOrNothing) {

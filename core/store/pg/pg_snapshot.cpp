@@ -21,8 +21,9 @@ Result<StoreSnapshot> PgStore::exportAll() {
   auto done = inTransaction("cannot export: ", nullptr, [&](Tx& tx) {
     // One consistent view of every table.
     tx.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    auto flows =
-        tx.run("SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq");
+    auto flows = tx.run(
+        "SELECT flow_id, record, desired, seq, type_version, runs, last_run FROM flows "
+        "ORDER BY seq");
     auto tokens = tx.run(
         "SELECT name, role, hash, created_ms, expires_ms, revoked_ms FROM tokens ORDER BY id");
     auto audit = tx.run(
@@ -37,7 +38,8 @@ Result<StoreSnapshot> PgStore::exportAll() {
     for (int i = 0; i < flows->size(); ++i) {
       snap.flows.push_back({flows->text(i, 0), flows->text(i, 1),
                             desiredFromString(flows->text(i, 2)).value_or(Desired::kStopped),
-                            static_cast<Incarnation>(flows->int64(i, 3)), flows->text(i, 4)});
+                            static_cast<Incarnation>(flows->int64(i, 3)), flows->text(i, 4),
+                            static_cast<uint64_t>(flows->int64(i, 5)), flows->text(i, 6)});
     }
     for (int i = 0; i < tokens->size(); ++i) {
       TokenRecord t{tokens->text(i, 0),  tokens->text(i, 1), tokens->text(i, 2),
@@ -90,9 +92,10 @@ Result<Done> PgStore::importAll(const StoreSnapshot& snap) {
     std::map<Incarnation, Incarnation> renamed;
     for (const auto& f : snap.flows) {
       auto rows = tx.run(
-          "INSERT INTO flows (flow_id, record, desired, type_version) VALUES ($1, $2, $3, "
-          "$4) RETURNING seq",
-          {f.id, f.record_json, std::string(toString(f.desired)), f.type_version});
+          "INSERT INTO flows (flow_id, record, desired, type_version, runs, last_run) VALUES "
+          "($1, $2, $3, $4, $5, $6) RETURNING seq",
+          {f.id, f.record_json, std::string(toString(f.desired)), f.type_version,
+           static_cast<int64_t>(f.runs), f.last_run});
       if (!rows) return false;
       renamed[f.incarnation] = static_cast<Incarnation>(rows->int64(0, 0));
     }

@@ -179,7 +179,9 @@ Result<pg::Rows> PgStore::single(const char* what, const char* sql,
 Result<std::vector<StoredFlow>> PgStore::loadAll() {
   auto rows =
       single("cannot read flows",
-             "SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq", {});
+             "SELECT flow_id, record, desired, seq, type_version, runs, last_run FROM flows "
+             "ORDER BY seq",
+             {});
   if (!rows.ok()) return rows.error();
   std::vector<StoredFlow> out;
   const pg::Rows& r = rows.value();
@@ -191,6 +193,8 @@ Result<std::vector<StoredFlow>> PgStore::loadAll() {
     f.desired = desiredFromString(r.text(i, 2)).value_or(Desired::kStopped);
     f.incarnation = static_cast<Incarnation>(r.int64(i, 3));
     f.type_version = r.text(i, 4);
+    f.runs = static_cast<uint64_t>(r.int64(i, 5));
+    f.last_run = r.text(i, 6);
     out.push_back(std::move(f));
   }
   return out;
@@ -250,6 +254,15 @@ Result<Done> PgStore::setTypeVersion(const std::string& id, Incarnation inc,
   auto rows = single("cannot record the type version",
                      "UPDATE flows SET type_version = $1 WHERE flow_id = $2 AND seq = $3",
                      {version, id, std::to_string(inc)});
+  if (!rows.ok()) return rows.error();
+  return Done{};
+}
+
+Result<Done> PgStore::setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
+                                   const std::string& last_run) {
+  auto rows = single("cannot record the flow's run",
+                     "UPDATE flows SET runs = $1, last_run = $2 WHERE flow_id = $3 AND seq = $4",
+                     {static_cast<int64_t>(runs), last_run, id, std::to_string(inc)});
   if (!rows.ok()) return rows.error();
   return Done{};
 }

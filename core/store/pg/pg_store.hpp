@@ -35,6 +35,8 @@ class PgStore final : public Store, public ClusterStore {
   Result<Done> deleteState(Incarnation inc) override;
   Result<Done> setTypeVersion(const std::string& id, Incarnation inc,
                               const std::string& version) override;
+  Result<Done> setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
+                            const std::string& last_run) override;
   Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
                           AuditRecord* audit) override;
   Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) override;

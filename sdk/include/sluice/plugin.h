@@ -44,7 +44,7 @@ extern "C" {
     "SLUICE_ABI_MAJOR/SLUICE_ABI_MINOR are set by sluice/plugin.h; to require a later engine, define SLUICE_PLUGIN_MIN_ABI_MINOR before including it"
 #endif
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 2
+#define SLUICE_ABI_MINOR 3
 
 /* The minimum engine ABI minor this plugin needs (what its descriptor declares as abi_minor).
  * 0 by default: the C++ SDK checks host->struct_size before it uses anything later. */
@@ -70,6 +70,12 @@ typedef int32_t sluice_status;
 #define SLUICE_ERROR 1
 /** Returned by sluice_host.state_lookup (ABI 1.1) when the key has no value. */
 #define SLUICE_ABSENT 2
+/** ABI 1.3: returned by step or run when the flow's work is finished. The run completes as
+ *  succeeded: the engine calls stop (soft) and destroy, the flow's state becomes `completed`
+ *  and its desired state `stopped`. A plugin that returns it declares
+ *  SLUICE_PLUGIN_MIN_ABI_MINOR 3 (an engine of ABI 1.2 would take it for a failure). Any other
+ *  hook that returns it fails, as with SLUICE_ERROR. */
+#define SLUICE_DONE 3
 
 /** Stop modes passed to the stop hook. */
 #define SLUICE_STOP_SOFT 0 /* finish the work in flight, flush, checkpoint */
@@ -216,7 +222,8 @@ typedef struct sluice_flow_type {
   sluice_status (*pause)(void* instance, sluice_error* err);
   sluice_status (*resume)(void* instance, sluice_error* err);
   /** One unit of work. `*next_delay_ms` holds step_interval_ms on entry; set it to 0 to be
-   *  called again at once (work was done and more is waiting). */
+   *  called again at once (work was done and more is waiting). SLUICE_DONE (ABI 1.3): the
+   *  flow's work is finished; SLUICE_ERROR: the run failed. */
   sluice_status (*step)(void* instance, uint32_t* next_delay_ms, sluice_error* err);
   /** Applies a new, validated config to a running or paused instance in place. On error the
    *  instance must keep working with its previous config. Called on the strand (never during a
@@ -225,8 +232,9 @@ typedef struct sluice_flow_type {
                                sluice_error* err);
   /** Dedicated-thread flows: the flow's work, on a thread of its own, started after start.
    *  Returns once is_stop_requested turns 1 (soft: finish the unit in flight; is_cancelled 1:
-   *  abandon it); idles while is_paused is 1. Returning earlier ends the flow: SLUICE_OK leaves
-   *  it stopped, SLUICE_ERROR failed. */
+   *  abandon it); idles while is_paused is 1. Returning earlier ends the flow: SLUICE_DONE
+   *  (ABI 1.3) completes it, SLUICE_ERROR fails it, and SLUICE_OK leaves it stopped (as
+   *  before ABI 1.3). */
   sluice_status (*run)(void* instance, sluice_error* err);
   /* ---- ABI 1.2: read as NULL from an older plugin ---- */
   /** Semantic version of this flow type, "MAJOR.MINOR.PATCH"; NULL = the plugin's version.

@@ -36,6 +36,10 @@ class FailingStateStore final : public Store {
   Result<Done> setTypeVersion(const std::string&, Incarnation, const std::string&) override {
     return Done{};
   }
+  Result<Done> setRunRecord(const std::string&, Incarnation, uint64_t,
+                            const std::string&) override {
+    return Done{};
+  }
   Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>&,
                           AuditRecord*) override {
     return Done{};

@@ -51,6 +51,31 @@ class Blocking : public sluice::sdk::ThreadFlow {
   }
 };
 
+// Finishes its work after three steps (SLUICE_DONE, ABI 1.3).
+class Countdown : public sluice::sdk::StepFlow {
+ public:
+  static constexpr const char* kName = "countdown";
+  static constexpr const char* kDescription = "test";
+  Countdown(sluice::sdk::Host host, const sluice::sdk::Config&) : StepFlow(host) {}
+  Status step(sluice::sdk::StepControl&) override {
+    return ++steps_ == 3 ? Status::done() : Status::ok();
+  }
+
+ private:
+  int steps_ = 0;
+};
+
+TEST(Harness, AStepThatFinishesReportsDone) {
+  auto h = Harness::of<Countdown>();
+  ASSERT_TRUE(h.create());
+  ASSERT_TRUE(h.start());
+  EXPECT_FALSE(h.step().done);
+  EXPECT_FALSE(h.step().done);
+  auto last = h.step();
+  EXPECT_TRUE(last.ok) << last;
+  EXPECT_TRUE(last.done) << last;
+}
+
 TEST(Harness, PresetStateClockAndFailingStore) {
   auto h = Harness::of<Checkpointed>();
   h.setState("offset", "41");

@@ -40,12 +40,21 @@ class Status {
   Status() = default;
   static Status ok() { return Status(); }
   static Status error(std::string message) { return Status(std::move(message)); }
+  /// From step() or run(): the flow's work is finished, and the run succeeded (SLUICE_DONE,
+  /// ABI 1.3: define SLUICE_PLUGIN_MIN_ABI_MINOR 3 before including the SDK to use it).
+  static Status done() {
+    Status s;
+    s.done_ = true;
+    return s;
+  }
   bool isOk() const { return !message_.has_value(); }
+  bool isDone() const { return done_; }
   const std::string& message() const { return *message_; }
 
  private:
   explicit Status(std::string m) : message_(std::move(m)) {}
   std::optional<std::string> message_;
+  bool done_ = false;
 };
 
 /// The host functions of one instance. Cheap to copy; valid until the instance is destroyed.
@@ -211,6 +220,7 @@ template <class Fn>
 sluice_status guarded(sluice_error* err, Fn&& fn) noexcept {
   try {
     Status s = fn();
+    if (s.isDone()) return SLUICE_DONE;
     if (s.isOk()) return SLUICE_OK;
     setError(err, s.message().c_str());
     return SLUICE_ERROR;

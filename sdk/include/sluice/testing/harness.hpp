@@ -51,14 +51,16 @@ namespace sluice::testing {
 
 enum class Stop { kSoft = SLUICE_STOP_SOFT, kHard = SLUICE_STOP_HARD };
 
-/// What a hook call came to: ok, or an error with its message.
+/// What a hook call came to: ok, or an error with its message. `done` (ok as well): step or
+/// run reported the flow's work finished (SLUICE_DONE, ABI 1.3).
 struct Outcome {
   bool ok = false;
   std::string error;
   uint32_t next_delay_ms = 0;  // step only: the delay the step asked for
+  bool done = false;
   explicit operator bool() const { return ok; }
   friend std::ostream& operator<<(std::ostream& os, const Outcome& o) {
-    return os << (o.ok ? "ok" : "error: " + o.error);
+    return os << (o.done ? "done" : o.ok ? "ok" : "error: " + o.error);
   }
 };
 
@@ -394,6 +396,7 @@ class Harness {
     const sluice_status rc = fn(&e);
     buf[sizeof buf - 1] = '\0';
     if (rc == SLUICE_OK) return {true, "", 0};
+    if (rc == SLUICE_DONE) return {true, "", 0, true};
     return {false, buf[0] != '\0' ? buf : "no message", 0};
   }
 

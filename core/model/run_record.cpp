@@ -1,0 +1,121 @@
+#include "core/model/run_record.hpp"
+
+#include <array>
+#include <ctime>
+
+#include "core/model/json.hpp"
+
+namespace sluice {
+namespace {
+
+int64_t toMs(RunRecord::Time t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+RunRecord::Time fromMs(int64_t ms) {
+  return RunRecord::Time(
+      std::chrono::duration_cast<RunRecord::Time::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::string rfc3339(RunRecord::Time t) {
+  const int64_t ms = toMs(t);
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  std::array<char, 40> buf{};
+  size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::array<char, 8> frac{};
+  std::snprintf(frac.data(), frac.size(), ".%03dZ", static_cast<int>(ms % 1000));
+  return std::string(buf.data(), n) + frac.data();
+}
+
+std::optional<RunResult> resultNamed(std::string_view s) {
+  for (RunResult r :
+       {RunResult::kNone, RunResult::kSucceeded, RunResult::kFailed, RunResult::kCancelled}) {
+    if (toString(r) == s) return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string storedRunRecord(const RunRecord& r) {
+  if (!r.started) return "";
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("started");
+  w.Int64(toMs(*r.started));
+  w.Key("ended");
+  if (r.ended) {
+    w.Int64(toMs(*r.ended));
+  } else {
+    w.Null();
+  }
+  w.Key("result");
+  const std::string_view result = toString(r.result);
+  w.String(result.data(), static_cast<rapidjson::SizeType>(result.size()));
+  w.Key("error");
+  w.String(r.error.data(), static_cast<rapidjson::SizeType>(r.error.size()));
+  w.EndObject();
+  return buf.GetString();
+}
+
+RunRecord parseStoredRunRecord(std::string_view text) {
+  RunRecord r;
+  if (text.empty()) return r;
+  rapidjson::Document doc;
+  json::ParseError ignored;
+  if (!json::parse(text, doc, &ignored) || !doc.IsObject()) return r;
+  auto started = doc.FindMember("started");
+  if (started == doc.MemberEnd() || !started->value.IsInt64()) return r;
+  r.started = fromMs(started->value.GetInt64());
+  auto ended = doc.FindMember("ended");
+  if (ended != doc.MemberEnd() && ended->value.IsInt64()) r.ended = fromMs(ended->value.GetInt64());
+  auto result = doc.FindMember("result");
+  if (result != doc.MemberEnd() && result->value.IsString()) {
+    r.result = resultNamed(result->value.GetString()).value_or(RunResult::kNone);
+  }
+  auto error = doc.FindMember("error");
+  if (error != doc.MemberEnd() && error->value.IsString()) r.error = error->value.GetString();
+  if (r.result == RunResult::kNone) {
+    // Begun and never ended: the engine stopped while it ran.
+    r.result = RunResult::kCancelled;
+    r.error = std::string(kRunInterrupted);
+  }
+  return r;
+}
+
+std::string runRecordJson(const RunRecord& r) {
+  if (!r.started) return "null";
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto str = [&w](std::string_view s) {
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  };
+  w.StartObject();
+  w.Key("started");
+  str(rfc3339(*r.started));
+  w.Key("ended");
+  if (r.ended) {
+    str(rfc3339(*r.ended));
+  } else {
+    w.Null();
+  }
+  w.Key("result");
+  if (r.result == RunResult::kNone) {
+    w.Null();
+  } else {
+    str(toString(r.result));
+  }
+  w.Key("error");
+  if (r.error.empty()) {
+    w.Null();
+  } else {
+    str(r.error);
+  }
+  w.EndObject();
+  return buf.GetString();
+}
+
+}  // namespace sluice
