@@ -24,6 +24,7 @@
 #include "core/isolation/helper_mode.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/duration.hpp"
+#include "core/schedule/file_clock.hpp"
 #include "core/store/store_factory.hpp"
 #include "sluice/plugin.h"
 
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
   std::string node_id;
   std::string advertise_url;
   std::string lease_ttl = "10s";
+  std::string schedule_clock;
   bool version = false;
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
@@ -163,6 +165,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", max_connections,
                  "open connections served at once; past it new ones get 503 (default 10000)")
       ->check(CLI::Range(static_cast<size_t>(1), static_cast<size_t>(1) << 20));
+  app.add_option("--schedule-clock", schedule_clock,
+                 "for tests and dry runs: the schedules' clock reads the time from FILE (one RFC "
+                 "3339 UTC time, e.g. 2026-03-29T00:59:00Z), re-read every 20 ms, instead of "
+                 "the system clock");
   app.add_option("--plugin-scan-timeout", plugin_scan_timeout,
                  "longest a new or changed plugin file may take to load in the scanner process "
                  "(default 10s); past it the file is refused as hung")
@@ -303,6 +309,10 @@ int main(int argc, char** argv) {
       std::clamp<int64_t>(sluice::parseDuration(plugin_scan_timeout)->count(), 1, 600'000));
   engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
   for (const auto& d : plugin_dirs) engine_options.plugin_dirs.emplace_back(d);
+  if (!schedule_clock.empty()) {
+    engine_options.schedule_clock = sluice::schedule::fileClock(schedule_clock);
+    engine_options.schedule_poll = std::chrono::milliseconds(20);
+  }
 
   // Whether and how requests are authenticated, decided before any flow starts.
   {

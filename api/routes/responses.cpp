@@ -87,6 +87,14 @@ void writeStatus(Writer& w, const FlowStatus& s) {
     w.Key("next_restart_at");
     str(w, formatTime(*s.next_restart_at));
   }
+  if (s.scheduled) {
+    w.Key("next_run_at");  // null: suspended (paused), or a schedule that never fires
+    if (s.next_run_at) {
+      str(w, formatTime(*s.next_run_at));
+    } else {
+      w.Null();
+    }
+  }
   w.Key("runs");  // runs begun, and the last one (null: never ran): durable
   w.Uint64(s.runs);
   w.Key("last_run");

@@ -76,9 +76,18 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     return 0;
   });
   services_.resolve_type = [this](const std::string& type) { return registry_.find(type); };
+  services_.run_ended = [this](const std::string& id) { onRunEnded(id); };
+  services_.completed = [this](const std::shared_ptr<FlowRuntime>& flow, uint64_t seq) {
+    onCompleted(flow, seq);
+  };
   for (const auto& b : options_.builtin_plugins) registry_.addBuiltin(b.name, b.version, b.types);
   registry_.loadDirectories(options_.plugin_dirs);
   publishPlugins();
+  auto clock = options_.schedule_clock;
+  if (!clock) clock = [] { return std::chrono::system_clock::now(); };
+  scheduler_ = std::make_unique<schedule::Scheduler>(
+      std::move(clock), [this](const std::string& id, SystemTime due) { onScheduleFire(id, due); },
+      options_.schedule_poll);
 }
 
 Engine::~Engine() { shutdown(); }
@@ -91,8 +100,13 @@ void Engine::restore(std::vector<StoredFlow> stored) {
       auto flow = makeRuntime(f);
       flows_.emplace(f.id, flow);
       order_.push_back(flow);
+      const RunRecord last_run = parseStoredRunRecord(f.last_run);
+      scheduleFlow(f.id, flow->spec(), f.desired, &last_run);
+      // A scheduled flow paused while idle only has its schedule suspended (makeRuntime).
+      const bool idle_paused = flow->scheduled() && f.desired == Desired::kPaused;
       // In a cluster a flow starts where it is claimed, once this node joined (joinCluster).
-      if (flow->local() && f.desired != Desired::kStopped && !flow->refusal(Command::kStart)) {
+      if (flow->local() && f.desired != Desired::kStopped && !idle_paused &&
+          !flow->refusal(Command::kStart)) {
         to_start.emplace_back(flow, f.desired);
       }
     }
@@ -235,6 +249,7 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
       auto& s = specs[i];
       auto type = registry_.find(s.type);
       ids.push_back(s.id);
+      scheduleFlow(s.id, s, Desired::kStopped);
       auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped,
                                                 stored.value()[i]);
       if (cluster_) {
@@ -274,12 +289,15 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
   auto type = registry_.find(spec.type);
   std::string record = spec.record_json;
   flow->writeBegins();
+  FlowSpec scheduled = spec;
   flow->update(
       std::move(spec), type,
-      [this, done, record, id = flow->id(),
+      [this, done, record, scheduled = std::move(scheduled), id = flow->id(),
        weak = std::weak_ptr<FlowRuntime>(flow)](const Result<Done>& r) {
-        if (auto f = weak.lock()) f->writeEnds(nextWriteMark());
+        auto f = weak.lock();
+        if (f) f->writeEnds(nextWriteMark());
         if (r.ok()) {
+          if (f) scheduleFlow(id, scheduled, f->desired());
           publishConfig(id, "updated");
           done(record);
         } else {
@@ -314,6 +332,11 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
       }
       flows_.erase(it);
       order_.erase(std::find(order_.begin(), order_.end(), flow));
+      scheduler_->remove(id);
+      {
+        std::lock_guard queued(queued_mu_);
+        queued_runs_.erase(id);
+      }
       invalidateList();  // before any callback: a GET after the answer never sees the flow
       // Still under the catalog lock: a command accepted before this one is queued before the
       // removal's stop, and none can be accepted after it.
@@ -402,7 +425,7 @@ void Engine::command(const CommandRequest& request,
     if (!refused) {
       std::vector<std::pair<std::string, Desired>> desired;
       for (const auto& f : targets) {
-        Desired d = f->desiredAfter(request.command);
+        Desired d = f->desiredAfterFor(request.command);
         if (d != f->desired()) desired.emplace_back(f->id(), d);
         f->writeBegins();
       }
@@ -446,6 +469,10 @@ void Engine::command(const CommandRequest& request,
         remote->push_back({targets[i], FlowRuntime::desiredAfter(request.command),
                            std::chrono::steady_clock::now() + budget, answered});
       }
+      // Pause suspends a schedule; any other command lets it fire again.
+      if (targets[i]->scheduled()) {
+        scheduler_->suspend(targets[i]->id(), targets[i]->desired() == Desired::kPaused);
+      }
     }
     if (!remote->empty()) {
       timer_.at(std::chrono::steady_clock::now(),
@@ -478,6 +505,7 @@ std::vector<FlowStatus> Engine::statusAll() const {
 }
 
 bool Engine::shutdown() {
+  scheduler_->stop();  // no scheduled start from here on
   if (coordinator_) {
     // First the control loop: nothing is claimed or started from here on. The object stays
     // (the membership may still fence this node while the flows stop).

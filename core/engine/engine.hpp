@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,6 +27,7 @@
 #include "core/plugins/plugin_registry.hpp"
 #include "core/runtime/executor.hpp"
 #include "core/runtime/flow_runtime.hpp"
+#include "core/schedule/scheduler.hpp"
 #include "core/store/cluster_store.hpp"
 #include "core/store/store.hpp"
 
@@ -52,6 +54,10 @@ struct EngineOptions {
   bool scan_plugins = true;
   uint32_t scan_timeout_ms = 10'000;           // a scan past this is a hung plugin: refused
   std::vector<BuiltinPlugin> builtin_plugins;  // registered before the plugin directories load
+  /// The time schedules go by (runtime.schedule); null = the system clock. Tests inject one
+  /// (sluice --schedule-clock FILE); the scheduler reads it at least every schedule_poll.
+  std::function<std::chrono::system_clock::time_point()> schedule_clock = nullptr;
+  std::chrono::milliseconds schedule_poll{1000};
 };
 
 struct CommandRequest {
@@ -218,6 +224,20 @@ class Engine final : private cluster::Participant {
   /// What GET /flows/status shows of `flow`: in a cluster, the owner's published status for a
   /// flow that runs elsewhere, with the owner node and its epoch.
   FlowStatus statusOf(const FlowRuntime& flow) const;
+
+  // ---- engine_schedule.cpp (docs/orchestration.md)
+  /// Gives the scheduler the flow's schedule (or takes it away): from now, or at the restore
+  /// from the flow's last run when it catches up. A flow whose desired state is paused has its
+  /// schedule suspended.
+  void scheduleFlow(const std::string& id, const FlowSpec& spec, Desired desired,
+                    const RunRecord* restored_last_run = nullptr);
+  /// A schedule fired: starts the flow, or skips, queues or replaces the run going on.
+  void onScheduleFire(const std::string& id, SystemTime due);
+  /// A run ended: a run the schedule queued starts now.
+  void onRunEnded(const std::string& id);
+  /// A run finished its work: desired state stopped, stored first (docs/api.md, completed).
+  void onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq);
+  void startScheduled(const std::string& id, const char* why);
   /// A runtime for a stored flow (its configuration parsed again; kept verbatim when invalid).
   std::shared_ptr<FlowRuntime> makeRuntime(const StoredFlow& f);
   /// Cluster: the flow, after a round of the control loop when it is not known here yet (it
@@ -303,9 +323,15 @@ class Engine final : private cluster::Participant {
   };
   std::unordered_map<std::string, Published> published_;  // coordinator thread only
 
+  // Schedules: declared last, destroyed first (its thread calls into the catalog).
+  std::mutex queued_mu_;
+  std::map<std::string, SystemTime> queued_runs_;  // guarded by queued_mu_: queued, and due
+
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale
   uint64_t list_generation_ = 0;  // guarded by list_mu_: bumped by every change of the list
+
+  std::unique_ptr<schedule::Scheduler> scheduler_;
 };
 
 }  // namespace sluice

@@ -153,6 +153,10 @@ std::map<std::string, size_t> Engine::flowsPerNode() const {
 
 FlowStatus Engine::statusOf(const FlowRuntime& flow) const {
   FlowStatus s = flow.status();
+  if (scheduler_ && scheduler_->scheduled(flow.id())) {
+    s.scheduled = true;
+    s.next_run_at = scheduler_->nextRun(flow.id());
+  }
   if (!cluster_) return s;
   s.clustered = true;
   std::lock_guard lock(placement_mu_);
@@ -207,7 +211,10 @@ void Engine::awaitRemote(std::shared_ptr<std::vector<RemoteWait>> waits, SystemT
     const Brief s = briefStatus(*w.flow);
     // A failure counts once it is newer than the command (the owner's clock).
     const bool failed = s.state == State::kFailed && s.since >= since;
-    if (reaches(s.state, w.target) || failed) {
+    // A short job may run and complete between two polls: that answers a start too.
+    const bool completed =
+        w.target == Desired::kRunning && s.state == State::kCompleted && s.since >= since;
+    if (reaches(s.state, w.target) || failed || completed) {
       w.done({s.state, s.error}, false);
     } else if (now >= w.deadline) {
       w.done({s.state, s.error}, true);
@@ -248,6 +255,7 @@ std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {
       std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired, f.incarnation);
   flow->setStoredVersion(f.type_version);
   flow->setRuns(f.runs, parseStoredRunRecord(f.last_run));
+  if (flow->scheduled() && f.desired == Desired::kPaused) flow->restoreIdlePaused();
   if (cluster_) flow->setLocal(false);  // runs once this node claimed it
   return flow;
 }
@@ -325,7 +333,8 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) {
                                   StopMode::kSoft, noop);
               break;
             case Desired::kPaused:
-              if (from == Desired::kStopped) {
+              // A scheduled flow paused while idle only has its schedule suspended.
+              if (from == Desired::kStopped && !flow->scheduled()) {
                 flow->acceptCommand(Command::kStart, StopMode::kSoft, noop);
               }
               flow->acceptCommand(Command::kPause, StopMode::kSoft, noop);
@@ -366,6 +375,18 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) {
     for (const auto& id : deleted) publishConfig(id, "deleted");
   }
   if (!created.empty() || !updated.empty() || !deleted.empty()) invalidateList();
+  // Schedules follow the catalog: each node knows them all, and fires those it runs.
+  for (const auto& list : {created, updated}) {
+    for (const auto& id : list) {
+      if (auto flow = find(id)) scheduleFlow(id, flow->spec(), flow->desired());
+    }
+  }
+  for (const auto& id : deleted) scheduler_->remove(id);
+  for (const auto& f : stored) {
+    if (auto flow = find(f.id); flow && scheduler_->scheduled(f.id)) {
+      scheduler_->suspend(f.id, flow->desired() == Desired::kPaused);
+    }
+  }
   status_changes_.fetch_add(1);
 }
 

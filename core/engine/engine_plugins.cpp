@@ -121,7 +121,7 @@ void Engine::upgrade(const std::optional<std::vector<std::string>>& ids,
       finish_one(i, std::move(d));
       continue;
     }
-    if (d.state == State::kStopped || d.state == State::kFailed) {
+    if (d.state == State::kStopped || d.state == State::kFailed || d.state == State::kCompleted) {
       flow->retype(fresh);
       d.upgraded = flow->currentType() == fresh;
       if (!d.upgraded) d.error = "flow '" + d.flow_id + "' was starting; try again";

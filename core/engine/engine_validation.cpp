@@ -26,6 +26,13 @@ std::vector<Problem> Engine::checkAgainstTypes(const std::vector<FlowSpec>& spec
   job->types.resize(specs.size());
   bool any_hook = false;
   for (size_t i = 0; i < specs.size(); ++i) {
+    if (const auto& schedule = specs[i].runtime.schedule) {
+      std::string why;
+      if (schedule::findZone(schedule->timezone, &why) == nullptr) {
+        problems.push_back(
+            {i, specs[i].id, "/runtime/schedule/timezone", "runtime.schedule.timezone: " + why});
+      }
+    }
     auto type = registry_.find(specs[i].type);
     if (!type) {
       problems.push_back({i, specs[i].id, "/type", "unknown flow type '" + specs[i].type + "'"});

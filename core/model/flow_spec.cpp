@@ -3,6 +3,7 @@
 #include <array>
 
 #include "core/model/semver.hpp"
+#include "core/schedule/cron.hpp"
 
 namespace sluice {
 namespace {
@@ -82,6 +83,64 @@ void parseRestart(const rapidjson::Value& v, RestartPolicy* out, std::vector<Pro
     add(problems, "/runtime/restart/max_backoff_ms",
         "runtime.restart.max_backoff_ms must not be less than backoff_ms");
   }
+}
+
+void parseSchedule(const rapidjson::Value& v, std::optional<ScheduleSpec>* out,
+                   std::vector<Problem>& problems) {
+  const std::string path = "/runtime/schedule";
+  if (!v.IsObject()) {
+    add(problems, path, "runtime.schedule must be a JSON object with a \"cron\" expression");
+    return;
+  }
+  ScheduleSpec s;
+  bool has_cron = false;
+  for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+    std::string key(m->name.GetString(), m->name.GetStringLength());
+    const std::string at = path + "/" + key;
+    const bool is_string = m->value.IsString();
+    const std::string text =
+        is_string ? std::string(m->value.GetString(), m->value.GetStringLength()) : "";
+    if (key == "cron") {
+      has_cron = true;
+      std::string error;
+      if (!is_string) {
+        add(problems, at, "runtime.schedule.cron must be a string such as \"*/5 * * * *\"");
+      } else if (!schedule::CronExpr::parse(text, &error)) {
+        add(problems, at, "runtime.schedule.cron: " + error);
+      } else {
+        s.cron = text;
+      }
+    } else if (key == "timezone") {
+      if (!is_string || text.empty() || text.size() > 64) {
+        add(problems, at,
+            "runtime.schedule.timezone must be an IANA time zone name such as "
+            "\"Europe/Berlin\"");
+      } else {
+        s.timezone = text;
+      }
+    } else if (key == "overlap") {
+      if (text == "skip" && is_string) {
+        s.overlap = Overlap::kSkip;
+      } else if (text == "queue" && is_string) {
+        s.overlap = Overlap::kQueue;
+      } else if (text == "replace" && is_string) {
+        s.overlap = Overlap::kReplace;
+      } else {
+        add(problems, at, "runtime.schedule.overlap must be \"skip\", \"queue\" or \"replace\"");
+      }
+    } else if (key == "catch_up") {
+      if (!m->value.IsBool()) {
+        add(problems, at, "runtime.schedule.catch_up must be true or false");
+      } else {
+        s.catch_up = m->value.GetBool();
+      }
+    } else {
+      add(problems, at,
+          "unknown schedule setting \"" + key + "\" (known: cron, timezone, overlap, catch_up)");
+    }
+  }
+  if (!has_cron) add(problems, path + "/cron", "runtime.schedule.cron is required");
+  *out = s;
 }
 
 }  // namespace
@@ -175,6 +234,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           }
         } else if (key == "restart") {
           parseRestart(m->value, &out->runtime.restart, problems);
+        } else if (key == "schedule") {
+          parseSchedule(m->value, &out->runtime.schedule, problems);
         } else if (key == "memory_limit_mb") {
           if (!m->value.IsInt64() || m->value.GetInt64() < 1 || m->value.GetInt64() > 1'048'576) {
             add(problems, "/runtime/memory_limit_mb",
@@ -186,7 +247,7 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           add(problems, "/runtime/" + key,
               "unknown runtime setting \"" + key +
                   "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb, "
-                  "restart)");
+                  "restart, schedule)");
         }
       }
     }

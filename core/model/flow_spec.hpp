@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,12 +25,24 @@ struct RestartPolicy {
 };
 
 /// Engine-level per-flow settings: the `runtime` member of a configuration (docs/configuration.md).
+/// What a schedule's firing does while the previous run still goes (docs/orchestration.md).
+enum class Overlap { kSkip, kQueue, kReplace };
+
+/// runtime.schedule: the engine starts the flow at each firing of `cron` in `timezone`.
+struct ScheduleSpec {
+  std::string cron;              // checked by CronExpr::parse
+  std::string timezone = "UTC";  // an IANA name; the engine checks the system has it
+  Overlap overlap = Overlap::kSkip;
+  bool catch_up = false;  // after downtime, run once for the firings missed
+};
+
 struct RuntimeOptions {
   uint32_t start_timeout_ms = 10'000;  // start (and pause/resume) hooks must return within this
   uint32_t stop_timeout_ms = 5'000;    // a soft stop past this escalates to a hard stop
   Isolation isolation = Isolation::kThread;
   uint32_t memory_limit_mb = 0;  // process isolation only; 0 = no limit
   RestartPolicy restart;
+  std::optional<ScheduleSpec> schedule;
 };
 
 inline constexpr uint32_t kMaxTimeoutMs = 600'000;

@@ -57,6 +57,10 @@ std::string storedRunRecord(const RunRecord& r) {
   w.String(result.data(), static_cast<rapidjson::SizeType>(result.size()));
   w.Key("error");
   w.String(r.error.data(), static_cast<rapidjson::SizeType>(r.error.size()));
+  if (r.due) {
+    w.Key("due");
+    w.Int64(toMs(*r.due));
+  }
   w.EndObject();
   return buf.GetString();
 }
@@ -78,6 +82,8 @@ RunRecord parseStoredRunRecord(std::string_view text) {
   }
   auto error = doc.FindMember("error");
   if (error != doc.MemberEnd() && error->value.IsString()) r.error = error->value.GetString();
+  auto due = doc.FindMember("due");
+  if (due != doc.MemberEnd() && due->value.IsInt64()) r.due = fromMs(due->value.GetInt64());
   if (r.result == RunResult::kNone) {
     // Begun and never ended: the engine stopped while it ran.
     r.result = RunResult::kCancelled;

@@ -34,6 +34,9 @@ struct RunRecord {
   std::optional<Time> ended;    // none: in progress (or its end was never recorded)
   RunResult result = RunResult::kNone;
   std::string error;  // why it failed or was cancelled; empty when none
+  /// A run its schedule started: the firing it ran for, by the schedule's clock (stored, not
+  /// shown: a schedule with catch_up counts the firings missed from it).
+  std::optional<Time> due;
 };
 
 /// What a run left behind when the engine stopped before it ended (a crash, or a shutdown

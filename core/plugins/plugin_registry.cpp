@@ -24,8 +24,9 @@ struct LoadedCopy {
 // A FlowType from what the ABI checks read (library, load path and built-in flag left to the
 // caller).
 std::shared_ptr<FlowType> makeFlowType(const InspectedType& t, const std::string& plugin_name,
-                                       const std::string& file) {
+                                       const std::string& file, unsigned abi_minor) {
   auto type = std::make_shared<FlowType>();
+  type->abi_minor = abi_minor;
   type->def_copy = t.def;
   type->name = t.name;
   type->version = t.version;
@@ -243,7 +244,7 @@ std::optional<PluginRegistry::Entry> PluginRegistry::stage(const std::string& fi
   entry.plugin.abi_major = opened->info.abi_major;
   entry.plugin.abi_minor = opened->info.abi_minor;
   for (const auto& t : opened->info.types) {
-    auto type = makeFlowType(t, entry.plugin.name, file);
+    auto type = makeFlowType(t, entry.plugin.name, file, entry.plugin.abi_minor);
     type->library = library;
     type->load_path = copy.string();
     entry.plugin.types.push_back(std::move(type));
@@ -290,7 +291,7 @@ bool PluginRegistry::addBuiltin(const std::string& name, const std::string& vers
     entry.plugin.abi_major = info->abi_major;
     entry.plugin.abi_minor = info->abi_minor;
     for (const auto& t : info->types) {
-      auto type = makeFlowType(t, name, file);
+      auto type = makeFlowType(t, name, file, info->abi_minor);
       type->builtin = true;
       entry.plugin.types.push_back(std::move(type));
     }

@@ -36,9 +36,13 @@ struct FlowType {
   std::string config_schema;  // JSON Schema text, empty when the type publishes none
   std::shared_ptr<const ConfigSchema> schema;  // compiled config_schema, null when none
   std::string plugin_name;
-  std::string file;       // the plugin file in its directory
-  std::string load_path;  // the private copy actually loaded (host processes load it too)
-  bool builtin = false;   // compiled into this program: runs in threads only
+  std::string file;        // the plugin file in its directory
+  std::string load_path;   // the private copy actually loaded (host processes load it too)
+  bool builtin = false;    // compiled into this program: runs in threads only
+  unsigned abi_minor = 0;  // the engine ABI minor its plugin needs (SLUICE_PLUGIN_MIN_ABI_MINOR)
+  /// Its step or run may report the work finished (SLUICE_DONE): a plugin that declares ABI
+  /// 1.3 or later. From an older one, status 3 is just an error code.
+  bool mayFinish() const { return abi_minor >= 3; }
   bool has_step() const { return (def->flags & SLUICE_FLOW_HAS_STEP) != 0; }
   bool dedicated_thread() const { return (def->flags & SLUICE_FLOW_DEDICATED_THREAD) != 0; }
   std::string ref() const { return name + "@" + version.str(); }

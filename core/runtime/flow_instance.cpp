@@ -233,7 +233,7 @@ void FlowRuntime::runStep(uint64_t generation) {
           "step",
           [&](sluice_error* e) {
             rc = instance_->step(&next, e);
-            return rc == SLUICE_DONE ? SLUICE_OK : rc;
+            return rc == SLUICE_DONE && instance_type_->mayFinish() ? SLUICE_OK : rc;
           },
           &error)) {
     if (generation != step_generation_.load()) {
@@ -246,8 +246,6 @@ void FlowRuntime::runStep(uint64_t generation) {
     return;
   }
   if (rc == SLUICE_DONE) {
-    // A stop or pause waiting behind this step goes first: it decides how the run ends.
-    if (generation != step_generation_.load()) return;
     ++step_generation_;
     completeInstance();
     return;
@@ -300,9 +298,14 @@ bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
 
 void FlowRuntime::runEnded(const std::shared_ptr<Runner>& runner) {
   if (runner_ != runner || signals_.stop_requested) return;  // a stop is handling it
-  const bool ok = runner->ok();
-  const bool finished = runner->finished();
-  const std::string error = runner->error();
+  // SLUICE_DONE means done only from a plugin of ABI 1.3 or later: an older one's 3 is an error.
+  const bool finished = runner->finished() && instance_type_->mayFinish();
+  const bool ok = runner->ok() && (finished || !runner->finished());
+  const std::string error =
+      runner->finished() && !finished
+          ? "run hook failed: returned status 3, which means done only for a plugin of ABI 1.3 "
+            "or later"
+          : runner->error();
   runner->join();
   runner_.reset();
   std::string ignored;

@@ -1,6 +1,7 @@
 // The runs of a flow (core/model/run_record.hpp): a run begins when the flow enters `starting`
 // and ends when it reaches `stopped`, `failed` or `completed`. The count and the last run are
-// kept with the flow in the store, so that they survive restarts.
+// kept with the flow in the store, so that they survive restarts. Also what a schedule changes
+// in the commands: pausing a scheduled flow with no run going on suspends its schedule only.
 #include <spdlog/spdlog.h>
 
 #include "core/runtime/flow_runtime.hpp"
@@ -20,6 +21,8 @@ std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const s
     ++runs_;
     last_run_ = RunRecord{};
     last_run_.started = now;
+    last_run_.due = pending_due_;
+    pending_due_.reset();
     end_as_.reset();
   } else if (run_active_ &&
              (s == State::kStopped || s == State::kFailed || s == State::kCompleted)) {
@@ -42,42 +45,81 @@ std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const s
     return std::nullopt;
   }
   statusTouched();
-  return RunWrite{runs_, storedRunRecord(last_run_), ++run_writes_};
+  return RunWrite{runs_, storedRunRecord(last_run_), ++run_writes_, !run_active_};
 }
 
 void FlowRuntime::storeRun(const std::optional<RunWrite>& write) {
-  if (!write || services_->store == nullptr) return;
-  std::lock_guard lock(run_store_mu_);
-  if (write->seq < run_stored_) return;  // a later record is stored already
-  run_stored_ = write->seq;
-  auto stored = services_->store->setRunRecord(id_, incarnation_, write->runs, write->last_run);
-  if (!stored.ok()) {
-    spdlog::warn("flow {}: cannot store its run (#{}): {}", id_, write->runs,
-                 stored.error().message);
+  if (!write) return;
+  if (services_->store != nullptr) {
+    std::lock_guard lock(run_store_mu_);
+    if (write->seq >= run_stored_) {  // else a later record is stored already
+      run_stored_ = write->seq;
+      auto stored = services_->store->setRunRecord(id_, incarnation_, write->runs, write->last_run);
+      if (!stored.ok()) {
+        spdlog::warn("flow {}: cannot store its run (#{}): {}", id_, write->runs,
+                     stored.error().message);
+      }
+    }
   }
+  if (write->ended && services_->run_ended) services_->run_ended(id_);
+}
+
+Desired FlowRuntime::desiredAfterFor(Command c) const {
+  std::lock_guard lock(mu_);
+  if (c == Command::kResume && idle_paused_ && accepted_ == Desired::kPaused) {
+    return Desired::kStopped;
+  }
+  return desiredAfter(c);
+}
+
+bool FlowRuntime::scheduled() const {
+  std::lock_guard lock(mu_);
+  return spec_.runtime.schedule.has_value();
+}
+
+void FlowRuntime::restoreIdlePaused() {
+  std::lock_guard lock(mu_);
+  idle_paused_ = true;
+  accepted_ = Desired::kPaused;
+  desired_ = Desired::kPaused;
+}
+
+void FlowRuntime::markScheduledStart(SystemTime due) {
+  std::lock_guard lock(mu_);
+  pending_due_ = due;
+}
+
+uint64_t FlowRuntime::commandSeq() const {
+  std::lock_guard lock(mu_);
+  return command_seq_;
+}
+
+bool FlowRuntime::settleCompleted(uint64_t command_seq) {
+  std::lock_guard lock(mu_);
+  if (removed_ || command_seq_ != command_seq || accepted_ == Desired::kStopped) return false;
+  accepted_ = Desired::kStopped;
+  desired_ = Desired::kStopped;
+  statusTouched();
+  return true;
 }
 
 void FlowRuntime::completeInstance() {
   spdlog::info("flow {}: the run finished its work", id_);
   releaseInstance(StopMode::kSoft);
-  bool stop_desired = false;
-  {
-    std::lock_guard lock(mu_);
-    // A command accepted meanwhile (a start, a stop) decides the desired state itself.
-    if (pending_commands_ == 0 && accepted_ != Desired::kStopped) {
-      accepted_ = Desired::kStopped;
-      desired_ = Desired::kStopped;
-      stop_desired = true;
-    }
-  }
-  setState(State::kCompleted);
-  if (stop_desired && services_->store != nullptr) {
+  // The desired state first: whoever sees `completed` sees it stopped too (a pause is then
+  // refused as for any idle flow).
+  const uint64_t seq = commandSeq();
+  if (services_->completed) {
+    // The engine: under its catalog lock, so that no command is accepted in between.
+    services_->completed(shared_from_this(), seq);
+  } else if (settleCompleted(seq) && services_->store != nullptr) {
     auto stored = services_->store->setDesired({{id_, Desired::kStopped}}, nullptr);
     if (!stored.ok()) {
       spdlog::warn("flow {}: completed, but its desired state could not be stored: {}", id_,
                    stored.error().message);
     }
   }
+  setState(State::kCompleted);
 }
 
 }  // namespace sluice

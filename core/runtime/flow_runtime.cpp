@@ -69,7 +69,9 @@ FlowStatus FlowRuntime::status() const {
 void FlowRuntime::retype(std::shared_ptr<const FlowType> fresh) {
   std::lock_guard lock(mu_);
   // The old type is released after the lock (fresh holds it): unloading runs plugin code.
-  if (state_ == State::kStopped || state_ == State::kFailed) std::swap(type_, fresh);
+  if (state_ == State::kStopped || state_ == State::kFailed || state_ == State::kCompleted) {
+    std::swap(type_, fresh);
+  }
 }
 
 std::shared_ptr<const FlowType> FlowRuntime::currentType() const {
@@ -162,6 +164,10 @@ std::optional<std::string> FlowRuntime::refusal(Command c, std::optional<State> 
   const bool failed =
       actual ? *actual == State::kFailed : state_ == State::kFailed && pending_commands_ == 0;
   const bool completed = state_ == State::kCompleted && pending_commands_ == 0;
+  if ((c == Command::kPause || c == Command::kResume) && spec_.runtime.schedule) {
+    // Pause suspends a schedule and resume resumes it, whether or not a run goes on.
+    return std::nullopt;
+  }
   const std::string_view now = failed ? "failed" : completed ? "completed" : toString(accepted_);
   switch (c) {
     case Command::kStart:
@@ -202,7 +208,15 @@ void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
   std::lock_guard submit(submit_mu_);
   {
     std::lock_guard lock(mu_);
-    accepted_ = desiredAfter(c);
+    const bool idle =
+        accepted_ == Desired::kStopped || state_ == State::kFailed || state_ == State::kCompleted;
+    if (c == Command::kPause && spec_.runtime.schedule && accepted_ != Desired::kPaused) {
+      idle_paused_ = idle;
+    }
+    const bool idle_resume = c == Command::kResume && idle_paused_ && accepted_ == Desired::kPaused;
+    if (c != Command::kStop) ++command_seq_;
+    if (c != Command::kPause) idle_paused_ = false;
+    accepted_ = idle_resume ? Desired::kStopped : desiredAfter(c);
     desired_ = accepted_;
     statusTouched();
     if (c == Command::kStop || c == Command::kStart) {
@@ -420,6 +434,11 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
       return;
     case Command::kPause: {
       if (s == State::kPaused) return conclude({State::kPaused, ""});
+      if (!instance_ && s != State::kStarting && scheduled()) {
+        // A scheduled flow with no run going on: pausing it suspends its schedule (the engine
+        // does that); there is nothing to pause here.
+        return conclude({s, ""});
+      }
       if (s != State::kRunning || !instance_) {
         std::string err = current_error();
         if (err.empty()) err = "cannot pause: the flow is " + std::string(toString(s));
@@ -438,6 +457,9 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
     }
     case Command::kResume: {
       if (s == State::kRunning) return conclude({State::kRunning, ""});
+      if (!instance_ && s != State::kPaused && scheduled()) {
+        return conclude({s, ""});  // its schedule resumes; no run to resume
+      }
       if (!local() || !services_->mayRun()) {
         return conclude({s, "not resumed: flow '" + id_ + "' is not this node's to run now"});
       }

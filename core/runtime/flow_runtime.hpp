@@ -12,7 +12,8 @@
 //   flow_instance.cpp  the instance's life: hook calls, create/start, stop/destroy, steps, the
 //                      dedicated thread, host deaths
 //   flow_restart.cpp   the restart policy's scheduling
-//   flow_runs.cpp      the runs: when one begins and ends, how it ended, a finished run
+//   flow_runs.cpp      the runs: when one begins and ends, how it ended, a finished run;
+//                      pause and resume of a scheduled flow with no run going on
 #pragma once
 
 #include <atomic>
@@ -49,6 +50,8 @@ inline constexpr uint32_t kHardStopBoundMs = 2'000;
 /// How soon a step held back by a lapsed cluster lease looks again.
 inline constexpr uint32_t kLeaseRecheckMs = 20;
 
+class FlowRuntime;
+
 /// What a flow needs from the engine. Outlives every FlowRuntime.
 struct EngineServices {
   ThreadPool* pool;
@@ -68,6 +71,14 @@ struct EngineServices {
   /// The newest loaded flow type a configuration's `type` allows (null when none): a start
   /// resolves it again, so that a flow picks up a newer version when it (re)starts.
   std::function<std::shared_ptr<const FlowType>(const std::string&)> resolve_type = nullptr;
+  /// A run of the flow ended (stopped, failed or completed): called on an engine thread, never
+  /// under the flow's lock (the engine starts a run a schedule queued: docs/orchestration.md).
+  std::function<void(const std::string& flow_id)> run_ended = nullptr;
+  /// A run finished its work (SLUICE_DONE): the engine stores the flow's desired state
+  /// `stopped` and then settles it in memory (settleCompleted), unless a command was accepted
+  /// since `command_seq`. Null: the flow does both itself.
+  std::function<void(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq)> completed =
+      nullptr;
   bool mayRun() const {
     return run_until_ns == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <
                                           run_until_ns->load(std::memory_order_acquire);
@@ -102,6 +113,21 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::optional<std::string> refusal(Command c, std::optional<State> actual = std::nullopt) const;
   /// The desired state after command `c`.
   static Desired desiredAfter(Command c);
+  /// The desired state after command `c` for this flow: as desiredAfter, except that resuming
+  /// a scheduled flow paused while no run went on leaves it stopped (its schedule resumes).
+  Desired desiredAfterFor(Command c) const;
+  /// Whether the flow has a schedule (runtime.schedule).
+  bool scheduled() const;
+  /// A scheduled flow restored with desired state paused: its schedule is suspended and no run
+  /// is started or paused (docs/orchestration.md).
+  void restoreIdlePaused();
+  /// The next run begins for the firing of its schedule due at `due` (kept in last_run).
+  void markScheduledStart(SystemTime due);
+  /// Counts the start, pause and resume commands accepted (a completion yields to them).
+  uint64_t commandSeq() const;
+  /// After a completion: desired state stopped, unless a start, pause or resume was accepted
+  /// since `command_seq` or the flow was deleted. True when it changed it.
+  bool settleCompleted(uint64_t command_seq);
   /// Records that `c` was accepted (its desired state is already stored) and queues it on the
   /// strand in the same step, so that commands run in the order they were accepted. `done` is
   /// called exactly once, on an engine thread, when the flow reached its target, a hook failed,
@@ -206,10 +232,12 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
     uint64_t runs = 0;
     std::string last_run;
     uint64_t seq = 0;
+    bool ended = false;  // the run ended (else it began)
   };
   /// mu_ held: the flow enters state `s` (with `error`): a run begins (starting) or ends
   /// (stopped, failed, completed). Returns what to store, after the lock.
   std::optional<RunWrite> noteRunLocked(State s, const std::string& error);
+  /// Stores `write` and, when a run ended, tells the engine (EngineServices::run_ended).
   void storeRun(const std::optional<RunWrite>& write);
   /// Strand: step or run returned SLUICE_DONE. Stops (soft) and destroys the instance, marks
   /// the flow completed and, unless a command was accepted meanwhile, its desired state
@@ -274,13 +302,16 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool removed_ = false;                  // guarded by mu_
   RestartBackoff restart_;                // guarded by mu_
   std::optional<SystemTime> next_restart_at_;  // guarded by mu_
-  uint64_t runs_ = 0;                          // guarded by mu_: runs begun
-  RunRecord last_run_;                         // guarded by mu_
-  bool run_active_ = false;                    // guarded by mu_: a run began and did not end
-  std::optional<RunResult> end_as_;            // guarded by mu_: how a run that stops now ends
-  uint64_t run_writes_ = 0;                    // guarded by mu_: numbers RunWrites
-  std::mutex run_store_mu_;                    // orders the store writes of RunWrites
-  uint64_t run_stored_ = 0;                    // guarded by run_store_mu_: the last RunWrite stored
+  bool idle_paused_ = false;  // guarded by mu_: a scheduled flow paused while no run went on
+  std::optional<SystemTime> pending_due_;  // guarded by mu_: see markScheduledStart
+  uint64_t command_seq_ = 0;               // guarded by mu_: see commandSeq
+  uint64_t runs_ = 0;                      // guarded by mu_: runs begun
+  RunRecord last_run_;                     // guarded by mu_
+  bool run_active_ = false;                // guarded by mu_: a run began and did not end
+  std::optional<RunResult> end_as_;        // guarded by mu_: how a run that stops now ends
+  uint64_t run_writes_ = 0;                // guarded by mu_: numbers RunWrites
+  std::mutex run_store_mu_;                // orders the store writes of RunWrites
+  uint64_t run_stored_ = 0;                // guarded by run_store_mu_: the last RunWrite stored
 
   FlowSignals signals_;
   FlowMetrics metrics_;

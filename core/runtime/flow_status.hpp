@@ -34,6 +34,8 @@ struct FlowStatus {
   bool clustered = false;                     // the store is shared: node and epoch are shown
   std::string node;                           // owner node; empty when not assigned yet
   uint64_t epoch = 0;                         // the owner's fencing epoch
+  bool scheduled = false;                     // runtime.schedule is set
+  std::optional<SystemTime> next_run_at;      // when it fires next (none: suspended, or never)
   uint64_t runs = 0;                          // runs begun (core/model/run_record.hpp)
   RunRecord last_run;                         // the last one; never ran when not started
 };

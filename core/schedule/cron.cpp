@@ -99,6 +99,11 @@ bool parseItem(const Field& f, std::string_view item, std::vector<bool>& set, st
       *why = "step '" + std::string(step_text) + "' is not a positive number";
       return false;
     }
+    if (step > f.hi) {
+      *why = "step " + std::to_string(step) + " is larger than the field's range " +
+             std::to_string(f.lo) + "-" + std::to_string(f.hi);
+      return false;
+    }
   }
   unsigned lo = f.lo;
   unsigned hi = f.hi;

@@ -110,6 +110,10 @@ TEST(Cron, RefusalsNameTheFieldAndThePart) {
   EXPECT_EQ(refusal("x * * * *"), "minute field 'x': 'x' is not a number");
   EXPECT_EQ(refusal("*/0 * * * *"), "minute field '*/0': step '0' is not a positive number");
   EXPECT_EQ(refusal("*/ * * * *"), "minute field '*/': step '' is not a positive number");
+  EXPECT_EQ(refusal("1/4294967295 * * * *"),
+            "minute field '1/4294967295': step 4294967295 is larger than the field's range 0-59");
+  EXPECT_EQ(refusal("1/99999999999 * * * *"),
+            "minute field '1/99999999999': step '99999999999' is not a positive number");
   EXPECT_EQ(refusal("30-10 * * * *"), "minute field '30-10': range '30-10' runs backwards");
   EXPECT_EQ(refusal("1,,2 * * * *"), "minute field '1,,2': an empty list element");
   EXPECT_EQ(refusal("1- * * * *"), "minute field '1-': a value is missing");

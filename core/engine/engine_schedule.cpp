@@ -1,0 +1,155 @@
+// Engine: schedules (runtime.schedule, docs/orchestration.md). The scheduler's thread calls
+// onScheduleFire at each firing; the engine starts the flow through the same command path as
+// PATCH /flows/commands (stored desired state, the flow's strand), or applies the overlap rule
+// when the previous run still goes on. Only the node that runs a flow fires its schedule.
+#include <spdlog/spdlog.h>
+
+#include "core/engine/engine.hpp"
+
+namespace sluice {
+namespace {
+
+bool busy(State s) {
+  switch (s) {
+    case State::kStarting:
+    case State::kRunning:
+    case State::kPausing:
+    case State::kPaused:
+    case State::kResuming:
+    case State::kStopping:
+      return true;
+    case State::kStopped:
+    case State::kFailed:
+    case State::kCompleted:
+      return false;
+  }
+  return false;
+}
+
+std::string_view overlapName(Overlap o) {
+  switch (o) {
+    case Overlap::kSkip:
+      return "skip";
+    case Overlap::kQueue:
+      return "queue";
+    case Overlap::kReplace:
+      return "replace";
+  }
+  return "skip";
+}
+
+}  // namespace
+
+void Engine::scheduleFlow(const std::string& id, const FlowSpec& spec, Desired desired,
+                          const RunRecord* restored_last_run) {
+  if (!scheduler_) return;
+  if (!spec.runtime.schedule) {
+    scheduler_->remove(id);
+    return;
+  }
+  const ScheduleSpec& s = *spec.runtime.schedule;
+  std::optional<SystemTime> after;
+  if (restored_last_run != nullptr && s.catch_up && restored_last_run->due) {
+    // A firing missed while the engine was down (after the last one that ran) is due at once:
+    // it runs once, then the schedule goes on from now.
+    after = *restored_last_run->due;
+  }
+  scheduler_->set(id, s, after);
+  if (desired == Desired::kPaused) scheduler_->suspend(id, true);
+  status_changes_.fetch_add(1);
+}
+
+void Engine::onScheduleFire(const std::string& id, SystemTime due) {
+  status_changes_.fetch_add(1);  // its next_run_at moved on
+  auto flow = find(id);
+  if (!flow || !flow->local()) return;  // deleted meanwhile, or another node runs it
+  const FlowSpec spec = flow->spec();
+  if (!spec.runtime.schedule) return;
+  const Overlap overlap = spec.runtime.schedule->overlap;
+  const State state = flow->status().state;
+  spdlog::info("flow {}: schedule '{}' fired (due {})", id, spec.runtime.schedule->cron,
+               formatTime(due));
+  if (!busy(state)) {
+    flow->markScheduledStart(due);
+    return startScheduled(id, "scheduled run");
+  }
+  switch (overlap) {
+    case Overlap::kSkip:
+      spdlog::warn("flow {}: scheduled run skipped: the previous run is still {} (overlap {})", id,
+                   toString(state), overlapName(overlap));
+      return;
+    case Overlap::kQueue: {
+      std::lock_guard lock(queued_mu_);
+      const bool queued = queued_runs_.emplace(id, due).second;
+      spdlog::info("flow {}: the previous run is still {}: {} (overlap queue)", id, toString(state),
+                   queued ? "a run is queued for when it ends" : "a run is queued already");
+      return;
+    }
+    case Overlap::kReplace: {
+      spdlog::info("flow {}: the previous run is still {}: stopping it (overlap replace)", id,
+                   toString(state));
+      CommandRequest stop;
+      stop.command = Command::kStop;
+      stop.flow_ids = std::vector<std::string>{id};
+      command(stop, [this, id, due](const Result<std::vector<CommandDetail>>& r) {
+        if (!r.ok()) {
+          spdlog::error("flow {}: the replaced run could not be stopped: {}", id,
+                        r.error().message);
+          return;
+        }
+        if (auto f = find(id)) f->markScheduledStart(due);
+        startScheduled(id, "scheduled run (replacing the previous one)");
+      });
+      return;
+    }
+  }
+}
+
+void Engine::onRunEnded(const std::string& id) {
+  SystemTime due;
+  {
+    std::lock_guard lock(queued_mu_);
+    auto it = queued_runs_.find(id);
+    if (it == queued_runs_.end()) return;
+    due = it->second;
+    queued_runs_.erase(it);
+  }
+  // Not on the flow's strand (this is called from inside its op): from the timer thread.
+  timer_.at(std::chrono::steady_clock::now(), [this, id, due] {
+    if (auto flow = find(id)) flow->markScheduledStart(due);
+    startScheduled(id, "queued scheduled run");
+  });
+}
+
+void Engine::onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq) {
+  // Under the catalog lock, as commands are accepted: none slips in between the check, the
+  // store write and the change in memory.
+  std::lock_guard lock(catalog_mu_);
+  auto it = flows_.find(flow->id());
+  if (it == flows_.end() || it->second != flow) return;  // deleted (and maybe created again)
+  if (flow->commandSeq() != command_seq || flow->desired() == Desired::kStopped) return;
+  flow->writeBegins();
+  auto stored = store_->setDesired({{flow->id(), Desired::kStopped}}, nullptr);
+  flow->writeEnds(nextWriteMark());
+  if (!stored.ok()) {
+    spdlog::warn("flow {}: completed, but its desired state stopped could not be stored: {}",
+                 flow->id(), stored.error().message);
+    return;
+  }
+  flow->settleCompleted(command_seq);
+}
+
+void Engine::startScheduled(const std::string& id, const char* why) {
+  CommandRequest start;
+  start.command = Command::kStart;
+  start.flow_ids = std::vector<std::string>{id};
+  command(start, [id, why](const Result<std::vector<CommandDetail>>& r) {
+    if (!r.ok()) {
+      spdlog::warn("flow {}: {} not started: {}", id, why, r.error().message);
+    } else if (!r.value().empty() && !r.value()[0].error.empty()) {
+      spdlog::warn("flow {}: {} failed: {}", id, why, r.value()[0].error);
+    }
+  });
+}
+
+}  // namespace sluice
