@@ -297,7 +297,11 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
         auto f = weak.lock();
         if (f) f->writeEnds(nextWriteMark());
         if (r.ok()) {
-          if (f) scheduleFlow(id, scheduled, f->desired());
+          std::lock_guard lock(catalog_mu_);
+          // Unless it was deleted (or deleted and created again) meanwhile.
+          if (auto it = flows_.find(id); f && it != flows_.end() && it->second == f) {
+            scheduleFlow(id, scheduled, f->desired());
+          }
           publishConfig(id, "updated");
           done(record);
         } else {

@@ -325,7 +325,7 @@ class Engine final : private cluster::Participant {
 
   // Schedules: declared last, destroyed first (its thread calls into the catalog).
   std::mutex queued_mu_;
-  std::map<std::string, SystemTime> queued_runs_;  // guarded by queued_mu_: queued, and due
+  std::set<std::string> queued_runs_;  // guarded by queued_mu_: runs a schedule queued
 
   std::mutex list_mu_;
   std::shared_ptr<const std::string> list_cache_;  // guarded by list_mu_; null = stale

@@ -329,7 +329,9 @@ void Engine::syncCatalog(std::vector<StoredFlow> stored, uint64_t mark) {
           auto noop = [](const Outcome&) {};
           switch (f.desired) {
             case Desired::kRunning:
-              flow->acceptCommand(from == Desired::kPaused ? Command::kResume : Command::kStart,
+              // A scheduled flow paused with no run going on has nothing to resume: start it.
+              flow->acceptCommand(from == Desired::kPaused && !flow->idlePaused() ? Command::kResume
+                                                                                  : Command::kStart,
                                   StopMode::kSoft, noop);
               break;
             case Desired::kPaused:

@@ -50,12 +50,11 @@ void Engine::scheduleFlow(const std::string& id, const FlowSpec& spec, Desired d
   const ScheduleSpec& s = *spec.runtime.schedule;
   std::optional<SystemTime> after;
   if (restored_last_run != nullptr && s.catch_up && restored_last_run->due) {
-    // A firing missed while the engine was down (after the last one that ran) is due at once:
-    // it runs once, then the schedule goes on from now.
+    // A firing missed while the engine was down (after the last firing, stored with the
+    // flow) is due at once: it runs once, then the schedule goes on from now.
     after = *restored_last_run->due;
   }
-  scheduler_->set(id, s, after);
-  if (desired == Desired::kPaused) scheduler_->suspend(id, true);
+  scheduler_->set(id, s, after, desired == Desired::kPaused);
   status_changes_.fetch_add(1);
 }
 
@@ -65,14 +64,13 @@ void Engine::onScheduleFire(const std::string& id, SystemTime due) {
   if (!flow || !flow->local()) return;  // deleted meanwhile, or another node runs it
   const FlowSpec spec = flow->spec();
   if (!spec.runtime.schedule) return;
+  flow->noteFiring(due);  // stored: catch_up counts the firings missed after it
+  if (flow->desired() == Desired::kPaused) return;  // paused since the firing was taken
   const Overlap overlap = spec.runtime.schedule->overlap;
   const State state = flow->status().state;
   spdlog::info("flow {}: schedule '{}' fired (due {})", id, spec.runtime.schedule->cron,
                formatTime(due));
-  if (!busy(state)) {
-    flow->markScheduledStart(due);
-    return startScheduled(id, "scheduled run");
-  }
+  if (!busy(state)) return startScheduled(id, "scheduled run");
   switch (overlap) {
     case Overlap::kSkip:
       spdlog::warn("flow {}: scheduled run skipped: the previous run is still {} (overlap {})", id,
@@ -80,7 +78,7 @@ void Engine::onScheduleFire(const std::string& id, SystemTime due) {
       return;
     case Overlap::kQueue: {
       std::lock_guard lock(queued_mu_);
-      const bool queued = queued_runs_.emplace(id, due).second;
+      const bool queued = queued_runs_.insert(id).second;
       spdlog::info("flow {}: the previous run is still {}: {} (overlap queue)", id, toString(state),
                    queued ? "a run is queued for when it ends" : "a run is queued already");
       return;
@@ -91,13 +89,12 @@ void Engine::onScheduleFire(const std::string& id, SystemTime due) {
       CommandRequest stop;
       stop.command = Command::kStop;
       stop.flow_ids = std::vector<std::string>{id};
-      command(stop, [this, id, due](const Result<std::vector<CommandDetail>>& r) {
+      command(stop, [this, id](const Result<std::vector<CommandDetail>>& r) {
         if (!r.ok()) {
           spdlog::error("flow {}: the replaced run could not be stopped: {}", id,
                         r.error().message);
           return;
         }
-        if (auto f = find(id)) f->markScheduledStart(due);
         startScheduled(id, "scheduled run (replacing the previous one)");
       });
       return;
@@ -106,19 +103,13 @@ void Engine::onScheduleFire(const std::string& id, SystemTime due) {
 }
 
 void Engine::onRunEnded(const std::string& id) {
-  SystemTime due;
   {
     std::lock_guard lock(queued_mu_);
-    auto it = queued_runs_.find(id);
-    if (it == queued_runs_.end()) return;
-    due = it->second;
-    queued_runs_.erase(it);
+    if (queued_runs_.erase(id) == 0) return;
   }
   // Not on the flow's strand (this is called from inside its op): from the timer thread.
-  timer_.at(std::chrono::steady_clock::now(), [this, id, due] {
-    if (auto flow = find(id)) flow->markScheduledStart(due);
-    startScheduled(id, "queued scheduled run");
-  });
+  timer_.at(std::chrono::steady_clock::now(),
+            [this, id] { startScheduled(id, "queued scheduled run"); });
 }
 
 void Engine::onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq) {
@@ -127,7 +118,7 @@ void Engine::onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t comm
   std::lock_guard lock(catalog_mu_);
   auto it = flows_.find(flow->id());
   if (it == flows_.end() || it->second != flow) return;  // deleted (and maybe created again)
-  if (flow->commandSeq() != command_seq || flow->desired() == Desired::kStopped) return;
+  if (!flow->maySettle(command_seq)) return;
   flow->writeBegins();
   auto stored = store_->setDesired({{flow->id(), Desired::kStopped}}, nullptr);
   flow->writeEnds(nextWriteMark());
@@ -137,6 +128,7 @@ void Engine::onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t comm
     return;
   }
   flow->settleCompleted(command_seq);
+  if (flow->scheduled()) scheduler_->suspend(flow->id(), false);  // desired stopped: it fires
 }
 
 void Engine::startScheduled(const std::string& id, const char* why) {

@@ -40,12 +40,16 @@ std::optional<RunResult> resultNamed(std::string_view s) {
 }  // namespace
 
 std::string storedRunRecord(const RunRecord& r) {
-  if (!r.started) return "";
+  if (!r.started && !r.due) return "";
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   w.Key("started");
-  w.Int64(toMs(*r.started));
+  if (r.started) {
+    w.Int64(toMs(*r.started));
+  } else {
+    w.Null();  // never ran: only the last firing is kept
+  }
   w.Key("ended");
   if (r.ended) {
     w.Int64(toMs(*r.ended));
@@ -71,6 +75,8 @@ RunRecord parseStoredRunRecord(std::string_view text) {
   rapidjson::Document doc;
   json::ParseError ignored;
   if (!json::parse(text, doc, &ignored) || !doc.IsObject()) return r;
+  auto due = doc.FindMember("due");
+  if (due != doc.MemberEnd() && due->value.IsInt64()) r.due = fromMs(due->value.GetInt64());
   auto started = doc.FindMember("started");
   if (started == doc.MemberEnd() || !started->value.IsInt64()) return r;
   r.started = fromMs(started->value.GetInt64());
@@ -82,8 +88,6 @@ RunRecord parseStoredRunRecord(std::string_view text) {
   }
   auto error = doc.FindMember("error");
   if (error != doc.MemberEnd() && error->value.IsString()) r.error = error->value.GetString();
-  auto due = doc.FindMember("due");
-  if (due != doc.MemberEnd() && due->value.IsInt64()) r.due = fromMs(due->value.GetInt64());
   if (r.result == RunResult::kNone) {
     // Begun and never ended: the engine stopped while it ran.
     r.result = RunResult::kCancelled;

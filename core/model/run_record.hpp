@@ -34,8 +34,8 @@ struct RunRecord {
   std::optional<Time> ended;    // none: in progress (or its end was never recorded)
   RunResult result = RunResult::kNone;
   std::string error;  // why it failed or was cancelled; empty when none
-  /// A run its schedule started: the firing it ran for, by the schedule's clock (stored, not
-  /// shown: a schedule with catch_up counts the firings missed from it).
+  /// The flow's last schedule firing, by the schedule's clock, kept from run to run (stored,
+  /// not shown: a schedule with catch_up counts the firings missed after it).
   std::optional<Time> due;
 };
 
@@ -44,8 +44,8 @@ struct RunRecord {
 inline constexpr std::string_view kRunInterrupted =
     "the engine stopped during this run (its end was not recorded)";
 
-/// The stored form: compact JSON {"started":ms,"ended":ms|null,"result":"...","error":"..."};
-/// "" for a flow that never ran.
+/// The stored form: compact JSON {"started":ms|null,"ended":ms|null,"result":"...",
+/// "error":"...","due":ms}; "" for a flow that never ran nor was fired.
 std::string storedRunRecord(const RunRecord& r);
 /// Reads the stored form back; "" or unreadable text is a flow that never ran. A run stored as
 /// begun and never ended comes back as cancelled with kRunInterrupted (the engine stopped).

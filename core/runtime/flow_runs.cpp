@@ -19,10 +19,10 @@ std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const s
   if (s == State::kStarting && !run_active_) {
     run_active_ = true;
     ++runs_;
+    const auto due = last_run_.due;  // the last firing is kept from run to run
     last_run_ = RunRecord{};
     last_run_.started = now;
-    last_run_.due = pending_due_;
-    pending_due_.reset();
+    last_run_.due = due;
     end_as_.reset();
   } else if (run_active_ &&
              (s == State::kStopped || s == State::kFailed || s == State::kCompleted)) {
@@ -84,9 +84,20 @@ void FlowRuntime::restoreIdlePaused() {
   desired_ = Desired::kPaused;
 }
 
-void FlowRuntime::markScheduledStart(SystemTime due) {
+void FlowRuntime::noteFiring(SystemTime due) {
+  std::optional<RunWrite> write;
+  {
+    std::lock_guard lock(mu_);
+    if (removed_) return;
+    last_run_.due = due;
+    write = RunWrite{runs_, storedRunRecord(last_run_), ++run_writes_, false};
+  }
+  storeRun(write);
+}
+
+bool FlowRuntime::idlePaused() const {
   std::lock_guard lock(mu_);
-  pending_due_ = due;
+  return idle_paused_ && accepted_ == Desired::kPaused;
 }
 
 uint64_t FlowRuntime::commandSeq() const {
@@ -94,9 +105,18 @@ uint64_t FlowRuntime::commandSeq() const {
   return command_seq_;
 }
 
+bool FlowRuntime::maySettle(uint64_t command_seq) const {
+  std::lock_guard lock(mu_);
+  return !removed_ && command_seq_ == command_seq && queued_commands_ == 0 &&
+         accepted_ != Desired::kStopped;
+}
+
 bool FlowRuntime::settleCompleted(uint64_t command_seq) {
   std::lock_guard lock(mu_);
-  if (removed_ || command_seq_ != command_seq || accepted_ == Desired::kStopped) return false;
+  if (removed_ || command_seq_ != command_seq || queued_commands_ != 0 ||
+      accepted_ == Desired::kStopped) {
+    return false;
+  }
   accepted_ = Desired::kStopped;
   desired_ = Desired::kStopped;
   statusTouched();

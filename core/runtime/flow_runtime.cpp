@@ -164,9 +164,13 @@ std::optional<std::string> FlowRuntime::refusal(Command c, std::optional<State> 
   const bool failed =
       actual ? *actual == State::kFailed : state_ == State::kFailed && pending_commands_ == 0;
   const bool completed = state_ == State::kCompleted && pending_commands_ == 0;
-  if ((c == Command::kPause || c == Command::kResume) && spec_.runtime.schedule) {
-    // Pause suspends a schedule and resume resumes it, whether or not a run goes on.
-    return std::nullopt;
+  if (spec_.runtime.schedule) {
+    // Pause suspends a schedule whether or not a run goes on; resume resumes a paused one.
+    if (c == Command::kPause) return std::nullopt;
+    if (c == Command::kResume &&
+        (accepted_ == Desired::kRunning || accepted_ == Desired::kPaused)) {
+      return std::nullopt;
+    }
   }
   const std::string_view now = failed ? "failed" : completed ? "completed" : toString(accepted_);
   switch (c) {
@@ -214,7 +218,10 @@ void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
       idle_paused_ = idle;
     }
     const bool idle_resume = c == Command::kResume && idle_paused_ && accepted_ == Desired::kPaused;
-    if (c != Command::kStop) ++command_seq_;
+    if (c != Command::kStop) {
+      ++command_seq_;
+      ++queued_commands_;
+    }
     if (c != Command::kPause) idle_paused_ = false;
     accepted_ = idle_resume ? Desired::kStopped : desiredAfter(c);
     desired_ = accepted_;
@@ -393,6 +400,10 @@ void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode m
 // ---- the state machine (strand) ---------------------------------------------------------------
 
 void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pending>& p) {
+  if (c != Command::kStop) {
+    std::lock_guard lock(mu_);
+    --queued_commands_;
+  }
   if (c == Command::kStop) {
     runStop(mode, p);
     return;

@@ -121,13 +121,18 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// A scheduled flow restored with desired state paused: its schedule is suspended and no run
   /// is started or paused (docs/orchestration.md).
   void restoreIdlePaused();
-  /// The next run begins for the firing of its schedule due at `due` (kept in last_run).
-  void markScheduledStart(SystemTime due);
+  /// Its schedule fired, due at `due`: stored with the last run (a schedule with catch_up
+  /// counts the firings missed after it, at the next restore).
+  void noteFiring(SystemTime due);
+  /// Whether a scheduled flow is paused with no run going on (its schedule only suspended).
+  bool idlePaused() const;
   /// Counts the start, pause and resume commands accepted (a completion yields to them).
   uint64_t commandSeq() const;
   /// After a completion: desired state stopped, unless a start, pause or resume was accepted
-  /// since `command_seq` or the flow was deleted. True when it changed it.
+  /// since `command_seq` (or waits to run) or the flow was deleted. True when it changed it.
   bool settleCompleted(uint64_t command_seq);
+  /// Whether a completion may still set desired stopped (see settleCompleted).
+  bool maySettle(uint64_t command_seq) const;
   /// Records that `c` was accepted (its desired state is already stored) and queues it on the
   /// strand in the same step, so that commands run in the order they were accepted. `done` is
   /// called exactly once, on an engine thread, when the flow reached its target, a hook failed,
@@ -302,16 +307,16 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool removed_ = false;                  // guarded by mu_
   RestartBackoff restart_;                // guarded by mu_
   std::optional<SystemTime> next_restart_at_;  // guarded by mu_
-  bool idle_paused_ = false;  // guarded by mu_: a scheduled flow paused while no run went on
-  std::optional<SystemTime> pending_due_;  // guarded by mu_: see markScheduledStart
-  uint64_t command_seq_ = 0;               // guarded by mu_: see commandSeq
-  uint64_t runs_ = 0;                      // guarded by mu_: runs begun
-  RunRecord last_run_;                     // guarded by mu_
-  bool run_active_ = false;                // guarded by mu_: a run began and did not end
-  std::optional<RunResult> end_as_;        // guarded by mu_: how a run that stops now ends
-  uint64_t run_writes_ = 0;                // guarded by mu_: numbers RunWrites
-  std::mutex run_store_mu_;                // orders the store writes of RunWrites
-  uint64_t run_stored_ = 0;                // guarded by run_store_mu_: the last RunWrite stored
+  bool idle_paused_ = false;         // guarded by mu_: a scheduled flow paused while no run went on
+  uint64_t command_seq_ = 0;         // guarded by mu_: see commandSeq
+  int queued_commands_ = 0;          // guarded by mu_: start/pause/resume accepted, not run yet
+  uint64_t runs_ = 0;                // guarded by mu_: runs begun
+  RunRecord last_run_;               // guarded by mu_
+  bool run_active_ = false;          // guarded by mu_: a run began and did not end
+  std::optional<RunResult> end_as_;  // guarded by mu_: how a run that stops now ends
+  uint64_t run_writes_ = 0;          // guarded by mu_: numbers RunWrites
+  std::mutex run_store_mu_;          // orders the store writes of RunWrites
+  uint64_t run_stored_ = 0;          // guarded by run_store_mu_: the last RunWrite stored
 
   FlowSignals signals_;
   FlowMetrics metrics_;

@@ -17,15 +17,15 @@ Scheduler::~Scheduler() { stop(); }
 void Scheduler::stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
   }
   cv_.notify_all();
+  std::lock_guard join(join_mu_);
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void Scheduler::set(const std::string& flow_id, const ScheduleSpec& spec,
-                    std::optional<SysTime> after) {
+                    std::optional<SysTime> after, bool suspended) {
   std::string error;
   auto cron = CronExpr::parse(spec.cron, &error);
   const date::time_zone* zone = cron ? findZone(spec.timezone, &error) : nullptr;
@@ -42,6 +42,7 @@ void Scheduler::set(const std::string& flow_id, const ScheduleSpec& spec,
   Entry& e = entries_[flow_id];
   e.cron = *cron;
   e.zone = zone;
+  e.suspended = suspended;
   planLocked(flow_id, e, from);
   cv_.notify_all();
 }
@@ -108,7 +109,15 @@ void Scheduler::loop() {
       auto it = entries_.find(id);
       if (it == entries_.end()) continue;
       it->second.next.reset();
-      firing.emplace_back(id, at);
+      // Of the firings the clock passed at once, the latest is the one reported (catch_up
+      // counts the missed ones from it).
+      SysTime latest = at;
+      for (int i = 0; i < 100'000; ++i) {
+        auto later = nextFire(it->second.cron, it->second.zone, latest);
+        if (!later || *later > now) break;
+        latest = *later;
+      }
+      firing.emplace_back(id, latest);
       // The next firing after now: those a jump of the clock passed over are not replayed.
       planLocked(id, it->second, std::max(now, at));
     }

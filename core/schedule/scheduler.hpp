@@ -29,7 +29,7 @@ class Scheduler {
  public:
   using Clock = std::function<SysTime()>;
   /// Called on the scheduler's thread (never under its lock) for each firing: the flow and the
-  /// time it was due.
+  /// time it was due (of several firings the clock passed at once, the latest).
   using Fire = std::function<void(const std::string& flow_id, SysTime due)>;
 
   Scheduler(Clock clock, Fire fire, std::chrono::milliseconds max_wait);
@@ -40,9 +40,9 @@ class Scheduler {
   /// Sets (or replaces) the schedule of `flow_id` (a spec checked already: a cron that does not
   /// parse or an unknown zone leaves the flow unscheduled, and says why in the log). Its first
   /// firing is the first after `after` (now when not given): a time in the past fires at once,
-  /// once.
+  /// once. `suspended`: set suspended, in the same step (nothing fires in between).
   void set(const std::string& flow_id, const ScheduleSpec& spec,
-           std::optional<SysTime> after = std::nullopt);
+           std::optional<SysTime> after = std::nullopt, bool suspended = false);
   void remove(const std::string& flow_id);
   /// A suspended schedule does not fire; resuming it counts from now (missed firings skipped).
   void suspend(const std::string& flow_id, bool suspended);
@@ -71,6 +71,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;                           // guarded by mu_
+  std::mutex join_mu_;                              // one stop() joins the thread
   std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
   std::set<std::pair<SysTime, std::string>> due_;   // guarded by mu_: (next, flow) of each plan
   std::thread thread_;

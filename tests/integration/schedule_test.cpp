@@ -131,6 +131,9 @@ TEST_F(Schedule, FiresInItsTimeZone) {
 // Pausing suspends the schedule (no run, next_run_at null); resume resumes it from now.
 TEST_F(Schedule, PauseSuspendsTheScheduleAndResumeResumesIt) {
   create("[" + job("paused", "*/5 * * * *") + "," + job("witness", "*/5 * * * *") + "]");
+  // resume of a scheduled flow that is not paused is refused, as for any flow.
+  auto refused = patch(R"({"command":"resume","flow_ids":["paused"]})");
+  EXPECT_EQ(refused.status, 400) << refused.body;
   command("pause", "paused");
   auto s = status("paused");
   EXPECT_EQ(str(s, "desired"), "paused");
@@ -198,13 +201,18 @@ TEST_F(Schedule, OverlapSkipQueueAndReplace) {
   EXPECT_EQ(str(status("queue")["last_run"], "result"), "<null>") << "the queued run goes on";
 }
 
-// Firings missed while the engine was down: skipped, or one run with catch_up.
+// Firings missed while the engine was down: skipped, or one run with catch_up (not for a
+// paused flow, and not again at the next restart).
 TEST_F(Schedule, CatchUpRunsOnceForTheFiringsMissedWhileDown) {
   create("[" + job("catches", "*/5 * * * *", R"(,"catch_up":true)") + "," +
-         job("skips", "*/5 * * * *") + "]");
+         job("skips", "*/5 * * * *") + "," + job("paused", "*/5 * * * *", R"(,"catch_up":true)") +
+         "," + job("every3", "*/3 * * * *", R"(,"catch_up":true)") + "]");
   setClock("2026-01-01T10:05:00Z");
   ASSERT_TRUE(waitRuns("catches", 1));
   ASSERT_TRUE(waitRuns("skips", 1));
+  ASSERT_TRUE(waitRuns("paused", 1));
+  ASSERT_TRUE(waitRuns("every3", 1));  // its 10:03
+  command("pause", "paused");
   ASSERT_TRUE(waitFor([&] { return statusOf("catches") == "completed"; }, 20s));
   ASSERT_TRUE(waitFor([&] { return statusOf("skips") == "completed"; }, 20s));
   ASSERT_TRUE(WIFEXITED(server_->kill(SIGTERM)));
@@ -212,10 +220,22 @@ TEST_F(Schedule, CatchUpRunsOnceForTheFiringsMissedWhileDown) {
   startScheduled();
   ASSERT_TRUE(waitRuns("catches", 2));
   ASSERT_TRUE(waitFor([&] { return statusOf("catches") == "completed"; }, 20s));
+  ASSERT_TRUE(waitRuns("every3", 2));  // created after the others: they were all handled
   EXPECT_EQ(runs("catches"), 2u) << "exactly one run catches up";
   EXPECT_EQ(runs("skips"), 1u);
+  EXPECT_EQ(runs("paused"), 1u) << "a paused flow's schedule is suspended: nothing catches up";
+  EXPECT_EQ(str(status("paused"), "next_run_at"), "<null>");
   EXPECT_EQ(str(status("catches"), "next_run_at"), "2026-01-01T10:25:00.000Z");
   EXPECT_EQ(str(status("skips"), "next_run_at"), "2026-01-01T10:25:00.000Z");
+  // Down again from 10:22 to 10:24: no firing of */5 was missed since the 10:20 the catch-up
+  // ran for; every3 missed 10:24 (after its 10:21).
+  ASSERT_TRUE(waitFor([&] { return statusOf("catches") == "completed"; }, 20s));
+  ASSERT_TRUE(waitFor([&] { return statusOf("every3") == "completed"; }, 20s));
+  ASSERT_TRUE(WIFEXITED(server_->kill(SIGTERM)));
+  setClock("2026-01-01T10:24:00Z");
+  startScheduled();
+  ASSERT_TRUE(waitRuns("every3", 3));
+  EXPECT_EQ(runs("catches"), 2u) << "no second catch-up for the same missed firings";
 }
 
 // A schedule added by PUT fires; one removed by PUT does not; a deleted flow's does not.
