@@ -153,9 +153,9 @@ std::map<std::string, size_t> Engine::flowsPerNode() const {
 
 FlowStatus Engine::statusOf(const FlowRuntime& flow) const {
   FlowStatus s = flow.status();
-  if (scheduler_ && scheduler_->scheduled(flow.id())) {
+  if (auto next = scheduler_ ? scheduler_->lookup(flow.id()) : std::nullopt) {
     s.scheduled = true;
-    s.next_run_at = scheduler_->nextRun(flow.id());
+    s.next_run_at = *next;
   }
   if (!cluster_) return s;
   s.clustered = true;

@@ -1,9 +1,7 @@
 #include "core/model/run_record.hpp"
 
-#include <array>
-#include <ctime>
-
 #include "core/model/json.hpp"
+#include "core/model/wall_clock.hpp"
 
 namespace sluice {
 namespace {
@@ -15,18 +13,6 @@ int64_t toMs(RunRecord::Time t) {
 RunRecord::Time fromMs(int64_t ms) {
   return RunRecord::Time(
       std::chrono::duration_cast<RunRecord::Time::duration>(std::chrono::milliseconds(ms)));
-}
-
-std::string rfc3339(RunRecord::Time t) {
-  const int64_t ms = toMs(t);
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  std::array<char, 40> buf{};
-  size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::array<char, 8> frac{};
-  std::snprintf(frac.data(), frac.size(), ".%03dZ", static_cast<int>(ms % 1000));
-  return std::string(buf.data(), n) + frac.data();
 }
 
 std::optional<RunResult> resultNamed(std::string_view s) {
@@ -105,10 +91,10 @@ std::string runRecordJson(const RunRecord& r) {
   };
   w.StartObject();
   w.Key("started");
-  str(rfc3339(*r.started));
+  str(formatTime(*r.started));
   w.Key("ended");
   if (r.ended) {
-    str(rfc3339(*r.ended));
+    str(formatTime(*r.ended));
   } else {
     w.Null();
   }

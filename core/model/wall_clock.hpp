@@ -1,9 +1,11 @@
 // The machine's wall clock in milliseconds since the Unix epoch: the one definition that the
-// store, the membership, the audit log and the plugins' now() share.
+// store, the membership, the audit log and the plugins' now() share; and the one way times are
+// written in the API (status, runs, events).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace sluice {
 
@@ -12,5 +14,8 @@ inline int64_t wallClockMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+/// RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z.
+std::string formatTime(std::chrono::system_clock::time_point t);
 
 }  // namespace sluice

@@ -1,25 +1,9 @@
 #include "core/runtime/flow_status.hpp"
 
-#include <array>
-#include <cstdio>
-#include <ctime>
-
 #include "core/model/json.hpp"
 #include "core/runtime/flow_runtime.hpp"
 
 namespace sluice {
-
-std::string formatTime(SystemTime t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  std::array<char, 40> buf{};
-  size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::array<char, 8> frac{};
-  std::snprintf(frac.data(), frac.size(), ".%03dZ", static_cast<int>(ms % 1000));
-  return std::string(buf.data(), n) + frac.data();
-}
 
 std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
                            SystemTime since, std::string_view error, std::string_view node) {

@@ -11,6 +11,7 @@
 
 #include "core/model/run_record.hpp"
 #include "core/model/states.hpp"
+#include "core/model/wall_clock.hpp"  // formatTime
 #include "core/runtime/pending.hpp"
 
 namespace sluice {
@@ -39,9 +40,6 @@ struct FlowStatus {
   uint64_t runs = 0;                          // runs begun (core/model/run_record.hpp)
   RunRecord last_run;                         // the last one; never ran when not started
 };
-
-/// RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z.
-std::string formatTime(SystemTime t);
 
 /// The data of a `state` event: {"flow_id","status","desired","since","error"} and, for a flow
 /// that runs on another node of a cluster, "node".

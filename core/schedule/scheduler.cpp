@@ -56,17 +56,23 @@ void Scheduler::remove(const std::string& flow_id) {
 }
 
 void Scheduler::suspend(const std::string& flow_id, bool suspended) {
-  const SysTime now = clock_();
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(flow_id);
+    if (it == entries_.end() || it->second.suspended == suspended) return;  // the usual case
+    if (suspended) {
+      it->second.suspended = true;
+      unplanLocked(flow_id, it->second);
+      return;
+    }
+  }
+  const SysTime now = clock_();  // not under the lock: a --schedule-clock reads a file
   std::lock_guard lock(mu_);
   auto it = entries_.find(flow_id);
-  if (it == entries_.end() || it->second.suspended == suspended) return;
-  it->second.suspended = suspended;
-  if (suspended) {
-    unplanLocked(flow_id, it->second);
-  } else {
-    planLocked(flow_id, it->second, now);
-    cv_.notify_all();
-  }
+  if (it == entries_.end() || !it->second.suspended) return;
+  it->second.suspended = false;
+  planLocked(flow_id, it->second, now);
+  cv_.notify_all();
 }
 
 std::optional<SysTime> Scheduler::nextRun(const std::string& flow_id) const {
@@ -74,6 +80,13 @@ std::optional<SysTime> Scheduler::nextRun(const std::string& flow_id) const {
   auto it = entries_.find(flow_id);
   if (it == entries_.end() || it->second.suspended) return std::nullopt;
   return it->second.next;
+}
+
+std::optional<std::optional<SysTime>> Scheduler::lookup(const std::string& flow_id) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(flow_id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.suspended ? std::nullopt : it->second.next;
 }
 
 bool Scheduler::scheduled(const std::string& flow_id) const {

@@ -48,6 +48,8 @@ class Scheduler {
   void suspend(const std::string& flow_id, bool suspended);
   /// When the flow fires next; nothing when it has no schedule, is suspended, or never fires.
   std::optional<SysTime> nextRun(const std::string& flow_id) const;
+  /// Both in one look: nothing when the flow has no schedule, else its nextRun.
+  std::optional<std::optional<SysTime>> lookup(const std::string& flow_id) const;
   bool scheduled(const std::string& flow_id) const;
   size_t size() const;
   SysTime now() const { return clock_(); }

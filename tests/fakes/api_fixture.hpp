@@ -24,6 +24,15 @@ inline bool jsonEqual(const std::string& a, const std::string& b) {
   return parseJson(a) == parseJson(b);
 }
 
+/// A member of an object as text, for assertions: its string, "<null>", "<absent>" or
+/// "<not a string>".
+inline std::string memberText(const rapidjson::Value& v, const char* key) {
+  auto m = v.FindMember(key);
+  if (m == v.MemberEnd()) return "<absent>";
+  if (m->value.IsNull()) return "<null>";
+  return m->value.IsString() ? m->value.GetString() : "<not a string>";
+}
+
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -59,6 +68,12 @@ class ApiFixture : public ::testing::Test {
     if (r.status != 200) return "http " + std::to_string(r.status);
     auto doc = parseJson(r.body);
     return doc["status"].GetString();
+  }
+  /// The status document of flow `id` (another answer than 200 fails the test).
+  rapidjson::Document statusDoc(const std::string& id) {
+    auto r = get("/flows/status/" + id);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return parseJson(r.body);
   }
   int64_t metric(const std::string& id, const char* name) {
     auto r = get("/flows/status/" + id);

@@ -13,21 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string str(const rapidjson::Value& v, const char* key) {
-  auto m = v.FindMember(key);
-  if (m == v.MemberEnd()) return "<absent>";
-  if (m->value.IsNull()) return "<null>";
-  return m->value.IsString() ? m->value.GetString() : "<not a string>";
-}
-
 class Runs : public ApiFixture {
  protected:
-  /// The status document of flow `id`.
-  rapidjson::Document status(const std::string& id) {
-    auto r = get("/flows/status/" + id);
-    EXPECT_EQ(r.status, 200) << r.body;
-    return parseJson(r.body);
-  }
   bool waitStatus(const std::string& id, const std::string& want,
                   std::chrono::milliseconds bound = 20s) {
     return waitFor([&] { return statusOf(id) == want; }, bound);
@@ -49,20 +36,20 @@ class Runs : public ApiFixture {
 // A step reports done: completed, desired stopped, one run that succeeded, with its times.
 TEST_F(Runs, AStepThatReportsDoneCompletesTheFlow) {
   create(R"([{"flow_id":"job","type":"probe","config":{"interval_ms":5,"done_after":3}}])");
-  auto before = status("job");
+  auto before = statusDoc("job");
   EXPECT_EQ(before["runs"].GetUint64(), 0u);
   EXPECT_TRUE(before["last_run"].IsNull());
   command("start", "job");
   ASSERT_TRUE(waitStatus("job", "completed")) << statusOf("job");
-  auto s = status("job");
-  EXPECT_EQ(str(s, "desired"), "stopped");
+  auto s = statusDoc("job");
+  EXPECT_EQ(memberText(s, "desired"), "stopped");
   EXPECT_EQ(s["runs"].GetUint64(), 1u);
   const auto& run = s["last_run"];
   ASSERT_TRUE(run.IsObject());
-  EXPECT_EQ(str(run, "result"), "succeeded");
-  EXPECT_EQ(str(run, "error"), "<null>");
-  const std::string started = str(run, "started");
-  const std::string ended = str(run, "ended");
+  EXPECT_EQ(memberText(run, "result"), "succeeded");
+  EXPECT_EQ(memberText(run, "error"), "<null>");
+  const std::string started = memberText(run, "started");
+  const std::string ended = memberText(run, "ended");
   ASSERT_EQ(started.size(), 24u) << started;  // 2026-01-02T03:04:05.678Z
   ASSERT_EQ(ended.size(), 24u) << ended;
   EXPECT_LE(started, ended);
@@ -80,14 +67,14 @@ TEST_F(Runs, StartRunsACompletedFlowAgain) {
   create(R"([{"flow_id":"job","type":"probe","config":{"interval_ms":5,"done_after":2}}])");
   command("start", "job");
   ASSERT_TRUE(waitStatus("job", "completed"));
-  const std::string first = str(status("job")["last_run"], "started");
+  const std::string first = memberText(statusDoc("job")["last_run"], "started");
   command("start", "job");
-  ASSERT_TRUE(waitFor([&] { return status("job")["runs"].GetUint64() == 2; }, 20s));
+  ASSERT_TRUE(waitFor([&] { return statusDoc("job")["runs"].GetUint64() == 2; }, 20s));
   ASSERT_TRUE(waitStatus("job", "completed"));
-  auto s = status("job");
-  EXPECT_EQ(str(s["last_run"], "result"), "succeeded");
-  EXPECT_GE(str(s["last_run"], "started"), first);
-  EXPECT_EQ(str(s, "desired"), "stopped");
+  auto s = statusDoc("job");
+  EXPECT_EQ(memberText(s["last_run"], "result"), "succeeded");
+  EXPECT_GE(memberText(s["last_run"], "started"), first);
+  EXPECT_EQ(memberText(s, "desired"), "stopped");
 }
 
 // pause and resume of a completed flow are refused, naming its state.
@@ -100,9 +87,9 @@ TEST_F(Runs, PauseOfACompletedFlowIsRefusedNamingItsState) {
   EXPECT_NE(r.body.find("completed"), std::string::npos) << r.body;
   // stop of a completed flow is accepted and changes no run.
   command("stop", "job");
-  auto s = status("job");
+  auto s = statusDoc("job");
   EXPECT_EQ(s["runs"].GetUint64(), 1u);
-  EXPECT_EQ(str(s["last_run"], "result"), "succeeded");
+  EXPECT_EQ(memberText(s["last_run"], "result"), "succeeded");
 }
 
 // A run that fails, and one that is stopped.
@@ -111,23 +98,23 @@ TEST_F(Runs, AFailedRunAndAStoppedRunAreRecordedAsSuch) {
              {"flow_id":"long","type":"probe","config":{"interval_ms":5}}])");
   command("start", "bad");
   ASSERT_TRUE(waitStatus("bad", "failed"));
-  auto s = status("bad");
+  auto s = statusDoc("bad");
   EXPECT_EQ(s["runs"].GetUint64(), 1u);
-  EXPECT_EQ(str(s["last_run"], "result"), "failed");
-  EXPECT_NE(str(s["last_run"], "error").find("failing at step 2"), std::string::npos)
-      << str(s["last_run"], "error");
-  EXPECT_EQ(str(s, "desired"), "running") << "a failure keeps the desired state";
+  EXPECT_EQ(memberText(s["last_run"], "result"), "failed");
+  EXPECT_NE(memberText(s["last_run"], "error").find("failing at step 2"), std::string::npos)
+      << memberText(s["last_run"], "error");
+  EXPECT_EQ(memberText(s, "desired"), "running") << "a failure keeps the desired state";
 
   command("start", "long");
-  auto running = status("long");
-  EXPECT_EQ(str(running, "status"), "running");
+  auto running = statusDoc("long");
+  EXPECT_EQ(memberText(running, "status"), "running");
   EXPECT_EQ(running["runs"].GetUint64(), 1u);
-  EXPECT_EQ(str(running["last_run"], "result"), "<null>") << "in progress";
-  EXPECT_EQ(str(running["last_run"], "ended"), "<null>");
+  EXPECT_EQ(memberText(running["last_run"], "result"), "<null>") << "in progress";
+  EXPECT_EQ(memberText(running["last_run"], "ended"), "<null>");
   command("stop", "long");
-  auto stopped = status("long");
-  EXPECT_EQ(str(stopped["last_run"], "result"), "cancelled");
-  EXPECT_NE(str(stopped["last_run"], "ended"), "<null>");
+  auto stopped = statusDoc("long");
+  EXPECT_EQ(memberText(stopped["last_run"], "result"), "cancelled");
+  EXPECT_NE(memberText(stopped["last_run"], "ended"), "<null>");
 }
 
 // Dedicated-thread flows: run returns done (completed); run returning ok ends the flow as
@@ -139,11 +126,11 @@ TEST_F(Runs, ADedicatedThreadThatReturnsDoneCompletesTheFlow) {
   command("start", "old");
   ASSERT_TRUE(waitStatus("t", "completed")) << statusOf("t");
   ASSERT_TRUE(waitStatus("old", "stopped")) << statusOf("old");
-  auto t = status("t");
-  EXPECT_EQ(str(t, "desired"), "stopped");
-  EXPECT_EQ(str(t["last_run"], "result"), "succeeded");
-  auto old = status("old");
-  EXPECT_EQ(str(old["last_run"], "result"), "succeeded");
+  auto t = statusDoc("t");
+  EXPECT_EQ(memberText(t, "desired"), "stopped");
+  EXPECT_EQ(memberText(t["last_run"], "result"), "succeeded");
+  auto old = statusDoc("old");
+  EXPECT_EQ(memberText(old["last_run"], "result"), "succeeded");
 }
 
 // Process isolation: SLUICE_DONE crosses the host process's protocol.
@@ -152,7 +139,7 @@ TEST_F(Runs, AFlowInAHostProcessCompletesToo) {
               "runtime":{"isolation":"process"}}])");
   command("start", "p");
   ASSERT_TRUE(waitStatus("p", "completed")) << statusOf("p");
-  EXPECT_EQ(str(status("p")["last_run"], "result"), "succeeded");
+  EXPECT_EQ(memberText(statusDoc("p")["last_run"], "result"), "succeeded");
 }
 
 // Durable: a completed flow stays completed-and-stopped across a restart (not run again), with
@@ -163,27 +150,27 @@ TEST_F(Runs, RunsAndTheLastRunSurviveRestarts) {
   command("start", "job");
   ASSERT_TRUE(waitStatus("job", "completed"));
   command("start", "job");
-  ASSERT_TRUE(waitFor([&] { return status("job")["runs"].GetUint64() == 2; }, 20s));
+  ASSERT_TRUE(waitFor([&] { return statusDoc("job")["runs"].GetUint64() == 2; }, 20s));
   ASSERT_TRUE(waitStatus("job", "completed"));
-  const std::string ended = str(status("job")["last_run"], "ended");
+  const std::string ended = memberText(statusDoc("job")["last_run"], "ended");
   restart();
-  auto job = status("job");
-  EXPECT_EQ(str(job, "status"), "stopped") << "a finished job is not run again at startup";
-  EXPECT_EQ(str(job, "desired"), "stopped");
+  auto job = statusDoc("job");
+  EXPECT_EQ(memberText(job, "status"), "stopped") << "a finished job is not run again at startup";
+  EXPECT_EQ(memberText(job, "desired"), "stopped");
   EXPECT_EQ(job["runs"].GetUint64(), 2u);
-  EXPECT_EQ(str(job["last_run"], "result"), "succeeded");
-  EXPECT_EQ(str(job["last_run"], "ended"), ended);
+  EXPECT_EQ(memberText(job["last_run"], "result"), "succeeded");
+  EXPECT_EQ(memberText(job["last_run"], "ended"), ended);
 
   command("start", "long");
-  const std::string first = str(status("long")["last_run"], "started");
+  const std::string first = memberText(statusDoc("long")["last_run"], "started");
   server_->kill(SIGKILL);
   startServer();
   // Its desired state is running: the engine starts it again, as a second run.
   ASSERT_TRUE(waitStatus("long", "running"));
-  auto again = status("long");
+  auto again = statusDoc("long");
   EXPECT_EQ(again["runs"].GetUint64(), 2u);
-  EXPECT_GT(str(again["last_run"], "started"), first);
-  EXPECT_EQ(str(again["last_run"], "result"), "<null>");
+  EXPECT_GT(memberText(again["last_run"], "started"), first);
+  EXPECT_EQ(memberText(again["last_run"], "result"), "<null>");
 }
 
 }  // namespace

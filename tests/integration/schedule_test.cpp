@@ -14,13 +14,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string str(const rapidjson::Value& v, const char* key) {
-  auto m = v.FindMember(key);
-  if (m == v.MemberEnd()) return "<absent>";
-  if (m->value.IsNull()) return "<null>";
-  return m->value.IsString() ? m->value.GetString() : "<not a string>";
-}
-
 class Schedule : public ApiFixture {
  protected:
   void SetUp() override {
@@ -39,12 +32,7 @@ class Schedule : public ApiFixture {
     std::ofstream(tmp) << t << "\n";
     std::filesystem::rename(tmp, clockFile());  // never a half-written file
   }
-  rapidjson::Document status(const std::string& id) {
-    auto r = get("/flows/status/" + id);
-    EXPECT_EQ(r.status, 200) << r.body;
-    return parseJson(r.body);
-  }
-  uint64_t runs(const std::string& id) { return status(id)["runs"].GetUint64(); }
+  uint64_t runs(const std::string& id) { return statusDoc(id)["runs"].GetUint64(); }
   bool waitRuns(const std::string& id, uint64_t n) {
     return waitFor([&] { return runs(id) >= n; }, 20s);
   }
@@ -96,33 +84,34 @@ TEST_F(Schedule, ConfigurationIsCheckedAtPostAndPut) {
 // next_run_at, a run at each firing, and firings a jump of the clock passed over run once.
 TEST_F(Schedule, StartsTheFlowAtEachFiring) {
   create("[" + job("job", "*/5 * * * *") + "]");
-  auto s = status("job");
-  EXPECT_EQ(str(s, "next_run_at"), "2026-01-01T10:05:00.000Z");
+  auto s = statusDoc("job");
+  EXPECT_EQ(memberText(s, "next_run_at"), "2026-01-01T10:05:00.000Z");
   EXPECT_EQ(s["runs"].GetUint64(), 0u);
-  EXPECT_EQ(str(s, "status"), "stopped");
+  EXPECT_EQ(memberText(s, "status"), "stopped");
   setClock("2026-01-01T10:05:00Z");
   ASSERT_TRUE(waitRuns("job", 1));
   ASSERT_TRUE(waitFor([&] { return statusOf("job") == "completed"; }, 20s));
-  s = status("job");
-  EXPECT_EQ(str(s, "next_run_at"), "2026-01-01T10:10:00.000Z");
-  EXPECT_EQ(str(s, "desired"), "stopped") << "a finished scheduled job waits for its schedule";
+  s = statusDoc("job");
+  EXPECT_EQ(memberText(s, "next_run_at"), "2026-01-01T10:10:00.000Z");
+  EXPECT_EQ(memberText(s, "desired"), "stopped")
+      << "a finished scheduled job waits for its schedule";
   // 10:10, 10:15 and 10:20 passed at once: one run, and the next firing after now.
   setClock("2026-01-01T10:22:30Z");
   ASSERT_TRUE(waitRuns("job", 2));
   ASSERT_TRUE(waitFor([&] { return statusOf("job") == "completed"; }, 20s));
-  EXPECT_EQ(str(status("job"), "next_run_at"), "2026-01-01T10:25:00.000Z");
+  EXPECT_EQ(memberText(statusDoc("job"), "next_run_at"), "2026-01-01T10:25:00.000Z");
   EXPECT_EQ(runs("job"), 2u);
   // A flow without a schedule shows no next_run_at.
   create(R"([{"flow_id":"plain"}])");
-  EXPECT_EQ(str(status("plain"), "next_run_at"), "<absent>");
+  EXPECT_EQ(memberText(statusDoc("plain"), "next_run_at"), "<absent>");
 }
 
 TEST_F(Schedule, FiresInItsTimeZone) {
   setClock("2026-07-15T06:58:00Z");
   create("[" + job("berlin", "0 9 * * *", R"(,"timezone":"Europe/Berlin")") + "," +
          job("utc", "0 9 * * *") + "]");
-  EXPECT_EQ(str(status("berlin"), "next_run_at"), "2026-07-15T07:00:00.000Z");  // CEST
-  EXPECT_EQ(str(status("utc"), "next_run_at"), "2026-07-15T09:00:00.000Z");
+  EXPECT_EQ(memberText(statusDoc("berlin"), "next_run_at"), "2026-07-15T07:00:00.000Z");  // CEST
+  EXPECT_EQ(memberText(statusDoc("utc"), "next_run_at"), "2026-07-15T09:00:00.000Z");
   setClock("2026-07-15T07:00:00Z");
   ASSERT_TRUE(waitRuns("berlin", 1));
   EXPECT_EQ(runs("utc"), 0u);
@@ -135,10 +124,10 @@ TEST_F(Schedule, PauseSuspendsTheScheduleAndResumeResumesIt) {
   auto refused = patch(R"({"command":"resume","flow_ids":["paused"]})");
   EXPECT_EQ(refused.status, 400) << refused.body;
   command("pause", "paused");
-  auto s = status("paused");
-  EXPECT_EQ(str(s, "desired"), "paused");
-  EXPECT_EQ(str(s, "status"), "stopped") << "no run was started to be paused";
-  EXPECT_EQ(str(s, "next_run_at"), "<null>");
+  auto s = statusDoc("paused");
+  EXPECT_EQ(memberText(s, "desired"), "paused");
+  EXPECT_EQ(memberText(s, "status"), "stopped") << "no run was started to be paused";
+  EXPECT_EQ(memberText(s, "next_run_at"), "<null>");
   setClock("2026-01-01T10:05:00Z");
   ASSERT_TRUE(waitRuns("witness", 1));
   ASSERT_TRUE(waitFor([&] { return statusOf("witness") == "completed"; }, 20s));
@@ -146,14 +135,14 @@ TEST_F(Schedule, PauseSuspendsTheScheduleAndResumeResumesIt) {
   // Suspended across a restart too.
   ASSERT_TRUE(WIFEXITED(server_->kill(SIGTERM)));
   startScheduled();
-  s = status("paused");
-  EXPECT_EQ(str(s, "desired"), "paused");
-  EXPECT_EQ(str(s, "status"), "stopped");
-  EXPECT_EQ(str(s, "next_run_at"), "<null>");
+  s = statusDoc("paused");
+  EXPECT_EQ(memberText(s, "desired"), "paused");
+  EXPECT_EQ(memberText(s, "status"), "stopped");
+  EXPECT_EQ(memberText(s, "next_run_at"), "<null>");
   command("resume", "paused");
-  s = status("paused");
-  EXPECT_EQ(str(s, "desired"), "stopped") << "resume starts no run: the schedule does";
-  EXPECT_EQ(str(s, "next_run_at"), "2026-01-01T10:10:00.000Z");
+  s = statusDoc("paused");
+  EXPECT_EQ(memberText(s, "desired"), "stopped") << "resume starts no run: the schedule does";
+  EXPECT_EQ(memberText(s, "next_run_at"), "2026-01-01T10:10:00.000Z");
   setClock("2026-01-01T10:10:00Z");
   ASSERT_TRUE(waitRuns("paused", 1));
 }
@@ -166,10 +155,10 @@ TEST_F(Schedule, PausingARunningScheduledFlowPausesTheRunToo) {
   ASSERT_TRUE(waitFor([&] { return statusOf("long") == "running"; }, 20s));
   command("pause", "long");
   EXPECT_EQ(statusOf("long"), "paused");
-  EXPECT_EQ(str(status("long"), "next_run_at"), "<null>");
+  EXPECT_EQ(memberText(statusDoc("long"), "next_run_at"), "<null>");
   command("resume", "long");
   EXPECT_EQ(statusOf("long"), "running");
-  EXPECT_EQ(str(status("long"), "next_run_at"), "2026-01-01T10:10:00.000Z");
+  EXPECT_EQ(memberText(statusDoc("long"), "next_run_at"), "2026-01-01T10:10:00.000Z");
 }
 
 // A firing while the previous run goes on: skip, queue one run, or replace the run.
@@ -198,7 +187,8 @@ TEST_F(Schedule, OverlapSkipQueueAndReplace) {
   command("stop", "queue");
   ASSERT_TRUE(waitRuns("queue", 2));
   ASSERT_TRUE(waitFor([&] { return statusOf("queue") == "running"; }, 20s));
-  EXPECT_EQ(str(status("queue")["last_run"], "result"), "<null>") << "the queued run goes on";
+  EXPECT_EQ(memberText(statusDoc("queue")["last_run"], "result"), "<null>")
+      << "the queued run goes on";
 }
 
 // Firings missed while the engine was down: skipped, or one run with catch_up (not for a
@@ -224,9 +214,9 @@ TEST_F(Schedule, CatchUpRunsOnceForTheFiringsMissedWhileDown) {
   EXPECT_EQ(runs("catches"), 2u) << "exactly one run catches up";
   EXPECT_EQ(runs("skips"), 1u);
   EXPECT_EQ(runs("paused"), 1u) << "a paused flow's schedule is suspended: nothing catches up";
-  EXPECT_EQ(str(status("paused"), "next_run_at"), "<null>");
-  EXPECT_EQ(str(status("catches"), "next_run_at"), "2026-01-01T10:25:00.000Z");
-  EXPECT_EQ(str(status("skips"), "next_run_at"), "2026-01-01T10:25:00.000Z");
+  EXPECT_EQ(memberText(statusDoc("paused"), "next_run_at"), "<null>");
+  EXPECT_EQ(memberText(statusDoc("catches"), "next_run_at"), "2026-01-01T10:25:00.000Z");
+  EXPECT_EQ(memberText(statusDoc("skips"), "next_run_at"), "2026-01-01T10:25:00.000Z");
   // Down again from 10:22 to 10:24: no firing of */5 was missed since the 10:20 the catch-up
   // ran for; every3 missed 10:24 (after its 10:21).
   ASSERT_TRUE(waitFor([&] { return statusOf("catches") == "completed"; }, 20s));
@@ -243,14 +233,14 @@ TEST_F(Schedule, PutAndDeleteChangeTheSchedule) {
   create(R"([{"flow_id":"later","type":"probe","config":{"interval_ms":5,"done_after":1}},)" +
          job("dropped", "*/5 * * * *") + "," + job("deleted", "*/5 * * * *") + "," +
          job("witness", "*/5 * * * *") + "]");
-  EXPECT_EQ(str(status("later"), "next_run_at"), "<absent>");
+  EXPECT_EQ(memberText(statusDoc("later"), "next_run_at"), "<absent>");
   ASSERT_EQ(put("/flows/later", job("later", "*/5 * * * *")).status, 200);
-  EXPECT_EQ(str(status("later"), "next_run_at"), "2026-01-01T10:05:00.000Z");
+  EXPECT_EQ(memberText(statusDoc("later"), "next_run_at"), "2026-01-01T10:05:00.000Z");
   ASSERT_EQ(
       put("/flows/dropped", R"({"flow_id":"dropped","type":"probe","config":{"done_after":1}})")
           .status,
       200);
-  EXPECT_EQ(str(status("dropped"), "next_run_at"), "<absent>");
+  EXPECT_EQ(memberText(statusDoc("dropped"), "next_run_at"), "<absent>");
   ASSERT_EQ(del("/flows/deleted").status, 200);
   setClock("2026-01-01T10:05:00Z");
   ASSERT_TRUE(waitRuns("witness", 1));
