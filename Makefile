@@ -29,7 +29,7 @@ build: deps $(BUILD)/CMakeCache.txt
 # For plugin authors: the engine, the bundled plugins and the SDK (no tests), installed to
 # $(PREFIX) (default /opt/sluice) with the CMake package find_package(Sluice) finds.
 sdk: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS) --target sluice noop ticker line_pipe
+	cmake --build $(BUILD) -j $(JOBS) --target sluice noop ticker line_pipe exec http
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: build
@@ -53,9 +53,9 @@ $(BUILD_TSAN)/CMakeCache.txt:
 
 test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests api_unit_tests
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime|FlowUpdate|FlowInstance|TokenBook|GateTest|FailureLimiter|ChangeFeed|Histogram|Scheduler)'
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime|FlowUpdate|FlowInstance|TokenBook|GateTest|FailureLimiter|ChangeFeed|Histogram|Scheduler|FlowLogs)'
 
-# libFuzzer targets (docs/fuzzing.md), clang-built in a build of their own: each runs 30 s.
+# libFuzzer targets (docs/fuzzing.md), clang-built in a build of their own: each runs 20 s.
 $(BUILD_FUZZ)/CMakeCache.txt:
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_WERROR=ON $(CMAKE_FLAGS)
 

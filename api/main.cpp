@@ -107,6 +107,29 @@ std::filesystem::path executableDir() {
   return ec ? std::filesystem::current_path() : exe.parent_path();
 }
 
+// --exec-allow: absolute directories, normalised, joined with commas ("" when none).
+sluice::Result<std::string> execAllowList(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string entry = text.substr(start, comma - start);
+    start = comma + 1;
+    if (entry.empty()) continue;
+    const std::filesystem::path p(entry);
+    if (!p.is_absolute()) {
+      return sluice::Error{
+          sluice::ErrorKind::kInvalid, "'" + entry + "' is not an absolute directory", {}};
+    }
+    std::string normal = p.lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+    if (!out.empty()) out += ',';
+    out += normal;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,6 +163,8 @@ int main(int argc, char** argv) {
   std::string advertise_url;
   std::string lease_ttl = "10s";
   std::string schedule_clock;
+  std::string exec_allow;
+  uint64_t flow_log_bytes = 1 << 20;
   bool version = false;
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
@@ -169,6 +194,15 @@ int main(int argc, char** argv) {
                  "for tests and dry runs: the schedules' clock reads the time from FILE (one RFC "
                  "3339 UTC time, e.g. 2026-03-29T00:59:00Z), re-read every 20 ms, instead of "
                  "the system clock");
+  app.add_option("--exec-allow", exec_allow,
+                 "comma-separated absolute directories whose executables flows of the bundled "
+                 "`exec` type may run (arbitrary command execution: docs/exec.md). Default none: "
+                 "the type refuses every configuration")
+      ->envname("SLUICE_EXEC_ALLOW");
+  app.add_option("--flow-log-bytes", flow_log_bytes,
+                 "size at which a flow's log (its work's output, GET /flows/{id}/logs) rotates; "
+                 "a flow keeps at most twice this (default 1 MiB)")
+      ->check(CLI::Range(static_cast<uint64_t>(4096), static_cast<uint64_t>(1) << 34));
   app.add_option("--plugin-scan-timeout", plugin_scan_timeout,
                  "longest a new or changed plugin file may take to load in the scanner process "
                  "(default 10s); past it the file is refused as hung")
@@ -309,6 +343,16 @@ int main(int argc, char** argv) {
       std::clamp<int64_t>(sluice::parseDuration(plugin_scan_timeout)->count(), 1, 600'000));
   engine_options.plugin_dirs.push_back(executableDir() / ".." / "lib" / "sluice" / "plugins");
   for (const auto& d : plugin_dirs) engine_options.plugin_dirs.emplace_back(d);
+  engine_options.flow_log_bytes = flow_log_bytes;
+  if (auto allowed = execAllowList(exec_allow); !allowed.ok()) {
+    std::cerr << "sluice: --exec-allow: " << allowed.error().message << "\n";
+    return 2;
+  } else if (allowed.value().empty()) {
+    ::unsetenv("SLUICE_EXEC_ALLOW");  // the exec plugin (and its host processes) read it
+  } else {
+    ::setenv("SLUICE_EXEC_ALLOW", allowed.value().c_str(), 1);
+    spdlog::warn("the exec flow type may run executables under {}", allowed.value());
+  }
   if (!schedule_clock.empty()) {
     engine_options.schedule_clock = sluice::schedule::fileClock(schedule_clock);
     engine_options.schedule_poll = std::chrono::milliseconds(20);

@@ -228,6 +228,14 @@ class ApiRoutes : public http::EdgeHandler {
       }
       return allow({M::Get});
     }
+    if (seg.size() == 3 && seg[0] == "flows" && seg[2] == "logs") {
+      std::string id = seg[1];
+      route.tmpl = "/flows/{id}/logs";
+      if (m == M::Get) {
+        return to(Role::kViewer, [f, q, r, id](const AuditPtr&) { f->logs(id, *q, r); });
+      }
+      return allow({M::Get});
+    }
     if (seg.size() == 1 && seg[0] == "plugins") {
       route.tmpl = "/plugins";
       if (m == M::Get) return to(Role::kViewer, [e, r](const AuditPtr&) { listPlugins(*e, r); });

@@ -95,7 +95,7 @@ void FlowHandlers::page(const Http::Request& req, const ReplyPtr& r, bool status
     if (!query.status) {
       problem(
           "status must be one of stopped, starting, running, pausing, paused, resuming, "
-          "stopping, failed, not '" +
+          "stopping, failed, completed, not '" +
           *st + "'");
     }
   }

@@ -188,6 +188,18 @@ void FlowHandlers::put(const std::string& id, const Http::Request& req, const Re
 
 void FlowHandlers::remove(const std::string& id, const Http::Request& req, const ReplyPtr& r,
                           const AuditPtr& audit) {
+  // ?force=true deletes a flow others list in runtime.after (they then wait for nothing).
+  bool bad = false;
+  bool force = false;
+  if (auto f = queryValue(req, "force", &bad); f && !bad) {
+    if (*f != "true" && *f != "false") {
+      return r->send(
+          400, errorBody("invalid query string: force must be true or false, not '" + *f + "'",
+                         {{std::nullopt, "", "", "force must be true or false"}}));
+    }
+    force = *f == "true";
+  }
+  if (bad) return r->send(400, errorBody("invalid query string: malformed percent-encoding"));
   if (audit) audit->entry.status = 200;
   engine_.remove(
       id,
@@ -195,7 +207,7 @@ void FlowHandlers::remove(const std::string& id, const Http::Request& req, const
         if (!result.ok()) return sendError(r, result.error(), NotFoundAs::k400);
         r->send(200, deletedBody(id, result.value()));
       },
-      audit, ifMatch(req));
+      audit, ifMatch(req), force);
 }
 
 void FlowHandlers::command(const Http::Request& req, const ReplyPtr& r, const AuditPtr& audit) {

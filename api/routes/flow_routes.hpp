@@ -35,6 +35,8 @@ class FlowHandlers {
   void statusAll(const Pistache::Http::Request& req, const http::ReplyPtr& r);
   void statusOne(const std::string& id, const Pistache::Http::Request& req,
                  const http::ReplyPtr& r);
+  /// GET /flows/<id>/logs?tail=N (flow_logs.cpp).
+  void logs(const std::string& id, const Pistache::Http::Request& req, const http::ReplyPtr& r);
   void create(const Pistache::Http::Request& req, const http::ReplyPtr& r, const AuditPtr& audit);
   void validate(const Pistache::Http::Request& req, const http::ReplyPtr& r);
   void put(const std::string& id, const Pistache::Http::Request& req, const http::ReplyPtr& r,

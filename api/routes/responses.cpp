@@ -95,6 +95,30 @@ void writeStatus(Writer& w, const FlowStatus& s) {
       w.Null();
     }
   }
+  if (s.has_after) {
+    // runtime.after: the upstream runs it still waits for (empty: none; it starts, or started).
+    w.Key("waiting_for");
+    w.StartArray();
+    for (const auto& wait : s.waiting_for) {
+      w.StartObject();
+      w.Key("flow_id");
+      str(w, wait.flow_id);
+      w.Key("on");
+      str(w, std::string(toString(wait.on)));
+      w.Key("last_result");  // how its last run since this flow's last start ended; null: none
+      if (wait.last_result == RunResult::kNone) {
+        w.Null();
+      } else {
+        str(w, std::string(toString(wait.last_result)));
+      }
+      if (wait.missing) {
+        w.Key("missing");  // deleted with ?force=true
+        w.Bool(true);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("runs");  // runs begun, and the last one (null: never ran): durable
   w.Uint64(s.runs);
   w.Key("last_run");

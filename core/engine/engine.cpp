@@ -57,6 +57,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
       store_(std::move(store)),
       registry_(registryOptions(options)),
       pool_(options.workers),
+      flow_logs_(options.data_dir / "logs", options.flow_log_bytes),
       services_{&pool_,
                 &timer_,
                 store_.get(),
@@ -75,6 +76,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     spdlog::error("event ids: {}", first.error().message);
     return 0;
   });
+  services_.logs = &flow_logs_;
   services_.resolve_type = [this](const std::string& type) { return registry_.find(type); };
   services_.run_ended = [this](const std::string& id) { onRunEnded(id); };
   services_.completed = [this](const std::shared_ptr<FlowRuntime>& flow, uint64_t seq) {
@@ -224,6 +226,8 @@ std::vector<Problem> Engine::validate(const std::vector<FlowSpec>& specs) {
   std::vector<Problem> problems = batchProblems(specs);
   std::lock_guard lock(catalog_mu_);
   existingProblems(specs, problems);
+  graphProblems(specs, true, problems);
+  sortByIndex(problems);
   return problems;
 }
 
@@ -234,6 +238,8 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
     std::lock_guard lock(catalog_mu_);
     if (shut_down_) return Error{ErrorKind::kUnavailable, "the engine is shutting down", {}};
     existingProblems(specs, problems);
+    graphProblems(specs, true, problems);
+    sortByIndex(problems);
     if (!problems.empty()) {
       std::string msg = problems.size() == 1 ? problems[0].message
                                              : std::to_string(problems.size()) +
@@ -278,6 +284,14 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
     return;
   }
   auto problems = checkAgainstTypes({spec});
+  uint64_t pending = 0;
+  {
+    // Against the catalog with the edges of the updates still being applied; this update's
+    // edges count for the checks of others from now until it is applied or fails.
+    std::lock_guard lock(catalog_mu_);
+    graphProblems({spec}, false, problems);
+    if (problems.empty()) pending_after_[spec.id] = {pending = ++pending_seq_, spec.runtime.after};
+  }
   if (!problems.empty()) {
     for (auto& p : problems) p.index.reset();
     std::string msg = problems.size() == 1
@@ -292,10 +306,15 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
   FlowSpec scheduled = spec;
   flow->update(
       std::move(spec), type,
-      [this, done, record, scheduled = std::move(scheduled), id = flow->id(),
+      [this, done, record, scheduled = std::move(scheduled), id = flow->id(), pending,
        weak = std::weak_ptr<FlowRuntime>(flow)](const Result<Done>& r) {
         auto f = weak.lock();
         if (f) f->writeEnds(nextWriteMark());
+        {
+          std::lock_guard lock(catalog_mu_);
+          auto p = pending_after_.find(id);
+          if (p != pending_after_.end() && p->second.first == pending) pending_after_.erase(p);
+        }
         if (r.ok()) {
           std::lock_guard lock(catalog_mu_);
           // Unless it was deleted (or deleted and created again) meanwhile.
@@ -312,7 +331,7 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
 }
 
 void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> done,
-                    AuditPtr audit, std::optional<std::vector<std::string>> if_match) {
+                    AuditPtr audit, std::optional<std::vector<std::string>> if_match, bool force) {
   std::shared_ptr<FlowRuntime> flow;
   std::optional<Error> refused;
   if (cluster_) findFresh(id);  // created on another node a moment ago
@@ -325,6 +344,8 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
                       {}};
     } else if (auto why = mismatch(if_match, it->second->recordJson(), id)) {
       refused = std::move(*why);
+    } else if (auto deps = dependentsLocked(id); !force && !deps.empty()) {
+      refused = dependentsError(id, deps);
     } else if (auto stored = store_->deleteFlow(id, audit.get()); !stored.ok()) {
       refused = stored.error();
     } else {
@@ -336,6 +357,13 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
       }
       flows_.erase(it);
       order_.erase(std::find(order_.begin(), order_.end(), flow));
+      pending_after_.erase(id);
+      flow->dropOutput();  // what it writes while it stops goes nowhere
+      flow_logs_.remove(id);
+      {
+        std::lock_guard dag(dag_mu_);
+        triggered_.erase(id);
+      }
       scheduler_->remove(id);
       {
         std::lock_guard queued(queued_mu_);
@@ -352,6 +380,7 @@ void Engine::remove(const std::string& id, std::function<void(Result<Outcome>)> 
         // is dropped when the store opens.
         auto r = store->deleteState(incarnation);
         if (!r.ok()) spdlog::error("flow {}: {}", id, r.error().message);
+
         publishConfig(id, "deleted");  // after the flow's last transitions
         done(o);
       });

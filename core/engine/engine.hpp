@@ -21,6 +21,7 @@
 
 #include "core/cluster/coordinator.hpp"
 #include "core/events/change_feed.hpp"
+#include "core/logs/flow_logs.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/flow_spec.hpp"
 #include "core/model/states.hpp"
@@ -58,6 +59,8 @@ struct EngineOptions {
   /// (sluice --schedule-clock FILE); the scheduler reads it at least every schedule_poll.
   std::function<std::chrono::system_clock::time_point()> schedule_clock = nullptr;
   std::chrono::milliseconds schedule_poll{1000};
+  /// A flow's log (<data_dir>/logs/<id>.log, its work's output) rotates past this size.
+  uint64_t flow_log_bytes = 1 << 20;
 };
 
 struct CommandRequest {
@@ -111,8 +114,10 @@ class Engine final : private cluster::Participant {
   void update(FlowSpec spec, std::function<void(Result<std::string>)> done,
               AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {});
   /// Deletes a flow (stopping it first); `done` gets where the flow's instance ended.
+  /// Refused (kInvalid) while other flows list it in runtime.after, unless `force`.
   void remove(const std::string& id, std::function<void(Result<Outcome>)> done,
-              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {});
+              AuditPtr audit = nullptr, std::optional<std::vector<std::string>> if_match = {},
+              bool force = false);
   /// Validates a command atomically, stores the desired states, applies it to every addressed
   /// flow in parallel; `done` gets one detail per flow in the order addressed. A command for
   /// every flow records their ids in the audit entry.
@@ -121,6 +126,9 @@ class Engine final : private cluster::Participant {
                AuditPtr audit = nullptr);
 
   std::optional<FlowStatus> status(const std::string& id);
+  /// The last `tail` lines of the log of `id` (its work's output), oldest first; kNotFound when
+  /// no such flow exists.
+  Result<std::vector<LogLine>> logs(const std::string& id, size_t tail);
   std::vector<FlowStatus> statusAll() const;
 
   /// One page of flows in creation order: those after `after` that match the filters.
@@ -225,6 +233,22 @@ class Engine final : private cluster::Participant {
   /// flow that runs elsewhere, with the owner node and its epoch.
   FlowStatus statusOf(const FlowRuntime& flow) const;
 
+  // Dependencies, runtime.after (engine_dag.cpp).
+  /// catalog_mu_ held: upstreams that do not exist, and cycles, of `specs` put in the catalog
+  /// (`creating`: problems carry the index of the spec).
+  void graphProblems(const std::vector<FlowSpec>& specs, bool creating,
+                     std::vector<Problem>& problems) const;
+  /// catalog_mu_ held: the flows that list `id` in runtime.after, in creation order.
+  std::vector<std::string> dependentsLocked(const std::string& id) const;
+  /// catalog_mu_ held: runtime.after of `flow`, as an update being applied will make it.
+  std::vector<AfterSpec> afterLocked(const FlowRuntime& flow) const;
+  /// Why `id` may not be deleted: `deps` run after it.
+  static Error dependentsError(const std::string& id, const std::vector<std::string>& deps);
+  /// The edges of runtime.after of `flow` not met yet (catalog_mu_ not held).
+  std::vector<FlowStatus::AfterWait> unmetAfter(const FlowRuntime& flow) const;
+  /// A run of `upstream` ended: starts the flows whose every edge is now met.
+  void startDependents(const std::string& upstream);
+
   // ---- engine_schedule.cpp (docs/orchestration.md)
   /// Gives the scheduler the flow's schedule (or takes it away): from now, or at the restore
   /// from the flow's last run when it catches up. A flow whose desired state is paused has its
@@ -284,6 +308,7 @@ class Engine final : private cluster::Participant {
   PluginRegistry registry_;
   ThreadPool pool_;
   Timer timer_;
+  FlowLogs flow_logs_;  // outlives the flows, which write to it until they are destroyed
   EngineServices services_;
 
   mutable std::mutex catalog_mu_;  // serializes catalog changes; held while storing them
@@ -322,6 +347,13 @@ class Engine final : private cluster::Participant {
     std::string metrics;
   };
   std::unordered_map<std::string, Published> published_;  // coordinator thread only
+
+  std::mutex dag_trigger_mu_;  // one dependency check-and-start at a time
+  // guarded by catalog_mu_: runtime.after of updates accepted and not applied yet (sequence)
+  std::map<std::string, std::pair<uint64_t, std::vector<AfterSpec>>> pending_after_;
+  uint64_t pending_seq_ = 0;  // guarded by catalog_mu_
+  mutable std::mutex dag_mu_;
+  std::map<std::string, SystemTime> triggered_;  // guarded by dag_mu_: last start by `after`
 
   // Schedules: declared last, destroyed first (its thread calls into the catalog).
   std::mutex queued_mu_;

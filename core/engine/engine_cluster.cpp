@@ -157,6 +157,7 @@ FlowStatus Engine::statusOf(const FlowRuntime& flow) const {
     s.scheduled = true;
     s.next_run_at = *next;
   }
+  if (s.has_after = !flow.after().empty(); s.has_after) s.waiting_for = unmetAfter(flow);
   if (!cluster_) return s;
   s.clustered = true;
   std::lock_guard lock(placement_mu_);

@@ -9,23 +9,6 @@
 namespace sluice {
 namespace {
 
-bool busy(State s) {
-  switch (s) {
-    case State::kStarting:
-    case State::kRunning:
-    case State::kPausing:
-    case State::kPaused:
-    case State::kResuming:
-    case State::kStopping:
-      return true;
-    case State::kStopped:
-    case State::kFailed:
-    case State::kCompleted:
-      return false;
-  }
-  return false;
-}
-
 std::string_view overlapName(Overlap o) {
   switch (o) {
     case Overlap::kSkip:
@@ -70,7 +53,7 @@ void Engine::onScheduleFire(const std::string& id, SystemTime due) {
   const State state = flow->status().state;
   spdlog::info("flow {}: schedule '{}' fired (due {})", id, spec.runtime.schedule->cron,
                formatTime(due));
-  if (!busy(state)) return startScheduled(id, "scheduled run");
+  if (!isActive(state)) return startScheduled(id, "scheduled run");
   switch (overlap) {
     case Overlap::kSkip:
       spdlog::warn("flow {}: scheduled run skipped: the previous run is still {} (overlap {})", id,
@@ -103,6 +86,8 @@ void Engine::onScheduleFire(const std::string& id, SystemTime due) {
 }
 
 void Engine::onRunEnded(const std::string& id) {
+  // Not on the flow's strand (this is called from inside its op): on a worker.
+  pool_.post([this, id] { startDependents(id); });
   {
     std::lock_guard lock(queued_mu_);
     if (queued_runs_.erase(id) == 0) return;

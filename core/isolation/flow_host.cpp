@@ -96,6 +96,11 @@ void bindHostTable(HostClient& c) {
     w.i32(level).str(std::string_view(m, n));
     client(ctx)->send(w.frame());
   };
+  h.output = [](void* ctx, int32_t stream, const char* data, size_t n) {
+    proto::Writer w(proto::Kind::kOutput, 0);
+    w.i32(stream).str(std::string_view(data, n));
+    client(ctx)->send(w.frame());
+  };
   h.counter_add = [](void* ctx, const char* name, size_t n, int64_t delta) {
     proto::Writer w(proto::Kind::kCounter, 0);
     w.str(std::string_view(name, n)).i64(delta);

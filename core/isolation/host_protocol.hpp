@@ -38,6 +38,7 @@ enum class Kind : uint8_t {
   kGauge = 23,           // one-way: str name, f64 value
   kCall = 24,            // host function needing an answer: u8 fn, str key, str value
   kValidateResult = 25,  // i32 status, u32 n, n x (str path, str message)
+  kOutput = 26,          // one-way: i32 stream, str bytes (host function `output`, ABI 1.4)
 };
 
 enum class Fn : uint8_t {

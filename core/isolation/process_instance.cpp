@@ -206,6 +206,14 @@ struct Channel {
           host->log(host->ctx, level, msg.data(), msg.size());
           break;
         }
+        case proto::Kind::kOutput: {
+          int32_t stream = r.i32();
+          std::string bytes = r.str();
+          if (host->struct_size >= SLUICE_HOST_SIZE_1_4 && host->output != nullptr) {
+            host->output(host->ctx, stream, bytes.data(), bytes.size());
+          }
+          break;
+        }
         case proto::Kind::kCounter: {
           std::string name = r.str();
           int64_t delta = r.i64();

@@ -1,17 +1,12 @@
-// Durations as the CLI writes them: "500ms", "10s", "5m", "2h", "30d".
+// Durations as the CLI writes them: "500ms", "10s", "5m", "2h", "30d". The parser is the SDK's
+// (plugins read their "timeout" members with the same one).
 #pragma once
 
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
+#include <sluice/sdk/duration.hpp>
 
 namespace sluice {
 
-/// Parses "<digits><unit>" with unit ms, s, m, h or d; nothing on any other text or overflow.
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
-
-/// The shortest exact spelling of `d` in the same units ("1500ms", "10s", "2h").
-std::string formatDuration(std::chrono::milliseconds d);
+using sdk::formatDuration;
+using sdk::parseDuration;
 
 }  // namespace sluice

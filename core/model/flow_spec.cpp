@@ -143,7 +143,82 @@ void parseSchedule(const rapidjson::Value& v, std::optional<ScheduleSpec>* out,
   *out = s;
 }
 
+void parseAfter(const rapidjson::Value& v, std::vector<AfterSpec>* out,
+                std::vector<Problem>& problems) {
+  const std::string path = "/runtime/after";
+  const std::string rule =
+      "runtime.after must be an array of {\"flow_id\": \"...\", \"on\": "
+      "\"succeeded|failed|completed\"}";
+  if (!v.IsArray()) return add(problems, path, rule);
+  if (v.Size() > 100) return add(problems, path, "runtime.after lists at most 100 upstream flows");
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    const std::string at = path + "/" + std::to_string(i);
+    const rapidjson::Value& e = v[i];
+    if (!e.IsObject()) {
+      add(problems, at, rule);
+      continue;
+    }
+    AfterSpec edge;
+    bool has_id = false;
+    for (auto m = e.MemberBegin(); m != e.MemberEnd(); ++m) {
+      const std::string key(m->name.GetString(), m->name.GetStringLength());
+      const std::string text = m->value.IsString()
+                                   ? std::string(m->value.GetString(), m->value.GetStringLength())
+                                   : std::string();
+      if (key == "flow_id") {
+        has_id = true;
+        if (!m->value.IsString() || !isValidFlowId(text)) {
+          add(problems, at + "/flow_id",
+              "runtime.after[" + std::to_string(i) + "].flow_id must be the id of a flow");
+        } else {
+          edge.flow_id = text;
+        }
+      } else if (key == "on") {
+        if (m->value.IsString() && text == "succeeded") {
+          edge.on = AfterOn::kSucceeded;
+        } else if (m->value.IsString() && text == "failed") {
+          edge.on = AfterOn::kFailed;
+        } else if (m->value.IsString() && text == "completed") {
+          edge.on = AfterOn::kCompleted;
+        } else {
+          add(problems, at + "/on",
+              "runtime.after[" + std::to_string(i) +
+                  "].on must be \"succeeded\", \"failed\" or \"completed\"");
+        }
+      } else {
+        add(problems, at + "/" + key,
+            "unknown setting \"" + key + "\" of runtime.after[" + std::to_string(i) +
+                "] (known: flow_id, on)");
+      }
+    }
+    if (!has_id) {
+      add(problems, at + "/flow_id",
+          "runtime.after[" + std::to_string(i) + "].flow_id is required");
+      continue;
+    }
+    for (const AfterSpec& seen : *out) {
+      if (!edge.flow_id.empty() && seen.flow_id == edge.flow_id) {
+        add(problems, at + "/flow_id",
+            "runtime.after lists flow '" + edge.flow_id + "' more than once");
+      }
+    }
+    out->push_back(std::move(edge));
+  }
+}
+
 }  // namespace
+
+std::string_view toString(AfterOn on) {
+  switch (on) {
+    case AfterOn::kSucceeded:
+      return "succeeded";
+    case AfterOn::kFailed:
+      return "failed";
+    case AfterOn::kCompleted:
+      return "completed";
+  }
+  return "succeeded";
+}
 
 bool isReservedFlowId(std::string_view id) {
   return id == "status" || id == "commands" || id == "validate";
@@ -236,6 +311,8 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           parseRestart(m->value, &out->runtime.restart, problems);
         } else if (key == "schedule") {
           parseSchedule(m->value, &out->runtime.schedule, problems);
+        } else if (key == "after") {
+          parseAfter(m->value, &out->runtime.after, problems);
         } else if (key == "memory_limit_mb") {
           if (!m->value.IsInt64() || m->value.GetInt64() < 1 || m->value.GetInt64() > 1'048'576) {
             add(problems, "/runtime/memory_limit_mb",
@@ -247,7 +324,7 @@ bool parseFlowSpec(const rapidjson::Value& v, std::string_view path_id, FlowSpec
           add(problems, "/runtime/" + key,
               "unknown runtime setting \"" + key +
                   "\" (known: start_timeout_ms, stop_timeout_ms, isolation, memory_limit_mb, "
-                  "restart, schedule)");
+                  "restart, schedule, after)");
         }
       }
     }

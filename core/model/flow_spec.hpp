@@ -36,6 +36,20 @@ struct ScheduleSpec {
   bool catch_up = false;  // after downtime, run once for the firings missed
 };
 
+/// runtime.after[].on: how an upstream's run must end for this flow to start.
+enum class AfterOn {
+  kSucceeded,  // its run succeeded (the flow completed)
+  kFailed,     // its run failed
+  kCompleted,  // its run ended, whatever the result (succeeded, failed or cancelled)
+};
+std::string_view toString(AfterOn on);
+
+/// One edge of runtime.after: this flow starts once every upstream's run ended as required.
+struct AfterSpec {
+  std::string flow_id;
+  AfterOn on = AfterOn::kSucceeded;
+};
+
 struct RuntimeOptions {
   uint32_t start_timeout_ms = 10'000;  // start (and pause/resume) hooks must return within this
   uint32_t stop_timeout_ms = 5'000;    // a soft stop past this escalates to a hard stop
@@ -43,6 +57,7 @@ struct RuntimeOptions {
   uint32_t memory_limit_mb = 0;  // process isolation only; 0 = no limit
   RestartPolicy restart;
   std::optional<ScheduleSpec> schedule;
+  std::vector<AfterSpec> after;  // upstream flows (a DAG: docs/orchestration.md)
 };
 
 inline constexpr uint32_t kMaxTimeoutMs = 600'000;

@@ -30,6 +30,11 @@ enum class Command { kStart, kStop, kPause, kResume };
 
 enum class StopMode { kSoft = 0, kHard = 1 };
 
+/// A run is in progress (or a command on it): not stopped, failed or completed.
+constexpr bool isActive(State s) {
+  return s != State::kStopped && s != State::kFailed && s != State::kCompleted;
+}
+
 constexpr std::string_view toString(Desired d) {
   switch (d) {
     case Desired::kStopped:

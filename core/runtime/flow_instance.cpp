@@ -131,7 +131,8 @@ bool FlowRuntime::destroyInstance(std::string* error) {
     std::lock_guard lock(kill_mu_);
     killable_.reset();
   }
-  ++step_generation_;  // steps scheduled for this instance are void
+  ++step_generation_;    // steps scheduled for this instance are void
+  host_->flushOutput();  // the run's last partial line of output, if any
   // The instance (and whatever still holds it: a runner, a late hook) co-owns its type and so
   // its library; the flow itself lets go, so that a retired version can be unloaded.
   instance_.reset();

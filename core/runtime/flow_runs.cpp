@@ -12,6 +12,22 @@ void FlowRuntime::setRuns(uint64_t runs, RunRecord last) {
   std::lock_guard lock(mu_);
   runs_ = runs;
   last_run_ = std::move(last);
+  if (last_run_.ended) last_ended_ = last_run_;
+}
+
+RunRecord FlowRuntime::lastRun() const {
+  std::lock_guard lock(mu_);
+  return last_run_;
+}
+
+RunRecord FlowRuntime::lastEndedRun() const {
+  std::lock_guard lock(mu_);
+  return last_ended_;
+}
+
+std::vector<AfterSpec> FlowRuntime::after() const {
+  std::lock_guard lock(mu_);
+  return spec_.runtime.after;
 }
 
 std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const std::string& error) {
@@ -41,6 +57,7 @@ std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const s
         break;
     }
     end_as_.reset();
+    last_ended_ = last_run_;
   } else {
     return std::nullopt;
   }

@@ -21,7 +21,7 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
       accepted_(desired),
       since_(std::chrono::system_clock::now()),
       host_(std::make_shared<HostBinding>(id_, incarnation, services->files_root, services->store,
-                                          &signals_, &metrics_)),
+                                          &signals_, &metrics_, services->logs)),
       strand_(std::make_shared<Strand>(services->pool)) {
   if (!type_) {
     state_ = State::kFailed;

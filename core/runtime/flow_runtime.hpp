@@ -79,6 +79,7 @@ struct EngineServices {
   /// since `command_seq`. Null: the flow does both itself.
   std::function<void(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq)> completed =
       nullptr;
+  FlowLogs* logs = nullptr;  // the flows' output (host function `output`); null: not kept
   bool mayRun() const {
     return run_until_ns == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <
                                           run_until_ns->load(std::memory_order_acquire);
@@ -185,6 +186,14 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void setStoredVersion(std::string version);
   /// The runs stored with the flow (flow_runs.cpp): how many began, and the last one.
   void setRuns(uint64_t runs, RunRecord last);
+  /// The last run (the one in progress, if any).
+  RunRecord lastRun() const;
+  /// From now on the output of the flow's work is dropped (the flow is being deleted).
+  void dropOutput() { host_->dropOutput(); }
+  /// The last run that ended (runtime.after looks at it while the next one runs).
+  RunRecord lastEndedRun() const;
+  /// runtime.after of the configuration as it stands.
+  std::vector<AfterSpec> after() const;
   /// The next start runs the stored version again, while it is loaded and the pin allows it:
   /// automatic starts (the engine's restore, a failover, the restart policy) never change a
   /// flow's code; a start by command runs the newest version the pin allows.
@@ -312,6 +321,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   int queued_commands_ = 0;          // guarded by mu_: start/pause/resume accepted, not run yet
   uint64_t runs_ = 0;                // guarded by mu_: runs begun
   RunRecord last_run_;               // guarded by mu_
+  RunRecord last_ended_;             // guarded by mu_: the last run with an end
   bool run_active_ = false;          // guarded by mu_: a run began and did not end
   std::optional<RunResult> end_as_;  // guarded by mu_: how a run that stops now ends
   uint64_t run_writes_ = 0;          // guarded by mu_: numbers RunWrites

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/model/flow_spec.hpp"
 #include "core/model/run_record.hpp"
 #include "core/model/states.hpp"
 #include "core/model/wall_clock.hpp"  // formatTime
@@ -39,6 +40,15 @@ struct FlowStatus {
   std::optional<SystemTime> next_run_at;      // when it fires next (none: suspended, or never)
   uint64_t runs = 0;                          // runs begun (core/model/run_record.hpp)
   RunRecord last_run;                         // the last one; never ran when not started
+  /// runtime.after: the upstream runs this flow still waits for (docs/orchestration.md).
+  struct AfterWait {
+    std::string flow_id;
+    AfterOn on = AfterOn::kSucceeded;
+    RunResult last_result = RunResult::kNone;  // how its last run ended (none: never, or going)
+    bool missing = false;                      // no such flow (deleted with ?force=true)
+  };
+  bool has_after = false;  // runtime.after is set: waiting_for is shown
+  std::vector<AfterWait> waiting_for;
 };
 
 /// The data of a `state` event: {"flow_id","status","desired","since","error"} and, for a flow

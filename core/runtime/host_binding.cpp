@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/model/wall_clock.hpp"
 
@@ -13,13 +15,14 @@ HostBinding* self(void* ctx) { return static_cast<HostBinding*>(ctx); }
 }  // namespace
 
 HostBinding::HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root,
-                         Store* store, FlowSignals* signals, FlowMetrics* metrics)
+                         Store* store, FlowSignals* signals, FlowMetrics* metrics, FlowLogs* logs)
     : id_(std::move(flow_id)),
       incarnation_(incarnation),
       files_root_(std::move(files_root)),
       store_(store),
       signals_(signals),
-      metrics_(metrics) {
+      metrics_(metrics),
+      logs_(logs) {
   sluice_host& h = table_;
   h.struct_size = sizeof(sluice_host);
   h.abi_major = SLUICE_ABI_MAJOR;
@@ -41,10 +44,13 @@ HostBinding::HostBinding(std::string flow_id, Incarnation incarnation, std::stri
   h.files_root_len = files_root_.size();
   h.state_lookup = &stateLookup;
   h.stop_fd = &stopFd;
+  h.output = &output;
 }
 
 void HostBinding::detach() {
+  flushOutput();
   std::lock_guard lock(mu_);
+  logs_ = nullptr;
   store_ = nullptr;
   signals_ = nullptr;
   metrics_ = nullptr;
@@ -69,6 +75,32 @@ void HostBinding::log(void* ctx, int32_t level, const char* msg, size_t len) {
       break;
   }
   spdlog::log(l, "flow {}: {}", self(ctx)->id_, std::string_view(msg, len));
+}
+
+void HostBinding::output(void* ctx, int32_t stream, const char* data, size_t len) {
+  auto* b = self(ctx);
+  const int32_t s = stream == SLUICE_OUTPUT_STDERR ? SLUICE_OUTPUT_STDERR : SLUICE_OUTPUT_STDOUT;
+  std::lock_guard lock(b->mu_);
+  if (b->logs_ == nullptr) return;
+  std::vector<std::string> lines;
+  b->out_[s - 1].feed(std::string_view(data, len),
+                      [&](std::string_view line) { lines.emplace_back(line); });
+  b->logs_->append(b->id_, s, lines);
+}
+
+void HostBinding::dropOutput() {
+  std::lock_guard lock(mu_);
+  logs_ = nullptr;
+}
+
+void HostBinding::flushOutput() {
+  std::lock_guard lock(mu_);
+  if (logs_ == nullptr) return;
+  for (int32_t s : {SLUICE_OUTPUT_STDOUT, SLUICE_OUTPUT_STDERR}) {
+    std::vector<std::string> lines;
+    out_[s - 1].flush([&](std::string_view line) { lines.emplace_back(line); });
+    logs_->append(id_, s, lines);
+  }
 }
 
 void HostBinding::counterAdd(void* ctx, const char* name, size_t len, int64_t delta) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/logs/flow_logs.hpp"
 #include "core/runtime/flow_signals.hpp"
 #include "core/store/store.hpp"
 
@@ -20,9 +21,10 @@ namespace sluice {
 
 class HostBinding : public std::enable_shared_from_this<HostBinding> {
  public:
-  /// `store`, `signals` and `metrics` are borrowed: valid until detach() returns.
+  /// `store`, `signals`, `metrics` and `logs` are borrowed: valid until detach() returns.
+  /// `logs` null: output goes nowhere.
   HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root, Store* store,
-              FlowSignals* signals, FlowMetrics* metrics);
+              FlowSignals* signals, FlowMetrics* metrics, FlowLogs* logs = nullptr);
   HostBinding(const HostBinding&) = delete;
   HostBinding& operator=(const HostBinding&) = delete;
 
@@ -31,6 +33,10 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   /// From now on every host function answers as for a flow that is gone. Waits for calls in
   /// flight that use the borrowed objects. Idempotent.
   void detach();
+  /// Writes the partial lines of output left (a run ended) to the flow's log.
+  void flushOutput();
+  /// Drops output from now on (the flow is being deleted, its log with it).
+  void dropOutput();
 
  private:
   static void log(void* ctx, int32_t level, const char* msg, size_t len);
@@ -48,6 +54,7 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   static int32_t statePut(void* ctx, const char* key, size_t len, const char* value,
                           size_t value_len);
   static int32_t stateDelete(void* ctx, const char* key, size_t len);
+  static void output(void* ctx, int32_t stream, const char* data, size_t len);
 
   const std::string id_;
   const Incarnation incarnation_;
@@ -59,6 +66,8 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   FlowSignals* signals_;  // guarded by mu_; null once detached
   WakeFd detached_wake_;  // what stop_fd hands out once detached (raised)
   FlowMetrics* metrics_;  // guarded by mu_; null once detached
+  FlowLogs* logs_;        // guarded by mu_; null once detached
+  LineSplitter out_[2];   // guarded by mu_: partial lines of stdout and stderr
 };
 
 }  // namespace sluice

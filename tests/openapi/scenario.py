@@ -289,6 +289,13 @@ class Walker(AccessScenarios):
         w.call("GET", "/flows/status/{flow_id}", params={"flow_id": "walk-none"}, expect=404)
         w.call("GET", "/flows/status/{flow_id}", params={"flow_id": "%zz"}, raw_params=True,
                expect=400, label="malformed percent-escape")
+        # Logs: walk-a (a ticker) writes no output, its log is empty.
+        w.call("GET", "/flows/{flow_id}/logs", params={"flow_id": "walk-a"}, expect=200)
+        w.call("GET", "/flows/{flow_id}/logs", params={"flow_id": "walk-a"},
+               query={"tail": "5"}, expect=200)
+        w.call("GET", "/flows/{flow_id}/logs", params={"flow_id": "walk-a"},
+               query={"tail": "0"}, expect=400, invalid_request=True, label="tail out of range")
+        w.call("GET", "/flows/{flow_id}/logs", params={"flow_id": "walk-none"}, expect=404)
         w.call("PATCH", "/flows/commands", body={"command": "stop"}, expect=200,
                valid_request=True, label="stop every flow")
 

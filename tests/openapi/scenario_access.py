@@ -29,6 +29,7 @@ class AccessScenarios(WalkerCore):
             ("DELETE", "/flows/{flow_id}"): {"params": {"flow_id": "walk-none"}},
             ("GET", "/flows/status"): {},
             ("GET", "/flows/status/{flow_id}"): {"params": {"flow_id": "walk-a"}},
+            ("GET", "/flows/{flow_id}/logs"): {"params": {"flow_id": "walk-a"}},
             ("PATCH", "/flows/commands"): {"body": {"command": "start", "flow_ids": []}},
             ("POST", "/flows/validate"): {"body": []},
             ("GET", "/plugins"): {},

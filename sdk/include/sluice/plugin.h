@@ -44,7 +44,7 @@ extern "C" {
     "SLUICE_ABI_MAJOR/SLUICE_ABI_MINOR are set by sluice/plugin.h; to require a later engine, define SLUICE_PLUGIN_MIN_ABI_MINOR before including it"
 #endif
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 3
+#define SLUICE_ABI_MINOR 4
 
 /* The minimum engine ABI minor this plugin needs (what its descriptor declares as abi_minor).
  * 0 by default: the C++ SDK checks host->struct_size before it uses anything later. */
@@ -87,6 +87,10 @@ typedef int32_t sluice_status;
 #define SLUICE_LOG_INFO 2
 #define SLUICE_LOG_WARN 3
 #define SLUICE_LOG_ERROR 4
+
+/** Output streams for sluice_host.output (ABI 1.4). */
+#define SLUICE_OUTPUT_STDOUT 1
+#define SLUICE_OUTPUT_STDERR 2
 
 /** Flow type flags (at most one of them). */
 #define SLUICE_FLOW_HAS_STEP 1u         /* the engine schedules the step hook while the flow runs */
@@ -184,13 +188,23 @@ typedef struct sluice_host {
    * host cannot offer one (then poll with a timeout and check is_stop_requested).
    */
   int32_t (*stop_fd)(void* ctx);
+  /* ---- ABI 1.4: present when struct_size >= SLUICE_HOST_SIZE_1_4 ---- */
+  /**
+   * Appends `len` bytes of the output of the flow's work (`stream`: SLUICE_OUTPUT_STDOUT or
+   * SLUICE_OUTPUT_STDERR), such as a child process's, to the flow's log, which
+   * GET /flows/{id}/logs serves. The bytes need not be whole lines nor valid UTF-8: the host
+   * splits them into lines per stream, timestamps each line, escapes what is not UTF-8 and
+   * bounds the log's size (it rotates).
+   */
+  void (*output)(void* ctx, int32_t stream, const char* data, size_t len);
 } sluice_host;
 
-/** Size of sluice_host in ABI 1.0, 1.1 and 1.2: a plugin checks host->struct_size against these
- *  before it touches a member added later. */
+/** Size of sluice_host in ABI 1.0, 1.1, 1.2 (and 1.3, which added no host function) and 1.4: a
+ * plugin checks host->struct_size against these before it touches a member added later. */
 #define SLUICE_HOST_SIZE_1_0 (offsetof(sluice_host, files_root_len) + sizeof(size_t))
 #define SLUICE_HOST_SIZE_1_1 (offsetof(sluice_host, state_lookup) + sizeof(void*))
 #define SLUICE_HOST_SIZE_1_2 (offsetof(sluice_host, stop_fd) + sizeof(void*))
+#define SLUICE_HOST_SIZE_1_4 (offsetof(sluice_host, output) + sizeof(void*))
 
 /**
  * One flow type. Static storage in the plugin: it must live as long as the library is loaded.

@@ -93,6 +93,17 @@ class Host {
     return host_->stop_fd(host_->ctx);
   }
   int64_t nowMs() const { return host_->now_ms(host_->ctx); }
+  /// Appends output of the flow's work (a child process's stdout or stderr, say) to the flow's
+  /// log (GET /flows/{id}/logs): any bytes, not necessarily whole lines. A host older than
+  /// ABI 1.4 has no flow log: the bytes go to its log as info lines instead (false is returned).
+  bool output(int32_t stream, std::string_view bytes) const {
+    if (host_->struct_size >= SLUICE_HOST_SIZE_1_4 && host_->output != nullptr) {
+      host_->output(host_->ctx, stream, bytes.data(), bytes.size());
+      return true;
+    }
+    if (!bytes.empty()) info(bytes);
+    return false;
+  }
   /// Durable state: the stored value of `key`, or nothing.
   std::optional<std::string> stateGet(std::string_view key) const {
     std::string out;

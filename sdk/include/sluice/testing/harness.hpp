@@ -251,6 +251,12 @@ class Harness {
     std::lock_guard lock(state_->mu);
     return state_->logs;
   }
+  /// The bytes the flow wrote to `stream` through output() (ABI 1.4), in order.
+  std::string output(int32_t stream = SLUICE_OUTPUT_STDOUT) const {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->output.find(stream);
+    return it == state_->output.end() ? std::string() : it->second;
+  }
   /// Whether a captured log line contains `text`.
   bool logged(const std::string& text) const {
     for (const auto& l : logs()) {
@@ -294,6 +300,7 @@ class Harness {
     std::map<std::string, double> gauges;      // guarded by mu
     std::map<std::string, std::string> state;  // guarded by mu
     std::vector<LogLine> logs;                 // guarded by mu
+    std::map<int32_t, std::string> output;     // guarded by mu
     std::optional<Outcome> run_outcome;        // guarded by mu
     std::condition_variable run_done;
     std::atomic<bool> cancelled{false}, stop_requested{false}, paused{false}, state_fails{false};
@@ -352,6 +359,10 @@ class Harness {
     h.is_stop_requested = [](void* c) -> int32_t { return hs(c)->stop_requested ? 1 : 0; };
     h.now_ms = [](void* c) -> int64_t { return hs(c)->now_ms; };
     h.stop_fd = [](void* c) -> int32_t { return hs(c)->stop_fd; };
+    h.output = [](void* c, int32_t stream, const char* data, size_t n) {
+      std::lock_guard lock(hs(c)->mu);
+      hs(c)->output[stream].append(data, n);
+    };
     h.state_lookup = [](void* c, const char* k, size_t kn, sluice_value_sink sink,
                         void* sctx) -> sluice_status {
       if (hs(c)->state_fails) return SLUICE_ERROR;
