@@ -100,5 +100,43 @@ TEST_F(Pipeline, TheNightlySampleRunsExtractTransformNotify) {
   EXPECT_EQ(memberText(waits["waiting_for"][0], "last_result"), "failed");
 }
 
+// The `http` type in the real binary: a run per start, the expected status completes it (and
+// appends the body under the files root), another one fails it naming the status.
+class HttpFlow : public ApiFixture {};
+
+TEST_F(HttpFlow, ARunSendsOneRequestAndJudgesItsStatus) {
+  HttpTestServer server;
+  server.setResponse("/ok", {200, "pong\n"});
+  server.setResponse("/broken", {500, "database down"});
+  auto flow = [&](const std::string& id, const std::string& path, const std::string& more) {
+    return R"({"flow_id":")" + id + R"(","type":"http","config":{"url":")" + server.url(path) +
+           "\"" + more + "}}";
+  };
+  auto r = post("/flows", "[" + flow("ping", "/ok", R"(,"output":"pings.log")") + "," +
+                              flow("hook", "/broken", R"(,"method":"POST","body":"x")") + "]");
+  ASSERT_EQ(r.status, 201) << r.body;
+  for (int run = 1; run <= 2; ++run) {
+    ASSERT_EQ(patch(R"({"command":"start","flow_ids":["ping"]})").status, 200);
+    ASSERT_TRUE(waitFor(
+        [&] {
+          return statusOf("ping") == "completed" &&
+                 statusDoc("ping")["runs"].GetUint64() == static_cast<uint64_t>(run);
+        },
+        30s));
+  }
+  EXPECT_EQ(readFile(dir_ / "data" / "files" / "pings.log"), "pong\npong\n");
+  ASSERT_EQ(patch(R"({"command":"start","flow_ids":["hook"]})").status, 200);
+  ASSERT_TRUE(waitFor([&] { return statusOf("hook") == "failed"; }, 30s));
+  const std::string error = memberText(statusDoc("hook"), "error");
+  EXPECT_NE(error.find("unexpected status 500"), std::string::npos) << error;
+  EXPECT_NE(error.find("database down"), std::string::npos) << error;
+  EXPECT_EQ(memberText(statusDoc("hook")["last_run"], "result"), "failed");
+  EXPECT_EQ(server.requestCount(), 3u);
+  // A scheme other than http(s) is refused at POST, naming the member.
+  r = post("/flows", R"([{"flow_id":"x","type":"http","config":{"url":"file:///etc/passwd"}}])");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("/config/url"), std::string::npos) << r.body;
+}
+
 }  // namespace
 }  // namespace sluice::test
