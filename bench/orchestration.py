@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Scheduling and exec figures (issue 12), against the real binary.
 
-usage: bench/orchestration.py [build-dir]   (env: FLOWS=10000 IDLE_SECONDS=30 EXEC_RUNS=50)
+usage: bench/orchestration.py [build-dir]
+       (env: FLOWS=10000 IDLE_SECONDS=30 EXEC_RUNS=50 PARTS=idle,fire,exec)
 
 1. Idle CPU of FLOWS scheduled flows (a cron that does not fire during the measurement),
    against the same engine with FLOWS unscheduled flows, in the same run.
@@ -27,6 +28,7 @@ FLOWS = int(os.environ.get("FLOWS", "10000"))
 IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "30"))
 EXEC_RUNS = int(os.environ.get("EXEC_RUNS", "50"))
 TICKS = os.sysconf("SC_CLK_TCK")
+PARTS = os.environ.get("PARTS", "idle,fire,exec").split(",")
 
 
 class Server:
@@ -157,15 +159,19 @@ def exec_latency():
 def main():
     print(f"# orchestration figures: {FLOWS} flows, {IDLE_SECONDS:.0f} s idle, "
           f"{EXEC_RUNS} exec runs, {os.cpu_count()} cores")
-    sched_cpu, sched_rss = idle_cpu(True)
-    plain_cpu, plain_rss = idle_cpu(False)
-    print(f"idle CPU, {FLOWS} scheduled flows: {sched_cpu:.2f}% of a core, RSS {sched_rss:.0f} MB")
-    print(f"idle CPU, {FLOWS} unscheduled flows (baseline): {plain_cpu:.2f}% of a core, "
-          f"RSS {plain_rss:.0f} MB")
-    for n in (100, FLOWS):
+    if "idle" in PARTS:
+        sched_cpu, sched_rss = idle_cpu(True)
+        plain_cpu, plain_rss = idle_cpu(False)
+        print(f"idle CPU, {FLOWS} scheduled flows: {sched_cpu:.2f}% of a core, "
+              f"RSS {sched_rss:.0f} MB")
+        print(f"idle CPU, {FLOWS} unscheduled flows (baseline): {plain_cpu:.2f}% of a core, "
+              f"RSS {plain_rss:.0f} MB")
+    for n in ((100, FLOWS) if "fire" in PARTS else ()):
         p50, p99, worst = fire_to_start(n)
         print(f"fire-to-start, {n} flows firing at once: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
               f"max {worst:.1f} ms")
+    if "exec" not in PARTS:
+        return
     engine, baseline, answered = exec_latency()
     print(f"exec start-to-running (command sent -> child runs): p50 {pct(engine, 50):.2f} ms, "
           f"p99 {pct(engine, 99):.2f} ms")

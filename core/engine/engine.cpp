@@ -88,7 +88,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
   auto clock = options_.schedule_clock;
   if (!clock) clock = [] { return std::chrono::system_clock::now(); };
   scheduler_ = std::make_unique<schedule::Scheduler>(
-      std::move(clock), [this](const std::string& id, SystemTime due) { onScheduleFire(id, due); },
+      std::move(clock),
+      [this](const std::vector<schedule::Scheduler::Firing>& firings) { onScheduleFires(firings); },
       options_.schedule_poll);
 }
 

@@ -255,13 +255,19 @@ class Engine final : private cluster::Participant {
   /// schedule suspended.
   void scheduleFlow(const std::string& id, const FlowSpec& spec, Desired desired,
                     const RunRecord* restored_last_run = nullptr);
-  /// A schedule fired: starts the flow, or skips, queues or replaces the run going on.
-  void onScheduleFire(const std::string& id, SystemTime due);
+  /// Schedules fired: starts the idle flows (with one command), and for each flow whose run
+  /// still goes on skips, queues or replaces it.
+  void onScheduleFires(const std::vector<schedule::Scheduler::Firing>& firings);
   /// A run ended: a run the schedule queued starts now.
   void onRunEnded(const std::string& id);
   /// A run finished its work: desired state stopped, stored first (docs/api.md, completed).
   void onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq);
-  void startScheduled(const std::string& id, const char* why);
+  /// Starts flows through the command path, in one command (one by one when it is refused: a
+  /// flow deleted meanwhile does not keep the others from starting).
+  void startScheduled(const std::vector<std::string>& ids, const char* why);
+  void startScheduled(const std::string& id, const char* why) {
+    startScheduled(std::vector<std::string>{id}, why);
+  }
   /// A runtime for a stored flow (its configuration parsed again; kept verbatim when invalid).
   std::shared_ptr<FlowRuntime> makeRuntime(const StoredFlow& f);
   /// Cluster: the flow, after a round of the control loop when it is not known here yet (it

@@ -1,7 +1,8 @@
 // Engine: schedules (runtime.schedule, docs/orchestration.md). The scheduler's thread calls
-// onScheduleFire at each firing; the engine starts the flow through the same command path as
-// PATCH /flows/commands (stored desired state, the flow's strand), or applies the overlap rule
-// when the previous run still goes on. Only the node that runs a flow fires its schedule.
+// onScheduleFires with the firings that came due at once; the engine starts the idle flows
+// through the same command path as PATCH /flows/commands (one command: one stored transaction
+// of desired states, then each flow's strand), or applies the overlap rule when the previous
+// run still goes on. Only the node that runs a flow fires its schedule.
 #include <spdlog/spdlog.h>
 
 #include "core/engine/engine.hpp"
@@ -41,48 +42,59 @@ void Engine::scheduleFlow(const std::string& id, const FlowSpec& spec, Desired d
   status_changes_.fetch_add(1);
 }
 
-void Engine::onScheduleFire(const std::string& id, SystemTime due) {
-  status_changes_.fetch_add(1);  // its next_run_at moved on
-  auto flow = find(id);
-  if (!flow || !flow->local()) return;  // deleted meanwhile, or another node runs it
-  const FlowSpec spec = flow->spec();
-  if (!spec.runtime.schedule) return;
-  flow->noteFiring(due);  // stored: catch_up counts the firings missed after it
-  if (flow->desired() == Desired::kPaused) return;  // paused since the firing was taken
-  const Overlap overlap = spec.runtime.schedule->overlap;
-  const State state = flow->status().state;
-  spdlog::info("flow {}: schedule '{}' fired (due {})", id, spec.runtime.schedule->cron,
-               formatTime(due));
-  if (!isActive(state)) return startScheduled(id, "scheduled run");
-  switch (overlap) {
-    case Overlap::kSkip:
-      spdlog::warn("flow {}: scheduled run skipped: the previous run is still {} (overlap {})", id,
-                   toString(state), overlapName(overlap));
-      return;
-    case Overlap::kQueue: {
-      std::lock_guard lock(queued_mu_);
-      const bool queued = queued_runs_.insert(id).second;
-      spdlog::info("flow {}: the previous run is still {}: {} (overlap queue)", id, toString(state),
-                   queued ? "a run is queued for when it ends" : "a run is queued already");
-      return;
+void Engine::onScheduleFires(const std::vector<schedule::Scheduler::Firing>& firings) {
+  status_changes_.fetch_add(1);  // their next_run_at moved on
+  std::vector<std::string> idle;
+  for (const auto& [id, due] : firings) {
+    auto flow = find(id);
+    if (!flow || !flow->local()) continue;  // deleted meanwhile, or another node runs it
+    const auto schedule = flow->spec().runtime.schedule;
+    if (!schedule) continue;
+    const State state = flow->status().state;
+    const bool paused = flow->desired() == Desired::kPaused;
+    // Kept for catch_up: a firing that starts a run is stored with that run's record, any
+    // other one now.
+    flow->noteFiring(due, paused || isActive(state));
+    if (paused) continue;  // paused since the firing was taken
+    spdlog::debug("flow {}: schedule '{}' fired (due {})", id, schedule->cron, formatTime(due));
+    if (!isActive(state)) {
+      idle.push_back(id);
+      continue;
     }
-    case Overlap::kReplace: {
-      spdlog::info("flow {}: the previous run is still {}: stopping it (overlap replace)", id,
-                   toString(state));
-      CommandRequest stop;
-      stop.command = Command::kStop;
-      stop.flow_ids = std::vector<std::string>{id};
-      command(stop, [this, id](const Result<std::vector<CommandDetail>>& r) {
-        if (!r.ok()) {
-          spdlog::error("flow {}: the replaced run could not be stopped: {}", id,
-                        r.error().message);
-          return;
-        }
-        startScheduled(id, "scheduled run (replacing the previous one)");
-      });
-      return;
+    switch (schedule->overlap) {
+      case Overlap::kSkip:
+        spdlog::warn("flow {}: scheduled run skipped: the previous run is still {} (overlap {})",
+                     id, toString(state), overlapName(schedule->overlap));
+        break;
+      case Overlap::kQueue: {
+        std::lock_guard lock(queued_mu_);
+        const bool queued = queued_runs_.insert(id).second;
+        spdlog::info("flow {}: the previous run is still {}: {} (overlap queue)", id,
+                     toString(state),
+                     queued ? "a run is queued for when it ends" : "a run is queued already");
+        break;
+      }
+      case Overlap::kReplace: {
+        spdlog::info("flow {}: the previous run is still {}: stopping it (overlap replace)", id,
+                     toString(state));
+        CommandRequest stop;
+        stop.command = Command::kStop;
+        stop.flow_ids = std::vector<std::string>{id};
+        command(stop, [this, id](const Result<std::vector<CommandDetail>>& r) {
+          if (!r.ok()) {
+            spdlog::error("flow {}: the replaced run could not be stopped: {}", id,
+                          r.error().message);
+            return;
+          }
+          startScheduled(id, "scheduled run (replacing the previous one)");
+        });
+        break;
+      }
     }
   }
+  if (idle.empty()) return;
+  spdlog::info("schedules fired: starting {} flow{}", idle.size(), idle.size() == 1 ? "" : "s");
+  startScheduled(idle, "scheduled run");
 }
 
 void Engine::onRunEnded(const std::string& id) {
@@ -116,15 +128,22 @@ void Engine::onCompleted(const std::shared_ptr<FlowRuntime>& flow, uint64_t comm
   if (flow->scheduled()) scheduler_->suspend(flow->id(), false);  // desired stopped: it fires
 }
 
-void Engine::startScheduled(const std::string& id, const char* why) {
+void Engine::startScheduled(const std::vector<std::string>& ids, const char* why) {
   CommandRequest start;
   start.command = Command::kStart;
-  start.flow_ids = std::vector<std::string>{id};
-  command(start, [id, why](const Result<std::vector<CommandDetail>>& r) {
+  start.flow_ids = ids;
+  command(start, [this, ids, why](const Result<std::vector<CommandDetail>>& r) {
+    if (!r.ok() && ids.size() > 1) {
+      // Refused as a whole (a flow deleted meanwhile, say): each one on its own.
+      for (const auto& id : ids) startScheduled(id, why);
+      return;
+    }
     if (!r.ok()) {
-      spdlog::warn("flow {}: {} not started: {}", id, why, r.error().message);
-    } else if (!r.value().empty() && !r.value()[0].error.empty()) {
-      spdlog::warn("flow {}: {} failed: {}", id, why, r.value()[0].error);
+      spdlog::warn("flow {}: {} not started: {}", ids[0], why, r.error().message);
+      return;
+    }
+    for (const auto& d : r.value()) {
+      if (!d.error.empty()) spdlog::warn("flow {}: {} failed: {}", d.flow_id, why, d.error);
     }
   });
 }

@@ -101,12 +101,13 @@ void FlowRuntime::restoreIdlePaused() {
   desired_ = Desired::kPaused;
 }
 
-void FlowRuntime::noteFiring(SystemTime due) {
+void FlowRuntime::noteFiring(SystemTime due, bool store) {
   std::optional<RunWrite> write;
   {
     std::lock_guard lock(mu_);
     if (removed_) return;
     last_run_.due = due;
+    if (!store) return;
     write = RunWrite{runs_, storedRunRecord(last_run_), ++run_writes_, false};
   }
   storeRun(write);

@@ -122,9 +122,10 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// A scheduled flow restored with desired state paused: its schedule is suspended and no run
   /// is started or paused (docs/orchestration.md).
   void restoreIdlePaused();
-  /// Its schedule fired, due at `due`: stored with the last run (a schedule with catch_up
-  /// counts the firings missed after it, at the next restore).
-  void noteFiring(SystemTime due);
+  /// Its schedule fired, due at `due`: kept with the last run (a schedule with catch_up counts
+  /// the firings missed after it, at the next restore). `store` false: the run this firing
+  /// starts stores it with its own record (one durable write fewer per firing).
+  void noteFiring(SystemTime due, bool store = true);
   /// Whether a scheduled flow is paused with no run going on (its schedule only suspended).
   bool idlePaused() const;
   /// Counts the start, pause and resume commands accepted (a completion yields to them).

@@ -115,7 +115,7 @@ void Scheduler::loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     const SysTime now = clock_();
-    std::vector<std::pair<std::string, SysTime>> firing;
+    std::vector<Firing> firing;
     while (!due_.empty() && due_.begin()->first <= now) {
       auto [at, id] = *due_.begin();
       due_.erase(due_.begin());
@@ -136,12 +136,10 @@ void Scheduler::loop() {
     }
     if (!firing.empty()) {
       lock.unlock();
-      for (const auto& [id, at] : firing) {
-        try {
-          fire_(id, at);
-        } catch (const std::exception& e) {
-          spdlog::error("flow {}: its scheduled run could not be started: {}", id, e.what());
-        }
+      try {
+        fire_(firing);
+      } catch (const std::exception& e) {
+        spdlog::error("{} scheduled runs could not be started: {}", firing.size(), e.what());
       }
       lock.lock();
       continue;

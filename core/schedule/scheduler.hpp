@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "core/model/flow_spec.hpp"
 #include "core/schedule/cron.hpp"
@@ -28,9 +29,12 @@ namespace sluice::schedule {
 class Scheduler {
  public:
   using Clock = std::function<SysTime()>;
-  /// Called on the scheduler's thread (never under its lock) for each firing: the flow and the
-  /// time it was due (of several firings the clock passed at once, the latest).
-  using Fire = std::function<void(const std::string& flow_id, SysTime due)>;
+  /// One firing: the flow and the time it was due (of several firings the clock passed at once,
+  /// the latest).
+  using Firing = std::pair<std::string, SysTime>;
+  /// Called on the scheduler's thread (never under its lock) with every firing that came due at
+  /// once (so that the engine starts them together), in the order they were due.
+  using Fire = std::function<void(const std::vector<Firing>& firings)>;
 
   Scheduler(Clock clock, Fire fire, std::chrono::milliseconds max_wait);
   ~Scheduler();

@@ -25,9 +25,9 @@ struct Fixture {
   std::mutex mu;
   std::vector<std::pair<std::string, SysTime>> fired;  // guarded by mu
   Scheduler scheduler{[this] { return SysTime(std::chrono::milliseconds(now_ms.load())); },
-                      [this](const std::string& id, SysTime due) {
+                      [this](const std::vector<Scheduler::Firing>& firings) {
                         std::lock_guard lock(mu);
-                        fired.emplace_back(id, due);
+                        fired.insert(fired.end(), firings.begin(), firings.end());
                       },
                       5ms};
   void setNow(const char* text) {
