@@ -258,6 +258,12 @@ class Engine final : private cluster::Participant {
   /// Schedules fired: starts the idle flows (with one command), and for each flow whose run
   /// still goes on skips, queues or replaces it.
   void onScheduleFires(const std::vector<schedule::Scheduler::Firing>& firings);
+  /// One firing: true when the flow is idle and is to start; otherwise applies the overlap
+  /// rule (or nothing, for a paused flow).
+  bool fireOne(const std::string& id, SystemTime due);
+  /// Starts fired flows with one command; when it is refused (`first`), once more without the
+  /// flows the refusal names. A firing whose start is refused is stored on its own.
+  void startFired(const std::vector<schedule::Scheduler::Firing>& firings, bool first);
   /// A run ended: a run the schedule queued starts now.
   void onRunEnded(const std::string& id);
   /// A run finished its work: desired state stopped, stored first (docs/api.md, completed).

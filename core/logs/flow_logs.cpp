@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -48,33 +49,28 @@ const char* streamName(int32_t stream) {
 
 }  // namespace
 
-std::string escapeLogText(std::string_view bytes) {
+std::string escapeLogText(std::string_view bytes, size_t limit) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(bytes.size());
+  out.reserve(std::min(bytes.size(), limit));
   for (size_t i = 0; i < bytes.size();) {
     const auto c = static_cast<unsigned char>(bytes[i]);
+    std::string_view unit;  // what byte i (and the rest of its character) is written as
+    const char escape[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
+    size_t n = 1;
     if (c == '\\') {
-      out += "\\\\";
-      ++i;
-      continue;
+      unit = "\\\\";
+    } else if ((c >= 0x20 && c < 0x7F) || c == '\t') {
+      unit = bytes.substr(i, 1);
+    } else if (c >= 0x80 && (n = utf8Length(bytes, i)) != 0) {
+      unit = bytes.substr(i, n);
+    } else {
+      n = 1;
+      unit = std::string_view(escape, sizeof escape);
     }
-    if ((c >= 0x20 && c < 0x7F) || c == '\t') {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      if (size_t n = utf8Length(bytes, i); n != 0) {
-        out.append(bytes.substr(i, n));
-        i += n;
-        continue;
-      }
-    }
-    out += "\\x";
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xF]);
-    ++i;
+    if (out.size() + unit.size() > limit) break;
+    out.append(unit);
+    i += n;
   }
   return out;
 }
@@ -109,12 +105,10 @@ void FlowLogs::append(const std::string& flow_id, int32_t stream,
       formatTime(std::chrono::system_clock::now()) + ' ' + streamName(stream) + ' ';
   std::string text;
   for (const std::string& line : lines) {
-    std::string escaped = escapeLogText(line);
     // Escaping may quadruple a line: keep one line within the file's bound.
     const size_t room = max_bytes_ > head.size() + 1 ? max_bytes_ - head.size() - 1 : 0;
-    if (escaped.size() > room) escaped.resize(utf8Prefix(escaped, room));
     text += head;
-    text += escaped;
+    text += escapeLogText(line, room);
     text += '\n';
   }
   std::lock_guard lock(stripe(flow_id));
@@ -132,20 +126,27 @@ void FlowLogs::writeLocked(const std::string& flow_id, const std::string& text) 
   }
   // Whole lines, each file within max_bytes_: rotate before a line that would pass it. A line
   // is at most max_bytes_ (append cut it), so an empty file always takes the next one.
+  // The end of the line that starts at `at` (its newline included; text ends with one).
+  auto lineEnd = [&](size_t at) {
+    const size_t nl = text.find('\n', at);
+    return nl == std::string::npos ? text.size() : nl + 1;
+  };
+  bool may_rotate = true;
   size_t from = 0;
   while (from < text.size()) {
     struct stat st {};
     const uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
     size_t to = from;
-    while (to < text.size()) {
-      const size_t next = text.find('\n', to) + 1;
-      if (size + (next - from) > max_bytes_) break;
-      to = next;
-    }
+    while (to < text.size() && size + (lineEnd(to) - from) <= max_bytes_) to = lineEnd(to);
     if (to == from) {
-      if (size > 0) {
+      if (size > 0 && may_rotate) {
         ::close(fd);
         std::filesystem::rename(path, path + ".1", ec);
+        if (ec) {
+          // Write on past the bound rather than spin (or lose the lines).
+          spdlog::error("flow {}: cannot rotate its log {}: {}", flow_id, path, ec.message());
+          may_rotate = false;
+        }
         fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0) {
           spdlog::error("flow {}: cannot open its log {}: {}", flow_id, path, std::strerror(errno));
@@ -153,12 +154,15 @@ void FlowLogs::writeLocked(const std::string& flow_id, const std::string& text) 
         }
         continue;
       }
-      to = text.find('\n', from) + 1;
+      to = lineEnd(from);
     }
     const ssize_t n = ::write(fd, text.data() + from, to - from);
     if (n != static_cast<ssize_t>(to - from)) {
       spdlog::error("flow {}: writing its log failed: {}", flow_id,
                     n < 0 ? std::strerror(errno) : "short write");
+      if (n > 0 && ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+        spdlog::error("flow {}: its log ends with a partial line", flow_id);
+      }
       break;
     }
     from = to;

@@ -30,8 +30,9 @@ struct LogLine {
 };
 
 /// `bytes` as one log line's text: a backslash as \\, invalid UTF-8 and control characters
-/// (but tab) as \xNN.
-std::string escapeLogText(std::string_view bytes);
+/// (but tab) as \xNN. At most `limit` bytes: the text stops before the first escape or
+/// character that would pass it (never inside one).
+std::string escapeLogText(std::string_view bytes, size_t limit = std::string::npos);
 
 /// The length of the longest prefix of `bytes` (at most `limit`) that does not end inside a
 /// UTF-8 sequence.
@@ -80,10 +81,9 @@ class LineSplitter {
       const size_t nl = bytes.find('\n');
       const std::string_view piece = bytes.substr(0, nl);
       partial_.append(piece);
-      while (partial_.size() >= FlowLogs::kMaxLineBytes) {
+      while (partial_.size() > FlowLogs::kMaxLineBytes) {
         // Cut where no UTF-8 character is split (a character is at most 4 bytes).
-        size_t cut = utf8Prefix(partial_, FlowLogs::kMaxLineBytes);
-        if (cut + 4 <= FlowLogs::kMaxLineBytes) cut = FlowLogs::kMaxLineBytes;
+        const size_t cut = utf8Prefix(partial_, FlowLogs::kMaxLineBytes);
         line(std::string_view(partial_).substr(0, cut));
         partial_.erase(0, cut);
       }

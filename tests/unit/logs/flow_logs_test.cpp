@@ -54,6 +54,21 @@ TEST(FlowLogs, SplitsLinesPerStreamAndLongOnesAtCharacterBoundaries) {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0].size(), FlowLogs::kMaxLineBytes - 1);
   EXPECT_EQ(lines[1], "\xe2\x82\xac tail");
+  // A line of exactly the limit is one line, not that and an empty one.
+  lines.clear();
+  s.feed(std::string(FlowLogs::kMaxLineBytes, 'y') + "\n", collect);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].size(), FlowLogs::kMaxLineBytes);
+  EXPECT_EQ(escapeLogText("ab\x01"
+                          "cd",
+                          4),
+            "ab")
+      << "never half an escape";
+  EXPECT_EQ(escapeLogText("ab\x01"
+                          "cd",
+                          6),
+            "ab\\x01");
+  EXPECT_EQ(escapeLogText("\xe2\x82\xac!", 2), "") << "never half a character";
   EXPECT_EQ(utf8Prefix("ab\xe2\x82\xac", 4), 2u);
   EXPECT_EQ(utf8Prefix("ab\xe2\x82\xac", 5), 5u);
   EXPECT_EQ(utf8Prefix("ab\xe2\x82\xac", 3), 2u);
