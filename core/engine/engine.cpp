@@ -113,6 +113,7 @@ void Engine::restore(std::vector<StoredFlow> stored) {
         to_start.emplace_back(flow, f.desired);
       }
     }
+    graph_generation_.fetch_add(1, std::memory_order_release);  // new flows: a new graph
     spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
     restoring_.store(to_start.size(), std::memory_order_release);
     // The restore is done (readiness) once every restored flow's last command has answered.
@@ -139,6 +140,8 @@ std::shared_ptr<FlowRuntime> Engine::find(const std::string& id) const {
 }
 
 void Engine::invalidateList() {
+  // Every catalog change ends here, after the change: the dependency index follows it too.
+  graph_generation_.fetch_add(1, std::memory_order_release);
   std::lock_guard lock(list_mu_);
   ++list_generation_;
   list_cache_.reset();

@@ -245,7 +245,8 @@ class Engine final : private cluster::Participant {
   /// Why `id` may not be deleted: `deps` run after it.
   static Error dependentsError(const std::string& id, const std::vector<std::string>& deps);
   /// The edges of runtime.after of `flow` not met yet (catalog_mu_ not held).
-  std::vector<FlowStatus::AfterWait> unmetAfter(const FlowRuntime& flow) const;
+  std::vector<FlowStatus::AfterWait> unmetAfter(const FlowRuntime& flow,
+                                                const std::vector<AfterSpec>& edges) const;
   /// A run of `upstream` ended: starts the flows whose every edge is now met.
   void startDependents(const std::string& upstream);
 
@@ -361,6 +362,12 @@ class Engine final : private cluster::Participant {
   std::unordered_map<std::string, Published> published_;  // coordinator thread only
 
   std::mutex dag_trigger_mu_;  // one dependency check-and-start at a time
+  /// Bumped after every catalog change (invalidateList, restore): the reverse index of
+  /// runtime.after below is rebuilt from it, not scanned at every run end.
+  std::atomic<uint64_t> graph_generation_{0};
+  // guarded by catalog_mu_: upstream id -> the flows that list it, as of dependents_generation_
+  std::unordered_map<std::string, std::vector<std::string>> dependents_;
+  uint64_t dependents_generation_ = UINT64_MAX;  // guarded by catalog_mu_; MAX: never built
   // guarded by catalog_mu_: runtime.after of updates accepted and not applied yet (sequence)
   std::map<std::string, std::pair<uint64_t, std::vector<AfterSpec>>> pending_after_;
   uint64_t pending_seq_ = 0;  // guarded by catalog_mu_

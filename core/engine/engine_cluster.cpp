@@ -157,7 +157,10 @@ FlowStatus Engine::statusOf(const FlowRuntime& flow) const {
     s.scheduled = true;
     s.next_run_at = *next;
   }
-  if (s.has_after = !flow.after().empty(); s.has_after) s.waiting_for = unmetAfter(flow);
+  if (const auto edges = flow.after(); !edges.empty()) {
+    s.has_after = true;
+    s.waiting_for = unmetAfter(flow, edges);
+  }
   if (!cluster_) return s;
   s.clustered = true;
   std::lock_guard lock(placement_mu_);

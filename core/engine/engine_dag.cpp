@@ -140,9 +140,9 @@ Error Engine::dependentsError(const std::string& id, const std::vector<std::stri
                std::move(details)};
 }
 
-std::vector<FlowStatus::AfterWait> Engine::unmetAfter(const FlowRuntime& flow) const {
+std::vector<FlowStatus::AfterWait> Engine::unmetAfter(const FlowRuntime& flow,
+                                                      const std::vector<AfterSpec>& edges) const {
   std::vector<FlowStatus::AfterWait> out;
-  const std::vector<AfterSpec> edges = flow.after();
   if (edges.empty()) return out;
   // Upstream runs count when they ended after this flow's last start (or its last trigger).
   std::optional<SystemTime> mark = flow.lastRun().started;
@@ -173,10 +173,22 @@ std::vector<FlowStatus::AfterWait> Engine::unmetAfter(const FlowRuntime& flow) c
 void Engine::startDependents(const std::string& upstream) {
   std::vector<std::shared_ptr<FlowRuntime>> candidates;
   {
+    // The generation is read before the index is built: a change that lands meanwhile bumps
+    // it again, so the next run end rebuilds (as the list cache does).
+    const uint64_t generation = graph_generation_.load(std::memory_order_acquire);
     std::lock_guard lock(catalog_mu_);
     if (shut_down_) return;
-    for (const std::string& id : dependentsLocked(upstream)) {
-      if (auto it = flows_.find(id); it != flows_.end()) candidates.push_back(it->second);
+    if (dependents_generation_ != generation) {
+      dependents_.clear();
+      for (const auto& flow : order_) {
+        for (const AfterSpec& e : afterLocked(*flow)) dependents_[e.flow_id].push_back(flow->id());
+      }
+      dependents_generation_ = generation;
+    }
+    auto it = dependents_.find(upstream);
+    if (it == dependents_.end()) return;  // the common case: nothing runs after it
+    for (const std::string& id : it->second) {
+      if (auto f = flows_.find(id); f != flows_.end()) candidates.push_back(f->second);
     }
   }
   for (const auto& flow : candidates) {
@@ -184,7 +196,7 @@ void Engine::startDependents(const std::string& upstream) {
     {
       // One check and trigger at a time: two upstreams that end at once start it once.
       std::lock_guard trigger(dag_trigger_mu_);
-      if (!unmetAfter(*flow).empty()) continue;
+      if (!unmetAfter(*flow, flow->after()).empty()) continue;
       if (isActive(flow->status().state)) {
         spdlog::info("flow {}: its upstream runs ended as required, but it still runs", id);
         continue;

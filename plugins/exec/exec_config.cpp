@@ -20,21 +20,6 @@ constexpr std::array<std::string_view, 5> kMembers{"argv", "env", "cwd", "timeou
                                                    "success_codes"};
 constexpr std::array<const char*, 5> kInheritedVariables{"PATH", "HOME", "LANG", "LC_ALL", "TZ"};
 
-/// One reference token of a JSON pointer (RFC 6901): '~' -> "~0", '/' -> "~1".
-std::string pointerToken(std::string_view name) {
-  std::string out;
-  for (char c : name) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 bool hasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
 std::string inQuotes(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -81,7 +66,7 @@ void parseEnv(const sdk::Json* env, ExecConfig* out, std::vector<ConfigProblem>&
     return;
   }
   for (const auto& [name, value] : env->members()) {
-    const std::string where = "/env/" + pointerToken(name);
+    const std::string where = "/env/" + sluice::sdk::pointerToken(name);
     if (name.empty()) {
       problems.push_back({where, "env names must not be empty"});
     } else if (name.find('=') != std::string::npos || hasNul(name)) {
@@ -182,9 +167,9 @@ std::vector<ConfigProblem> parseExecConfig(const sdk::Json& root, ExecConfig* ou
     bool known = false;
     for (auto member : kMembers) known = known || name == member;
     if (!known) {
-      problems.push_back(
-          {"/" + pointerToken(name), "unknown member " + inQuotes(name) +
-                                         " (expected argv, env, cwd, timeout, success_codes)"});
+      problems.push_back({"/" + sluice::sdk::pointerToken(name),
+                          "unknown member " + inQuotes(name) +
+                              " (expected argv, env, cwd, timeout, success_codes)"});
     }
   }
   parseArgv(root.find("argv"), out, problems);

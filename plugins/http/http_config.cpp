@@ -98,7 +98,7 @@ void parseHeaders(const sluice::sdk::Json& headers, HttpConfig* out,
     return;
   }
   for (const auto& [name, value] : headers.members()) {
-    const std::string path = "/headers/" + pointerSegment(name);
+    const std::string path = "/headers/" + sluice::sdk::pointerToken(name);
     bool ok = true;
     if (name.empty()) {
       problems->push_back({path, "header name must not be empty"});
@@ -208,20 +208,6 @@ std::string HttpConfig::expectedText() const {
   return out;
 }
 
-std::string pointerSegment(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string redactUrl(std::string_view url) {
   const size_t sep = url.find("://");
   if (sep == std::string_view::npos) return std::string(url);
@@ -240,7 +226,7 @@ void parseConfig(const sluice::sdk::Config& config, HttpConfig* out,
     bool known = false;
     for (auto m : kMembers) known = known || m == name;
     if (!known) {
-      problems->push_back({"/" + pointerSegment(name),
+      problems->push_back({"/" + sluice::sdk::pointerToken(name),
                            "unknown member '" + name + "' (known: " + knownMembers() + ")"});
     }
   }

@@ -64,7 +64,4 @@ void parseConfig(const sluice::sdk::Config& config, HttpConfig* out,
 /// error messages and logs show.
 std::string redactUrl(std::string_view url);
 
-/// `token` escaped for a JSON pointer segment ("~" as "~0", "/" as "~1").
-std::string pointerSegment(std::string_view token);
-
 }  // namespace sluice::http_flow

@@ -15,6 +15,22 @@
 
 namespace sluice::sdk {
 
+/// One reference token of a JSON pointer (RFC 6901), for a problem's path that names a member
+/// by its key: '~' is written "~0" and '/' "~1" ("/env/" + pointerToken(name)).
+inline std::string pointerToken(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 /// One JSON value: null, a boolean, a number (an integer when it has no fraction or exponent
 /// and fits int64), a string, an array or an object (members in document order).
 class Json {
