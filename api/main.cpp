@@ -15,6 +15,7 @@
 #include <string>
 
 #include "api/auth/auth_gate.hpp"
+#include "api/cli/ctl/ctl_command.hpp"
 #include "api/cli/migrate_command.hpp"
 #include "api/cli/plugin_command.hpp"
 #include "api/cli/token_command.hpp"
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
   std::string schedule_clock;
   std::string exec_allow;
   uint64_t flow_log_bytes = 1 << 20;
+  std::string ui_dir;
   bool version = false;
   app.add_option("--listen", listen,
                  "HOST:PORT to listen on (default: host:port of $app_url, else 127.0.0.1:5000)");
@@ -203,6 +205,10 @@ int main(int argc, char** argv) {
                  "size at which a flow's log (its work's output, GET /flows/{id}/logs) rotates; "
                  "a flow keeps at most twice this (default 1 MiB)")
       ->check(CLI::Range(static_cast<uint64_t>(4096), static_cast<uint64_t>(1) << 34));
+  app.add_option("--ui-dir", ui_dir,
+                 "for developing the web console: serve /ui/ from the files of DIR, read on "
+                 "each request, instead of the copy compiled into the binary")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--plugin-scan-timeout", plugin_scan_timeout,
                  "longest a new or changed plugin file may take to load in the scanner process "
                  "(default 10s); past it the file is refused as hung")
@@ -257,7 +263,21 @@ int main(int argc, char** argv) {
   auto token_command = sluice::cli::addTokenCommand(app, &data_dir, &store_url);
   auto migrate_command = sluice::cli::addMigrateCommand(app);
   auto plugin_command = sluice::cli::addPluginCommand(app);
-  CLI11_PARSE(app, argc, argv);
+  auto ctl_command = sluice::cli::addCtlCommand(app);
+  // Usage errors exit with 2 (CLI11's own codes are 100 and up); help exits with 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the error
+    return 2;
+  }
+  if (int rc = ctl_command(); rc >= 0) return rc;
   if (int rc = token_command(); rc >= 0) return rc;
   if (int rc = migrate_command(); rc >= 0) return rc;
   if (int rc = plugin_command(); rc >= 0) return rc;
@@ -289,6 +309,7 @@ int main(int argc, char** argv) {
   server_options.header_timeout = *sluice::parseDuration(header_timeout);
   server_options.idle_timeout = *sluice::parseDuration(idle_timeout);
   server_options.tls_cert = tls_cert;
+  server_options.console_dir = ui_dir;
   server_options.tls_key = tls_key;
   if (tls_cert.empty() != tls_key.empty()) {
     std::cerr << "sluice: --tls-cert and --tls-key go together\n";

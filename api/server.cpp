@@ -7,6 +7,7 @@
 
 #include "api/http/edge_handler.hpp"
 #include "api/routes/api_routes.hpp"
+#include "api/ui/console_assets.hpp"
 #include "core/engine/engine.hpp"
 
 namespace sluice {
@@ -89,7 +90,8 @@ Server::Server(Engine& engine, const ServerOptions& options) : impl_(std::make_u
   }
   impl_->observability = std::make_shared<api::Observability>(engine, options.observe);
   impl_->endpoint->setHandler(
-      api::makeApiRoutes(engine, impl_->access, impl_->observability, impl_->edge));
+      api::makeApiRoutes(engine, impl_->access, impl_->observability, impl_->edge,
+                         std::make_shared<const api::ui::ConsoleAssets>(options.console_dir)));
   impl_->endpoint->serveThreaded();
 }
 

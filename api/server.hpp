@@ -27,6 +27,7 @@ struct ServerOptions {
   std::string tls_key;
   auth::AccessOptions access;
   api::ObserveOptions observe;
+  std::string console_dir;  // empty: the console's compiled-in files; else read from there
 };
 
 /// Loads a TLS certificate (chain) and key as the server would; empty when they can be used,

@@ -13,6 +13,7 @@
 #include "api/routes/percent.hpp"
 #include "api/routes/plugin_routes.hpp"
 #include "api/routes/responses.hpp"
+#include "api/ui/console_routes.hpp"
 #include "core/engine/engine.hpp"
 #include "core/model/json.hpp"
 
@@ -34,6 +35,7 @@ struct Route {
   std::vector<std::string> flow_ids;  // for the audit entry
   bool ids_in_body = false;           // a refusal's entry takes them from the body
   std::function<void(const AuditPtr&)> run;
+  std::function<void(const auth::Principal&)> run_as;  // instead of run: needs who asks
 };
 
 bool mutating(M m) { return m == M::Post || m == M::Put || m == M::Patch || m == M::Delete; }
@@ -44,10 +46,12 @@ class ApiRoutes : public http::EdgeHandler {
 
   ApiRoutes(Engine& engine, std::shared_ptr<auth::AccessControl> access,
             std::shared_ptr<Observability> observability,
-            std::shared_ptr<http::EdgeContext> context)
+            std::shared_ptr<http::EdgeContext> context,
+            std::shared_ptr<const ui::ConsoleAssets> console)
       : EdgeHandler(context),
         engine_(engine),
         access_(std::move(access)),
+        console_(std::move(console)),
         observability_(observability),
         flows_(engine, observability->cache),
         admin_(access_->book, engine.store()),
@@ -84,7 +88,7 @@ class ApiRoutes : public http::EdgeHandler {
         return access->trail.finish(audit, status, body);
       });
     }
-    if (a.status == 0) return route.run(audit);
+    if (a.status == 0) return route.run_as ? route.run_as(a.who) : route.run(audit);
     if (a.status == 401) r->header("WWW-Authenticate", "Bearer realm=\"sluice\"");
     if (a.status == 429) r->header("Retry-After", std::to_string(a.retry_after_s));
     if (a.status == 403 && a.required_role) {
@@ -147,6 +151,19 @@ class ApiRoutes : public http::EdgeHandler {
       route.run = [run = std::move(run)](const AuditPtr&) { run(); };
       return route;
     };
+    if (seg.empty()) return open("/", [r] { ui::redirectToConsole(r); });
+    if (seg[0] == "ui" && seg.size() <= 2) {
+      const ui::ConsoleAssets* assets = console_.get();
+      std::string name = seg.size() == 1 ? "index.html" : seg[1];
+      return open("/ui/{file}", [assets, q, r, name] { ui::serveAsset(*assets, name, *q, r); });
+    }
+    if (seg.size() == 1 && seg[0] == "whoami") {
+      route.tmpl = "/whoami";
+      if (m != M::Get) return allow({M::Get});
+      route.needs = Role::kViewer;
+      route.run_as = [this, r](const auth::Principal& who) { whoami(who, r); };
+      return route;
+    }
     if (seg.size() == 1 && seg[0] == "healthz") return open("/healthz", [o, r] { o->healthz(r); });
     if (seg.size() == 1 && seg[0] == "readyz") return open("/readyz", [o, r] { o->readyz(r); });
     if (seg.size() == 1 && seg[0] == "openapi.json") {
@@ -275,8 +292,21 @@ class ApiRoutes : public http::EdgeHandler {
     return fail(404, "no such resource: " + std::string(path));
   }
 
+  // GET /whoami: the token's name and role, for a client that must know what it may do (the
+  // console hides what the role does not allow). On an open server: anonymous, admin.
+  void whoami(const auth::Principal& who, const ReplyPtr& r) {
+    const bool open = access_->gate.open();
+    std::string body = "{\"token\":";
+    json::appendString(body, who.token);
+    body += ",\"role\":";
+    json::appendString(body, open ? std::string("admin") : who.role);
+    body += open ? ",\"auth\":\"open\"}" : ",\"auth\":\"required\"}";
+    r->send(200, body);
+  }
+
   Engine& engine_;  // borrowed: outlives the server
   std::shared_ptr<auth::AccessControl> access_;
+  std::shared_ptr<const ui::ConsoleAssets> console_;
   std::shared_ptr<Observability> observability_;
   FlowHandlers flows_;
   AdminHandlers admin_;
@@ -288,9 +318,10 @@ class ApiRoutes : public http::EdgeHandler {
 std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine,
                                                  std::shared_ptr<auth::AccessControl> access,
                                                  std::shared_ptr<Observability> observability,
-                                                 std::shared_ptr<http::EdgeContext> context) {
+                                                 std::shared_ptr<http::EdgeContext> context,
+                                                 std::shared_ptr<const ui::ConsoleAssets> console) {
   return std::make_shared<ApiRoutes>(engine, std::move(access), std::move(observability),
-                                     std::move(context));
+                                     std::move(context), std::move(console));
 }
 
 }  // namespace sluice::api

@@ -15,11 +15,15 @@ class Engine;
 namespace sluice::api {
 
 struct Observability;
+namespace ui {
+class ConsoleAssets;
+}
 
 /// The handler behind the edge that serves the API from `engine` (which must outlive it).
 std::shared_ptr<http::EdgeHandler> makeApiRoutes(Engine& engine,
                                                  std::shared_ptr<auth::AccessControl> access,
                                                  std::shared_ptr<Observability> observability,
-                                                 std::shared_ptr<http::EdgeContext> context);
+                                                 std::shared_ptr<http::EdgeContext> context,
+                                                 std::shared_ptr<const ui::ConsoleAssets> console);
 
 }  // namespace sluice::api

@@ -15,10 +15,6 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void str(Writer& w, const std::string& s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
 std::string text(const rapidjson::StringBuffer& b) { return {b.GetString(), b.GetSize()}; }
 
 void writeRefused(Writer& w, const std::vector<RefusedPlugin>& refused) {
@@ -26,9 +22,9 @@ void writeRefused(Writer& w, const std::vector<RefusedPlugin>& refused) {
   for (const auto& r : refused) {
     w.StartObject();
     w.Key("file");
-    str(w, r.file);
+    json::writeString(w, r.file);
     w.Key("reason");
-    str(w, r.reason);
+    json::writeString(w, r.reason);
     w.EndObject();
   }
   w.EndArray();
@@ -46,13 +42,13 @@ std::string pluginsJson(Engine& engine) {
   for (const auto& p : plugins) {
     w.StartObject();
     w.Key("name");
-    str(w, p.name);
+    json::writeString(w, p.name);
     w.Key("version");
-    str(w, p.version);
+    json::writeString(w, p.version);
     w.Key("file");
-    str(w, p.file);
+    json::writeString(w, p.file);
     w.Key("abi");
-    str(w, std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor));
+    json::writeString(w, std::to_string(p.abi_major) + "." + std::to_string(p.abi_minor));
     w.Key("retired");  // its file is gone or changed; kept loaded while flows use it
     w.Bool(p.retired);
     w.Key("flow_types");
@@ -61,11 +57,11 @@ std::string pluginsJson(Engine& engine) {
       if (!p.retired) versions[t->name].push_back(t->version);
       w.StartObject();
       w.Key("name");
-      str(w, t->name);
+      json::writeString(w, t->name);
       w.Key("version");
-      str(w, t->version.str());
+      json::writeString(w, t->version.str());
       w.Key("description");
-      str(w, t->description);
+      json::writeString(w, t->description);
       w.Key("config_schema");
       rapidjson::Document schema;
       if (!t->config_schema.empty() && json::parse(t->config_schema, schema, nullptr)) {
@@ -76,7 +72,7 @@ std::string pluginsJson(Engine& engine) {
       w.Key("flows");
       w.StartArray();
       if (auto it = flows.find(t.get()); it != flows.end()) {
-        for (const auto& id : it->second) str(w, id);
+        for (const auto& id : it->second) json::writeString(w, id);
       }
       w.EndArray();
       w.EndObject();
@@ -89,9 +85,9 @@ std::string pluginsJson(Engine& engine) {
   w.StartObject();
   for (auto& [name, list] : versions) {
     std::sort(list.rbegin(), list.rend());
-    str(w, name);
+    json::writeString(w, name);
     w.StartArray();
-    for (const auto& v : list) str(w, v.str());
+    for (const auto& v : list) json::writeString(w, v.str());
     w.EndArray();
   }
   w.EndObject();
@@ -109,11 +105,11 @@ std::string reloadJson(const ReloadReport& report) {
   w.String("Plugins reloaded");
   w.Key("loaded");
   w.StartArray();
-  for (const auto& f : report.loaded) str(w, f);
+  for (const auto& f : report.loaded) json::writeString(w, f);
   w.EndArray();
   w.Key("removed");
   w.StartArray();
-  for (const auto& f : report.removed) str(w, f);
+  for (const auto& f : report.removed) json::writeString(w, f);
   w.EndArray();
   w.Key("refused");
   writeRefused(w, report.refused);
@@ -134,7 +130,7 @@ std::string upgradeJson(const std::vector<UpgradeDetail>& details) {
   for (const auto& d : details) {
     w.StartObject();
     w.Key("flow_id");
-    str(w, d.flow_id);
+    json::writeString(w, d.flow_id);
     w.Key("status");
     const auto state = toString(d.state);
     w.String(state.data(), static_cast<rapidjson::SizeType>(state.size()));
@@ -142,19 +138,19 @@ std::string upgradeJson(const std::vector<UpgradeDetail>& details) {
     if (d.from.empty()) {
       w.Null();
     } else {
-      str(w, d.from);
+      json::writeString(w, d.from);
     }
     w.Key("to");
     if (d.to.empty()) {
       w.Null();
     } else {
-      str(w, d.to);
+      json::writeString(w, d.to);
     }
     w.Key("upgraded");
     w.Bool(d.upgraded);
     if (!d.error.empty()) {
       w.Key("error");
-      str(w, d.error);
+      json::writeString(w, d.error);
     }
     w.EndObject();
   }

@@ -9,10 +9,6 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void str(Writer& w, const std::string& s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
 void writeProblems(Writer& w, const std::vector<Problem>& details) {
   w.StartArray();
   for (const auto& p : details) {
@@ -23,14 +19,14 @@ void writeProblems(Writer& w, const std::vector<Problem>& details) {
     }
     if (!p.flow_id.empty()) {
       w.Key("flow_id");
-      str(w, p.flow_id);
+      json::writeString(w, p.flow_id);
     }
     if (!p.path.empty()) {
       w.Key("path");
-      str(w, p.path);
+      json::writeString(w, p.path);
     }
     w.Key("message");
-    str(w, p.message);
+    json::writeString(w, p.message);
     w.EndObject();
   }
   w.EndArray();
@@ -41,42 +37,42 @@ std::string done(rapidjson::StringBuffer& b) { return std::string(b.GetString(),
 void writeStatus(Writer& w, const FlowStatus& s) {
   w.StartObject();
   w.Key("flow_id");
-  str(w, s.id);
+  json::writeString(w, s.id);
   w.Key("status");
   w.String(toString(s.state).data(), static_cast<rapidjson::SizeType>(toString(s.state).size()));
   w.Key("desired");
   w.String(toString(s.desired).data(),
            static_cast<rapidjson::SizeType>(toString(s.desired).size()));
   w.Key("type");
-  str(w, s.type);
+  json::writeString(w, s.type);
   w.Key("type_version");  // the version the flow runs (or would start on); null: none loaded
   if (s.type_version.empty()) {
     w.Null();
   } else {
-    str(w, s.type_version);
+    json::writeString(w, s.type_version);
   }
   w.Key("since");
-  str(w, formatTime(s.since));
+  json::writeString(w, formatTime(s.since));
   if (!s.error.empty()) {
     w.Key("error");
-    str(w, s.error);
+    json::writeString(w, s.error);
   }
   if (s.clustered) {  // docs/cluster.md: the owner node and its fencing epoch
     w.Key("node");
     if (s.node.empty()) {
       w.Null();  // not assigned yet
     } else {
-      str(w, s.node);
+      json::writeString(w, s.node);
     }
     w.Key("epoch");
     w.Uint64(s.epoch);
   }
   if (!s.operation.empty()) {
     w.Key("operation");
-    str(w, s.operation);
+    json::writeString(w, s.operation);
     if (s.deadline) {
       w.Key("deadline");
-      str(w, formatTime(*s.deadline));
+      json::writeString(w, formatTime(*s.deadline));
     }
   }
   if (s.restarts || s.restart_count > 0) {
@@ -85,12 +81,12 @@ void writeStatus(Writer& w, const FlowStatus& s) {
   }
   if (s.next_restart_at) {
     w.Key("next_restart_at");
-    str(w, formatTime(*s.next_restart_at));
+    json::writeString(w, formatTime(*s.next_restart_at));
   }
   if (s.scheduled) {
     w.Key("next_run_at");  // null: suspended (paused), or a schedule that never fires
     if (s.next_run_at) {
-      str(w, formatTime(*s.next_run_at));
+      json::writeString(w, formatTime(*s.next_run_at));
     } else {
       w.Null();
     }
@@ -102,14 +98,14 @@ void writeStatus(Writer& w, const FlowStatus& s) {
     for (const auto& wait : s.waiting_for) {
       w.StartObject();
       w.Key("flow_id");
-      str(w, wait.flow_id);
+      json::writeString(w, wait.flow_id);
       w.Key("on");
-      str(w, std::string(toString(wait.on)));
+      json::writeString(w, std::string(toString(wait.on)));
       w.Key("last_result");  // how its last run since this flow's last start ended; null: none
       if (wait.last_result == RunResult::kNone) {
         w.Null();
       } else {
-        str(w, std::string(toString(wait.last_result)));
+        json::writeString(w, std::string(toString(wait.last_result)));
       }
       if (wait.missing) {
         w.Key("missing");  // deleted with ?force=true
@@ -128,11 +124,11 @@ void writeStatus(Writer& w, const FlowStatus& s) {
   w.Key("metrics");
   w.StartObject();
   for (const auto& [name, value] : s.counters) {
-    str(w, name);
+    json::writeString(w, name);
     w.Int64(value);
   }
   for (const auto& [name, value] : s.gauges) {
-    str(w, name);
+    json::writeString(w, name);
     if (std::isfinite(value)) {
       w.Double(value);
     } else {
@@ -168,7 +164,7 @@ std::string errorBody(const std::string& message, const std::vector<Problem>& de
   Writer w(b);
   w.StartObject();
   w.Key("error");
-  str(w, message);
+  json::writeString(w, message);
   if (!details.empty()) {
     w.Key("details");
     writeProblems(w, details);
@@ -182,7 +178,7 @@ std::string parseErrorBody(const std::string& message, size_t offset) {
   Writer w(b);
   w.StartObject();
   w.Key("error");
-  str(w, "malformed JSON: " + message);
+  json::writeString(w, "malformed JSON: " + message);
   w.Key("offset");
   w.Uint64(offset);
   w.EndObject();
@@ -201,7 +197,7 @@ std::string statusMapBody(const std::vector<FlowStatus>& all) {
   Writer w(b);
   w.StartObject();
   for (const auto& s : all) {
-    str(w, s.id);
+    json::writeString(w, s.id);
     writeStatus(w, s);
   }
   w.EndObject();
@@ -234,12 +230,12 @@ std::string commandBody(Command c, const std::vector<CommandDetail>& details) {
   for (const auto& d : details) {
     w.StartObject();
     w.Key("flow_id");
-    str(w, d.flow_id);
+    json::writeString(w, d.flow_id);
     w.Key("status");
     w.String(toString(d.state).data(), static_cast<rapidjson::SizeType>(toString(d.state).size()));
     if (!d.error.empty()) {
       w.Key("error");
-      str(w, d.error);
+      json::writeString(w, d.error);
     }
     if (d.pending) {
       w.Key("pending");
@@ -260,7 +256,7 @@ std::string createdBody(const std::vector<std::string>& ids) {
   w.String("Flows created");
   w.Key("flow_ids");
   w.StartArray();
-  for (const auto& id : ids) str(w, id);
+  for (const auto& id : ids) json::writeString(w, id);
   w.EndArray();
   w.EndObject();
   return done(b);
@@ -285,10 +281,10 @@ std::string deletedBody(const std::string& id, const Outcome& outcome) {
   w.Key("status");
   w.String("Flow deleted");
   w.Key("flow_id");
-  str(w, id);
+  json::writeString(w, id);
   if (!outcome.error.empty()) {
     w.Key("warning");
-    str(w, "the flow did not stop cleanly: " + outcome.error);
+    json::writeString(w, "the flow did not stop cleanly: " + outcome.error);
   }
   w.EndObject();
   return done(b);

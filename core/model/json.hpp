@@ -41,4 +41,10 @@ std::string write(const rapidjson::Value& value);
 /// Appends the JSON string literal of `s` (quoted, escaped) to `out`.
 void appendString(std::string& out, std::string_view s);
 
+/// Writes `s` (which may hold NUL bytes) as a JSON string with a RapidJSON writer.
+template <typename Writer>
+void writeString(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
 }  // namespace sluice::json

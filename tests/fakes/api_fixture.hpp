@@ -33,6 +33,24 @@ inline std::string memberText(const rapidjson::Value& v, const char* key) {
   return m->value.IsString() ? m->value.GetString() : "<not a string>";
 }
 
+/// A JSON error answer: `status`, application/json, an object with a non-empty "error" string.
+inline void expectJsonError(const HttpResponse& r, int status, const std::string& what = "") {
+  EXPECT_EQ(r.status, status) << what << ": " << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/json") << what;
+  auto doc = parseJson(r.body);
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error") && doc["error"].IsString())
+      << what << ": " << r.body;
+  EXPECT_GT(doc["error"].GetStringLength(), 0u) << what;
+}
+
+/// A 400 whose body names the JSON pointer `pointer` and says `text`.
+inline void expectRefused(const HttpResponse& r, const std::string& pointer,
+                          const std::string& text) {
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find(pointer), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(text), std::string::npos) << r.body;
+}
+
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {

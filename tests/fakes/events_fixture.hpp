@@ -281,15 +281,6 @@ inline bool waitConfig(SseClient& c, const std::string& flow_id, const std::stri
   return c.readUntil([&] { return hasConfig(c, flow_id, op); }, wait);
 }
 
-inline void expectJsonError(const HttpResponse& r, int status, const std::string& what) {
-  EXPECT_EQ(r.status, status) << what << ": " << r.body;
-  EXPECT_EQ(r.header("content-type"), "application/json") << what;
-  auto doc = parseJson(r.body);
-  ASSERT_TRUE(doc.IsObject()) << what << ": " << r.body;
-  ASSERT_TRUE(doc.HasMember("error") && doc["error"].IsString()) << what << ": " << r.body;
-  EXPECT_GT(doc["error"].GetStringLength(), 0u) << what;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Slow consumers and bulk writes: the log's names of clients, what a reader saw per flow
 

@@ -282,16 +282,4 @@ class ObserveFixture : public ::testing::Test {
   std::unique_ptr<ServerProcess> server_;
 };
 
-/// A JSON error answer: `status`, application/json, a non-empty "error" string.
-inline void expectJsonError(const HttpResponse& r, int status, const std::string& what) {
-  EXPECT_EQ(r.status, status) << what << ": " << r.body;
-  EXPECT_EQ(r.header("content-type"), "application/json") << what;
-  rapidjson::Document doc;
-  json::ParseError err;
-  ASSERT_TRUE(json::parse(r.body, doc, &err)) << what << ": not JSON: " << r.body;
-  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error") && doc["error"].IsString())
-      << what << ": " << r.body;
-  EXPECT_GT(doc["error"].GetStringLength(), 0u) << what;
-}
-
 }  // namespace sluice::test::observe

@@ -54,12 +54,6 @@ class Dag : public ApiFixture {
   }
 };
 
-void expectRefused(const HttpResponse& r, const std::string& pointer, const std::string& text) {
-  EXPECT_EQ(r.status, 400) << r.body;
-  EXPECT_NE(r.body.find(pointer), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(text), std::string::npos) << r.body;
-}
-
 TEST_F(Dag, EdgesAreCheckedAtPostAndPut) {
   expectRefused(post("/flows", "[" + job("a", "[" + edge("nope") + "]") + "]"),
                 "/runtime/after/0/flow_id", "flow 'nope' does not exist");

@@ -53,14 +53,6 @@ size_t openDescriptors(pid_t pid) {
   return n;
 }
 
-void expectJsonError(const HttpResponse& r, int status) {
-  EXPECT_EQ(r.status, status) << r.body;
-  EXPECT_EQ(r.header("content-type"), "application/json");
-  auto doc = parseJson(r.body);
-  ASSERT_TRUE(doc.IsObject()) << r.body;
-  ASSERT_TRUE(doc.HasMember("error") && doc["error"].IsString()) << r.body;
-}
-
 class EdgeTest : public ApiFixture {
  protected:
   static void SetUpTestSuite() {

@@ -53,12 +53,6 @@ class Schedule : public ApiFixture {
   }
 };
 
-void expectRefused(const HttpResponse& r, const std::string& pointer, const std::string& text) {
-  EXPECT_EQ(r.status, 400) << r.body;
-  EXPECT_NE(r.body.find(pointer), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(text), std::string::npos) << r.body;
-}
-
 TEST_F(Schedule, ConfigurationIsCheckedAtPostAndPut) {
   expectRefused(post("/flows", "[" + job("a", "61 * * * *") + "]"), "/runtime/schedule/cron",
                 "runtime.schedule.cron: minute field '61': 61 is out of range 0-59");

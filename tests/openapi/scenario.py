@@ -54,6 +54,7 @@ class Walker(AccessScenarios):
 
         self.step("tokens", self.scenario_tokens)
         self.step("public endpoints", self.scenario_public)
+        self.step("console", self.scenario_console)
         self.step("flows", self.scenario_flows)
         self.step("paging of /flows", lambda: self.scenario_paging("/flows"), "paging")
         self.step("paging of /flows/status", lambda: self.scenario_paging("/flows/status"),
@@ -125,6 +126,35 @@ class Walker(AccessScenarios):
             if diff is not None:
                 w.fail("GET /openapi.json", f"the served document differs from {self.spec_path} "
                        f"at #{diff}")
+
+    def scenario_console(self):
+        """The console's redirect and files (no token), and /whoami for each role."""
+        w = self
+        r = w.call("GET", "/", token=None, expect=302)
+        if r.status == 302 and r.header("Location") != "/ui/":
+            w.fail("GET /", f"Location {r.header('Location')!r}, expected '/ui/'", r)
+        r = w.call("GET", "/ui/{file}", params={"file": "index.html"}, token=None, expect=200)
+        if r.status == 200 and b"<html" not in r.body.lower():
+            w.fail("GET /ui/index.html", "the page is not HTML", r)
+        index = w.server.request("GET", "/ui/", {})
+        w.requests += 1
+        if index.status != 200 or index.body != r.body:
+            w.fail("GET /ui/", "does not serve index.html", index)
+        etag = r.header("ETag")
+        if etag:
+            w.call("GET", "/ui/{file}", params={"file": "index.html"}, token=None,
+                   headers={"If-None-Match": etag}, expect=304, label="If-None-Match current")
+        w.call("GET", "/ui/{file}", params={"file": "walk-none.js"}, token=None, expect=404)
+        w.call("GET", "/ui/{file}", params={"file": ".hidden"}, token=None, expect=404,
+               label="a name starting with a dot")
+        for role in ("viewer", "operator", "editor", "admin"):
+            if role not in w.tokens:
+                continue
+            r = w.call("GET", "/whoami", token=role, expect=200, label=f"role {role}")
+            j = w.json_of(r)
+            if r.status == 200 and isinstance(j, dict) and j.get("role") != role:
+                w.fail("GET /whoami", f"role {j.get('role')!r}, expected {role!r}", r)
+        w.call("GET", "/whoami", token=None, expect=401, label="no token")
 
     def scenario_flows(self):
         w = self

@@ -44,6 +44,9 @@ class AccessScenarios(WalkerCore):
             ("GET", "/metrics"): {"query": {"flow_id": "walk-a"}},
             ("GET", "/events"): {"query": {"types": "config", "flow_id": "walk-none"}},
             ("GET", "/openapi.json"): {},
+            ("GET", "/whoami"): {},
+            ("GET", "/"): {},
+            ("GET", "/ui/{file}"): {"params": {"file": "index.html"}},
         }
         return table.get((method, template))
 

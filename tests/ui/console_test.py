@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""End-to-end test of the web console (docs/console.md): the real server (fresh data directory,
+--auth required, one token per role) and headless Chromium driven by Selenium.
+
+    /usr/bin/python3 tests/ui/console_test.py --binary build/bin/sluice [--screenshots DIR]
+
+Needs Debian's chromium, chromium-driver and python3-selenium; downloads nothing. Every wait is
+a WebDriverWait with a deadline (no fixed sleeps). The browser reaches the server through a TCP
+relay (tcp_relay.py) so that one case can cut the live stream and watch the console reconnect.
+Exits 0 when every case passed; the server and Chromium are stopped in all cases."""
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import (NoSuchElementException,  # noqa: E402
+                                        StaleElementReferenceException, TimeoutException)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from server import Server  # noqa: E402
+from tcp_relay import Relay  # noqa: E402
+
+WAIT_S = 30.0       # every condition's deadline (the suite runs this against an ASan build)
+FLOWS = 1000
+INTERVAL = "[data-testid=field-interval_ms]"   # the generated field of ticker's interval_ms
+ENV = {}            # server, relay, driver, args: set up by main()
+
+
+def make_driver():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,900",
+              "--disable-gpu", "--no-first-run", "--disable-extensions", "--lang=en-US"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_window_size(1366, 900)
+    driver.set_page_load_timeout(WAIT_S)
+    driver.set_script_timeout(WAIT_S)
+    return driver
+
+
+class ConsoleTest(unittest.TestCase):
+    """The cases run in name order and build on each other (the flows of one are used later)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ENV["server"]
+        cls.d = ENV["driver"]
+        cls.base = f"http://127.0.0.1:{ENV['relay'].port}"
+
+    # ---- helpers
+
+    def wait(self, cond, what, timeout=WAIT_S):
+        try:
+            ignored = (NoSuchElementException, StaleElementReferenceException)
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1, ignored_exceptions=ignored
+                                 ).until(lambda d: cond(), message=what)
+        except TimeoutException:
+            out = ENV["args"].screenshots or os.path.join(tempfile.gettempdir(),
+                                                          "sluice-console-test")
+            os.makedirs(out, exist_ok=True)
+            shot = os.path.join(out, f"failure-{self._testMethodName}.png")
+            self.d.save_screenshot(shot)
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} "
+                                 f"(screenshot {shot}; url {self.d.current_url})") from None
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def click(self, css):
+        """Clicks the element after scrolling it to the middle of the window (so that the
+        sticky header and table head never cover it)."""
+        e = self.el(css)
+        self.js("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})", e)
+        e.click()
+
+    def el(self, css):
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def els(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def shown(self, css):
+        found = self.els(css)
+        return bool(found) and found[0].is_displayed()
+
+    def text(self, css):
+        return self.el(css).text
+
+    def attr(self, css, name):
+        return self.el(css).get_attribute(name)
+
+    def value(self, css):
+        return self.el(css).get_attribute("value")
+
+    def wait_attr(self, css, name, want, what=None):
+        self.wait(lambda: self.attr(css, name) == want, what or f"{css} {name}={want!r}")
+
+    def wait_text(self, css, part, what=None):
+        self.wait(lambda: part in self.text(css), what or f"{part!r} in {css}")
+
+    def wait_value(self, css, want, what=None):
+        self.wait(lambda: self.value(css) == want, what or f"{css} holding {want!r}")
+
+    def goto(self, hash_):
+        self.js("location.hash = arguments[0]", hash_)
+
+    def shot(self, name):
+        out = ENV["args"].screenshots
+        if out:
+            os.makedirs(out, exist_ok=True)
+            self.d.save_screenshot(os.path.join(out, f"console-{name}.png"))
+
+    def type_into(self, css, text):
+        field = self.el(css)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.DELETE)
+        if text:
+            field.send_keys(text)
+        return field
+
+    def row_states(self):
+        """{flow_id: actual state} of the rows of the page shown, in the table's order (a list
+        of pairs from the page: ChromeDriver would sort an object's keys)."""
+        return dict(self.js("""
+            return [...document.querySelectorAll('#flows-table tbody tr[data-flow-id]')]
+              .map(tr => [tr.dataset.flowId,
+                          tr.querySelector('[data-testid=status] .state')?.textContent]);"""))
+
+    def events_seen(self):
+        return int(self.attr("#conn-status", "data-events") or 0)
+
+    def sign_out(self):
+        if self.shown("#sign-out"):
+            self.click("#sign-out")
+        self.wait(lambda: self.shown("#token-input"), "the sign-in form")
+
+    def sign_in(self, role):
+        if not self.d.current_url.startswith(self.base):
+            self.d.get(f"{self.base}/")
+        self.sign_out()
+        self.type_into("#token-input", self.srv.tokens[role])
+        self.click("#signin-submit")
+        self.wait(lambda: self.el("[data-testid=role]").text == role, f"signed in as {role}")
+        self.goto("#/flows")
+        self.wait(lambda: self.attr("#flows-count", "data-total") is not None, "the flows table")
+
+    def confirm(self):
+        self.wait(lambda: self.shown("#confirm-dialog"), "the confirmation dialog")
+        focused = self.js("return document.activeElement.closest('dialog')?.id")
+        self.assertEqual(focused, "confirm-dialog", "the focus is in the dialog")
+        self.click("#confirm-ok")
+        self.wait(lambda: not self.els("#confirm-dialog"), "the dialog to close")
+
+    def tearDown(self):
+        # The browser console must hold no script error and no CSP violation. Failed requests
+        # (401, 400, 412 that the cases provoke) are logged by Chromium as "Failed to load
+        # resource" and are expected.
+        bad = [e["message"] for e in self.d.get_log("browser")
+               if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
+        self.assertEqual(bad, [], "errors in the browser console")
+
+    # ---- the cases
+
+    def test_01_sign_in(self):
+        self.d.get(f"{self.base}/")
+        self.wait(lambda: self.shown("#token-input"), "the sign-in form at / (redirected to /ui/)")
+        self.assertTrue(self.d.current_url.endswith("/ui/"), self.d.current_url)
+        self.shot("signin")
+        expected = self.srv.request("GET", "/whoami", token="sluice_not-a-token").body["error"]
+        self.type_into("#token-input", "sluice_not-a-token")
+        self.click("#signin-submit")
+        self.wait(lambda: "401" in self.text("#signin-error"), "the 401 message")
+        self.assertIn(expected, self.text("#signin-error"))
+        self.assertFalse(self.shown("#top"), "no header before a valid sign-in")
+        self.type_into("#token-input", self.srv.tokens["admin"])
+        self.click("#signin-submit")
+        self.wait(lambda: self.shown("#flows-view"), "the flows view")
+        self.wait_attr("#flows-count", "data-total", "0", "0 flows")
+        self.wait_attr("#conn-status", "data-state", "live", "the live stream")
+        kept = self.js("return sessionStorage.getItem('sluice.token')")
+        self.assertEqual(kept, self.srv.tokens["admin"])
+
+    def test_02_thousand_flows(self):
+        flows = [{"flow_id": f"flow-{i:04d}", "name": f"Flow {i}", "type": "noop", "config": {}}
+                 for i in range(FLOWS)]
+        self.srv.call("POST", "/flows", flows, expect=201)
+        # the console learns of them from the config events (no reload)
+        self.wait_attr("#flows-count", "data-total", str(FLOWS), f"{FLOWS} flows")
+        self.assertEqual(len(self.els("#flows-table tbody tr")), 100, "only one page is in the DOM")
+        self.assertIn("1–100 of 1,000", self.text("#page-info"))
+        self.click("#page-next")
+        self.wait(lambda: "101–200 of 1,000" in self.text("#page-info"), "page 2")
+        self.assertIn("flow-0100", self.row_states())
+        self.click("#page-last")
+        self.wait(lambda: "901–1,000 of 1,000" in self.text("#page-info"), "the last page")
+        self.assertIn("flow-0999", self.row_states())
+        self.click("#page-first")
+        self.wait(lambda: "flow-0000" in self.row_states(), "page 1 again")
+        # sorting by id, with the keyboard: descending on the second activation
+        sort = self.el("[data-testid=sort-id]")
+        sort.send_keys(Keys.ENTER)
+        sort = self.el("[data-testid=sort-id]")
+        sort.send_keys(Keys.ENTER)
+        self.wait(lambda: list(self.row_states())[0] == "flow-0999", "descending order")
+        self.assertEqual(self.el("th.col-id").get_attribute("aria-sort"), "descending")
+        self.el("[data-testid=sort-id]").send_keys(Keys.ENTER)   # back to creation order
+        self.wait(lambda: list(self.row_states())[0] == "flow-0000", "creation order")
+        # search by id, then filter by state
+        self.type_into("#flow-search", "flow-099")
+        self.wait_attr("#flows-count", "data-shown", "10", "10 matches")
+        self.type_into("#flow-search", "")
+        self.wait_attr("#flows-count", "data-shown", str(FLOWS), "no filter")
+
+    def test_03_start_selection(self):
+        self.js("window.__sameDocument = true")
+        self.click("#select-page")
+        for left_out in ("flow-0002", "flow-0005"):
+            self.click(f"#flows-table tr[data-flow-id='{left_out}'] [data-testid=select-row]")
+        self.wait(lambda: self.text("#selection-count").startswith("98 flows"), "98 selected")
+        self.assertEqual(self.el("#select-page").get_attribute("indeterminate"), "true")
+        before = self.events_seen()
+        self.click("#cmd-start")
+        self.wait(lambda: self.shown("#confirm-dialog"), "the confirmation")
+        self.assertIn("Start 98 flows?", self.text("#confirm-dialog h2"))
+        self.shot("confirm")
+        self.confirm()
+        self.wait_text("[data-testid=command-status]", "Flows started", "the command's result")
+        self.wait(lambda: sum(s == "running" for s in self.row_states().values()) == 98,
+                  "98 rows running")
+        states = self.row_states()
+        self.assertEqual((states["flow-0002"], states["flow-0005"]), ("stopped", "stopped"))
+        self.assertTrue(self.js("return window.__sameDocument === true"), "no reload")
+        self.assertGreaterEqual(self.events_seen() - before, 98, "the states came from /events")
+        self.assertEqual(len(self.els("[data-testid=command-details] tbody tr")), 98,
+                         "one result per flow")
+        self.click("#clear-selection")
+        self.js("window.scrollTo(0, 0)")
+        self.shot("flows")
+        self.click("#page-next")
+        self.wait(lambda: "flow-0100" in self.row_states(), "page 2")
+        # a flow started behind the console's back shows up too
+        self.srv.call("PATCH", "/flows/commands", {"command": "start", "flow_ids": ["flow-0101"]})
+        self.wait(lambda: self.row_states().get("flow-0101") == "running", "flow-0101 running")
+        self.click("#page-first")
+        self.wait(lambda: "flow-0000" in self.row_states(), "page 1")
+
+    def test_04_command_refused(self):
+        self.click("#page-next")
+        self.wait(lambda: "flow-0150" in self.row_states(), "page 2")
+        self.click("#flows-table tr[data-flow-id='flow-0150'] [data-testid=select-row]")
+        self.click("#cmd-pause")
+        self.confirm()
+        self.wait(lambda: self.shown("[data-testid=command-error]"), "the 400 error")
+        message = self.text("[data-testid=command-error]")
+        self.assertIn("400", message)
+        self.assertIn("flow-0150", self.text("[data-testid=command-error-details]"))
+        self.assertEqual(self.row_states()["flow-0150"], "stopped")
+        self.click("#clear-selection")
+        self.click("#page-first")
+
+    def test_05_edit_form(self):
+        self.srv.call("POST", "/flows", [{"flow_id": "edit-me", "type": "ticker",
+                                          "config": {"interval_ms": 1000}}], expect=201)
+        self.goto("#/edit/edit-me")
+        self.wait_value(INTERVAL, "1000", "the generated field with the stored value")
+        field = self.el(INTERVAL)
+        self.assertEqual(field.get_attribute("type"), "number")
+        self.assertEqual(self.el("label[for=cfg-interval_ms]").text.strip(), "interval_ms")
+        # a value the type's schema refuses: the server's problem shows next to the field
+        self.type_into(INTERVAL, "0")
+        self.click("#save")
+        self.wait(lambda: self.text("[data-testid=error-interval_ms]") != "",
+                  "the problem at /config/interval_ms")
+        self.assertIn("/config/interval_ms", self.text("[data-testid=problems-details]"))
+        self.assertEqual(self.srv.call("GET", "/flows/edit-me").body["config"]["interval_ms"], 1000)
+        # the JSON fills the form ...
+        self.type_into("#raw-json", '{"flow_id": "edit-me", "name": "Edited here", '
+                                    '"type": "ticker", "config": {"interval_ms": 1000}}')
+        self.wait_value("#field-name", "Edited here", "the form in sync")
+        self.assertEqual(self.value(INTERVAL), "1000")
+        # ... and the form writes the JSON
+        self.type_into(INTERVAL, "250")
+        self.wait(lambda: '"interval_ms": 250' in self.value("#raw-json"), "the JSON in sync")
+        self.click("#validate")
+        self.wait(lambda: self.shown("[data-testid=valid]"), "valid")
+        self.shot("edit")
+        self.click("#save")
+        self.wait(lambda: self.d.current_url.endswith("#/flows/edit-me"), "the flow's page")
+        self.wait_text("[data-testid=flash]", "Saved flow edit-me", "the saved message")
+        stored = self.srv.call("GET", "/flows/edit-me").body
+        self.assertEqual(stored["config"], {"interval_ms": 250})
+        self.assertEqual(stored["name"], "Edited here")
+
+    def test_06_conflict(self):
+        self.goto("#/edit/edit-me")
+        self.wait_value(INTERVAL, "250", "the editor")
+        # someone else saves first
+        current = self.srv.call("GET", "/flows/edit-me")
+        theirs = dict(current.body, config={"interval_ms": 300})
+        self.srv.call("PUT", "/flows/edit-me", theirs, headers={"If-Match": current.header("ETag")})
+        self.type_into(INTERVAL, "400")
+        self.click("#save")
+        self.wait(lambda: self.shown("[data-testid=conflict-box]"), "the conflict explained")
+        self.assertIn("someone else changed this flow since you opened it",
+                      self.text("[data-testid=conflict-text]").lower())
+        self.assertIn("has changed", self.text("[data-testid=conflict-box]"))
+        self.shot("conflict")
+        self.assertEqual(self.srv.call("GET", "/flows/edit-me").body["config"]["interval_ms"], 300)
+        self.click("#conflict-reload")
+        self.wait_value(INTERVAL, "300", "their version in the form")
+        self.assertFalse(self.shown("[data-testid=conflict-box]"))
+
+    def test_07_detail(self):
+        self.goto("#/flows/edit-me")
+        self.wait(lambda: self.shown("#detail-cmd-start"), "the flow's page")
+        self.click("#detail-cmd-start")
+        self.confirm()
+        self.wait(lambda: "running" in self.text("[data-testid=detail-state]"), "running")
+        self.wait(lambda: int(self.attr(".chart[data-metric=ticks] svg", "data-samples")) >= 3,
+                  "3 samples of ticks")
+        self.assertGreaterEqual(len(self.els("#detail-history tbody tr")), 2, "the transitions")
+        self.assertIn('"interval_ms": 300', self.text("#detail-config"))
+        self.shot("detail")
+
+    def test_08_plugins(self):
+        self.goto("#/plugins")
+        self.wait(lambda: self.els("[data-testid=plugin] tr[data-type=ticker]"), "the ticker")
+        self.assertTrue(self.els("[data-testid=plugin] tr[data-type=noop]"))
+        self.assertTrue(self.shown("#reload-plugins"), "an admin may reload")
+        self.shot("plugins")
+
+    def test_09_audit(self):
+        self.goto("#/audit")
+        self.wait(lambda: self.els("#audit-table tbody tr"), "audit entries")
+        self.assertIn("PATCH /flows/commands", self.text("#audit-table"))
+        self.shot("audit")
+
+    def test_10_reconnect(self):
+        relay = ENV["relay"]
+        self.goto("#/flows")
+        self.click("#page-first")
+        self.wait(lambda: self.row_states().get("flow-0001") == "running", "flow-0001 running")
+        self.wait(lambda: self.el("#conn-status").get_attribute("data-state") == "live", "live")
+        before = self.events_seen()
+        relay.cut(refuse=True)
+        try:
+            self.wait(lambda: self.el("#conn-status").get_attribute("data-state") == "reconnecting",
+                      "the indicator saying reconnecting")
+            # a change while the console cannot hear: replayed from Last-Event-ID afterwards
+            self.srv.call("PATCH", "/flows/commands",
+                          {"command": "stop", "flow_ids": ["flow-0001"]})
+        finally:
+            relay.heal()
+        self.wait_attr("#conn-status", "data-state", "live", "live again")
+        self.wait(lambda: self.row_states().get("flow-0001") == "stopped", "flow-0001 stopped")
+        self.assertGreaterEqual(self.events_seen() - before, 2, "the missed events were replayed")
+
+    def test_11_operator(self):
+        self.sign_in("operator")
+        self.wait(lambda: self.els("#flows-table [data-testid=select-row]"), "selection checkboxes")
+        self.assertTrue(self.shown("#cmd-start") and self.shown("#cmd-hard-stop"), "commands")
+        self.assertFalse(self.els("#new-flow"), "no New flow")
+        self.assertFalse(self.shown("#nav-new") or self.shown("#nav-audit"))
+        self.goto("#/flows/edit-me")
+        self.wait(lambda: self.shown("#detail-cmd-stop"), "commands on the flow's page")
+        self.assertFalse(self.els("#edit-flow"), "no Edit")
+        self.goto("#/edit/edit-me")
+        self.wait(lambda: self.shown("[data-testid=role-refused]"), "the editor refused")
+        self.assertFalse(self.els("#save"))
+
+    def test_12_viewer(self):
+        self.sign_in("viewer")
+        self.wait(lambda: len(self.els("#flows-table tbody tr")) == 100, "the table")
+        for css in ("[data-testid=select-row]", "#select-page", ".command-buttons", "#cmd-start",
+                    "#new-flow", "#clear-selection"):
+            self.assertFalse(self.els(css), f"a viewer sees no {css}")
+        self.assertFalse(self.shown("#nav-new") or self.shown("#nav-audit"))
+        self.goto("#/flows/edit-me")
+        self.wait(lambda: self.shown("[data-testid=detail-status]"), "the flow's page")
+        self.assertFalse(self.els(".command-buttons") or self.els("#edit-flow"),
+                         "no commands, no Edit")
+        self.goto("#/edit/edit-me")
+        self.wait(lambda: self.shown("[data-testid=role-refused]"), "the editor refused")
+        self.goto("#/audit")
+        self.wait(lambda: self.shown("[data-testid=role-refused]"), "the audit log refused")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", required=True, help="the sluice executable")
+    ap.add_argument("--screenshots", help="save console-*.png of the main screens into DIR")
+    ap.add_argument("--ui-dir", help="serve the console from DIR (the server's --ui-dir) "
+                                      "instead of the copy compiled into the binary")
+    ap.add_argument("-k", dest="patterns", action="append",
+                    help="run only the cases whose name contains this (repeatable; the cases build "
+                         "on each other, so keep test_01 and what the case needs)")
+    args = ap.parse_args()
+    # SIGTERM (a CTest timeout) unwinds through the finally below: the server and Chromium stop
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    server = Server(os.path.abspath(args.binary), args.ui_dir and os.path.abspath(args.ui_dir))
+    relay = driver = None
+    result = None
+    try:
+        server.create_tokens()
+        server.start()
+        relay = Relay(server.port)
+        driver = make_driver()
+        ENV.update(server=server, relay=relay, driver=driver, args=args)
+        loader = unittest.TestLoader()
+        if args.patterns:
+            loader.testNamePatterns = [f"*{p}*" for p in args.patterns]
+        suite = loader.loadTestsFromTestCase(ConsoleTest)
+        result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    except Exception as e:  # noqa: BLE001 - the setup failed: say so, clean up, fail
+        print(f"console_test: setup failed: {e}", file=sys.stderr)
+    finally:
+        if driver:
+            try:
+                driver.quit()
+            except Exception:  # noqa: BLE001
+                pass
+        if relay:
+            relay.close()
+        server.stop()
+        if result is None or not result.wasSuccessful():
+            print(f"--- server log ({server.log_path}):\n{server.log()}", file=sys.stderr)
+        server.cleanup()
+    took = time.monotonic() - started
+    if result is None:
+        print(f"console_test: FAILED (setup) after {took:.1f} s")
+        return 1
+    failed = len({t.id() for t, _ in result.failures + result.errors})  # a case fails once
+    print(f"console_test: {result.testsRun - failed} of {result.testsRun} cases passed in "
+          f"{took:.1f} s" + ("" if failed == 0 else f"; {failed} FAILED"))
+    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
