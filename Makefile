@@ -38,8 +38,13 @@ run: build
 test-plain: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
 
+# The sanitizer builds are unity builds (16 sources per compiler run): on CI's two cores that
+# halves their compile time (ASan tree: 959 s -> 488 s of CPU). `make run`'s build compiles each
+# source alone, so a missing #include still shows there.
+UNITY = -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16
+
 $(BUILD_ASAN)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON $(UNITY) $(CMAKE_FLAGS)
 
 test-asan: deps $(BUILD_ASAN)/CMakeCache.txt
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
@@ -49,7 +54,7 @@ test-asan: deps $(BUILD_ASAN)/CMakeCache.txt
 # ThreadSanitizer on the engine's concurrency tests (the in-process engine suite) and on the
 # token cache and gate that the HTTP threads share, the change feed and the histograms.
 $(BUILD_TSAN)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_TSAN=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_TSAN=ON $(UNITY) $(CMAKE_FLAGS)
 
 test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests api_unit_tests
@@ -64,7 +69,7 @@ test-fuzz: deps $(BUILD_FUZZ)/CMakeCache.txt
 	cd $(BUILD_FUZZ) && ctest -j $(JOBS) --output-on-failure
 
 # Every test runs once, in the ASan+UBSan build (Debug, asserts on, -Werror); the engine's
-# concurrency tests also run under TSan, and the fuzzers for 30 s each. The plain (optimized)
+# concurrency tests also run under TSan, and the fuzzers for 20 s each. The plain (optimized)
 # build is `make run`'s and `make bench`'s; `make test-plain` runs the suite on it. Building the
 # tree a fourth time for a second full run took `make test` past its 25-minute budget on CI's
 # two cores. The ASan run comes last so that ctest's summary closes the output.

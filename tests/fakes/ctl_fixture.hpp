@@ -216,6 +216,11 @@ class InterposingProxy {
     std::lock_guard lock(mu_);
     before_ = std::move(f);
   }
+  /// Called on the proxy's thread with each answer before it is sent back (may change it).
+  void setAfter(std::function<void(const RecordedRequest&, HttpResponse&)> f) {
+    std::lock_guard lock(mu_);
+    after_ = std::move(f);
+  }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::vector<RecordedRequest> requests() const {
     std::lock_guard lock(mu_);
@@ -274,13 +279,16 @@ class InterposingProxy {
     req.body = buf.substr(head_end + 4, length);
     forwarded += req.body;
     std::function<void(const RecordedRequest&)> before;
+    std::function<void(const RecordedRequest&, HttpResponse&)> after;
     {
       std::lock_guard lock(mu_);
       requests_.push_back(req);
       before = before_;
+      after = after_;
     }
     if (before) before(req);
     HttpResponse r = rawRequest(upstream_, forwarded);
+    if (after) after(req, r);
     std::string out = "HTTP/1.1 " + std::to_string(r.status) + " Proxied\r\n";
     for (const auto& [name, value] : r.headers) {
       if (name != "connection" && name != "content-length") out += name + ": " + value + "\r\n";
@@ -296,9 +304,164 @@ class InterposingProxy {
   std::atomic<bool> stop_{false};
   std::thread thread_;
   mutable std::mutex mu_;
-  std::function<void(const RecordedRequest&)> before_;  // guarded by mu_
-  std::vector<RecordedRequest> requests_;               // guarded by mu_
+  std::function<void(const RecordedRequest&)> before_;                // guarded by mu_
+  std::function<void(const RecordedRequest&, HttpResponse&)> after_;  // guarded by mu_
+  std::vector<RecordedRequest> requests_;                             // guarded by mu_
 };
+
+/// A proxy on 127.0.0.1 in front of the server at `upstream` that passes each connection
+/// through byte for byte (event streams included), one thread per connection. A test can
+/// answer a connection's first request itself (`setAnswer`), hold back what the server sends
+/// on GET /events connections (`holdEvents`), and cut the open GET /events connections.
+class StreamingProxy {
+ public:
+  /// Given a connection's first request: a whole raw HTTP response to send instead of
+  /// forwarding (the connection is then closed), or nullopt to forward it.
+  using Answer = std::function<std::optional<std::string>(const RecordedRequest&)>;
+
+  explicit StreamingProxy(uint16_t upstream) : upstream_(upstream) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listen_fd_, 16) != 0) {
+      throw std::runtime_error("StreamingProxy: cannot listen");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { loop(); });
+  }
+  ~StreamingProxy() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : connections_) t.join();
+    ::close(listen_fd_);
+  }
+  StreamingProxy(const StreamingProxy&) = delete;
+  StreamingProxy& operator=(const StreamingProxy&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void setAnswer(Answer a) {
+    std::lock_guard lock(mu_);
+    answer_ = std::move(a);
+  }
+  /// While held, what the server sends on GET /events connections is kept, not forwarded.
+  void holdEvents(bool hold) { hold_ = hold; }
+  /// Bytes of GET /events answers kept back so far (the server subscribed the stream once
+  /// it sent its first ones).
+  size_t heldBytes() const { return held_bytes_; }
+  /// Closes the GET /events connections open now (as a network drop would).
+  void cutEvents() { ++cut_generation_; }
+  /// The first request of each connection, in order.
+  std::vector<RecordedRequest> requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) connections_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+
+  void serve(int fd) {
+    relay(fd);
+    ::close(fd);
+  }
+
+  void relay(int fd) {
+    std::string buf;
+    char chunk[16384];
+    while (buf.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      if (stop_) return;
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return;
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    const std::string head = buf.substr(0, buf.find("\r\n\r\n"));
+    const std::string line = head.substr(0, head.find("\r\n"));
+    RecordedRequest req;
+    req.method = line.substr(0, line.find(' '));
+    req.target = line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1);
+    for (const auto& [name, value] : headerFields(head)) req.headers.emplace_back(name, value);
+    const bool events = req.target.rfind("/events", 0) == 0;
+    Answer answer;
+    {
+      std::lock_guard lock(mu_);
+      requests_.push_back(req);
+      answer = answer_;
+    }
+    if (auto canned = answer ? answer(req) : std::nullopt) {
+      ::send(fd, canned->data(), canned->size(), MSG_NOSIGNAL);
+      return;
+    }
+    const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(upstream_);
+    if (::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(up);
+      return;
+    }
+    ::send(up, buf.data(), buf.size(), MSG_NOSIGNAL);
+    const int generation = cut_generation_;
+    std::string held;
+    while (!stop_ && !(events && cut_generation_ != generation)) {
+      if (!held.empty() && !hold_) {
+        ::send(fd, held.data(), held.size(), MSG_NOSIGNAL);
+        held.clear();
+      }
+      pollfd p[2] = {{fd, POLLIN, 0}, {up, POLLIN, 0}};
+      if (::poll(p, 2, 20) <= 0) continue;
+      if (p[0].revents != 0) {
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        ::send(up, chunk, static_cast<size_t>(n), MSG_NOSIGNAL);
+      }
+      if (p[1].revents != 0) {
+        const ssize_t n = ::recv(up, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        if (events && hold_) {
+          held.append(chunk, static_cast<size_t>(n));
+          held_bytes_ += static_cast<size_t>(n);
+        } else {
+          ::send(fd, chunk, static_cast<size_t>(n), MSG_NOSIGNAL);
+        }
+      }
+    }
+    ::close(up);
+  }
+
+  uint16_t upstream_;
+  uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> hold_{false};
+  std::atomic<size_t> held_bytes_{0};
+  std::atomic<int> cut_generation_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> connections_;  // the acceptor's; joined after it
+  mutable std::mutex mu_;
+  Answer answer_;                          // guarded by mu_
+  std::vector<RecordedRequest> requests_;  // guarded by mu_
+};
+
+/// A raw HTTP response with a JSON body, for StreamingProxy::setAnswer.
+inline std::string rawJsonResponse(int status, const std::string& body,
+                                   const std::string& extra_headers = "") {
+  return "HTTP/1.1 " + std::to_string(status) + " Canned\r\nContent-Type: application/json\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
+}
 
 /// The real server (ApiFixture: port 0, test plugins, open on loopback) and `sluice ctl`.
 class CtlFixture : public ApiFixture {

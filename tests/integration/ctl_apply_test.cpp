@@ -254,5 +254,45 @@ TEST_F(CtlApply, PruneDeletesWithIfMatchAndStopsOnAConflict) {
   EXPECT_EQ(config("z")["config"]["interval_ms"].GetInt(), 5);
 }
 
+TEST_F(CtlApply, WithoutAnETagNothingIsWrittenUnconditionally) {
+  createFlows(R"([{"flow_id":"y","type":"ticker","config":{"interval_ms":100}},{"flow_id":"z"}])");
+  InterposingProxy proxy(server_->port());
+  // Something between apply and the server strips the tag from the reads.
+  proxy.setAfter([](const RecordedRequest& r, HttpResponse& answer) {
+    if (r.method == "GET" && r.path().rfind("/flows/", 0) == 0) answer.headers.erase("etag");
+  });
+  const std::string f =
+      file("y.json", R"({"flow_id":"y","type":"ticker","config":{"interval_ms":200}})");
+  auto r = sluice({"ctl", "apply", "-f", f, "--server", proxy.url()});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_HAS(r.err, "error: flow/y: the server sent no ETag with the flow; not updated");
+  // y as it is: only z's prune is left to do.
+  const std::string same =
+      file("same.json", R"({"flow_id":"y","type":"ticker","config":{"interval_ms":100}})");
+  auto pruned = sluice({"ctl", "apply", "-f", same, "--prune", "--server", proxy.url()});
+  EXPECT_EQ(pruned.exit_code, 1) << pruned.out;
+  EXPECT_EQ(pruned.out, "flow/y unchanged\n");
+  EXPECT_HAS(pruned.err, "error: flow/z: the server sent no ETag with the flow; not deleted");
+  for (const auto& req : proxy.requests()) {
+    EXPECT_TRUE(req.method == "GET") << req.method << " " << req.target << " was sent";
+  }
+  EXPECT_EQ(config("y")["config"]["interval_ms"].GetInt(), 100);
+  EXPECT_EQ(get("/flows/z").status, 200);
+}
+
+TEST_F(CtlApply, EmptyYamlDocumentsAreSkipped) {
+  // A stream that ends with `---` (an empty last document), or holds `~` alone.
+  auto r = ctl({"apply", "-f", "-"}, "flow_id: t1\n---\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "flow/t1 created\n");
+  const std::string f = file("two.yaml", "---\nflow_id: t2\n---\n~\n---\nflow_id: t3\n---\n");
+  auto two = ctl({"apply", "-f", f});
+  EXPECT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, "flow/t2 created\nflow/t3 created\n");
+  auto none = ctl({"apply", "-f", "-"}, "---\n---\n");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_HAS(none.err, "error: no flow configuration found");
+}
+
 }  // namespace
 }  // namespace sluice::test

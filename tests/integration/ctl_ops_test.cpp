@@ -226,6 +226,107 @@ TEST_F(CtlWatch, ReconnectsAfterARestartAndRereadsTheStatus) {
       << w->out();
 }
 
+TEST_F(CtlWatch, RetriesA503AndReconnectsWithoutARefusedLastEventId) {
+  StreamingProxy proxy(server_->port());
+  CliProcess w({"ctl", "watch", "--count", "2", "--timeout", "60s", "--server", proxy.url()},
+               dir_ / "cli");
+  ASSERT_TRUE(w.waitForOutput(
+      [](const std::string&, const std::string& err) {
+        return err.find("watch: following ") != std::string::npos;
+      },
+      20s))
+      << w.err();
+  createFlows(R"([{"flow_id":"n1"}])");
+  ASSERT_TRUE(w.waitForOutput(
+      [](const std::string& out, const std::string&) {
+        return out.find("flow/n1  created") != std::string::npos;
+      },
+      20s))
+      << w.out();
+  // The stream drops; the next attempt meets a draining server (503), the one after it a
+  // server that refuses the Last-Event-ID (and n2 is created meanwhile: only the status read
+  // can tell), then the stream is back.
+  std::atomic<int> attempts{0};
+  proxy.setAnswer([&](const RecordedRequest& r) -> std::optional<std::string> {
+    if (r.path() != "/events") return std::nullopt;
+    const int n = ++attempts;
+    if (n == 1) {
+      return rawJsonResponse(503, R"({"error":"the server is shutting down"})",
+                             "Retry-After: 1\r\n");
+    }
+    if (n == 2) {
+      EXPECT_EQ(post("/flows", R"([{"flow_id":"n2"}])").status, 201);
+      return rawJsonResponse(
+          400, R"x({"error":"Last-Event-ID must be the id of an event (a whole number)"})x");
+    }
+    return std::nullopt;
+  });
+  proxy.cutEvents();
+  EXPECT_EQ(w.wait(), 0) << w.err();
+  auto got = lines(w.out());
+  ASSERT_EQ(got.size(), 2u) << w.out();
+  EXPECT_TRUE(std::regex_match(got[1], std::regex(timePattern() + "  flow/n2  - -> stopped .*")))
+      << w.out();
+  EXPECT_HAS(w.err(), "watch: 503: the server is shutting down; retrying in 1000 ms\n");
+  EXPECT_HAS(w.err(), "; reconnecting without it and re-reading the status\n");
+  EXPECT_HAS(w.err(), "watch: reconnected\n");
+  std::vector<RecordedRequest> events;
+  for (const auto& r : proxy.requests()) {
+    if (r.path() == "/events") events.push_back(r);
+  }
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_FALSE(events[0].header("last-event-id")) << "the first subscription";
+  EXPECT_TRUE(events[1].header("last-event-id")) << "after the drop";
+  EXPECT_TRUE(events[2].header("last-event-id")) << "after the 503";
+  EXPECT_FALSE(events[3].header("last-event-id")) << "after the server refused it";
+
+  // 401 and 403 still end a watch.
+  CliProcess denied({"ctl", "watch", "--timeout", "30s", "--server", proxy.url()}, dir_ / "cli");
+  ASSERT_TRUE(denied.waitForOutput(
+      [](const std::string&, const std::string& err) {
+        return err.find("watch: following ") != std::string::npos;
+      },
+      20s));
+  proxy.setAnswer([](const RecordedRequest& r) -> std::optional<std::string> {
+    if (r.path() != "/events") return std::nullopt;
+    return rawJsonResponse(403, R"({"error":"this request needs the role viewer"})");
+  });
+  proxy.cutEvents();
+  EXPECT_EQ(denied.wait(), 1);
+  EXPECT_HAS(denied.err(), "error: 403: this request needs the role viewer");
+}
+
+TEST_F(CtlWatch, EventsOlderThanTheStatusReadAreNotPrintedBackwards) {
+  // Starting takes 300 ms: the transition to starting is well before the one to running.
+  createFlows(R"([{"flow_id":"a","type":"probe","config":{"block":"start","block_ms":300}}])");
+  StreamingProxy proxy(server_->port());
+  proxy.holdEvents(true);
+  CliProcess w({"ctl", "watch", "a", "--count", "2", "--timeout", "60s", "--server", proxy.url()},
+               dir_ / "cli");
+  // The server answered the subscription (its first bytes are held): the start's events are
+  // queued for the watch, which reads the status only once those bytes reach it.
+  ASSERT_TRUE(waitFor([&] { return proxy.heldBytes() > 0; }, 20s));
+  ASSERT_EQ(patch(R"({"command":"start","flow_ids":["a"]})").status, 200);
+  ASSERT_TRUE(waitForStatus("a", "running"));
+  proxy.holdEvents(false);
+  ASSERT_TRUE(w.waitForOutput(
+      [](const std::string&, const std::string& err) {
+        return err.find("watch: following ") != std::string::npos;
+      },
+      20s))
+      << w.err();
+  ASSERT_EQ(patch(R"({"command":"pause","flow_ids":["a"]})").status, 200);
+  EXPECT_EQ(w.wait(), 0) << w.err();
+  auto got = lines(w.out());
+  ASSERT_EQ(got.size(), 2u) << w.out();
+  EXPECT_TRUE(
+      std::regex_match(got[0], std::regex(timePattern() + "  flow/a  running -> pausing .*")))
+      << w.out();
+  EXPECT_TRUE(
+      std::regex_match(got[1], std::regex(timePattern() + "  flow/a  pausing -> paused .*")))
+      << w.out();
+}
+
 TEST_F(CtlWatch, StopsOnTimeoutOrSigtermAndFailsWhenUnreachable) {
   auto quiet = ctl({"watch", "--timeout", "1s"});
   EXPECT_EQ(quiet.exit_code, 0) << quiet.err;

@@ -16,6 +16,21 @@ namespace fs = std::filesystem;
 
 class CtlGet : public CtlFixture {};
 
+// The YAML file `path` read by PyYAML (a YAML 1.1 reader), as JSON; nothing when python3-yaml
+// is not installed.
+std::optional<std::string> readByPyYaml(const std::string& path) {
+  int rc = 0;
+  shell("/usr/bin/python3 -c 'import yaml' 2>/dev/null", &rc);
+  if (rc != 0) return std::nullopt;
+  std::string json = shell(
+      "/usr/bin/python3 -c 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))' "
+      "< '" +
+          path + "'",
+      &rc);
+  EXPECT_EQ(rc, 0) << json;
+  return json;
+}
+
 TEST_F(CtlGet, FlowsAsAlignedTableJsonAndYaml) {
   createFlows(
       R"([{"flow_id":"alpha","type":"ticker","name":"Alpha flow","config":{"interval_ms":100}},
@@ -167,6 +182,62 @@ TEST_F(CtlGet, UnknownIdsAreApiErrorsAndBadArgumentsUsageErrors) {
   }
 }
 
+TEST_F(CtlGet, YamlQuotesWhatYaml11ReadersWouldNotReadAsAString) {
+  // Each string would be a boolean, null, number or date to a YAML 1.1 reader (PyYAML).
+  createFlows(R"([{"flow_id":"yes","name":"on","config":{"a":"no","b":"2026-01-01","c":"1:20",
+    "d":"~","e":"Off","f":"0x1F","g":"+1","h":".5","i":"1_000","j":"=","k":"<<","l":"y",
+    "m":"NULL","n":"y","ts":"2026-11-30T01:03:36Z","o":"0b101","plain":"hello"}}])");
+  auto y = ctl({"get", "flow", "yes", "-o", "yaml"});
+  ASSERT_EQ(y.exit_code, 0) << y.err;
+  for (const char* line :
+       {"flow_id: \"yes\"", "name: \"on\"", "  a: \"no\"", "  b: \"2026-01-01\"", "  c: \"1:20\"",
+        "  d: \"~\"", "  e: \"Off\"", "  f: \"0x1F\"", "  g: \"+1\"", "  h: \".5\"",
+        "  i: \"1_000\"", "  j: \"=\"", "  k: \"<<\"", "  l: \"y\"", "  m: \"NULL\"",
+        "  ts: \"2026-11-30T01:03:36Z\"", "  o: \"0b101\"", "  plain: hello", "  \"n\": \"y\""}) {
+    EXPECT_TRUE(hasLine(y.out, line)) << line << " not in:\n" << y.out;
+  }
+  // Read back by PyYAML (YAML 1.1) when it is installed: the same JSON as the API's.
+  if (auto json = readByPyYaml(file("yes.yaml", y.out))) {
+    EXPECT_TRUE(jsonEqual(*json, get("/flows/yes").body)) << *json;
+  }
+  // And by sluice itself.
+  auto again = ctl({"apply", "-f", "-"}, y.out);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "flow/yes unchanged\n");
+}
+
+TEST_F(CtlGet, ControlCharactersFromTheServerNeverReachTheTerminal) {
+  // ESC [31m (C0) and CSI (C1, U+009B) in a name; DEL in another.
+  createFlows(
+      R"([{"flow_id":"e","name":"a\u001b[31mb\u009b1m"},{"flow_id":"f","name":"x\u007fy"}])");
+  auto t = ctl({"get", "flows"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_LACKS(t.out, "\x1b");
+  EXPECT_LACKS(t.out, "\xc2\x9b");
+  EXPECT_LACKS(t.out, "\x7f");
+  EXPECT_HAS(t.out, "a\\x1B[31mb\\u009B1m");
+  EXPECT_HAS(t.out, "x\\x7Fy");
+  // JSON and YAML keep the values exact, escaped in their own syntax.
+  auto j = ctl({"get", "flows", "-o", "json"});
+  EXPECT_TRUE(jsonEqual(j.out, get("/flows").body)) << j.out;
+  auto y = ctl({"get", "flows", "-o", "yaml"});
+  for (const std::string& out : {j.out, y.out}) {
+    EXPECT_LACKS(out, "\x1b");
+    EXPECT_LACKS(out, "\xc2\x9b");
+    EXPECT_LACKS(out, "\x7f");
+  }
+  auto back = ctl({"apply", "-f", "-"}, y.out);
+  EXPECT_EQ(back.out, "flow/e unchanged\nflow/f unchanged\n") << back.err;
+  if (auto json = readByPyYaml(file("e.yaml", y.out))) {
+    EXPECT_TRUE(jsonEqual(*json, get("/flows").body)) << *json << "\n" << y.out;
+  }
+  // An error message that quotes what was sent.
+  auto err = ctl({"delete", "a\x1b[31mb"});
+  EXPECT_EQ(err.exit_code, 1);
+  EXPECT_LACKS(err.err, "\x1b");
+  EXPECT_HAS(err.err, "error: flow/a\\x1B[31mb: ");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Where the server is, and usage errors
 
@@ -186,6 +257,7 @@ TEST_F(CtlEnv, TheServerComesFromTheOptionThenSluiceUrlThenAppUrl) {
            {{}, {{"app_url", url()}}},
            {{}, {{"app_url", hostport}}},
            {{}, {{"SLUICE_URL", url()}, {"app_url", nowhere}}},
+           {{"--server", "HTTP://" + hostport}, {}},
            {{"--server", url()}, {{"SLUICE_URL", nowhere}}},
        }) {
     std::vector<std::string> args = {"ctl", "get", "flows"};
@@ -218,6 +290,16 @@ TEST_F(CtlEnv, UsageErrorsExitTwoAndHelpZero) {
     auto r = sluice(args);
     EXPECT_EQ(r.exit_code, 2) << args.back() << ": " << r.err;
     EXPECT_FALSE(r.err.empty()) << args.back();
+  }
+  // Only http:// and https://: never a file read or another protocol.
+  for (const auto& [args, env] : std::vector<std::pair<std::vector<std::string>, EnvChanges>>{
+           {{"ctl", "get", "flows", "--server", "file:///etc"}, {}},
+           {{"ctl", "get", "flows"}, {{"SLUICE_URL", "ftp://127.0.0.1:1"}}},
+           {{"ctl", "watch"}, {{"app_url", "gopher://127.0.0.1:1"}}}}) {
+    auto r = sluice(args, env);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_HAS(r.err, " is not http:// or https:// (from --server, SLUICE_URL or app_url)");
+    EXPECT_EQ(r.out, "");
   }
   auto help = sluice({"--help"});
   EXPECT_EQ(help.exit_code, 0);
@@ -280,6 +362,26 @@ class CtlCompletion : public CtlFixture {
     EXPECT_EQ(rc, 0) << out;
     return trim(out);
   }
+  // COMP_WORDS as bash makes them from a typed `line`: split at blanks, and at the characters
+  // of COMP_WORDBREAKS, each run of which is a word of its own (of its default set only '='
+  // and ':' occur here: `--output=y` is `--output` `=` `y`). The last word is the one being
+  // completed (empty after a trailing blank).
+  std::string completeLine(const std::string& script, const std::string& line) {
+    std::vector<std::string> words;
+    std::string word;
+    bool breaks = false;
+    for (char c : line) {
+      const bool brk = c == '=' || c == ':';
+      if (c == ' ' || brk != breaks) {
+        if (!word.empty()) words.push_back(word);
+        word.clear();
+      }
+      breaks = brk;
+      if (c != ' ') word += c;
+    }
+    words.push_back(word);  // empty after a trailing blank
+    return complete(script, words);
+  }
 };
 
 TEST_F(CtlCompletion, TheScriptFollowsTheCommandLineDefinition) {
@@ -296,6 +398,14 @@ TEST_F(CtlCompletion, TheScriptFollowsTheCommandLineDefinition) {
   EXPECT_EQ(complete(script, {"sluice", "ctl", "g"}), "get");
   EXPECT_EQ(complete(script, {"sluice", "ctl", "get", ""}), "flows flow status plugins nodes");
   EXPECT_EQ(complete(script, {"sluice", "ctl", "get", "flows", "-o", ""}), "table json yaml");
+  // `--opt=value` as bash splits it (COMP_WORDBREAKS has '='): readline replaces the text
+  // after the '=', so the values come bare.
+  EXPECT_EQ(completeLine(script, "sluice ctl get flows --output=y"), "yaml");
+  EXPECT_EQ(completeLine(script, "sluice ctl get flows --output="), "table json yaml");
+  EXPECT_EQ(completeLine(script, "sluice ctl get --output=json fl"), "flows flow");
+  EXPECT_EQ(completeLine(script, "sluice ctl --server=http://x:1 st"), "start stop");
+  EXPECT_EQ(completeLine(script, "sluice --log-level=w"), "warn");
+  // One word only when a user took '=' out of COMP_WORDBREAKS.
   EXPECT_EQ(complete(script, {"sluice", "ctl", "get", "flows", "--output=y"}), "--output=yaml");
   EXPECT_EQ(complete(script, {"sluice", "ctl", "get", "flows", "--o"}), "--output");
   EXPECT_EQ(complete(script, {"sluice", "ctl", "--server", "http://x:1", "st"}), "start stop");

@@ -26,7 +26,7 @@ from selenium.common.exceptions import (NoSuchElementException,  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from server import Server  # noqa: E402
 from tcp_relay import Relay  # noqa: E402
@@ -218,7 +218,7 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(self.el("th.col-id").get_attribute("aria-sort"), "descending")
         self.el("[data-testid=sort-id]").send_keys(Keys.ENTER)   # back to creation order
         self.wait(lambda: list(self.row_states())[0] == "flow-0000", "creation order")
-        # search by id, then filter by state
+        # search by id (the filters by state and type: test_03b, once some flows run)
         self.type_into("#flow-search", "flow-099")
         self.wait_attr("#flows-count", "data-shown", "10", "10 matches")
         self.type_into("#flow-search", "")
@@ -256,6 +256,58 @@ class ConsoleTest(unittest.TestCase):
         self.wait(lambda: self.row_states().get("flow-0101") == "running", "flow-0101 running")
         self.click("#page-first")
         self.wait(lambda: "flow-0000" in self.row_states(), "page 1")
+
+    def api_count(self, state=None, type_=None):
+        """How many flows GET /flows/status says are in `state` and of `type_` (its base)."""
+        statuses = self.srv.call("GET", "/flows/status").body.values()
+        return sum(1 for st in statuses
+                   if (state is None or st["status"] == state)
+                   and (type_ is None or st.get("type", "noop").split("@")[0] == type_))
+
+    def wait_shown(self, want, what):
+        """Waits until the count says `want()` flows are shown (want is re-read each time, as
+        the server's states may still be moving)."""
+        self.wait(lambda: self.attr("#flows-count", "data-shown") == str(want()), what)
+
+    def test_03b_filters(self):
+        # by state: as many rows as the server has running flows (98 + flow-0101)
+        Select(self.el("#filter-state")).select_by_value("running")
+        self.wait_shown(lambda: self.api_count("running"), "the running flows")
+        self.assertGreaterEqual(int(self.attr("#flows-count", "data-shown")), 99)
+        self.assertEqual(set(self.row_states().values()), {"running"})
+        # by type: a few ticker flows among the noop ones, one of them running
+        tickers = [{"flow_id": f"tick-{i}", "type": "ticker", "config": {"interval_ms": 1000}}
+                   for i in range(3)]
+        self.srv.call("POST", "/flows", tickers, expect=201)
+        self.srv.call("PATCH", "/flows/commands", {"command": "start", "flow_ids": ["tick-0"]})
+        self.wait_attr("#flows-count", "data-total", str(FLOWS + 3), "the ticker flows")
+        self.wait(lambda: "ticker" in [o.get_attribute("value") for o in
+                                       Select(self.el("#filter-type")).options],
+                  "ticker among the types")
+        Select(self.el("#filter-type")).select_by_value("ticker")
+        self.wait(lambda: self.api_count("running", "ticker") == 1, "tick-0 running (the API)")
+        self.wait_shown(lambda: self.api_count("running", "ticker"), "the running tickers")
+        self.assertEqual(list(self.row_states()), ["tick-0"])
+        Select(self.el("#filter-state")).select_by_value("")
+        self.wait_shown(lambda: self.api_count(type_="ticker"), "every ticker")
+        self.assertEqual(sorted(self.row_states()), ["tick-0", "tick-1", "tick-2"])
+        self.srv.call("PATCH", "/flows/commands", {"command": "stop", "flow_ids": ["tick-0"]})
+        self.wait(lambda: self.row_states().get("tick-0") == "stopped", "tick-0 stopped")
+        Select(self.el("#filter-type")).select_by_value("")
+        self.wait_shown(lambda: FLOWS + 3, "no filter")
+        self.wait(lambda: "flow-0000" in self.row_states(), "page 1 unfiltered")
+        # The Node column appears when a status carries `node` (a cluster), even when the page
+        # shows the same flows: the header and every row get it.
+        self.js("""import('/ui/model.js').then(m => m.mergeStatus(
+                     {...m.model.status.get('flow-0003'), node: 'node-a'}));""")
+        self.wait(lambda: self.els("th.col-node"), "the Node column's header")
+        self.wait(lambda: self.js("""
+            const rows = [...document.querySelectorAll('#flows-table tbody tr[data-flow-id]')];
+            return rows.length === 100 && rows.every(tr => tr.querySelector('td.col-node'));"""),
+                  "a Node cell in every row")
+        # (flow-0003's own cell may already be "unassigned" again: the status document re-read
+        # every 5 s has no `node`)
+        self.assertEqual(self.text("tr[data-flow-id='flow-0004'] td.col-node"), "unassigned")
 
     def test_04_command_refused(self):
         self.click("#page-next")
@@ -347,6 +399,14 @@ class ConsoleTest(unittest.TestCase):
         self.wait(lambda: self.els("#audit-table tbody tr"), "audit entries")
         self.assertIn("PATCH /flows/commands", self.text("#audit-table"))
         self.shot("audit")
+
+    def test_09b_malformed_route(self):
+        # %E0 is no UTF-8: decoding it fails; the console says so instead of a blank page
+        self.goto("#/flows/%E0")
+        self.wait(lambda: self.shown("[data-testid=not-found]"), "the not-found page")
+        self.assertIn("malformed", self.text("[data-testid=not-found]"))
+        self.goto("#/flows")
+        self.wait(lambda: self.shown("#flows-view"), "the flows again")
 
     def test_10_reconnect(self):
         relay = ENV["relay"]

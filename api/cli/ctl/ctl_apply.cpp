@@ -119,23 +119,23 @@ int dryRun(Client& client, const Configs& configs, const Plan& plan) {
     const std::string& id = configs.ids[p.index];
     switch (p.action) {
       case Action::kCreate:
-        std::cout << "+ flow " << id << " (new)\n";
+        std::cout << "+ flow " << printable(id) << " (new)\n";
         break;
       case Action::kUpdate:
         for (const auto& c : p.changes) {
-          std::cout << "~ flow " << id << ": " << (c.path.empty() ? "/" : c.path) << " " << c.before
-                    << " -> " << c.after << "\n";
+          std::cout << "~ flow " << printable(id) << ": " << (c.path.empty() ? "/" : c.path) << " "
+                    << c.before << " -> " << c.after << "\n";
         }
         break;
       case Action::kKeep:
-        std::cout << "= flow " << id << " (unchanged)\n";
+        std::cout << "= flow " << printable(id) << " (unchanged)\n";
         continue;
     }
     batch.PushBack(rapidjson::Value(valueAt(configs, p.index), batch.GetAllocator()),
                    batch.GetAllocator());
     sent.push_back(&p);
   }
-  for (const auto& p : plan.pruned) std::cout << "- flow " << p.id << " (pruned)\n";
+  for (const auto& p : plan.pruned) std::cout << "- flow " << printable(p.id) << " (pruned)\n";
   if (sent.empty()) return kExitOk;
   auto r = call(client, "POST", "/flows/validate", {200}, json::write(batch), {}, "validate");
   rapidjson::Document doc;
@@ -153,16 +153,13 @@ int dryRun(Client& client, const Configs& configs, const Plan& plan) {
       p = sent[i->value.GetUint64()];
     }
     const std::string message = text(d, "message", "");
-    if (p != nullptr && p->action == Action::kUpdate && text(d, "path", "") == "/flow_id" &&
-        message.find("already exists") != std::string::npos) {
-      continue;
-    }
+    if (p != nullptr && p->action == Action::kUpdate && isAlreadyExistsProblem(d)) continue;
     std::string where = p != nullptr ? configs.sources[p->index] : "";
     if (const std::string id = text(d, "flow_id", ""); !id.empty()) {
       where += (where.empty() ? "" : " ") + ("flow/" + id);
     }
     if (const std::string path = text(d, "path", ""); !path.empty()) where += " " + path;
-    problems.push_back("  " + (where.empty() ? "" : where + ": ") + message);
+    problems.push_back("  " + printable((where.empty() ? "" : where + ": ") + message));
   }
   if (problems.empty()) return kExitOk;
   std::cerr << "error: the server would refuse " << problems.size() << " problem"
@@ -196,10 +193,17 @@ int execute(Client& client, const Configs& configs, const Plan& plan) {
       continue;
     }
     if (p.action != Action::kUpdate) continue;
-    std::vector<std::string> headers;
-    if (!p.etag.empty()) headers.push_back("If-Match: " + p.etag);
+    if (p.etag.empty()) {
+      // Without the tag the PUT could only be unconditional: it would overwrite a change
+      // apply has not seen. (Sluice always sends one; a proxy may strip it.)
+      std::cerr << "error: flow/" << id
+                << ": the server sent no ETag with the flow; not updated (apply never writes "
+                   "without If-Match)\n";
+      failed = true;
+      continue;
+    }
     Outcome out = client.request("PUT", "/flows/" + Client::escape(id),
-                                 json::write(valueAt(configs, p.index)), headers);
+                                 json::write(valueAt(configs, p.index)), {"If-Match: " + p.etag});
     if (!out.response) {
       std::cerr << "error: flow/" << id << ": " << out.error << "\n";
       failed = true;
@@ -221,8 +225,15 @@ int execute(Client& client, const Configs& configs, const Plan& plan) {
     return kExitFailed;
   }
   for (const auto& p : plan.pruned) {
-    Outcome out = client.request("DELETE", "/flows/" + Client::escape(p.id), "",
-                                 {"If-Match: " + (p.etag.empty() ? std::string("*") : p.etag)});
+    if (p.etag.empty()) {
+      std::cerr << "error: flow/" << p.id
+                << ": the server sent no ETag with the flow; not deleted (apply never deletes "
+                   "without If-Match)\n";
+      failed = true;
+      continue;
+    }
+    Outcome out =
+        client.request("DELETE", "/flows/" + Client::escape(p.id), "", {"If-Match: " + p.etag});
     if (!out.response) {
       std::cerr << "error: flow/" << p.id << ": " << out.error << "\n";
       failed = true;

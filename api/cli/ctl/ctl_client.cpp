@@ -25,6 +25,12 @@ std::string normalizeServerUrl(std::string url) {
   return url;
 }
 
+bool hasHttpScheme(const std::string& url) {
+  std::string scheme = url.substr(0, url.find("://"));
+  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return url.find("://") != std::string::npos && (scheme == "http" || scheme == "https");
+}
+
 std::string Client::escape(std::string_view text) {
   std::string out;
   for (unsigned char c : text) {
@@ -149,6 +155,10 @@ Outcome Client::perform(Exchange& x) {
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  // Only HTTP(S): never file://, ftp://, ... (the URL was checked; this is the last word),
+  // neither for the request nor for a redirect.
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "sluice-ctl/" SLUICE_VERSION);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,

@@ -83,4 +83,8 @@ class Client {
 /// means http), and trailing slashes are dropped.
 std::string normalizeServerUrl(std::string url);
 
+/// Whether a normalised server URL is http:// or https:// (any case). Other schemes (file://,
+/// ftp://, ...) are usage errors, and libcurl is told to speak HTTP(S) only anyway.
+bool hasHttpScheme(const std::string& url);
+
 }  // namespace sluice::cli::ctl

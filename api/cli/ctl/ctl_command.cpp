@@ -195,6 +195,14 @@ std::function<int()> addCtlCommand(CLI::App& app) {
   addCompletion(&app, app, s);
   return [s]() -> int {
     if (!s->action) return -1;
+    // Every subcommand but `completion` talks to the server: only over HTTP(S).
+    if (s->shell.empty()) {
+      if (const std::string url = resolveServer(s->globals.server); !hasHttpScheme(url)) {
+        std::cerr << "error: the server URL " << url
+                  << " is not http:// or https:// (from --server, SLUICE_URL or app_url)\n";
+        return kExitUsage;
+      }
+    }
     try {
       return s->action();
     } catch (const std::exception& e) {

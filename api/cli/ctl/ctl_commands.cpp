@@ -36,7 +36,7 @@ int runFlowCommand(const Globals& g, const FlowCommandArgs& a) {
   const rapidjson::Value& doc = parsed;
   auto details = doc.IsObject() ? doc.FindMember("details") : doc.MemberEnd();
   if (!doc.IsObject() || details == doc.MemberEnd() || !details->value.IsArray()) {
-    std::cerr << "error: the answer has no details: " << r->body << "\n";
+    std::cerr << "error: the answer has no details: " << printable(r->body) << "\n";
     return kExitFailed;
   }
   bool failed = false;
@@ -45,8 +45,9 @@ int runFlowCommand(const Globals& g, const FlowCommandArgs& a) {
     const std::string error = text(d, "error", "");
     const bool bad = status == "failed" || !error.empty();
     failed = failed || bad;
-    std::cout << "flow/" << text(d, "flow_id") << " " << status
-              << (error.empty() ? "" : ": " + error) << "\n";
+    std::cout << printable("flow/" + text(d, "flow_id") + " " + status +
+                           (error.empty() ? "" : ": " + error))
+              << "\n";
   }
   if (details->value.Empty()) std::cerr << "No flows.\n";
   return failed ? kExitFailed : kExitOk;
@@ -68,7 +69,7 @@ int runDelete(const Globals& g, const DeleteArgs& a) {
     if (json::parse(r->body, doc, &err)) {
       if (const std::string w = text(static_cast<const rapidjson::Value&>(doc), "warning", "");
           !w.empty()) {
-        std::cerr << "warning: flow/" << id << ": " << w << "\n";
+        std::cerr << printable("warning: flow/" + id + ": " + w) << "\n";
       }
     }
   }
@@ -86,7 +87,7 @@ int runValidate(const Globals& g, const ValidateArgs& a) {
   const rapidjson::Value& doc = parsed;
   auto valid = doc.IsObject() ? doc.FindMember("valid") : doc.MemberEnd();
   if (valid == doc.MemberEnd() || !valid->value.IsBool()) {
-    std::cerr << "error: the answer has no \"valid\": " << r->body << "\n";
+    std::cerr << "error: the answer has no \"valid\": " << printable(r->body) << "\n";
     return kExitFailed;
   }
   const size_t n = configs.values.Size();
@@ -99,9 +100,7 @@ int runValidate(const Globals& g, const ValidateArgs& a) {
   if (auto details = doc.FindMember("details");
       details != doc.MemberEnd() && details->value.IsArray()) {
     for (const auto& d : details->value.GetArray()) {
-      const bool exists = text(d, "path", "") == "/flow_id" &&
-                          text(d, "message", "").find("already exists") != std::string::npos;
-      if (!(a.existing_ok && exists)) problems.push_back(&d);
+      if (!(a.existing_ok && isAlreadyExistsProblem(d))) problems.push_back(&d);
     }
   }
   if (problems.empty()) {
@@ -124,7 +123,8 @@ int runValidate(const Globals& g, const ValidateArgs& a) {
     if (const std::string path = text(d, "path", ""); !path.empty()) {
       where += (where.empty() ? "" : " ") + path;
     }
-    std::cout << "  " << (where.empty() ? "" : where + ": ") << text(d, "message", "") << "\n";
+    std::cout << "  " << printable((where.empty() ? "" : where + ": ") + text(d, "message", ""))
+              << "\n";
   }
   return kExitFailed;
 }

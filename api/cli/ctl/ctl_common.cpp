@@ -1,6 +1,7 @@
 #include "api/cli/ctl/ctl_common.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
@@ -47,17 +48,17 @@ std::string text(const rapidjson::Value& object, const char* key, const std::str
 
 void printApiError(const Response& r, const std::string& what) {
   const std::string prefix =
-      "error: " + (what.empty() ? "" : what + ": ") + std::to_string(r.status) + ": ";
+      printable("error: " + (what.empty() ? "" : what + ": ") + std::to_string(r.status) + ": ");
   rapidjson::Document doc;
   json::ParseError err;
   if (!json::parse(r.body, doc, &err) || !doc.IsObject()) {
     std::string body = r.body.substr(0, 300);
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
-    std::cerr << prefix << (body.empty() ? "(no body)" : body) << "\n";
+    std::cerr << prefix << (body.empty() ? "(no body)" : printable(body)) << "\n";
     return;
   }
   const rapidjson::Value& body = doc;
-  std::cerr << prefix << text(body, "error", "(no error message)") << "\n";
+  std::cerr << prefix << printable(text(body, "error", "(no error message)")) << "\n";
   auto details = body.FindMember("details");
   if (details == body.MemberEnd() || !details->value.IsArray()) return;
   for (const auto& d : details->value.GetArray()) {
@@ -72,7 +73,8 @@ void printApiError(const Response& r, const std::string& what) {
         where = "item " + std::to_string(i->value.GetUint64());
       }
     }
-    std::cerr << "  " << (where.empty() ? "" : where + ": ") << text(d, "message", "") << "\n";
+    std::cerr << "  " << printable((where.empty() ? "" : where + ": ") + text(d, "message", ""))
+              << "\n";
   }
 }
 
@@ -102,6 +104,33 @@ std::string wholeSeconds(const std::string& iso_time) {
   const size_t dot = iso_time.find('.');
   if (dot == std::string::npos || iso_time.empty() || iso_time.back() != 'Z') return iso_time;
   return iso_time.substr(0, dot) + "Z";
+}
+
+std::string printable(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  char hex[8];
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      out += ' ';
+    } else if (c < 0x20 || c == 0x7F) {
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      out += hex;
+    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      std::snprintf(hex, sizeof hex, "\\u00%02X", static_cast<unsigned char>(s[++i]));
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+bool isAlreadyExistsProblem(const rapidjson::Value& problem) {
+  return text(problem, "path", "") == "/flow_id" &&
+         text(problem, "message", "").find("already exists") != std::string::npos;
 }
 
 std::string nowIso() {

@@ -63,4 +63,16 @@ std::string wholeSeconds(const std::string& iso_time);
 /// The current UTC time as "2026-11-30T01:02:03Z".
 std::string nowIso();
 
+/// `s` made safe for a terminal, for every human-readable line (tables, watch lines, error
+/// messages) that prints text from the server or the files: line breaks and tabs become
+/// spaces, the other C0 controls and DEL print as `\xHH`, the C1 controls (U+0080-U+009F,
+/// UTF-8 0xC2 0x80-0x9F) as `\u00HH`. So no escape sequence reaches the terminal.
+std::string printable(const std::string& s);
+
+/// Whether a problem of POST /flows/validate is the one a creation check reports for a
+/// flow_id the server already has (which an update expects). The server's wording, matched
+/// here and nowhere else: "flow_id '<id>' already exists" at path /flow_id
+/// (core/engine/engine.cpp, Engine's batch validation); change both together.
+bool isAlreadyExistsProblem(const rapidjson::Value& problem);
+
 }  // namespace sluice::cli::ctl

@@ -103,6 +103,9 @@ std::string bashCompletion(const CLI::App& root, const std::string& program) {
     << "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"\" path=\"" << program << "\" w i skip=0\n"
     << "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
     << "    w=\"${COMP_WORDS[i]}\"\n"
+    // bash splits `--output=yaml` into `--output`, `=`, `yaml` (COMP_WORDBREAKS has '='):
+    // the word after a `=` is the option's value.
+    << "    if [[ \"$w\" == \"=\" ]]; then skip=1; continue; fi\n"
     << "    if ((skip)); then skip=0; continue; fi\n"
     << "    if [[ \"$w\" == -* ]]; then\n"
     << "      [[ \"$w\" != *=* && \"${" << var << "_vals[$path]}\" == *\" $w \"* ]] && skip=1\n"
@@ -111,6 +114,13 @@ std::string bashCompletion(const CLI::App& root, const std::string& program) {
     << "    if [[ \" ${" << var << "_subs[$path]} \" == *\" $w \"* ]]; then path=\"$path $w\"; fi\n"
     << "  done\n"
     << "  ((COMP_CWORD > 0)) && prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+    // `--output=` (cursor after the '='): the word is `=`, the value typed so far is empty;
+    // `--output=y`: the word is `y` after a `=` word. Readline replaces only the text after
+    // the '=', so the replies are the bare values.
+    << "  if [[ \"$cur\" == \"=\" && \"$prev\" == -* ]]; then cur=\"\"; skip=1; fi\n"
+    << "  if [[ \"$prev\" == \"=\" ]] && ((COMP_CWORD > 1)); then\n"
+    << "    prev=\"${COMP_WORDS[COMP_CWORD-2]}\"\n"
+    << "  fi\n"
     << "  if ((skip)); then\n"
     << "    local choices=\"${" << var << "_choices[$path|$prev]}\"\n"
     << "    if [[ -n \"$choices\" ]]; then\n"
@@ -121,6 +131,7 @@ std::string bashCompletion(const CLI::App& root, const std::string& program) {
     << "    fi\n"
     << "    return 0\n"
     << "  fi\n"
+    // One word `--output=y`: only when COMP_WORDBREAKS lacks '=' (a user's choice).
     << "  if [[ \"$cur\" == --*=* ]]; then\n"
     << "    local opt=\"${cur%%=*}\"\n"
     << "    COMPREPLY=($(compgen -P \"$opt=\" -W \"${" << var

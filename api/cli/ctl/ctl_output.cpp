@@ -3,8 +3,10 @@
 #include <rapidjson/prettywriter.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <stdexcept>
+#include <string_view>
 
 #include "api/cli/ctl/ctl_yaml.hpp"
 
@@ -17,13 +19,6 @@ size_t width(const std::string& s) {
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-std::string oneLine(std::string s) {
-  for (auto& c : s) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  }
-  return s;
-}
-
 }  // namespace
 
 void Table::print(std::ostream& out) const {
@@ -32,7 +27,7 @@ void Table::print(std::ostream& out) const {
   lines.push_back(headers_);
   for (const auto& r : rows_) {
     std::vector<std::string> line(headers_.size());
-    for (size_t i = 0; i < headers_.size() && i < r.size(); ++i) line[i] = oneLine(r[i]);
+    for (size_t i = 0; i < headers_.size() && i < r.size(); ++i) line[i] = printable(r[i]);
     lines.push_back(std::move(line));
   }
   for (const auto& line : lines) {
@@ -54,7 +49,27 @@ std::string prettyJson(const rapidjson::Value& value) {
   rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
   writer.SetIndent(' ', 2);
   if (!value.Accept(writer)) throw std::runtime_error("cannot write the JSON document");
-  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+  // RapidJSON escapes C0 controls; DEL and the C1 controls (UTF-8 0xC2 0x80-0x9F) it writes as
+  // they are, which a terminal may obey. Those bytes occur only inside strings: escaped there,
+  // the document says the same.
+  const std::string_view raw(buffer.GetString(), buffer.GetSize());
+  std::string out;
+  out.reserve(raw.size() + 1);
+  char hex[8];
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    const auto next = i + 1 < raw.size() ? static_cast<unsigned char>(raw[i + 1]) : 0;
+    if (c == 0x7F) {
+      out += "\\u007F";
+    } else if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      std::snprintf(hex, sizeof hex, "\\u00%02X", next);
+      out += hex;
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\n";
 }
 
 void printDocument(Format format, const rapidjson::Value& value) {

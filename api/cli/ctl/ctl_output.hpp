@@ -14,7 +14,8 @@ class Table {
  public:
   explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 
-  /// A row with one cell per header (missing cells print empty; line breaks print as spaces).
+  /// A row with one cell per header (missing cells print empty; each cell is printed
+  /// through printable(): line breaks as spaces, control characters escaped).
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   bool empty() const { return rows_.empty(); }
 

@@ -25,7 +25,14 @@ void onStopSignal(int) { g_interrupted.store(true); }
 struct FlowState {
   std::string status;
   std::string error;
+  std::string since;  // of the status (the API's RFC 3339 time, fixed width); may be empty
 };
+
+// Whether the time `a` is before `b` (both as the API writes them: same width, so the text
+// orders as the time does). Unknown times order nothing.
+bool before(const std::string& a, const std::string& b) {
+  return !a.empty() && a.size() == b.size() && a < b;
+}
 
 class Watcher {
  public:
@@ -50,7 +57,6 @@ class Watcher {
     StreamHandlers handlers;
     handlers.on_data = [this](std::string_view bytes) { return onData(bytes); };
     handlers.keep_going = [this] { return !done(); };
-    bool connected_once = false;
     while (!done()) {
       std::vector<std::string> headers;
       if (!last_id_.empty()) headers.push_back("Last-Event-ID: " + last_id_);
@@ -59,24 +65,26 @@ class Watcher {
           stream_client_->stream("/events" + query, headers, handlers, std::chrono::seconds(60));
       if (fatal_) return kExitFailed;
       if (out.aborted || done()) break;
+      std::chrono::milliseconds wait = retry_;
       if (out.response && out.response->status != 200) {
-        printApiError(*out.response);
-        return kExitFailed;
-      }
-      if (!out.response) {
-        if (!connected_once) {
+        const std::optional<std::chrono::milliseconds> again = retryAfterRefusal(*out.response);
+        if (!again) return kExitFailed;
+        wait = *again;
+      } else if (!out.response) {
+        if (!connected_once_) {
           std::cerr << "error: " << out.error << "\n";
           return kExitFailed;
         }
-        std::cerr << "watch: " << out.error << "; retrying in " << retry_.count() << " ms\n";
+        wait = backoff();
+        std::cerr << "watch: " << out.error << "; retrying in " << wait.count() << " ms\n";
       } else {
-        connected_once = true;
+        failures_ = 0;
         std::cerr << "watch: the stream ended ("
                   << (out.error.empty() ? "closed by the server" : out.error)
-                  << "); reconnecting in " << retry_.count() << " ms\n";
+                  << "); reconnecting in " << wait.count() << " ms\n";
       }
       reconnecting_ = true;
-      const auto until = std::chrono::steady_clock::now() + retry_;
+      const auto until = std::chrono::steady_clock::now() + wait;
       while (!done() && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -89,6 +97,51 @@ class Watcher {
   }
 
  private:
+  // The server's delay, doubled for each failure in a row (a server that is restarting or
+  // overloaded), up to a minute.
+  std::chrono::milliseconds backoff() {
+    const auto wait =
+        std::min(std::chrono::milliseconds(retry_.count() << std::min<uint64_t>(failures_, 5)),
+                 std::chrono::milliseconds(60'000));
+    ++failures_;
+    return wait;
+  }
+
+  // A non-200 answer to GET /events: how long to wait before trying again, or nothing when
+  // watch must end (the error is printed). 5xx and 429 (a server draining or overloaded, a
+  // proxy without its upstream) are retried, after Retry-After when given (capped); a 400
+  // about Last-Event-ID (an id the server cannot use) is retried without it, and the status
+  // read again. Anything else (401, 403, another 400) ends watch.
+  std::optional<std::chrono::milliseconds> retryAfterRefusal(const Response& r) {
+    const long s = r.status;
+    if (s == 400 && !last_id_.empty() && r.body.find("Last-Event-ID") != std::string::npos) {
+      std::cerr << "watch: the server refused Last-Event-ID " << printable(last_id_)
+                << "; reconnecting without it and re-reading the status\n";
+      last_id_.clear();
+      resync_ = true;
+      return std::chrono::milliseconds(0);  // without the id this cannot happen again
+    }
+    if (s < 500 && s != 429) {
+      printApiError(r);
+      return std::nullopt;
+    }
+    std::chrono::milliseconds wait = backoff();
+    const std::string after = r.header("retry-after");
+    if (!after.empty() && after.size() <= 6 &&
+        after.find_first_not_of("0123456789") == std::string::npos) {
+      wait = std::min(std::chrono::milliseconds(std::stoll(after) * 1000),
+                      std::chrono::milliseconds(60'000));
+    }
+    rapidjson::Document doc;
+    json::ParseError err;
+    const std::string why = json::parse(r.body, doc, &err) && doc.IsObject()
+                                ? text(static_cast<const rapidjson::Value&>(doc), "error", "")
+                                : "";
+    std::cerr << "watch: " << s << (why.empty() ? "" : ": " + printable(why)) << "; retrying in "
+              << wait.count() << " ms\n";
+    return wait;
+  }
+
   bool done() const {
     return g_interrupted.load() || fatal_ || (count_ > 0 && printed_ >= count_) ||
            (deadline_ && std::chrono::steady_clock::now() >= *deadline_);
@@ -108,14 +161,23 @@ class Watcher {
     } else if (reconnecting_) {
       reconnecting_ = false;
       std::cerr << "watch: reconnected\n";
+      // Subscribed without Last-Event-ID after the server refused it: what was missed is
+      // read from the status.
+      if (resync_ && !sync(true)) {
+        fatal_ = true;
+        return false;
+      }
+      resync_ = false;
     }
+    connected_once_ = true;
+    failures_ = 0;
     parser_.feed(bytes);
     return !done();
   }
 
   void print(const std::string& time, const std::string& what, const std::string& text) {
     if (done()) return;
-    std::cout << time << "  " << what << "  " << text << std::endl;
+    std::cout << printable(time) << "  " << printable(what) << "  " << printable(text) << std::endl;
     ++printed_;
   }
 
@@ -131,7 +193,8 @@ class Watcher {
       const std::string id(m.name.GetString(), m.name.GetStringLength());
       if (!ids_.empty() && ids_.count(id) == 0) continue;
       seen.insert(id);
-      FlowState now{text(m.value, "status", ""), text(m.value, "error", "")};
+      FlowState now{text(m.value, "status", ""), text(m.value, "error", ""),
+                    text(m.value, "since", "")};
       auto known = states_.find(id);
       if (report && (known == states_.end() || known->second.status != now.status ||
                      known->second.error != now.error)) {
@@ -167,11 +230,16 @@ class Watcher {
     if (!json::parse(e.data, data, &err) || !data.IsObject()) return;
     if (e.type == "state") {
       const std::string id = text(data, "flow_id", "");
-      FlowState now{text(data, "status", ""), text(data, "error", "")};
+      FlowState now{text(data, "status", ""), text(data, "error", ""), text(data, "since", "")};
       auto known = states_.find(id);
       if (known != states_.end() && known->second.status == now.status &&
           known->second.error == now.error) {
         return;  // the status read already showed it
+      }
+      if (known != states_.end() && before(now.since, known->second.since)) {
+        // Older than the state known: an event queued before the status read (which
+        // reflects it already). Printed, it would run backwards (running -> starting).
+        return;
       }
       transition(wholeSeconds(text(data, "since", nowIso())), id,
                  known == states_.end() ? "-" : known->second.status, now, text(data, "desired"));
@@ -179,7 +247,7 @@ class Watcher {
     } else if (e.type == "config") {
       const std::string id = text(data, "flow_id", "");
       const std::string op = text(data, "op", "");
-      if (op == "created") states_[id] = FlowState{"stopped", ""};
+      if (op == "created") states_[id] = FlowState{"stopped", "", ""};
       if (op == "deleted") states_.erase(id);
       print(nowIso(), "flow/" + id, op);
     } else if (e.type == "plugin") {
@@ -204,8 +272,11 @@ class Watcher {
   std::string last_id_;
   std::chrono::milliseconds retry_{2000};
   uint64_t printed_ = 0;
-  bool synced_ = false;        // the status was read once subscribed
-  bool reconnecting_ = false;  // the stream broke; not yet connected again
+  bool synced_ = false;          // the status was read once subscribed
+  bool connected_once_ = false;  // a stream was open once: failures are retried from then
+  bool resync_ = false;          // read the status again once reconnected
+  uint64_t failures_ = 0;        // connection failures in a row (for the backoff)
+  bool reconnecting_ = false;    // the stream broke; not yet connected again
   bool fatal_ = false;
 };
 

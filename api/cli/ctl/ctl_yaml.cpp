@@ -86,6 +86,34 @@ bool resolvesToNonString(const std::string& s) {
          isSpecialFloat(s) || isHexOrOctal(s);
 }
 
+std::string lowerCase(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// True when a YAML 1.1 reader (PyYAML, older libraries) would read the plain scalar `s` as
+// something other than a string, or might: its booleans (yes, no, on, off, y, n, true, false,
+// in any case), null words in any case, the value key `=`, the merge key `<<`, and anything
+// that starts like a number (a digit, or +, - or . then a digit or a dot): 1.1 integers and
+// floats (1_000, 0b101, 017, 1:20, +1, .5) and timestamps (2026-01-01) all do. Quoting more
+// than needed is harmless: a quoted scalar is a string for every reader.
+bool resolvesToNonStringIn11(const std::string& s) {
+  static const std::set<std::string> words = {"y",    "n",     "yes",  "no", "on", "off",
+                                              "true", "false", "null", "~",  "=",  "<<"};
+  if (words.count(lowerCase(s)) != 0) return true;
+  if (s.empty()) return false;
+  size_t i = s[0] == '-' || s[0] == '+' || s[0] == '.' ? 1 : 0;
+  if (i == 0) return isDigit(s[0]);
+  return i < s.size() && (isDigit(s[i]) || s[i] == '.');
+}
+
+// True when `s` must be quoted to read back as the same string, by YAML 1.2 and 1.1 readers.
+// A DEL is only written inside double quotes, where jsonToYaml escapes it.
+bool needsQuotes(const std::string& s) {
+  return resolvesToNonString(s) || resolvesToNonStringIn11(s) ||
+         s.find('\x7F') != std::string::npos;
+}
+
 void setInteger(const std::string& s, const YAML::Mark& mark, rapidjson::Value& out) {
   std::string digits = s;
   int base = 10;
@@ -193,7 +221,7 @@ void emit(YAML::Emitter& e, const rapidjson::Value& v) {
     for (const auto& m : v.GetObject()) {
       const std::string key(m.name.GetString(), m.name.GetStringLength());
       e << YAML::Key;
-      if (resolvesToNonString(key)) {
+      if (needsQuotes(key)) {
         e << YAML::DoubleQuoted << key;
       } else {
         e << key;
@@ -208,7 +236,7 @@ void emit(YAML::Emitter& e, const rapidjson::Value& v) {
     e << YAML::EndSeq;
   } else if (v.IsString()) {
     const std::string s(v.GetString(), v.GetStringLength());
-    if (resolvesToNonString(s)) {
+    if (needsQuotes(s)) {
       e << YAML::DoubleQuoted << s;
     } else {
       e << s;
@@ -229,6 +257,9 @@ void emit(YAML::Emitter& e, const rapidjson::Value& v) {
 bool yamlToJson(const std::string& text, rapidjson::Document& out, std::string* error) {
   try {
     for (const auto& doc : YAML::LoadAll(text)) {
+      // An empty document (a stream that ends with `---`, or `~` alone) holds no
+      // configuration: it is skipped, not read as null.
+      if (doc.IsNull()) continue;
       rapidjson::Value v;
       nodeToJson(doc, v, out.GetAllocator(), 0);
       out.PushBack(v, out.GetAllocator());
@@ -247,7 +278,16 @@ std::string jsonToYaml(const rapidjson::Value& value) {
   YAML::Emitter e;
   e.SetIndent(2);
   emit(e, value);
-  std::string out = e.c_str();
+  // yaml-cpp escapes the other control characters in double-quoted scalars, but writes DEL as
+  // it is, which YAML does not allow; it occurs only inside double quotes (needsQuotes).
+  std::string out;
+  for (const char* c = e.c_str(); *c != '\0'; ++c) {
+    if (*c == '\x7F') {
+      out += "\\x7F";
+    } else {
+      out += *c;
+    }
+  }
   if (out.empty() || out.back() != '\n') out += '\n';
   return out;
 }

@@ -3,7 +3,7 @@
 import {h, fill, $, expireFlash} from './dom.js';
 import {session, setToken, can, request, setUnauthorizedHandler} from './api.js';
 import {EventStream} from './events.js';
-import {model, applyEvent, loadAll} from './model.js';
+import {model, applyEvent, loadAll, resetModel} from './model.js';
 import {flowsView, resetFlowsUi} from './flows.js';
 import {detailView} from './detail.js';
 import {editView} from './edit.js';
@@ -11,6 +11,7 @@ import {pluginsView} from './plugins.js';
 import {auditView} from './audit.js';
 
 let stream = null;
+let streamFallback = 0;   // the timer of the first full read when the stream does not open
 let unmount = null;
 let signedIn = false;
 
@@ -63,14 +64,13 @@ async function signIn(event) {
 function signOut(message = '') {
   stream?.stop();
   stream = null;
+  clearTimeout(streamFallback);
   unmount?.();
   unmount = null;
   setToken('');
   Object.assign(session, {name: '', role: 'viewer', auth: 'required'});
-  model.loaded = false;
-  model.configs = new Map();
-  model.status = new Map();
-  model.order = [];
+  // everything the model holds, history included; a read still in flight is not applied
+  resetModel();
   resetFlowsUi();
   showSignIn(message);
 }
@@ -97,7 +97,7 @@ function startStream() {
   const load = () => { loaded = true; loadAll(); };
   // Read everything once the stream is open (so no change falls between the two), or after
   // 3 s without it; read again when it opens after that.
-  const fallback = setTimeout(() => { if (!loaded) load(); }, 3000);
+  const fallback = streamFallback = setTimeout(() => { if (!loaded) load(); }, 3000);
   let pendingPaint = 0;
   stream = new EventStream({
     onEvent: ev => {
@@ -149,9 +149,16 @@ function route(byUser = true) {
   const hash = location.hash || '#/flows';
   const root = $('#view');
   let found = null;
+  let problem = '';
   for (const [re, view, param] of ROUTES) {
     const m = re.exec(hash);
-    if (m) { found = {view: view(), params: param ? {[param]: decodeURIComponent(m[1])} : {}}; break; }
+    if (!m) continue;
+    try {
+      found = {view: view(), params: param ? {[param]: decodeURIComponent(m[1])} : {}};
+    } catch (e) {   // URIError: a malformed escape such as %E0
+      problem = `The address ${hash} is malformed (${e.message}).`;
+    }
+    break;
   }
   for (const a of document.querySelectorAll('#top nav a')) {
     const target = a.getAttribute('href');
@@ -159,8 +166,9 @@ function route(byUser = true) {
     if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   if (!found) {
-    fill(root, h('section', {}, h('h1', {text: 'Not found'}),
-      h('p', {}, `There is no page ${hash}. `, h('a', {href: '#/flows', text: 'Go to the flows'}))));
+    document.title = 'Not found — Sluice';
+    fill(root, h('section', {id: 'not-found', 'data-testid': 'not-found'}, h('h1', {text: 'Not found'}),
+      h('p', {}, `${problem || `There is no page ${hash}.`} `, h('a', {href: '#/flows', text: 'Go to the flows'}))));
     return;
   }
   const name = found.view.name;

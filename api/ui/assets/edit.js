@@ -7,6 +7,16 @@ import {configForm} from './schemaform.js';
 import {confirmDialog} from './dialog.js';
 import {loadPlugins, typeCatalog, resolveType} from './plugins.js';
 
+/**
+ * Whether a problem of POST /flows/validate is the server saying that the flow id is taken:
+ * Engine::existingProblems (core/engine/engine.cpp) words it "flow_id 'ID' already exists", at
+ * the path /flow_id. When editing a flow that problem is expected (the flow is there) and is
+ * not one. The only place that knows this wording: change it here if the server's changes.
+ */
+export function isIdTaken(problem, id) {
+  return problem?.path === '/flow_id' && problem.message === `flow_id '${id}' already exists`;
+}
+
 export function editView(root, {id}) {
   const editing = id !== undefined;
   if (!can('editor')) {
@@ -220,24 +230,31 @@ function buildEditor(root, {id, editing, catalog, flow}) {
     return req.filter(k => !(k in config)).map(k => ({path: `/config/${k}`, message: `${k} is required`}));
   }
 
-  const ignoreExisting = p => editing && p.path === '/flow_id' && /already exists$/.test(p.message || '');
-
-  /** POST /flows/validate; true when valid (for an edit, "the id exists" is expected). */
+  /**
+   * POST /flows/validate; true when the server finds no problem (for an edit, "the id is taken"
+   * is expected). The required settings the browser sees missing are shown too, as hints, but
+   * the server's answer alone decides.
+   */
   async function validate(quietWhenValid) {
     clearProblems();
-    const missing = missingRequired();
-    const r = missing.length ? {body: {details: missing}}
-      : await request('POST', '/flows/validate', {body: [doc]});
-    const details = (r.body.details || []).filter(p => !ignoreExisting(p));
+    const hints = missingRequired();
+    const r = await request('POST', '/flows/validate', {body: [doc]});
+    const server = (r.body.details || []).filter(p => !(editing && isIdTaken(p, id)));
+    const valid = server.length === 0;
+    // a hint the server also makes is shown once, in the server's words
+    const extra = hints.filter(hint => !server.some(p => p.path === hint.path))
+      .map(hint => ({...hint, message: `${hint.message} (noticed in the browser)`}));
+    const details = [...server, ...extra];
     if (details.length) {
-      showProblems(new ApiError(null, {error: `The configuration has ${details.length === 1 ? 'a problem' : `${details.length} problems`}; nothing was saved.`, details}),
-                   'Validation');
-      return false;
-    }
-    if (!quietWhenValid) {
+      const n = details.length === 1 ? 'a problem' : `${details.length} problems`;
+      const error = valid
+        ? `The server accepts the configuration, but the browser noticed ${n}.`
+        : `The configuration has ${n}; nothing was saved.`;
+      showProblems(new ApiError(null, {error, details}), 'Validation');
+    } else if (!quietWhenValid) {
       fill(problemsEl, h('p', {class: 'result ok', 'data-testid': 'valid', role: 'status', text: 'The configuration is valid.'}));
     }
-    return true;
+    return valid;
   }
 
   async function guarded(button, fn) {

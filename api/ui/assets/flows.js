@@ -109,6 +109,7 @@ export function flowsView(root) {
   let pageIds = [];
   let shown = [];
   let headKey = '';
+  let rowKey = '';   // the columns the rows in the DOM were built with
 
   function renderHead() {
     const key = `${cols().length}|${ui.sortKey}|${ui.sortDir}`;
@@ -206,7 +207,13 @@ export function flowsView(root) {
       return;
     }
     if (!body.contains(table)) fill(body, table, pager);
-    if (changedIds === null) { renderHead(); renderTypes(); }
+    renderHead();   // cheap unless the columns or the sort changed
+    if (changedIds === null) renderTypes();
+    // The Node column appears when a status first carries `node`, possibly with the same ids on
+    // the page: the rows are then built again (with the new cells) and put in place.
+    const colKey = cols().map(c => c.key).join(' ');
+    const colsChanged = colKey !== rowKey;
+    rowKey = colKey;
     for (const id of ui.selected) if (!model.status.has(id) && !model.configs.has(id)) ui.selected.delete(id);
     shown = visibleIds();
     const total = model.order.length;
@@ -219,19 +226,22 @@ export function flowsView(root) {
     const from = ui.page * ui.pageSize;
     const ids = shown.slice(from, from + ui.pageSize);
     const sameRows = ids.length === pageIds.length && ids.every((id, i) => id === pageIds[i]);
-    if (sameRows && changedIds !== null) {
+    if (sameRows && changedIds !== null && !colsChanged) {
       for (const tr of tbody.rows) if (changedIds.has(tr.dataset.flowId)) fillRow(tr, tr.dataset.flowId);
     } else {
-      const existing = new Map([...tbody.rows].map(tr => [tr.dataset.flowId, tr]));
+      const existing = colsChanged ? new Map()
+        : new Map([...tbody.rows].filter(tr => tr._cells).map(tr => [tr.dataset.flowId, tr]));
+      let rebuilt = false;
       const rows = ids.map(id => {
         const tr = existing.get(id);
-        if (tr && tr._cells && Object.keys(tr._cells).length === cols().length + (operator ? 1 : 0)) {
+        if (tr) {
           fillRow(tr, id);
           return tr;
         }
+        rebuilt = true;
         return rowFor(id);
       });
-      if (!sameRows) tbody.replaceChildren(...rows);
+      if (!sameRows || rebuilt) tbody.replaceChildren(...rows);
       if (!ids.length) {
         tbody.replaceChildren(h('tr', {}, h('td', {colspan: String(cols().length + (operator ? 1 : 0)),
           class: 'empty', text: total ? 'No flow matches the filters.' : 'No flows yet.'})));

@@ -78,15 +78,55 @@ function addToOrder(id) {
 }
 
 let loading = null;
-let buffered = null;   // events that arrived while a full read was in flight
+let buffered = null;   // events that arrived while a full read was in flight (or was failing)
+let generation = 0;    // bumped by resetModel(): a read begun before a sign-out is not applied
+let epoch = 0;         // bumped when a full read is applied: older per-flow reads are dropped
+let retryTimer = 0;
+let retryMs = 0;
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30000;
 
-/** Reads every configuration and status (GET /flows, GET /flows/status). */
+/** Forgets everything (sign-out): the next person starts from an empty model. */
+export function resetModel() {
+  generation++;
+  epoch++;
+  Object.assign(model, {configs: new Map(), status: new Map(), order: [], history: new Map(),
+                        loaded: false, loadError: null, hasNodes: false});
+  model.version++;
+  known.clear();
+  loading = null;
+  buffered = null;
+  clearTimeout(retryTimer);
+  retryTimer = 0;
+  retryMs = 0;
+  statusRefresh = null;
+  statusEtag = null;
+  pendingConfig.clear();
+  clearTimeout(configTimer);
+  configTimer = 0;
+}
+
+/**
+ * Reads every configuration and status (GET /flows, GET /flows/status). The events that arrive
+ * meanwhile are buffered and applied after it, in order. When it fails they stay buffered (with
+ * the ones that follow) and the read is tried again (1 s doubling to 30 s), so that nothing is
+ * lost and nothing is applied out of order.
+ */
 export function loadAll() {
   if (loading) return loading;
-  buffered = [];
-  loading = (async () => {
+  const gen = generation;
+  clearTimeout(retryTimer);
+  retryTimer = 0;
+  if (!buffered) buffered = [];
+  // The config events received before this read are covered by it: no need to fetch them.
+  pendingConfig.clear();
+  clearTimeout(configTimer);
+  configTimer = 0;
+  const current = (async () => {
+    let failed = null;
     try {
       const [flows, status] = await Promise.all([get('/flows'), get('/flows/status')]);
+      if (gen !== generation) return;   // signed out meanwhile: not ours to apply
       const configs = new Map();
       const order = [];
       for (const c of flows.body) { configs.set(c.flow_id, c); order.push(c.flow_id); }
@@ -97,6 +137,7 @@ export function loadAll() {
         if ('node' in st) hasNodes = true;
         if (!configs.has(id)) order.push(id);   // created between the two reads
       }
+      epoch++;
       model.configs = configs;
       model.status = statusMap;
       model.order = order;
@@ -107,31 +148,45 @@ export function loadAll() {
       for (const id of model.history.keys()) if (!statusMap.has(id)) model.history.delete(id);
       model.loaded = true;
       model.loadError = null;
+      retryMs = 0;
+      loading = null;
       const pending = buffered;
       buffered = null;
       // Events that came while reading: those not older than the document are applied in
-      // order (each flow's events are ordered, so the last one wins).
-      for (const ev of pending) applyEvent(ev, true);
+      // order (each flow's events are ordered, so the last one wins). A replayed `reset`
+      // starts another read: the events after it wait for that one.
+      for (const ev of pending) {
+        if (buffered) buffered.push(ev); else applyEvent(ev, true);
+      }
     } catch (e) {
+      if (gen !== generation) return;
+      failed = e;
       model.loadError = e;
-      buffered = null;
     } finally {
-      loading = null;
-      notify(null);
+      if (gen === generation) {
+        if (loading === current) loading = null;
+        if (failed && failed.status !== 401) {
+          retryMs = Math.min(Math.max(retryMs * 2, RETRY_MIN_MS), RETRY_MAX_MS);
+          retryTimer = setTimeout(() => { retryTimer = 0; loadAll(); }, retryMs);
+        }
+        notify(null);
+      }
     }
   })();
-  return loading;
+  loading = current;
+  return current;
 }
 
 let statusRefresh = null;
 let statusEtag = null;
 /** Re-reads GET /flows/status (for the metrics, which change without events); 304 is cheap. */
 export async function refreshStatus() {
-  if (statusRefresh || loading) return;
+  if (statusRefresh || loading || buffered) return;
+  const gen = generation;
   statusRefresh = (async () => {
     try {
       const r = await get('/flows/status', {headers: statusEtag ? {'If-None-Match': statusEtag} : {}});
-      if (r.status === 304) return;
+      if (r.status === 304 || gen !== generation) return;
       statusEtag = r.etag;
       for (const st of Object.values(r.body)) {
         const cur = model.status.get(st.flow_id);
@@ -140,7 +195,7 @@ export async function refreshStatus() {
     } catch (e) {
       if (e.status !== 401) console.warn('status refresh:', e.message);
     } finally {
-      statusRefresh = null;
+      if (gen === generation) statusRefresh = null;
     }
   })();
 }
@@ -167,17 +222,21 @@ async function fetchConfigs() {
   const ids = [...pendingConfig];
   pendingConfig.clear();
   if (ids.length > BULK_REFETCH) { await loadAll(); return; }
+  const gen = generation;
+  const since = epoch;
   await Promise.all(ids.map(async id => {
     try {
       const [c, s] = await Promise.all([get(`/flows/${enc(id)}`), get(`/flows/status/${enc(id)}`)]);
+      // a full read applied meanwhile began after these events: it holds newer data
+      if (since !== epoch || gen !== generation) return;
       addToOrder(id);
       model.configs.set(id, c.body);
       mergeStatus(s.body);
     } catch (e) {
-      if (e.status === 404) configChanged(id, 'deleted');
+      if (e.status === 404 && since === epoch && gen === generation) configChanged(id, 'deleted');
     }
   }));
-  notify(null);
+  if (gen === generation) notify(null);
 }
 
 /** Applies one event of /events. */
@@ -203,6 +262,10 @@ export function applyEvent(ev, replay = false) {
     record(d.flow_id, model.status.get(d.flow_id));
     notify(d.flow_id);
   } else if (ev.event === 'config' && d && d.flow_id) {
+    // Replayed after a full read: a creation the document already holds needs no second read
+    // (a flow is created once; a later change has its own `updated` event, a deletion before
+    // its re-creation its own `deleted`, applied in order before this one).
+    if (replay && d.op === 'created' && model.configs.has(d.flow_id)) return;
     configChanged(d.flow_id, d.op);
   } else if (ev.event === 'reset') {
     loadAll();
@@ -211,8 +274,9 @@ export function applyEvent(ev, replay = false) {
 
 /** Re-reads one flow's status (the detail view polls it). */
 export async function pollStatus(id) {
+  const gen = generation;
   const r = await get(`/flows/status/${enc(id)}`);
-  mergeStatus(r.body);
+  if (gen === generation) mergeStatus(r.body);
   return r.body;
 }
 
