@@ -117,14 +117,15 @@ class Bench:
                     f"(a turn {min(turns):.0f} to {max(turns):.0f} ms)")
         d.find_element(By.ID, "page-first").click()
 
-        ids = [f"bench-{i:05d}" for i in range(1000)]
-        self.command("start 1,000", "start", ids, 1000)
-        self.command("stop 1,000", "stop", ids, 0)
+        n = min(1000, self.flows)
+        ids = [f"bench-{i:05d}" for i in range(n)]
+        self.command(f"start {n:,}", "start", ids, n)
+        self.command(f"stop {n:,}", "stop", ids, 0)
         d.find_element(By.CSS_SELECTOR, "[data-testid=sort-status]").click()
         self.wait(lambda: d.find_element(By.CSS_SELECTOR, "th.col-status").get_attribute(
             "aria-sort") == "ascending", "sorted by state")
-        self.command("start 1,000 (sorted)", "start", ids, 1000)
-        self.command("stop 1,000 (sorted)", "stop", ids, 0)
+        self.command(f"start {n:,} (sorted)", "start", ids, n)
+        self.command(f"stop {n:,} (sorted)", "stop", ids, 0)
 
 
 def main():

@@ -252,7 +252,7 @@ TEST_F(CtlWatch, RetriesA503AndReconnectsWithoutARefusedLastEventId) {
     const int n = ++attempts;
     if (n == 1) {
       return rawJsonResponse(503, R"({"error":"the server is shutting down"})",
-                             "Retry-After: 1\r\n");
+                             "Retry-After: 3\r\n");
     }
     if (n == 2) {
       EXPECT_EQ(post("/flows", R"([{"flow_id":"n2"}])").status, 201);
@@ -267,7 +267,8 @@ TEST_F(CtlWatch, RetriesA503AndReconnectsWithoutARefusedLastEventId) {
   ASSERT_EQ(got.size(), 2u) << w.out();
   EXPECT_TRUE(std::regex_match(got[1], std::regex(timePattern() + "  flow/n2  - -> stopped .*")))
       << w.out();
-  EXPECT_HAS(w.err(), "watch: 503: the server is shutting down; retrying in 1000 ms\n");
+  // Retry-After (3 s) is longer than the backoff (the server's 2 s): it is honoured.
+  EXPECT_HAS(w.err(), "watch: 503: the server is shutting down; retrying in 3000 ms\n");
   EXPECT_HAS(w.err(), "; reconnecting without it and re-reading the status\n");
   EXPECT_HAS(w.err(), "watch: reconnected\n");
   std::vector<RecordedRequest> events;

@@ -207,9 +207,11 @@ TEST_F(CtlGet, YamlQuotesWhatYaml11ReadersWouldNotReadAsAString) {
 }
 
 TEST_F(CtlGet, ControlCharactersFromTheServerNeverReachTheTerminal) {
-  // ESC [31m (C0) and CSI (C1, U+009B) in a name; DEL in another.
+  // ESC [31m (C0) and CSI (C1, U+009B) in a name; DEL in another; NEL (U+0085) and the line
+  // separator (U+2028), which YAML readers take as line breaks, in labels.
   createFlows(
-      R"([{"flow_id":"e","name":"a\u001b[31mb\u009b1m"},{"flow_id":"f","name":"x\u007fy"}])");
+      R"([{"flow_id":"e","name":"a\u001b[31mb\u009b1m"},{"flow_id":"f","name":"x\u007fy",
+          "labels":{"nel":"\u0085","ls":"a\u2028b","ps":"x\u2029"}}])");
   auto t = ctl({"get", "flows"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_LACKS(t.out, "\x1b");
@@ -226,6 +228,9 @@ TEST_F(CtlGet, ControlCharactersFromTheServerNeverReachTheTerminal) {
     EXPECT_LACKS(out, "\xc2\x9b");
     EXPECT_LACKS(out, "\x7f");
   }
+  EXPECT_LACKS(y.out, "\xc2\x85");
+  EXPECT_LACKS(y.out, "\xe2\x80\xa8");
+  EXPECT_LACKS(y.out, "\xe2\x80\xa9");
   auto back = ctl({"apply", "-f", "-"}, y.out);
   EXPECT_EQ(back.out, "flow/e unchanged\nflow/f unchanged\n") << back.err;
   if (auto json = readByPyYaml(file("e.yaml", y.out))) {

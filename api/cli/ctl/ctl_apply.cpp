@@ -123,8 +123,9 @@ int dryRun(Client& client, const Configs& configs, const Plan& plan) {
         break;
       case Action::kUpdate:
         for (const auto& c : p.changes) {
-          std::cout << "~ flow " << printable(id) << ": " << (c.path.empty() ? "/" : c.path) << " "
-                    << c.before << " -> " << c.after << "\n";
+          std::cout << "~ flow " << printable(id) << ": "
+                    << printable(c.path.empty() ? "/" : c.path) << " " << printable(c.before)
+                    << " -> " << printable(c.after) << "\n";
         }
         break;
       case Action::kKeep:

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "api/cli/ctl/ctl_common.hpp"
 #include "api/cli/ctl/ctl_yaml.hpp"
 
 namespace sluice::cli::ctl {
@@ -157,7 +158,7 @@ bool readConfigs(const std::vector<std::string>& paths, bool strict, Configs* ou
     }
     std::string flow_id(id->value.GetString(), id->value.GetStringLength());
     if (auto [it, fresh] = first_seen.emplace(flow_id, i); !fresh) {
-      std::cerr << "error: flow_id '" << flow_id << "' appears twice: in "
+      std::cerr << "error: flow_id '" << printable(flow_id) << "' appears twice: in "
                 << out->sources[it->second] << " and in " << out->sources[i] << "\n";
       return false;
     }

@@ -121,16 +121,19 @@ class Watcher {
       resync_ = true;
       return std::chrono::milliseconds(0);  // without the id this cannot happen again
     }
-    if (s < 500 && s != 429) {
+    // Before the first connection every refusal ends watch, as an unreachable server does.
+    if ((s < 500 && s != 429) || !connected_once_) {
       printApiError(r);
       return std::nullopt;
     }
+    // Retry-After, when longer than the backoff (never 0: a server answering 503 with
+    // Retry-After: 0 is not hammered), at most a minute.
     std::chrono::milliseconds wait = backoff();
     const std::string after = r.header("retry-after");
     if (!after.empty() && after.size() <= 6 &&
         after.find_first_not_of("0123456789") == std::string::npos) {
-      wait = std::min(std::chrono::milliseconds(std::stoll(after) * 1000),
-                      std::chrono::milliseconds(60'000));
+      wait = std::max(wait, std::min(std::chrono::milliseconds(std::stoll(after) * 1000),
+                                     std::chrono::milliseconds(60'000)));
     }
     rapidjson::Document doc;
     json::ParseError err;
@@ -256,7 +259,7 @@ class Watcher {
       const std::string error = text(data, "error", "");
       print(nowIso(), "plugin/" + name, error.empty() ? "loaded" : "refused: " + error);
     } else if (e.type == "reset") {
-      std::cerr << "watch: " << text(data, "reason", "events were lost")
+      std::cerr << "watch: " << printable(text(data, "reason", "events were lost"))
                 << "; re-reading the status\n";
       if (!sync(true)) fatal_ = true;
     }

@@ -107,11 +107,27 @@ bool resolvesToNonStringIn11(const std::string& s) {
   return i < s.size() && (isDigit(s[i]) || s[i] == '.');
 }
 
+// True for a DEL, a C1 control (U+0080-U+009F, NEL among them) or a line or paragraph
+// separator (U+2028, U+2029): YAML readers take the last three as line breaks in a plain
+// scalar, and none of them may reach a terminal raw.
+bool hasSpecialCharacter(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const auto next = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+    if (c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F)) return true;
+    if (c == 0xE2 && next == 0x80 && i + 2 < s.size() &&
+        (static_cast<unsigned char>(s[i + 2]) == 0xA8 ||
+         static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // True when `s` must be quoted to read back as the same string, by YAML 1.2 and 1.1 readers.
-// A DEL is only written inside double quotes, where jsonToYaml escapes it.
+// The special characters are only written inside double quotes, where jsonToYaml escapes them.
 bool needsQuotes(const std::string& s) {
-  return resolvesToNonString(s) || resolvesToNonStringIn11(s) ||
-         s.find('\x7F') != std::string::npos;
+  return resolvesToNonString(s) || resolvesToNonStringIn11(s) || hasSpecialCharacter(s);
 }
 
 void setInteger(const std::string& s, const YAML::Mark& mark, rapidjson::Value& out) {
@@ -278,14 +294,26 @@ std::string jsonToYaml(const rapidjson::Value& value) {
   YAML::Emitter e;
   e.SetIndent(2);
   emit(e, value);
-  // yaml-cpp escapes the other control characters in double-quoted scalars, but writes DEL as
-  // it is, which YAML does not allow; it occurs only inside double quotes (needsQuotes).
+  // yaml-cpp escapes the C0 controls in double-quoted scalars, but may write DEL, C1 controls
+  // and the line and paragraph separators as they are; they occur only inside double quotes
+  // (needsQuotes), where these escapes mean the same characters.
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const std::string raw = e.c_str();
   std::string out;
-  for (const char* c = e.c_str(); *c != '\0'; ++c) {
-    if (*c == '\x7F') {
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    const auto next = i + 1 < raw.size() ? static_cast<unsigned char>(raw[i + 1]) : 0;
+    if (c == 0x7F) {
       out += "\\x7F";
+    } else if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      out += std::string("\\x") + kHex[next >> 4] + kHex[next & 0xF];
+      ++i;
+    } else if (c == 0xE2 && next == 0x80 && i + 2 < raw.size() &&
+               (raw[i + 2] == '\xA8' || raw[i + 2] == '\xA9')) {
+      out += raw[i + 2] == '\xA8' ? "\\L" : "\\P";
+      i += 2;
     } else {
-      out += *c;
+      out += raw[i];
     }
   }
   if (out.empty() || out.back() != '\n') out += '\n';
