@@ -266,15 +266,7 @@ void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
     armStopDeadlines(p, mode, rt.stop_timeout_ms);
   } else {
     p = makePending(op, rt.start_timeout_ms, std::move(done));
-    std::weak_ptr<FlowRuntime> weak = weak_from_this();
-    const uint32_t timeout = rt.start_timeout_ms;
-    std::string verb(toString(c));
-    p->arm(services_->timer, std::chrono::milliseconds(timeout), [weak, p, timeout, verb] {
-      if (auto self = weak.lock()) {
-        self->onDeadline(p, verb + " did not finish within " + std::to_string(timeout) +
-                                " ms (runtime.start_timeout_ms): plugin code is still running");
-      }
-    });
+    armStartDeadline(p, std::string(toString(c)), std::chrono::milliseconds(rt.start_timeout_ms));
   }
   strand_->post([self = shared_from_this(), c, mode, p] { self->runCommand(c, mode, p); });
 }
@@ -368,6 +360,32 @@ void FlowRuntime::beginOperation(const std::shared_ptr<Pending>& p) {
   statusTouched();
 }
 
+// The deadline of a start, pause or resume measures the flow's own hook, from the moment the
+// operation begins on the strand: a command that waits for a worker behind other flows' work
+// (a thousand starts at once) waits on. One queued behind this flow's own plugin code that
+// does not return is answered when its time is up, as is a hook that runs past it.
+void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& p, std::string verb,
+                                   std::chrono::milliseconds after) {
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  p->arm(services_->timer, after, [weak, p, verb = std::move(verb)] {
+    auto self = weak.lock();
+    if (!self || p->claimed()) return;
+    const std::chrono::milliseconds timeout(p->timeoutMs());
+    if (const auto begun = p->begunAt()) {
+      const auto due = *begun + timeout;
+      if (const auto now = Clock::now(); now < due) {
+        self->armStartDeadline(p, verb, std::chrono::ceil<std::chrono::milliseconds>(due - now));
+        return;
+      }
+    } else if (!self->codeRunning()) {
+      self->armStartDeadline(p, verb, timeout);  // still waiting for a worker
+      return;
+    }
+    self->onDeadline(p, verb + " did not finish within " + std::to_string(timeout.count()) +
+                            " ms (runtime.start_timeout_ms): plugin code is still running");
+  });
+}
+
 void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode,
                                    uint32_t stop_timeout_ms) {
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
@@ -415,6 +433,7 @@ void FlowRuntime::runCommand(Command c, StopMode mode, const std::shared_ptr<Pen
     setStateKeepError(State::kFailed);
     return;
   }
+  p->begin();
   beginOperation(p);
   auto conclude = [&](Outcome o) {
     if (!p->claim(false)) {

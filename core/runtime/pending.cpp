@@ -3,9 +3,26 @@
 namespace sluice {
 
 Pending::Pending(std::string operation, uint32_t timeout_ms, Done done)
-    : done_(std::move(done)),
+    : deadline_(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms)),
+      done_(std::move(done)),
       operation_(std::move(operation)),
-      deadline_(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms)) {}
+      timeout_ms_(timeout_ms) {}
+
+void Pending::begin() {
+  std::lock_guard lock(mu_);
+  begun_ = Clock::now();
+  deadline_ = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_);
+}
+
+std::optional<Clock::time_point> Pending::begunAt() const {
+  std::lock_guard lock(mu_);
+  return begun_;
+}
+
+SystemTime Pending::deadline() const {
+  std::lock_guard lock(mu_);
+  return deadline_;
+}
 
 bool Pending::claim(bool by_deadline) {
   std::lock_guard lock(mu_);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,21 +38,30 @@ class Pending {
   /// Calls the caller's callback (once claimed).
   void answer(const Outcome& o) const { done_(o); }
 
+  /// The operation begins on the flow's strand (it waited for a worker until now): its deadline
+  /// is now + the timeout from here on.
+  void begin();
+  /// When the operation began, or nothing while it still waits to run.
+  std::optional<Clock::time_point> begunAt() const;
+  uint32_t timeoutMs() const { return timeout_ms_; }
+
   /// Arms `fn` on `timer` at now + `after`; cancelled by cancelTimers().
   void arm(Timer* timer, std::chrono::milliseconds after, std::function<void()> fn);
   void cancelTimers(Timer* timer);
 
   const std::string& operation() const { return operation_; }
-  SystemTime deadline() const { return deadline_; }
+  SystemTime deadline() const;
 
  private:
   mutable std::mutex mu_;
-  bool claimed_ = false;          // guarded by mu_
-  bool timed_out_ = false;        // guarded by mu_
-  std::vector<uint64_t> timers_;  // guarded by mu_
+  bool claimed_ = false;                    // guarded by mu_
+  bool timed_out_ = false;                  // guarded by mu_
+  std::vector<uint64_t> timers_;            // guarded by mu_
+  std::optional<Clock::time_point> begun_;  // guarded by mu_
+  SystemTime deadline_;                     // guarded by mu_
   const Done done_;
   const std::string operation_;
-  const SystemTime deadline_;
+  const uint32_t timeout_ms_;
 };
 
 }  // namespace sluice

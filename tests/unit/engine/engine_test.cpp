@@ -106,6 +106,37 @@ TEST_F(EngineTest, StartPastItsTimeoutFails) {
   EXPECT_EQ(state("slow"), State::kFailed);
 }
 
+// Issue 14: a start's deadline measures the flow's own hook. 40 starts of 100 ms each on 4
+// workers wait up to a second for a worker, past their 500 ms start_timeout_ms: none fails.
+TEST_F(EngineTest, ManyStartsAtOnceDoNotFailWhileTheyWaitForAWorker) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back("q" + std::to_string(i));
+    create(
+        R"({"flow_id":")" + ids.back() +
+        R"(","type":"probe","config":{"block":"start","block_ms":100},"runtime":{"start_timeout_ms":500}})");
+  }
+  auto r = command(Command::kStart, ids);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  for (const auto& d : r.value()) {
+    EXPECT_EQ(d.state, State::kRunning) << d.flow_id << ": " << d.error;
+  }
+}
+
+// A command queued behind the flow's own plugin code that does not return is still answered
+// when its time is up (it does not wait for a worker: it waits for that code).
+TEST_F(EngineTest, ACommandBehindTheFlowsOwnStuckStepIsAnsweredAtItsDeadline) {
+  create(
+      R"({"flow_id":"s","type":"probe","config":{"block":"step","block_ms":3000,"ignore_cancel":true},"runtime":{"start_timeout_ms":200}})");
+  ASSERT_TRUE(command(Command::kStart, {"s"}).ok());
+  ASSERT_TRUE(waitFor([&] { return counter("s", "calls.step") >= 1; }, 10s));
+  auto r = command(Command::kPause, {"s"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value()[0].state, State::kFailed);
+  EXPECT_NE(r.value()[0].error.find("did not finish within 200 ms"), std::string::npos)
+      << r.value()[0].error;
+}
+
 TEST_F(EngineTest, SoftStopEscalatesToHardAfterStopTimeout) {
   create(
       R"({"flow_id":"e","type":"probe","config":{"block":"stop","block_ms":20000},"runtime":{"stop_timeout_ms":100}})");
