@@ -168,19 +168,6 @@ inline bool hasLine(const std::string& text, const std::string& line) {
 #define EXPECT_LACKS(text, part) \
   EXPECT_EQ(std::string(text).find(part), std::string::npos) << "'" << (part) << "' in:\n" << (text)
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
-inline uint16_t closedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 /// A proxy on 127.0.0.1 in front of the server at `upstream`: it reads each request, calls
 /// `before` with it (which may change the server first), forwards it unchanged but for
 /// `Connection: close`, and sends the answer back. One request per connection, served one at
@@ -188,19 +175,7 @@ inline uint16_t closedPort() {
 class InterposingProxy {
  public:
   explicit InterposingProxy(uint16_t upstream) : upstream_(upstream) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 16) != 0) {
-      throw std::runtime_error("InterposingProxy: cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = listenLoopback("InterposingProxy", 16, &port_);
     thread_ = std::thread([this] { loop(); });
   }
   ~InterposingProxy() {
@@ -320,17 +295,7 @@ class StreamingProxy {
   using Answer = std::function<std::optional<std::string>(const RecordedRequest&)>;
 
   explicit StreamingProxy(uint16_t upstream) : upstream_(upstream) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 16) != 0) {
-      throw std::runtime_error("StreamingProxy: cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = listenLoopback("StreamingProxy", 16, &port_);
     acceptor_ = std::thread([this] { loop(); });
   }
   ~StreamingProxy() {

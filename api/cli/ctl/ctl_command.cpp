@@ -87,15 +87,19 @@ void addGet(CLI::App* ctl, const std::shared_ptr<CtlState>& s) {
   }
 }
 
+// -f/--filename of apply and validate.
+void addFilesOption(CLI::App* sub, std::vector<std::string>& files) {
+  sub->add_option("-f,--filename", files,
+                  "a JSON or YAML file, a directory of them, or - for stdin (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+}
+
 void addApplyAndValidate(CLI::App* ctl, const std::shared_ptr<CtlState>& s) {
   auto* apply = ctl->add_subcommand(
       "apply", "make the server's flows match configuration files (create, update, prune)");
   apply->fallthrough();
-  apply
-      ->add_option("-f,--filename", s->apply.files,
-                   "a JSON or YAML file, a directory of them, or - for stdin (repeatable)")
-      ->required()
-      ->allow_extra_args(false);
+  addFilesOption(apply, s->apply.files);
   apply->add_flag("--prune", s->apply.prune, "also delete the flows the files do not name");
   apply->add_flag("--dry-run", s->apply.dry_run,
                   "print what would change and validate it; change nothing");
@@ -104,11 +108,7 @@ void addApplyAndValidate(CLI::App* ctl, const std::shared_ptr<CtlState>& s) {
   auto* validate = ctl->add_subcommand(
       "validate", "check configuration files with the server (POST /flows/validate)");
   validate->fallthrough();
-  validate
-      ->add_option("-f,--filename", s->validate.files,
-                   "a JSON or YAML file, a directory of them, or - for stdin (repeatable)")
-      ->required()
-      ->allow_extra_args(false);
+  addFilesOption(validate, s->validate.files);
   validate->add_flag("--existing-ok", s->validate.existing_ok,
                      "an id that exists on the server is no problem (apply would update it)");
   validate->callback(

@@ -56,18 +56,7 @@ const Problem* problemAt(const std::vector<Problem>& problems, const std::string
   return nullptr;
 }
 
-// A port on 127.0.0.1 with nothing listening: bound by the kernel's choice, then released.
-uint16_t closedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using sluice::test::closedPort;
 
 class HttpPluginTest : public ::testing::Test {
  protected:
