@@ -2,9 +2,16 @@
 
 #include <date/tz.h>
 
+#include <mutex>
+
 namespace sluice::schedule {
 
 const date::time_zone* findZone(std::string_view name, std::string* error) {
+  // The date library reads the system's tzdata lazily on its first lookups, and two threads
+  // looking up at once race in it (ThreadSanitizer saw it in Scheduler::set): lookups are
+  // serialized; they are rare (a schedule set or changed) and cheap once the data is read.
+  static std::mutex lookup_mu;
+  std::lock_guard lock(lookup_mu);
   try {
     return date::locate_zone(name);
   } catch (const std::exception& e) {
