@@ -102,13 +102,18 @@ void ThreadPool::run() {
 }
 
 bool ThreadPool::shutdown(std::chrono::milliseconds bound) {
+  std::deque<std::function<void()>> dropped;
   {
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     if (threads_.empty()) return true;
     if (stopping_) return true;
     stopping_ = true;
-    tasks_.clear();
-    cv_.notify_all();
+    dropped.swap(tasks_);
+  }
+  cv_.notify_all();
+  dropped.clear();  // outside the lock: what they hold may post (dropped now) as it goes
+  {
+    std::unique_lock lock(mu_);
     exited_cv_.wait_for(lock, bound, [&] { return running_threads_ == 0; });
   }
   bool all = true;

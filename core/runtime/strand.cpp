@@ -1,6 +1,29 @@
 #include "core/runtime/strand.hpp"
 
+#include <utility>
+
 namespace sluice {
+
+// The pool's handle on one turn of a strand. A pool that stops drops its queued tasks without
+// running them; the strand's ops then go with the turn, since they may hold the strand's owner,
+// which holds the strand (a cycle that nothing else would break).
+class Strand::Turn {
+ public:
+  explicit Turn(std::shared_ptr<Strand> strand) : strand_(std::move(strand)) {}
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+  ~Turn() {
+    if (strand_) strand_->dropQueued();
+  }
+  void run() { std::exchange(strand_, nullptr)->drain(); }
+
+ private:
+  std::shared_ptr<Strand> strand_;
+};
+
+void Strand::schedule() {
+  pool_->post([turn = std::make_shared<Turn>(shared_from_this())] { turn->run(); });
+}
 
 void Strand::post(std::function<void()> op) {
   bool start = false;
@@ -12,7 +35,7 @@ void Strand::post(std::function<void()> op) {
       start = true;
     }
   }
-  if (start) pool_->post([self = shared_from_this()] { self->drain(); });
+  if (start) schedule();
 }
 
 void Strand::dropQueued() {
@@ -49,7 +72,7 @@ void Strand::drain() {
       return;
     }
   }
-  pool_->post([self = shared_from_this()] { self->drain(); });
+  schedule();
 }
 
 }  // namespace sluice

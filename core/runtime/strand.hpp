@@ -31,6 +31,8 @@ class Strand : public std::enable_shared_from_this<Strand> {
   size_t queued() const;
 
  private:
+  class Turn;
+  void schedule();  // posts a turn to the pool
   void drain();
 
   ThreadPool* pool_;  // borrowed, outlives the strand's ops
