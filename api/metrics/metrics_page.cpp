@@ -82,6 +82,10 @@ std::string renderMetrics(Engine& engine, const HttpMetrics& http,
            "Store write transactions, BEGIN to COMMIT.");
   w.histogram("sluice_store_commit_duration_seconds", {}, engine.store().commitDurations());
 
+  w.family("sluice_step_lateness_seconds", "histogram",
+           "How late flows' steps began after their due time (interval grid).");
+  w.histogram("sluice_step_lateness_seconds", {}, engine.stepLateness());
+
   http.write(out);
   writeProcessMetrics(out);
 

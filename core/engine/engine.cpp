@@ -57,6 +57,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
       store_(std::move(store)),
       registry_(registryOptions(options)),
       pool_(options.workers),
+      runs_(store_.get()),
       flow_logs_(options.data_dir / "logs", options.flow_log_bytes),
       services_{&pool_,
                 &timer_,
@@ -77,6 +78,8 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     return 0;
   });
   services_.logs = &flow_logs_;
+  services_.runs = &runs_;
+  services_.step_lateness = &step_lateness_;
   services_.resolve_type = [this](const std::string& type) { return registry_.find(type); };
   services_.run_ended = [this](const std::string& id) { onRunEnded(id); };
   services_.completed = [this](const std::shared_ptr<FlowRuntime>& flow, uint64_t seq) {
@@ -484,7 +487,7 @@ void Engine::command(const CommandRequest& request,
     // strand in the order they were accepted. Callbacks never run synchronously here.
     auto remote = std::make_shared<std::vector<RemoteWait>>();
     for (size_t i = 0; i < targets.size(); ++i) {
-      auto answered = [batch, i](const Outcome& o, bool pending) {
+      auto answered = [this, batch, i](const Outcome& o, bool pending) {
         bool last;
         {
           std::lock_guard lock(batch->mu);
@@ -493,7 +496,9 @@ void Engine::command(const CommandRequest& request,
           batch->details[i].pending = pending;
           last = --batch->remaining == 0;
         }
-        if (last) batch->done(std::move(batch->details));
+        // Answered once the runs these flows began or ended are stored (one group commit for
+        // the whole command, core/runtime/run_recorder.hpp).
+        if (last) runs_.afterDurable([batch] { batch->done(std::move(batch->details)); });
       };
       if (targets[i]->local()) {
         targets[i]->acceptCommand(request.command, request.mode,
@@ -579,6 +584,7 @@ bool Engine::shutdown() {
     clean = latch->cv.wait_for(lock, std::chrono::milliseconds(bound_ms),
                                [&] { return latch->remaining == 0; });
   }
+  runs_.stop();  // the last runs' records are stored
   timer_.shutdown();
   clean = pool_.shutdown(std::chrono::milliseconds(1000)) && clean;
   for (const auto& f : order) f->dropQueuedOps();

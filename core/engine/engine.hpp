@@ -152,6 +152,8 @@ class Engine final : private cluster::Participant {
   const ChangeFeed& feed() const { return feed_; }
   /// Restarts made by the restart policy since the engine started.
   uint64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
+  /// How late the flows' steps began after their due time (seconds).
+  const metrics::Histogram& stepLateness() const { return step_lateness_; }
   /// Changes of what GET /flows/status shows that publish no event (see EngineServices); with
   /// feed().last() it tells a cached status document that it is out of date.
   uint64_t statusChanges() const { return status_changes_.load(); }
@@ -314,6 +316,7 @@ class Engine final : private cluster::Participant {
   EngineOptions options_;
   ChangeFeed feed_;  // before everything that publishes to it
   std::atomic<uint64_t> restarts_{0};
+  metrics::Histogram step_lateness_{metrics::Histogram::defaultLatencyBounds()};
   std::atomic<uint64_t> status_changes_{0};
   std::atomic<int64_t> run_until_ns_{INT64_MAX};  // cluster: see EngineServices::run_until_ns
   std::atomic<size_t> restoring_{0};
@@ -321,6 +324,7 @@ class Engine final : private cluster::Participant {
   PluginRegistry registry_;
   ThreadPool pool_;
   Timer timer_;
+  RunRecorder runs_;    // after store_: stopped (everything written) before the store closes
   FlowLogs flow_logs_;  // outlives the flows, which write to it until they are destroyed
   EngineServices services_;
 

@@ -167,7 +167,8 @@ void reply(HostClient& c, uint32_t id, int32_t status, uint32_t next, const std:
 // Runs one hook, catching anything a plugin lets escape, and answers it.
 template <class Fn>
 void runHook(HostClient& c, uint32_t id, const char* name, Fn&& fn, uint32_t next = 0) {
-  std::array<char, 1024> buf{};
+  std::array<char, 1024> buf;  // not zeroed (a call per step): empty, and cut at its end
+  buf.front() = buf.back() = '\0';
   sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
   int32_t rc;
   (void)name;

@@ -60,7 +60,8 @@ class InProcessInstance final : public Instance {
 // Runs create on a freshly made instance for the one-call helpers.
 std::shared_ptr<Instance> created(std::shared_ptr<Instance> instance, std::string* error) {
   if (!instance) return nullptr;
-  std::array<char, 1024> buf{};
+  std::array<char, 1024> buf;  // not zeroed: empty, and cut at its end
+  buf.front() = buf.back() = '\0';
   sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
   int32_t rc;
   try {

@@ -5,12 +5,14 @@
 #include <array>
 
 #include "core/runtime/flow_runtime.hpp"
+#include "core/runtime/step_due.hpp"
 
 namespace sluice {
 
 bool FlowRuntime::callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
                            std::string* error) {
-  std::array<char, 1024> buf{};
+  std::array<char, 1024> buf;  // not zeroed (a call per step): empty, and cut at its end
+  buf.front() = buf.back() = '\0';
   sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
   int32_t rc;
   struct Running {  // names the hook in flight for deadline messages
@@ -78,13 +80,10 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
     version_changed = stored_version_ != version;
     stored_version_ = version;
   }
-  if (version_changed) {
-    // Stored with the flow: what an automatic start (restore, failover, restart) runs again.
-    auto stored = services_->store->setTypeVersion(id_, incarnation_, version);
-    if (!stored.ok()) {
-      spdlog::warn("flow {}: cannot store its type version {}: {}", id_, version,
-                   stored.error().message);
-    }
+  if (version_changed && services_->runs != nullptr) {
+    // Stored with the flow (with the runs, in groups): what an automatic start (restore,
+    // failover, restart) runs again.
+    services_->runs->record({id_, incarnation_, 0, "", version, false});
   }
   {
     // Killable from before create: a create that never returns is ended like any other hook.
@@ -202,25 +201,35 @@ void FlowRuntime::onInstanceDeath(uint64_t seq, const std::string& how) {
 
 // ---- steps ------------------------------------------------------------------------------------
 
-void FlowRuntime::scheduleStep(uint32_t delay_ms) {
+void FlowRuntime::scheduleStep(uint32_t delay_ms, bool from_due) {
   if (!instance_type_ || !instance_type_->has_step()) return;
   const uint64_t generation = step_generation_.load();
+  const auto now = Clock::now();
+  // From the previous due time (no drift), or from now (a start, a resume, a step that asked to
+  // run again at once).
+  step_due_ = from_due && delay_ms != 0
+                  ? nextStepDue(step_due_, std::chrono::milliseconds(delay_ms), now)
+                  : now + std::chrono::milliseconds(delay_ms);
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
   auto fire = [weak, generation] {
     if (auto self = weak.lock()) {
       self->strand_->post([self, generation] { self->runStep(generation); });
     }
   };
-  if (delay_ms == 0) {
+  if (step_due_ <= now) {
     fire();
   } else {
-    services_->timer->at(Clock::now() + std::chrono::milliseconds(delay_ms), fire);
+    services_->timer->at(step_due_, fire);
   }
 }
 
 void FlowRuntime::runStep(uint64_t generation) {
   if (generation != step_generation_.load() || !instance_) return;
   if (state() != State::kRunning) return;
+  if (services_->step_lateness != nullptr) {
+    const std::chrono::duration<double> late = Clock::now() - step_due_;
+    services_->step_lateness->observe(late.count());
+  }
   if (!services_->mayRun() || !local()) {
     // Cluster: this node's lease may have lapsed (it was frozen, or cut off) and its fence or
     // eviction is on the way: no step runs, here or ever, past that moment.
@@ -251,7 +260,7 @@ void FlowRuntime::runStep(uint64_t generation) {
     completeInstance();
     return;
   }
-  if (generation == step_generation_.load()) scheduleStep(next);
+  if (generation == step_generation_.load()) scheduleStep(next, true);
 }
 
 // ---- dedicated threads ------------------------------------------------------------------------

@@ -67,18 +67,22 @@ std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const s
 
 void FlowRuntime::storeRun(const std::optional<RunWrite>& write) {
   if (!write) return;
-  if (services_->store != nullptr) {
-    std::lock_guard lock(run_store_mu_);
-    if (write->seq >= run_stored_) {  // else a later record is stored already
-      run_stored_ = write->seq;
-      auto stored = services_->store->setRunRecord(id_, incarnation_, write->runs, write->last_run);
-      if (!stored.ok()) {
-        spdlog::warn("flow {}: cannot store its run (#{}): {}", id_, write->runs,
-                     stored.error().message);
-      }
-    }
+  // Once the run's end is stored, the engine hears of it (a dependent flow's start counts it).
+  std::function<void()> then;
+  if (write->ended && services_->run_ended) {
+    then = [services = services_, id = id_] { services->run_ended(id); };
   }
-  if (write->ended && services_->run_ended) services_->run_ended(id_);
+  if (services_->runs == nullptr) {
+    if (then) then();
+    return;
+  }
+  std::lock_guard lock(run_store_mu_);  // queued in the order of the writes
+  if (write->seq < run_queued_) {
+    if (then) then();  // a later record is queued already
+    return;
+  }
+  run_queued_ = write->seq;
+  services_->runs->record({id_, incarnation_, write->runs, write->last_run}, std::move(then));
 }
 
 Desired FlowRuntime::desiredAfterFor(Command c) const {

@@ -28,6 +28,7 @@
 
 #include "core/events/change_feed.hpp"
 #include "core/isolation/instance.hpp"
+#include "core/metrics/histogram.hpp"
 #include "core/model/errors.hpp"
 #include "core/model/flow_spec.hpp"
 #include "core/model/run_record.hpp"
@@ -39,6 +40,7 @@
 #include "core/runtime/host_binding.hpp"
 #include "core/runtime/pending.hpp"
 #include "core/runtime/restart_backoff.hpp"
+#include "core/runtime/run_recorder.hpp"
 #include "core/runtime/runner.hpp"
 #include "core/runtime/strand.hpp"
 #include "core/store/store.hpp"
@@ -80,6 +82,10 @@ struct EngineServices {
   std::function<void(const std::shared_ptr<FlowRuntime>& flow, uint64_t command_seq)> completed =
       nullptr;
   FlowLogs* logs = nullptr;  // the flows' output (host function `output`); null: not kept
+  /// Stores the flows' run records in groups (null: they are not stored).
+  RunRecorder* runs = nullptr;
+  /// How late steps begin after their due time, in seconds (null: not measured).
+  metrics::Histogram* step_lateness = nullptr;
   bool mayRun() const {
     return run_until_ns == nullptr || std::chrono::steady_clock::now().time_since_epoch().count() <
                                           run_until_ns->load(std::memory_order_acquire);
@@ -286,7 +292,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void failInstance(const std::string& error);
   /// Resumes a paused instance and schedules its steps; on failure the flow is failed.
   bool resumeInstance(std::string* error);
-  void scheduleStep(uint32_t delay_ms);
+  /// Strand: the next step in `delay_ms`, counted from the previous step's due time when
+  /// `from_due` (core/runtime/step_due.hpp), else from now.
+  void scheduleStep(uint32_t delay_ms, bool from_due = false);
   void runStep(uint64_t generation);
   void startRunner();
   void runEnded(const std::shared_ptr<Runner>& runner);
@@ -328,8 +336,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool run_active_ = false;          // guarded by mu_: a run began and did not end
   std::optional<RunResult> end_as_;  // guarded by mu_: how a run that stops now ends
   uint64_t run_writes_ = 0;          // guarded by mu_: numbers RunWrites
-  std::mutex run_store_mu_;          // orders the store writes of RunWrites
-  uint64_t run_stored_ = 0;          // guarded by run_store_mu_: the last RunWrite stored
+  std::mutex run_store_mu_;          // orders the RunWrites queued for the store
+  uint64_t run_queued_ = 0;          // guarded by run_store_mu_: the last RunWrite queued
 
   FlowSignals signals_;
   FlowMetrics metrics_;
@@ -351,6 +359,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   // (the worker retires when the hook returns).
   std::atomic<int> hook_state_{0};
   std::atomic<uint64_t> step_generation_{0};
+  Clock::time_point step_due_{};  // strand only: when the next (or current) step is due
   std::atomic<bool> local_{true};
   std::atomic<int> writes_in_flight_{0};
   std::atomic<uint64_t> last_write_{0};

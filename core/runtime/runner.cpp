@@ -13,7 +13,8 @@ std::shared_ptr<Runner> Runner::start(std::shared_ptr<Instance> instance, std::s
   std::weak_ptr<Runner> weak = runner;
   runner->thread_ = std::thread([weak, instance = std::move(instance), id = std::move(flow_id),
                                  ended = std::move(ended)]() mutable {
-    std::array<char, 1024> buf{};
+    std::array<char, 1024> buf;  // not zeroed: empty, and cut at its end
+    buf.front() = buf.back() = '\0';
     sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};
     int32_t rc = SLUICE_ERROR;
     std::string error;

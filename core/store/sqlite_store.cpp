@@ -197,29 +197,33 @@ Result<Done> SqliteStore::deleteState(Incarnation inc) {
   return Done{};
 }
 
-Result<Done> SqliteStore::setTypeVersion(const std::string& id, Incarnation inc,
-                                         const std::string& version) {
+Result<Done> SqliteStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
+  if (rows.empty()) return Done{};
   std::lock_guard lock(mu_);
-  Statement st(db_, "UPDATE flows SET type_version = ? WHERE flow_id = ? AND seq = ?");
-  if (!st.ok()) return sqlError("cannot record the type version");
-  st.bind(1, version);
-  st.bind(2, id);
-  sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(inc));
-  if (st.step() != SQLITE_DONE) return sqlError("cannot record the type version");
-  return Done{};
-}
-
-Result<Done> SqliteStore::setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
-                                       const std::string& last_run) {
-  std::lock_guard lock(mu_);
-  Statement st(db_, "UPDATE flows SET runs = ?, last_run = ? WHERE flow_id = ? AND seq = ?");
-  if (!st.ok()) return sqlError("cannot record the flow's run");
-  sqlite3_bind_int64(st.get(), 1, static_cast<sqlite3_int64>(runs));
-  st.bind(2, last_run);
-  st.bind(3, id);
-  sqlite3_bind_int64(st.get(), 4, static_cast<sqlite3_int64>(inc));
-  if (st.step() != SQLITE_DONE) return sqlError("cannot record the flow's run");
-  return Done{};
+  return inTransaction("cannot record the flows' runs", nullptr, [&] {
+    Statement run(db_, "UPDATE flows SET runs = ?, last_run = ? WHERE flow_id = ? AND seq = ?");
+    Statement version(db_, "UPDATE flows SET type_version = ? WHERE flow_id = ? AND seq = ?");
+    bool ok = run.ok() && version.ok();
+    for (size_t i = 0; ok && i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      if (r.has_run) {
+        sqlite3_bind_int64(run.get(), 1, static_cast<sqlite3_int64>(r.runs));
+        run.bind(2, r.last_run);
+        run.bind(3, r.id);
+        sqlite3_bind_int64(run.get(), 4, static_cast<sqlite3_int64>(r.incarnation));
+        ok = run.step() == SQLITE_DONE;
+        run.reset();
+      }
+      if (ok && !r.type_version.empty()) {
+        version.bind(1, r.type_version);
+        version.bind(2, r.id);
+        sqlite3_bind_int64(version.get(), 3, static_cast<sqlite3_int64>(r.incarnation));
+        ok = version.step() == SQLITE_DONE;
+        version.reset();
+      }
+    }
+    return ok;
+  });
 }
 
 Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states,

@@ -32,6 +32,18 @@ struct StoredFlow {
   std::string last_run{};       // the last run, storedRunRecord(); empty = never ran
 };
 
+/// What a flow's life records about incarnation `incarnation` of flow `id`: its runs (how many
+/// began, and the last one as storedRunRecord text) when `has_run`, and the flow type version
+/// it starts on when `type_version` is not empty.
+struct RunRecordRow {
+  std::string id;
+  Incarnation incarnation = 0;
+  uint64_t runs = 0;
+  std::string last_run;
+  std::string type_version{};
+  bool has_run = true;
+};
+
 /// One key of a flow incarnation's plugin state.
 struct StateRow {
   Incarnation incarnation = 0;
@@ -90,14 +102,17 @@ class Store {
   virtual Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) = 0;
   /// Removes the plugin state of an incarnation (after its flow was deleted and stopped).
   virtual Result<Done> deleteState(Incarnation inc) = 0;
-  /// Records the flow type version incarnation `inc` of flow `id` started on (no-op when the
-  /// flow is gone or was recreated).
-  virtual Result<Done> setTypeVersion(const std::string& id, Incarnation inc,
-                                      const std::string& version) = 0;
-  /// Records the runs of incarnation `inc` of flow `id`: how many began, and the last one
-  /// (storedRunRecord text). No-op when the flow is gone or was recreated.
-  virtual Result<Done> setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
-                                    const std::string& last_run) = 0;
+  /// Records the runs and type versions of flows in one transaction, in order (a later row of
+  /// the same flow wins). A row whose incarnation is gone (deleted, or recreated) is skipped.
+  virtual Result<Done> setRunRecords(const std::vector<RunRecordRow>& rows) = 0;
+  Result<Done> setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
+                            const std::string& last_run) {
+    return setRunRecords({RunRecordRow{id, inc, runs, last_run}});
+  }
+  /// Records the flow type version incarnation `inc` of flow `id` started on.
+  Result<Done> setTypeVersion(const std::string& id, Incarnation inc, const std::string& version) {
+    return setRunRecords({RunRecordRow{id, inc, 0, "", version, false}});
+  }
   /// Sets the desired state of several flows in one transaction.
   virtual Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
                                   AuditRecord* audit) = 0;

@@ -29,13 +29,16 @@ class RuntimeFixture : public ::testing::Test {
     ASSERT_TRUE(s.ok());
     store_ = std::move(s.value());
     registry_.loadDirectory(SLUICE_TEST_PLUGIN_DIR);
+    runs_ = std::make_unique<RunRecorder>(store_.get());
     services_ = EngineServices{
         &pool_, &timer_, store_.get(), [] {}, (dir_ / "files").string(), SLUICE_BINARY};
+    services_.runs = runs_.get();
   }
   void TearDown() override {
     timer_.shutdown();
     pool_.shutdown(std::chrono::seconds(5));
     for (auto& f : flows_) f->dropQueuedOps();  // as Engine::shutdown does: ops hold their flow
+    if (runs_) runs_->stop();
   }
   std::shared_ptr<FlowRuntime> flow(const std::string& text) {
     rapidjson::Document doc;
@@ -98,6 +101,7 @@ class RuntimeFixture : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<RunRecorder> runs_;  // after store_: destroyed (stopped) before it
   PluginRegistry registry_;
   ThreadPool pool_{2};
   Timer timer_;

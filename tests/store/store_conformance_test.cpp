@@ -50,6 +50,40 @@ TEST_P(StoreConformance, KeepsTheTypeVersionOfTheIncarnation) {
   EXPECT_EQ(snapshot.value().flows[0].type_version, "1.2.0");
 }
 
+// Many flows' runs in one call (one transaction): a later row of a flow wins, a row of an
+// incarnation that is gone is skipped, and text that needs quoting survives.
+TEST_P(StoreConformance, StoresTheRunsOfManyFlowsAtOnce) {
+  std::vector<StoredFlow> flows;
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    flows.push_back({id, R"({"flow_id":")" + id + R"("})", Desired::kStopped});
+  }
+  auto inc = store_->insertFlows(flows, nullptr);
+  ASSERT_TRUE(inc.ok());
+  std::vector<RunRecordRow> rows;
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    rows.push_back({id, inc.value()[i], 1, R"({"error":"first \"quoted\", {braces}"})"});
+  }
+  rows.push_back({"m7", inc.value()[7], 2, R"({"second":true})"});  // later: wins
+  rows.push_back({"m8", inc.value()[8] + 1000, 9, "{}"});           // another life: skipped
+  ASSERT_TRUE(store_->setRunRecords(rows).ok());
+  reopen();
+  auto all = store_->loadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), 300u);
+  for (const auto& f : all.value()) {
+    if (f.id == "m7") {
+      EXPECT_EQ(f.runs, 2u);
+      EXPECT_EQ(f.last_run, R"({"second":true})");
+    } else {
+      EXPECT_EQ(f.runs, 1u) << f.id;
+      EXPECT_EQ(f.last_run, R"({"error":"first \"quoted\", {braces}"})") << f.id;
+    }
+  }
+  EXPECT_TRUE(store_->setRunRecords({}).ok());
+}
+
 // A flow's runs: kept per incarnation, across a reopen and an export.
 TEST_P(StoreConformance, KeepsTheRunsOfTheIncarnation) {
   auto inc = store_->insertFlows({{"r", R"({"flow_id":"r"})", Desired::kStopped}}, nullptr);

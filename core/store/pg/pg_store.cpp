@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <unordered_map>
 
 #include "core/store/migrations.hpp"
@@ -249,22 +250,45 @@ Result<Done> PgStore::deleteFlow(const std::string& id, AuditRecord* audit) {
   });
 }
 
-Result<Done> PgStore::setTypeVersion(const std::string& id, Incarnation inc,
-                                     const std::string& version) {
-  auto rows = single("cannot record the type version",
-                     "UPDATE flows SET type_version = $1 WHERE flow_id = $2 AND seq = $3",
-                     {version, id, std::to_string(inc)});
-  if (!rows.ok()) return rows.error();
-  return Done{};
-}
-
-Result<Done> PgStore::setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
-                                   const std::string& last_run) {
-  auto rows = single("cannot record the flow's run",
-                     "UPDATE flows SET runs = $1, last_run = $2 WHERE flow_id = $3 AND seq = $4",
-                     {static_cast<int64_t>(runs), last_run, id, std::to_string(inc)});
-  if (!rows.ok()) return rows.error();
-  return Done{};
+Result<Done> PgStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
+  if (rows.empty()) return Done{};
+  // Two statements in one transaction: the last run and the last type version of each flow
+  // (later rows win), joined on id and incarnation.
+  std::map<std::pair<std::string, Incarnation>, const RunRecordRow*> runs, versions;
+  for (const auto& r : rows) {
+    if (r.has_run) runs[{r.id, r.incarnation}] = &r;
+    if (!r.type_version.empty()) versions[{r.id, r.incarnation}] = &r;
+  }
+  std::vector<std::string> ids, seqs, counts, records;
+  for (const auto& [key, r] : runs) {
+    ids.push_back(r->id);
+    seqs.push_back(std::to_string(r->incarnation));
+    counts.push_back(std::to_string(r->runs));
+    records.push_back(r->last_run);
+  }
+  std::vector<std::string> version_ids, version_seqs, version_texts;
+  for (const auto& [key, r] : versions) {
+    version_ids.push_back(r->id);
+    version_seqs.push_back(std::to_string(r->incarnation));
+    version_texts.push_back(r->type_version);
+  }
+  return inTransaction("cannot record the flows' runs: ", nullptr, [&](Tx& tx) {
+    if (!ids.empty() &&
+        !tx.run("UPDATE flows f SET runs = u.runs, last_run = u.last_run FROM "
+                "unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS "
+                "u(id, seq, runs, last_run) WHERE f.flow_id = u.id AND f.seq = u.seq",
+                {pg::arrayLiteral(ids), pg::arrayLiteral(seqs, false),
+                 pg::arrayLiteral(counts, false), pg::arrayLiteral(records)})) {
+      return false;
+    }
+    return version_ids.empty() ||
+           tx.run(
+                 "UPDATE flows f SET type_version = u.v FROM unnest($1::text[], $2::bigint[], "
+                 "$3::text[]) AS u(id, seq, v) WHERE f.flow_id = u.id AND f.seq = u.seq",
+                 {pg::arrayLiteral(version_ids), pg::arrayLiteral(version_seqs, false),
+                  pg::arrayLiteral(version_texts)})
+               .has_value();
+  });
 }
 
 Result<Done> PgStore::deleteState(Incarnation inc) {

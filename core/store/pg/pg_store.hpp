@@ -33,10 +33,7 @@ class PgStore final : public Store, public ClusterStore {
                           AuditRecord* audit) override;
   Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) override;
   Result<Done> deleteState(Incarnation inc) override;
-  Result<Done> setTypeVersion(const std::string& id, Incarnation inc,
-                              const std::string& version) override;
-  Result<Done> setRunRecord(const std::string& id, Incarnation inc, uint64_t runs,
-                            const std::string& last_run) override;
+  Result<Done> setRunRecords(const std::vector<RunRecordRow>& rows) override;
   Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
                           AuditRecord* audit) override;
   Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) override;

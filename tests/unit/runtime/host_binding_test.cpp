@@ -33,13 +33,7 @@ class FailingStateStore final : public Store {
   }
   Result<Done> deleteFlow(const std::string&, AuditRecord*) override { return Done{}; }
   Result<Done> deleteState(Incarnation) override { return Done{}; }
-  Result<Done> setTypeVersion(const std::string&, Incarnation, const std::string&) override {
-    return Done{};
-  }
-  Result<Done> setRunRecord(const std::string&, Incarnation, uint64_t,
-                            const std::string&) override {
-    return Done{};
-  }
+  Result<Done> setRunRecords(const std::vector<RunRecordRow>&) override { return Done{}; }
   Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>&,
                           AuditRecord*) override {
     return Done{};

@@ -1,0 +1,65 @@
+// Group commit of the flows' run records (core/model/run_record.hpp) and of the type version
+// each starts on.
+//
+// A run begins or ends on a flow's strand; its record is queued here instead of being written
+// there, and one thread writes whatever is queued in one store transaction (one fsync), so that
+// a command that starts 100,000 flows costs a few transactions, not 100,000. Durability before
+// acknowledgement is kept by the one who answers: afterDurable() calls back once every record
+// queued before it is stored (Engine::command answers through it).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/store/store.hpp"
+
+namespace sluice {
+
+class RunRecorder {
+ public:
+  explicit RunRecorder(Store* store);
+  ~RunRecorder();  // stop()
+  RunRecorder(const RunRecorder&) = delete;
+  RunRecorder& operator=(const RunRecorder&) = delete;
+
+  /// Queues `row` (any thread, in the order of the flow's writes). `then`, when set, runs on the
+  /// recorder's thread once the row is stored (or its transaction failed, which is logged).
+  /// After stop(), the row is written at once on the calling thread.
+  void record(RunRecordRow row, std::function<void()> then = nullptr);
+  /// Calls `then` once every row queued before this call is stored: at once (on this thread)
+  /// when none is waiting, else on the recorder's thread.
+  void afterDurable(std::function<void()> then);
+  /// Writes what is queued, runs its callbacks and ends the thread. Idempotent.
+  void stop();
+
+  /// Transactions written so far (tests, metrics).
+  uint64_t transactions() const;
+
+ private:
+  struct Waiter {
+    uint64_t upto;  // stored once stored_ reaches this
+    std::function<void()> then;
+  };
+  void run();
+  void write(std::vector<RunRecordRow>& rows);
+
+  Store* store_;  // borrowed, outlives this
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<RunRecordRow> queued_;  // guarded by mu_
+  std::deque<Waiter> waiters_;        // guarded by mu_, in order of `upto`
+  uint64_t enqueued_ = 0;             // guarded by mu_: rows queued so far
+  uint64_t stored_ = 0;               // guarded by mu_: rows stored (or given up on) so far
+  uint64_t transactions_ = 0;         // guarded by mu_
+  bool stopping_ = false;             // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace sluice
