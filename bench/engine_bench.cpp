@@ -1,15 +1,19 @@
 // Micro-benchmarks of the hot paths behind the REST service (Google Benchmark).
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <array>
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "core/engine/engine.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/model/flow_spec.hpp"
 #include "core/model/json.hpp"
+#include "core/runtime/flow_runtime.hpp"
 
 namespace {
 
@@ -43,7 +47,7 @@ BENCHMARK(BM_ParseAndValidateBulk)->Arg(1000)->Arg(10000);
 
 class EngineHolder {
  public:
-  EngineHolder() {
+  explicit EngineHolder(int flows = 1000) {
     dir_ = std::filesystem::temp_directory_path() / "sluice-bench";
     std::filesystem::remove_all(dir_);
     sluice::EngineOptions o;
@@ -53,7 +57,7 @@ class EngineHolder {
     engine_ = std::move(sluice::Engine::open(o).value());
     std::vector<sluice::FlowSpec> specs;
     rapidjson::Document doc;
-    sluice::json::parse(bulkBody(1000), doc, nullptr);
+    sluice::json::parse(bulkBody(flows), doc, nullptr);
     std::vector<sluice::Problem> problems;
     for (const auto& v : doc.GetArray()) {
       sluice::FlowSpec s;
@@ -170,6 +174,88 @@ void BM_StepRoundTrip(benchmark::State& state) {
   state.SetLabel(state.range(0) == 1 ? "process" : "thread");
 }
 BENCHMARK(BM_StepRoundTrip)->Arg(0)->Arg(1);
+
+double processCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// The engine's cost per step of a ticker that does nothing (issue 14: <= 2 us): N tickers at
+// interval_ms 1000 in this process, started with one command; each iteration is one second of
+// their steps. Counters: the process's CPU per step and in cores, and the steps' p99 delay from
+// their due time (an upper bound, from the lateness histogram's buckets).
+void BM_TickerSteps(benchmark::State& state) {
+  const int flows = static_cast<int>(state.range(0));
+  EngineHolder h(flows);
+  sluice::CommandRequest start;
+  start.command = sluice::Command::kStart;
+  std::promise<void> started;
+  h.engine().command(
+      start, [&](sluice::Result<std::vector<sluice::CommandDetail>>) { started.set_value(); });
+  started.get_future().wait();
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // past the first steps of every flow
+  const auto before = h.engine().stepLateness().snapshot();
+  const double cpu0 = processCpuSeconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = processCpuSeconds() - cpu0;
+  const auto after = h.engine().stepLateness().snapshot();
+  const double steps = static_cast<double>(after.count - before.count);
+  state.counters["steps_per_s"] = steps / wall;
+  state.counters["cores"] = cpu / wall;
+  state.counters["cpu_us_per_step"] = steps > 0 ? cpu / steps * 1e6 : 0;
+  const auto& bounds = h.engine().stepLateness().bounds();
+  for (size_t i = 0; i < after.buckets.size(); ++i) {
+    if (static_cast<double>(after.buckets[i] - before.buckets[i]) >= 0.99 * steps) {
+      state.counters["p99_late_ms"] = i < bounds.size() ? bounds[i] * 1e3 : -1;
+      break;
+    }
+  }
+}
+BENCHMARK(BM_TickerSteps)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Iterations(5)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+
+size_t heapInUse() { return mallinfo2().uordblks; }
+
+// Where the memory per flow goes (issue 14's table): heap bytes in use per flow after N ticker
+// configurations are created, after the GET /flows list is cached, and after they all run.
+void BM_MemoryPerFlow(benchmark::State& state) {
+  const int flows = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    malloc_trim(0);
+    const size_t before = heapInUse();
+    EngineHolder h(flows);
+    malloc_trim(0);
+    const size_t configured = heapInUse();
+    auto list = h.engine().listJson();
+    const size_t listed = heapInUse();
+    sluice::CommandRequest start;
+    start.command = sluice::Command::kStart;
+    std::promise<void> started;
+    h.engine().command(
+        start, [&](sluice::Result<std::vector<sluice::CommandDetail>>) { started.set_value(); });
+    started.get_future().wait();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const size_t running = heapInUse();
+    const auto per = [&](size_t a, size_t b) {
+      return (static_cast<double>(b) - static_cast<double>(a)) / flows;
+    };
+    state.counters["B_configured"] = per(before, configured);
+    state.counters["B_list_cache"] = per(configured, listed);
+    state.counters["B_running"] = per(listed, running);
+    state.counters["list_bytes_per_flow"] = static_cast<double>(list->size()) / flows;
+    state.counters["sizeof_FlowRuntime"] = sizeof(sluice::FlowRuntime);
+    state.counters["sizeof_FlowSpec"] = sizeof(sluice::FlowSpec);
+  }
+}
+BENCHMARK(BM_MemoryPerFlow)->Arg(100000)->Iterations(1)->Unit(benchmark::kSecond);
 
 }  // namespace
 

@@ -113,6 +113,18 @@ class Server:
                     return int(float(line.split()[-1]))
         return 0
 
+    def lateness(self):
+        """The cumulative buckets of sluice_step_lateness_seconds ({le: count}); empty when the
+        binary has no such histogram (a baseline from before it)."""
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        out = {}
+        with urllib.request.urlopen(url, timeout=60) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith('sluice_step_lateness_seconds_bucket{le="'):
+                    le = line.split('"')[1]
+                    out[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
+        return out
+
     def wait_all(self, status, n, bound=600):
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline:
@@ -136,13 +148,26 @@ def part_tickers(server):
     took, _ = server.timed("PATCH", "/flows/commands", {"command": "start"})
     print(f"start {TICKERS} tickers with one command: {took:.2f} s")
     time.sleep(2)  # the first steps of every flow are past
+    late0 = server.lateness()
     c0, t0 = server.cpu_seconds(), time.monotonic()
     time.sleep(CPU_SECONDS)
     cpu, wall = server.cpu_seconds() - c0, time.monotonic() - t0
+    late1 = server.lateness()
     st = server.proc_status()
     steps = TICKERS * wall  # one step per flow per second
     print(f"{TICKERS} tickers at 1 s: {cpu / wall:.2f} cores, {cpu / steps * 1e6:.1f} us of "
           f"CPU per step, {st['Threads']} threads, RSS {mb(st['VmRSS']):.0f} MB")
+    if late1:
+        # Steps of the window only: the difference of the histogram's buckets.
+        delta = {le: late1[le] - late0.get(le, 0) for le in sorted(late1)}
+        total = delta[float("inf")]
+        def bound(q):
+            return next(le for le, n in delta.items() if n >= q * total)
+        print(f"  {total:.0f} steps in the window; due -> step: p50 <= {bound(0.5) * 1e3:g} ms, "
+              f"p99 <= {bound(0.99) * 1e3:g} ms (histogram bounds)")
+    if "restore" not in PARTS:
+        took, _ = server.timed("PATCH", "/flows/commands", {"command": "stop"})
+        print(f"stop {TICKERS} tickers with one command: {took:.2f} s")
 
 
 def part_restore(server):

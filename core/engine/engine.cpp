@@ -70,6 +70,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
                 &status_changes_,
                 &run_until_ns_,
                 {}} {
+  timer_.batchPostsTo(&pool_);  // a millisecond's steps reach the workers together
   cluster_ = store_->cluster();
   feed_.setReserver([store = store_.get()](uint64_t count) -> uint64_t {
     auto first = store->reserveSequence("events", count);

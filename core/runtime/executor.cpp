@@ -1,5 +1,7 @@
 #include "core/runtime/executor.hpp"
 
+#include <algorithm>
+
 namespace sluice {
 
 ThreadPool::ThreadPool(size_t threads) {
@@ -11,13 +13,59 @@ ThreadPool::ThreadPool(size_t threads) {
 
 ThreadPool::~ThreadPool() { shutdown(std::chrono::milliseconds(2000)); }
 
+namespace {
+thread_local ThreadPool* batching_pool = nullptr;  // the pool a Batch on this thread collects for
+thread_local std::vector<std::function<void()>>* batching_tasks = nullptr;
+}  // namespace
+
+ThreadPool::Batch::Batch(ThreadPool* pool) : pool_(pool) {
+  if (pool_ == nullptr || batching_pool != nullptr) {
+    pool_ = nullptr;  // no pool, or nested: posts go straight through
+    return;
+  }
+  batching_pool = pool_;
+  batching_tasks = &tasks_;
+}
+
+ThreadPool::Batch::~Batch() {
+  if (pool_ == nullptr) return;
+  batching_pool = nullptr;
+  batching_tasks = nullptr;
+  if (!tasks_.empty()) pool_->postAll(tasks_);
+}
+
+void ThreadPool::postAll(std::vector<std::function<void()>>& tasks) {
+  size_t wake = 0;
+  size_t idle = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      for (auto& t : tasks) tasks_.push_back(std::move(t));
+      idle = idle_;
+      wake = std::min(idle, tasks.size());
+    }
+  }
+  if (wake == idle && wake > 1) {
+    cv_.notify_all();
+  } else {
+    for (size_t i = 0; i < wake; ++i) cv_.notify_one();
+  }
+  tasks.clear();  // dropped ones (the pool stopped) are destroyed outside the lock
+}
+
 void ThreadPool::post(std::function<void()> task) {
+  if (batching_pool == this) {
+    batching_tasks->push_back(std::move(task));
+    return;
+  }
+  bool wake;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     tasks_.push_back(std::move(task));
+    wake = idle_ > 0;  // else every worker is busy and takes it when done: no wake-up to pay
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 namespace {
@@ -73,7 +121,9 @@ void ThreadPool::run() {
     std::function<void()> task;
     {
       std::unique_lock lock(mu_);
+      ++idle_;
       cv_.wait(lock, [&] { return stopping_ || !tasks_.empty() || retire_any_ > 0; });
+      --idle_;
       if (stopping_) break;
       if (retire_any_ > 0) {
         --retire_any_;
@@ -139,30 +189,26 @@ Timer::~Timer() { shutdown(); }
 
 uint64_t Timer::at(Clock::time_point when, std::function<void()> fn) {
   uint64_t id;
-  bool first;
+  bool wake;
   {
     std::lock_guard lock(mu_);
     id = next_id_++;
-    entries_.emplace(id, std::make_pair(when, std::move(fn)));
-    auto it = order_.emplace(when, id);
-    first = it == order_.begin();
+    incoming_.push_back({when, id, std::move(fn)});
+    wake = when < wake_at_;  // the thread sleeps past it (never while it is awake)
   }
-  if (first) cv_.notify_one();
+  if (wake) cv_.notify_one();
   return id;
 }
 
 void Timer::cancel(uint64_t id) {
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return;
-  auto range = order_.equal_range(it->second.first);
-  for (auto o = range.first; o != range.second; ++o) {
-    if (o->second == id) {
-      order_.erase(o);
-      break;
-    }
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    cancels_.push_back(id);
+    // Asleep: woken once per burst of cancels, so that what they hold is released soon.
+    wake = cancels_.size() == 1 && wake_at_ != Clock::time_point::min();
   }
-  entries_.erase(it);
+  if (wake) cv_.notify_one();
 }
 
 void Timer::shutdown() {
@@ -174,32 +220,78 @@ void Timer::shutdown() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(mu_);
+  incoming_.clear();
+  cancels_.clear();
   order_.clear();
-  entries_.clear();
+  due_of_.clear();
+}
+
+void Timer::takeIn(std::unique_lock<std::mutex>& lock, std::vector<Entry>& incoming,
+                   std::vector<uint64_t>& cancels) {
+  incoming.swap(incoming_);
+  cancels.swap(cancels_);
+  lock.unlock();
+  // Arms first: a cancel may follow its at() in the same intake.
+  for (auto& e : incoming) {
+    order_.emplace(std::make_pair(e.due, e.id), std::move(e.fn));
+    due_of_.emplace(e.id, e.due);
+  }
+  incoming.clear();  // moved-from
+  for (const uint64_t id : cancels) {
+    auto it = due_of_.find(id);
+    if (it == due_of_.end()) continue;  // fired already (or taken out to fire: see run())
+    order_.erase({it->second, id});
+    due_of_.erase(it);
+  }
+  std::sort(cancels.begin(), cancels.end());
 }
 
 void Timer::run() {
+  constexpr size_t kMaxBatch = 4096;
+  std::vector<Entry> incoming;
+  std::vector<uint64_t> cancels;
+  std::vector<std::pair<uint64_t, std::function<void()>>> batch;
   std::unique_lock lock(mu_);
-  while (!stopping_) {
-    if (order_.empty()) {
-      cv_.wait(lock);
+  for (;;) {
+    wake_at_ = Clock::time_point::min();  // awake: at() and cancel() need not wake this thread
+    if (stopping_) return;
+    // The ordered entries belong to this thread alone: at() and cancel() only queue, so that
+    // 100,000 re-arms a second do not wait behind the firing of a batch.
+    takeIn(lock, incoming, cancels);
+    cancels.clear();
+    const Clock::time_point now = Clock::now();
+    while (!order_.empty() && order_.begin()->first.first <= now && batch.size() < kMaxBatch) {
+      auto first = order_.begin();
+      const uint64_t id = first->first.second;
+      batch.emplace_back(id, std::move(first->second));
+      order_.erase(first);
+      due_of_.erase(id);
+    }
+    if (!batch.empty()) {
+      lock.lock();
+      takeIn(lock, incoming, cancels);  // what was cancelled until the last moment is not fired
+      {
+        ThreadPool::Batch posts(batch_pool_);
+        for (auto& [id, fn] : batch) {
+          if (!std::binary_search(cancels.begin(), cancels.end(), id)) fn();
+        }
+      }
+      cancels.clear();
+      batch.clear();  // what the callbacks held is released outside the lock
+      lock.lock();
       continue;
     }
-    auto first = order_.begin();
-    const Clock::time_point due = first->first;  // a copy: cancel() may erase the node meanwhile
-    if (due > Clock::now()) {
-      cv_.wait_until(lock, due);
-      continue;
-    }
-    uint64_t id = first->second;
-    order_.erase(first);
-    auto it = entries_.find(id);
-    std::function<void()> fn = std::move(it->second.second);
-    entries_.erase(it);
-    lock.unlock();
-    fn();
-    fn = nullptr;  // what the callback held is released outside the lock
     lock.lock();
+    if (stopping_ || !incoming_.empty() || !cancels_.empty()) continue;
+    if (order_.empty()) {
+      wake_at_ = Clock::time_point::max();
+      cv_.wait(lock);
+    } else {
+      // To the whole millisecond after the first: what falls due in between fires with it.
+      wake_at_ = Clock::time_point(std::chrono::ceil<std::chrono::milliseconds>(
+          order_.begin()->first.first.time_since_epoch()));
+      cv_.wait_until(lock, wake_at_);
+    }
   }
 }
 

@@ -109,6 +109,7 @@ TEST_F(ObserveMetricsTest, FamiliesAndValuesFollowWhatHappened) {
       {"sluice_http_requests_total", "counter"},
       {"sluice_http_request_duration_seconds", "histogram"},
       {"sluice_store_commit_duration_seconds", "histogram"},
+      {"sluice_step_lateness_seconds", "histogram"},
       {"sluice_workers_busy", "gauge"},
       {"sluice_worker_queue_depth", "gauge"},
       {"process_resident_memory_bytes", "gauge"},
@@ -184,6 +185,7 @@ TEST_F(ObserveMetricsTest, FamiliesAndValuesFollowWhatHappened) {
   expectHistogram(page, "sluice_http_request_duration_seconds", {{"route", "/flows"}}, 1);
   // The store committed at least the creation and the start.
   expectHistogram(page, "sluice_store_commit_duration_seconds", {}, 2);
+  expectHistogram(page, "sluice_step_lateness_seconds", {}, 0);  // the tickers' steps
 
   EXPECT_GE(page.value("sluice_workers_busy").value_or(-1), 0);
   EXPECT_GE(page.value("sluice_worker_queue_depth").value_or(-1), 0);

@@ -1,11 +1,15 @@
 // The worker pool and the timer: replacement workers for stuck plugin code retire when the
-// stuck call returns, and the cap counts replacements at once, not over the pool's life.
+// stuck call returns, and the cap counts replacements at once, not over the pool's life; the
+// timer fires in order, never early, each callback once, and cancels from any thread.
 #include "core/runtime/executor.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include "fakes/server_process.hpp"
 
@@ -76,6 +80,111 @@ TEST(TimerTest, FiresInOrderAndCancels) {
   ASSERT_EQ(last.get_future().wait_for(5s), std::future_status::ready);
   std::lock_guard lock(mu);
   EXPECT_EQ(fired, (std::vector<int>{1, 2}));
+}
+
+// Several threads arm and cancel at once, as 100,000 flows' steps and deadlines do: every
+// callback not cancelled fires exactly once and never before its time; none whose cancel
+// returned before it was due fires. Bounded in time.
+TEST(TimerTest, ConcurrentArmsAndCancelsFireEachOnceAndNeverEarly) {
+  ThreadPool pool(2);
+  Timer timer;
+  timer.batchPostsTo(&pool);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 3000;
+  struct Record {
+    Clock::time_point due;
+    std::optional<Clock::time_point> cancelled;  // when cancel() returned
+    std::atomic<int> fired{0};
+    std::atomic<bool> early{false};
+    std::atomic<int64_t> fired_at{0};  // steady-clock ns
+  };
+  std::vector<std::vector<Record>> records(kThreads);
+  for (auto& r : records) r = std::vector<Record>(kPerThread);
+  std::atomic<int> posted{0};
+  std::atomic<int> ran_on_pool{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Record& r = records[t][i];
+        r.due = Clock::now() + std::chrono::microseconds((i * 37 + t * 11) % 20000);
+        const uint64_t id = timer.at(r.due, [&] {
+          if (Clock::now() < r.due) r.early = true;
+          r.fired_at = Clock::now().time_since_epoch().count();
+          ++r.fired;
+          ++posted;
+          pool.post([&] { ++ran_on_pool; });  // reaches the pool with its batch
+        });
+        if (i % 3 == 0) {
+          timer.cancel(id);
+          r.cancelled = Clock::now();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto all_due = Clock::now() + 20ms;
+  ASSERT_TRUE(test::waitFor(
+      [&] {
+        if (Clock::now() < all_due + 50ms) return false;  // every callback had its chance
+        for (auto& per : records) {
+          for (auto& r : per) {
+            if (!r.cancelled && r.fired.load() == 0) return false;
+          }
+        }
+        return ran_on_pool.load() == posted.load();
+      },
+      20s));
+  int must_not_fire = 0;
+  for (auto& per : records) {
+    for (auto& r : per) {
+      EXPECT_FALSE(r.early.load());
+      EXPECT_LE(r.fired.load(), 1);
+      if (r.cancelled && *r.cancelled < r.due) {
+        ++must_not_fire;
+        EXPECT_EQ(r.fired.load(), 0)
+            << "cancelled " << (r.due - *r.cancelled).count() / 1000 << " us before it was due, "
+            << "fired " << (r.fired_at.load() - r.due.time_since_epoch().count()) / 1000
+            << " us after";
+      }
+    }
+  }
+  EXPECT_GT(must_not_fire, 0);  // the test cancelled in time at least sometimes
+  timer.shutdown();
+  pool.shutdown(5s);
+}
+
+// A cancel reaches a sleeping timer: what the callback holds is released soon, not when the
+// callback would have been due (an hour later here).
+TEST(TimerTest, CancelReleasesWhatTheCallbackHoldsWhileTheTimerSleeps) {
+  Timer timer;
+  auto held = std::make_shared<int>(7);
+  std::weak_ptr<int> weak = held;
+  const uint64_t id = timer.at(Clock::now() + std::chrono::hours(1), [held] {});
+  held.reset();
+  EXPECT_FALSE(weak.expired());
+  timer.cancel(id);
+  EXPECT_TRUE(test::waitFor([&] { return weak.expired(); }, 5s));
+}
+
+// What one batch of callbacks posts to the pool reaches it: each task runs once, on a worker.
+TEST(ThreadPoolTest, ABatchHandsItsPostsOverWhenItEnds) {
+  ThreadPool pool(3);
+  std::atomic<int> ran{0};
+  std::promise<void> all;
+  constexpr int kTasks = 500;
+  {
+    ThreadPool::Batch batch(&pool);
+    for (int i = 0; i < kTasks; ++i) {
+      pool.post([&] {
+        if (++ran == kTasks) all.set_value();
+      });
+    }
+    EXPECT_EQ(pool.queued(), 0u);  // kept aside until the batch ends
+    EXPECT_EQ(ran.load(), 0);
+  }
+  ASSERT_EQ(all.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(ran.load(), kTasks);
 }
 
 }  // namespace
