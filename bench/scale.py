@@ -5,7 +5,8 @@ is measured against, in the same run.
 usage: bench/scale.py [build-dir]
        (env: TICKERS=100000 CPU_SECONDS=10 ISOLATED=1000 PARTS=tickers,restore,post,isolated
         BINARIES=sluice[,sluice-base]: the executables of build-dir/bin to measure, one after
-        the other in the same run: a copy of the binary before a change is the baseline)
+        the other in the same run: a copy of the binary before a change is the baseline;
+        EXTRA_ARGS: more arguments for the server, e.g. "--workers 2")
 
 tickers   TICKERS ticker flows at interval_ms 1000, created in batches of 10,000 (POST /flows)
           and started with one command: the command's time; then the engine's CPU over
@@ -37,6 +38,7 @@ ISOLATED = int(os.environ.get("ISOLATED", "1000"))
 PARTS = os.environ.get("PARTS", "tickers,restore,post,isolated").split(",")
 BINARIES = os.environ.get("BINARIES", "sluice").split(",")
 BINARY = BINARIES[0]
+EXTRA_ARGS = os.environ.get("EXTRA_ARGS", "").split()
 TICKS = os.sysconf("SC_CLK_TCK")
 BATCH = 10_000
 
@@ -51,7 +53,7 @@ class Server:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [os.path.join(BUILD, "bin", BINARY), "--listen", "127.0.0.1:0", "--data-dir",
-             os.path.join(self.dir, "data"), "--log-level", "warn"],
+             os.path.join(self.dir, "data"), "--log-level", "warn"] + EXTRA_ARGS,
             stdout=self.out, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
