@@ -487,8 +487,10 @@ void Engine::command(const CommandRequest& request,
     // Accepted and queued in one step, under the catalog lock: commands reach each flow's
     // strand in the order they were accepted. Callbacks never run synchronously here.
     auto remote = std::make_shared<std::vector<RemoteWait>>();
+    const bool any_local =
+        std::any_of(targets.begin(), targets.end(), [](const auto& t) { return t->local(); });
     for (size_t i = 0; i < targets.size(); ++i) {
-      auto answered = [this, batch, i](const Outcome& o, bool pending) {
+      auto answered = [this, batch, i, any_local](const Outcome& o, bool pending) {
         bool last;
         {
           std::lock_guard lock(batch->mu);
@@ -497,9 +499,16 @@ void Engine::command(const CommandRequest& request,
           batch->details[i].pending = pending;
           last = --batch->remaining == 0;
         }
+        if (!last) return;
         // Answered once the runs these flows began or ended are stored (one group commit for
-        // the whole command, core/runtime/run_recorder.hpp).
-        if (last) runs_.afterDurable([batch] { batch->done(std::move(batch->details)); });
+        // the whole command, core/runtime/run_recorder.hpp); a command whose flows all run on
+        // other nodes recorded nothing here.
+        auto answer = [batch] { batch->done(std::move(batch->details)); };
+        if (any_local) {
+          runs_.afterDurable(std::move(answer));
+        } else {
+          answer();
+        }
       };
       if (targets[i]->local()) {
         targets[i]->acceptCommand(request.command, request.mode,

@@ -205,6 +205,7 @@ void Timer::cancel(uint64_t id) {
   {
     std::lock_guard lock(mu_);
     cancels_.push_back(id);
+    cancel_pending_.store(true, std::memory_order_relaxed);
     // Asleep: woken once per burst of cancels, so that what they hold is released soon.
     wake = cancels_.size() == 1 && wake_at_ != Clock::time_point::min();
   }
@@ -230,6 +231,7 @@ void Timer::takeIn(std::unique_lock<std::mutex>& lock, std::vector<Entry>& incom
                    std::vector<uint64_t>& cancels) {
   incoming.swap(incoming_);
   cancels.swap(cancels_);
+  cancel_pending_.store(false, std::memory_order_relaxed);
   lock.unlock();
   // Arms first: a cancel may follow its at() in the same intake.
   for (auto& e : incoming) {
@@ -269,10 +271,19 @@ void Timer::run() {
     }
     if (!batch.empty()) {
       lock.lock();
-      takeIn(lock, incoming, cancels);  // what was cancelled until the last moment is not fired
+      takeIn(lock, incoming, cancels);  // what was cancelled until the batch fires is not fired
       {
         ThreadPool::Batch posts(batch_pool_);
         for (auto& [id, fn] : batch) {
+          // What was cancelled until the last moment (by a callback of this batch too) is not
+          // fired; the common case is one relaxed load.
+          if (cancel_pending_.load(std::memory_order_relaxed)) {
+            std::vector<uint64_t> more;
+            lock.lock();
+            takeIn(lock, incoming, more);
+            cancels.insert(cancels.end(), more.begin(), more.end());
+            std::sort(cancels.begin(), cancels.end());
+          }
           if (!std::binary_search(cancels.begin(), cancels.end(), id)) fn();
         }
       }

@@ -120,8 +120,9 @@ class Timer {
   std::condition_variable cv_;
   std::vector<Entry> incoming_;    // guarded by mu_: at() since the thread last looked
   std::vector<uint64_t> cancels_;  // guarded by mu_: cancel() since the thread last looked
-  uint64_t next_id_ = 1;           // guarded by mu_
-  bool stopping_ = false;          // guarded by mu_
+  std::atomic<bool> cancel_pending_{false};  // cancels_ is not empty (set and cleared under mu_)
+  uint64_t next_id_ = 1;                     // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
   // guarded by mu_: when the thread wakes by itself (min: it is awake, max: not at all)
   Clock::time_point wake_at_ = Clock::time_point::min();
   // The timer thread's own (and shutdown()'s once it ended): entries in firing order, and the

@@ -76,13 +76,15 @@ void FlowRuntime::storeRun(const std::optional<RunWrite>& write) {
     if (then) then();
     return;
   }
-  std::lock_guard lock(run_store_mu_);  // queued in the order of the writes
-  if (write->seq < run_queued_) {
-    if (then) then();  // a later record is queued already
-    return;
+  bool taken = false;
+  {
+    std::lock_guard lock(run_store_mu_);  // queued in the order of the writes
+    if (write->seq >= run_queued_) {      // else a later record is queued already
+      run_queued_ = write->seq;
+      taken = services_->runs->record({id_, incarnation_, write->runs, write->last_run}, then);
+    }
   }
-  run_queued_ = write->seq;
-  services_->runs->record({id_, incarnation_, write->runs, write->last_run}, std::move(then));
+  if (!taken && then) then();  // outside the lock (EngineServices::run_ended)
 }
 
 Desired FlowRuntime::desiredAfterFor(Command c) const {

@@ -2,26 +2,28 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 namespace sluice {
 
 RunRecorder::RunRecorder(Store* store) : store_(store), thread_([this] { run(); }) {}
 
 RunRecorder::~RunRecorder() { stop(); }
 
-void RunRecorder::record(RunRecordRow row, std::function<void()> then) {
+bool RunRecorder::record(RunRecordRow row, std::function<void()> then) {
   {
     std::lock_guard lock(mu_);
-    if (!stopping_) {
+    if (!exited_) {  // while stopping too: the thread writes everything queued before it exits
       queued_.push_back(std::move(row));
       ++enqueued_;
       if (then) waiters_.push_back({enqueued_, std::move(then)});
       cv_.notify_one();
-      return;
+      return true;
     }
   }
   std::vector<RunRecordRow> rows{std::move(row)};
   write(rows);
-  if (then) then();
+  return false;
 }
 
 void RunRecorder::afterDurable(std::function<void()> then) {
@@ -50,24 +52,32 @@ void RunRecorder::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RunRecorder::write(std::vector<RunRecordRow>& rows) {
+bool RunRecorder::write(std::vector<RunRecordRow>& rows) {
   auto stored = store_->setRunRecords(rows);
-  if (!stored.ok()) {
-    spdlog::warn("cannot store the runs of {} flow(s) (first: {}): {}", rows.size(), rows[0].id,
-                 stored.error().message);
-  }
+  if (stored.ok()) return true;
+  spdlog::warn("cannot store the runs of {} flow(s) (first: {}): {}", rows.size(), rows[0].id,
+               stored.error().message);
+  return false;
 }
 
 void RunRecorder::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
-    if (queued_.empty()) break;  // stopping, and everything is written
+    if (queued_.empty()) {
+      exited_ = true;  // stopping, and everything queued is written: record() writes itself now
+      return;
+    }
     std::vector<RunRecordRow> rows;
     rows.swap(queued_);
     const uint64_t upto = enqueued_;
     lock.unlock();
-    write(rows);
+    // A failed transaction (a database that went away for a moment, a deadlock it broke) is
+    // tried again; past the last try the rows are given up on, as one warning, and those
+    // waiting are answered (the flows' states are right in memory; only their stored runs lag).
+    for (int attempt = 1; !write(rows) && attempt < kAttempts; ++attempt) {
+      std::this_thread::sleep_for(kRetryDelay * attempt);
+    }
     lock.lock();
     ++transactions_;
     stored_ = upto;

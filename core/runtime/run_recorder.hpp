@@ -8,6 +8,7 @@
 // queued before it is stored (Engine::command answers through it).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -30,13 +31,15 @@ class RunRecorder {
   RunRecorder& operator=(const RunRecorder&) = delete;
 
   /// Queues `row` (any thread, in the order of the flow's writes). `then`, when set, runs on the
-  /// recorder's thread once the row is stored (or its transaction failed, which is logged).
-  /// After stop(), the row is written at once on the calling thread.
-  void record(RunRecordRow row, std::function<void()> then = nullptr);
+  /// recorder's thread once the row is stored (or given up on after kAttempts, which is
+  /// logged). Once the thread has ended (stop()), writes the row on the calling thread instead
+  /// and returns false: `then` was not taken, the caller runs it (outside its own locks).
+  bool record(RunRecordRow row, std::function<void()> then = nullptr);
   /// Calls `then` once every row queued before this call is stored: at once (on this thread)
   /// when none is waiting, else on the recorder's thread.
   void afterDurable(std::function<void()> then);
-  /// Writes what is queued, runs its callbacks and ends the thread. Idempotent.
+  /// Writes what is queued (rows queued meanwhile too), runs its callbacks and ends the thread.
+  /// Idempotent.
   void stop();
 
   /// Transactions written so far (tests, metrics).
@@ -47,8 +50,11 @@ class RunRecorder {
     uint64_t upto;  // stored once stored_ reaches this
     std::function<void()> then;
   };
+  static constexpr int kAttempts = 3;
+  static constexpr std::chrono::milliseconds kRetryDelay{100};  // times the attempt's number
+
   void run();
-  void write(std::vector<RunRecordRow>& rows);
+  bool write(std::vector<RunRecordRow>& rows);  // false (logged) when the transaction failed
 
   Store* store_;  // borrowed, outlives this
   mutable std::mutex mu_;
@@ -59,6 +65,7 @@ class RunRecorder {
   uint64_t stored_ = 0;               // guarded by mu_: rows stored (or given up on) so far
   uint64_t transactions_ = 0;         // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
+  bool exited_ = false;               // guarded by mu_: the thread wrote its last rows
   std::thread thread_;
 };
 

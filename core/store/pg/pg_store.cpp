@@ -250,6 +250,13 @@ Result<Done> PgStore::deleteFlow(const std::string& id, AuditRecord* audit) {
   });
 }
 
+namespace {
+// Multi-row writes of flows lock their rows in one order first: two of them at once (a stop of
+// every flow while their run records are written) wait for each other instead of deadlocking.
+constexpr const char* kLockFlowsInOrder =
+    "SELECT 1 FROM flows WHERE flow_id = ANY($1::text[]) ORDER BY flow_id FOR UPDATE";
+}  // namespace
+
 Result<Done> PgStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
   if (rows.empty()) return Done{};
   // Two statements in one transaction: the last run and the last type version of each flow
@@ -272,7 +279,10 @@ Result<Done> PgStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
     version_seqs.push_back(std::to_string(r->incarnation));
     version_texts.push_back(r->type_version);
   }
+  std::vector<std::string> all_ids = ids;
+  all_ids.insert(all_ids.end(), version_ids.begin(), version_ids.end());
   return inTransaction("cannot record the flows' runs: ", nullptr, [&](Tx& tx) {
+    if (!tx.run(kLockFlowsInOrder, {pg::arrayLiteral(all_ids)})) return false;
     if (!ids.empty() &&
         !tx.run("UPDATE flows f SET runs = u.runs, last_run = u.last_run FROM "
                 "unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS "
@@ -307,6 +317,7 @@ Result<Done> PgStore::setDesired(const std::vector<std::pair<std::string, Desire
     desired.emplace_back(toString(d));
   }
   return inTransaction("cannot set desired states: ", audit, [&](Tx& tx) {
+    if (!ids.empty() && !tx.run(kLockFlowsInOrder, {pg::arrayLiteral(ids)})) return false;
     if (!ids.empty() &&
         !tx.run("UPDATE flows f SET desired = u.d FROM unnest($1::text[], $2::text[]) AS u(id, d) "
                 "WHERE f.flow_id = u.id",

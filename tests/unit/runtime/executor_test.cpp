@@ -154,6 +154,21 @@ TEST(TimerTest, ConcurrentArmsAndCancelsFireEachOnceAndNeverEarly) {
   pool.shutdown(5s);
 }
 
+// Two callbacks due at the same instant fire in one batch, in the order they were armed; the
+// first cancels the second, which then does not fire.
+TEST(TimerTest, ACallbackCancelsALaterOneOfItsOwnBatch) {
+  Timer timer;
+  const auto due = Clock::now() + 20ms;
+  std::atomic<uint64_t> second{0};
+  std::atomic<bool> second_fired{false};
+  std::promise<void> done;
+  timer.at(due, [&] { timer.cancel(second.load()); });
+  second = timer.at(due, [&] { second_fired = true; });
+  timer.at(due + 30ms, [&] { done.set_value(); });
+  ASSERT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(second_fired.load());
+}
+
 // A cancel reaches a sleeping timer: what the callback holds is released soon, not when the
 // callback would have been due (an hour later here).
 TEST(TimerTest, CancelReleasesWhatTheCallbackHoldsWhileTheTimerSleeps) {

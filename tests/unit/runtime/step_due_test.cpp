@@ -19,14 +19,14 @@ TEST(StepDueTest, TheNextDueTimeIsThePreviousOnePlusTheInterval) {
   EXPECT_EQ(nextStepDue(at(1000), milliseconds(1000), at(1900)), at(2000));
 }
 
-TEST(StepDueTest, ALateStepIsFollowedAtOnceWithinOneInterval) {
-  // Past its due time but less than a whole interval behind: due at once (in the past).
+TEST(StepDueTest, AFlowAnIntervalOrMoreBehindRunsOnceAtOnceOnItsGrid) {
+  // The latest grid point not after now: due at once, the missed ones skipped.
   EXPECT_EQ(nextStepDue(at(1000), milliseconds(100), at(1150)), at(1100));
-}
-
-TEST(StepDueTest, AFlowWholeIntervalsBehindSkipsWhatItMissedAndKeepsItsPhase) {
-  EXPECT_EQ(nextStepDue(at(1000), milliseconds(100), at(1350)), at(1400));
-  EXPECT_EQ(nextStepDue(at(1000), milliseconds(100), at(1200)), at(1300));
+  EXPECT_EQ(nextStepDue(at(1000), milliseconds(100), at(1200)), at(1200));
+  EXPECT_EQ(nextStepDue(at(1000), milliseconds(100), at(1350)), at(1300));
+  EXPECT_EQ(nextStepDue(at(1000), milliseconds(100), at(9999)), at(9900));
+  // And the step after that one is back on the grid.
+  EXPECT_EQ(nextStepDue(at(1300), milliseconds(100), at(1301)), at(1400));
 }
 
 TEST(StepDueTest, NoPreviousDueTimeOrNoIntervalCountsFromNow) {
