@@ -1,5 +1,6 @@
 #include "core/runtime/strand.hpp"
 
+#include <cstddef>
 #include <utility>
 
 namespace sluice {
@@ -39,35 +40,42 @@ void Strand::post(std::function<void()> op) {
 }
 
 void Strand::dropQueued() {
-  std::deque<std::function<void()>> dropped;
+  std::vector<std::function<void()>> dropped;
   {
     std::lock_guard lock(mu_);
     dropped.swap(ops_);
+    head_ = 0;
     active_ = false;
   }
 }
 
 size_t Strand::queued() const {
   std::lock_guard lock(mu_);
-  return ops_.size();
+  return ops_.size() - head_;
 }
 
 void Strand::drain() {
   std::function<void()> op;
   {
     std::lock_guard lock(mu_);
-    if (ops_.empty()) {  // dropped meanwhile
+    if (head_ == ops_.size()) {  // dropped meanwhile
       active_ = false;
       return;
     }
-    op = std::move(ops_.front());
-    ops_.pop_front();
+    op = std::move(ops_[head_++]);
+    if (head_ == ops_.size()) {
+      ops_.clear();  // keeps its capacity: a flow's next op needs no allocation
+      head_ = 0;
+    } else if (head_ >= 64 && head_ * 2 >= ops_.size()) {
+      ops_.erase(ops_.begin(), ops_.begin() + static_cast<std::ptrdiff_t>(head_));  // moved-from
+      head_ = 0;
+    }
   }
   op();
   op = nullptr;  // release what the op held before the next turn
   {
     std::lock_guard lock(mu_);
-    if (ops_.empty()) {
+    if (head_ == ops_.size()) {
       active_ = false;
       return;
     }

@@ -6,10 +6,10 @@
 // references to its flow). This is the 40 lines asio's strand would replace.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "core/runtime/executor.hpp"
 
@@ -37,8 +37,11 @@ class Strand : public std::enable_shared_from_this<Strand> {
 
   ThreadPool* pool_;  // borrowed, outlives the strand's ops
   mutable std::mutex mu_;
-  std::deque<std::function<void()>> ops_;  // guarded by mu_
-  bool active_ = false;                    // guarded by mu_: a drain is posted or running
+  // guarded by mu_: the queue is ops_[head_..]. A vector, not a deque: an empty std::deque
+  // allocates 576 bytes, and every flow has a strand (100,000 flows: 58 MB).
+  std::vector<std::function<void()>> ops_;
+  size_t head_ = 0;      // guarded by mu_
+  bool active_ = false;  // guarded by mu_: a drain is posted or running
 };
 
 }  // namespace sluice
