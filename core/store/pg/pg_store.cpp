@@ -253,8 +253,10 @@ Result<Done> PgStore::deleteFlow(const std::string& id, AuditRecord* audit) {
 namespace {
 // Multi-row writes of flows lock their rows in one order first: two of them at once (a stop of
 // every flow while their run records are written) wait for each other instead of deadlocking.
+// FOR NO KEY UPDATE is the lock their UPDATEs take anyway: it does not wait for the key-share
+// locks that other nodes' foreign keys (flow_owners) hold on the same rows; FOR UPDATE would.
 constexpr const char* kLockFlowsInOrder =
-    "SELECT 1 FROM flows WHERE flow_id = ANY($1::text[]) ORDER BY flow_id FOR UPDATE";
+    "SELECT 1 FROM flows WHERE flow_id = ANY($1::text[]) ORDER BY flow_id FOR NO KEY UPDATE";
 }  // namespace
 
 Result<Done> PgStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
