@@ -175,6 +175,16 @@ void BM_StepRoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_StepRoundTrip)->Arg(0)->Arg(1);
 
+// Starts every flow of `engine` with one command and waits for its answer.
+void startAll(sluice::Engine& engine) {
+  sluice::CommandRequest start;
+  start.command = sluice::Command::kStart;
+  std::promise<void> started;
+  engine.command(start,
+                 [&](sluice::Result<std::vector<sluice::CommandDetail>>) { started.set_value(); });
+  started.get_future().wait();
+}
+
 double processCpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -189,12 +199,7 @@ double processCpuSeconds() {
 void BM_TickerSteps(benchmark::State& state) {
   const int flows = static_cast<int>(state.range(0));
   EngineHolder h(flows);
-  sluice::CommandRequest start;
-  start.command = sluice::Command::kStart;
-  std::promise<void> started;
-  h.engine().command(
-      start, [&](sluice::Result<std::vector<sluice::CommandDetail>>) { started.set_value(); });
-  started.get_future().wait();
+  startAll(h.engine());
   std::this_thread::sleep_for(std::chrono::seconds(2));  // past the first steps of every flow
   const auto before = h.engine().stepLateness().snapshot();
   const double cpu0 = processCpuSeconds();
@@ -236,12 +241,7 @@ void BM_MemoryPerFlow(benchmark::State& state) {
     const size_t configured = heapInUse();
     auto list = h.engine().listJson();
     const size_t listed = heapInUse();
-    sluice::CommandRequest start;
-    start.command = sluice::Command::kStart;
-    std::promise<void> started;
-    h.engine().command(
-        start, [&](sluice::Result<std::vector<sluice::CommandDetail>>) { started.set_value(); });
-    started.get_future().wait();
+    startAll(h.engine());
     std::this_thread::sleep_for(std::chrono::seconds(2));
     const size_t running = heapInUse();
     const auto per = [&](size_t a, size_t b) {
