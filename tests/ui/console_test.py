@@ -13,45 +13,25 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import (NoSuchElementException,  # noqa: E402
-                                        StaleElementReferenceException, TimeoutException)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
+from console_helpers import ConsoleSteps, make_driver  # noqa: E402
 from server import Server  # noqa: E402
 from tcp_relay import Relay  # noqa: E402
 
-WAIT_S = 30.0       # every condition's deadline (the suite runs this against an ASan build)
 FLOWS = 1000
 INTERVAL = "[data-testid=field-interval_ms]"   # the generated field of ticker's interval_ms
 ENV = {}            # server, relay, driver, args: set up by main()
 
 
-def make_driver():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,900",
-              "--disable-gpu", "--no-first-run", "--disable-extensions", "--lang=en-US"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_window_size(1366, 900)
-    driver.set_page_load_timeout(WAIT_S)
-    driver.set_script_timeout(WAIT_S)
-    return driver
-
-
-class ConsoleTest(unittest.TestCase):
+class ConsoleTest(ConsoleSteps, unittest.TestCase):
     """The cases run in name order and build on each other (the flows of one are used later)."""
 
     @classmethod
@@ -59,120 +39,7 @@ class ConsoleTest(unittest.TestCase):
         cls.srv = ENV["server"]
         cls.d = ENV["driver"]
         cls.base = f"http://127.0.0.1:{ENV['relay'].port}"
-
-    # ---- helpers
-
-    def wait(self, cond, what, timeout=WAIT_S):
-        try:
-            ignored = (NoSuchElementException, StaleElementReferenceException)
-            return WebDriverWait(self.d, timeout, poll_frequency=0.1, ignored_exceptions=ignored
-                                 ).until(lambda d: cond(), message=what)
-        except TimeoutException:
-            out = ENV["args"].screenshots or os.path.join(tempfile.gettempdir(),
-                                                          "sluice-console-test")
-            os.makedirs(out, exist_ok=True)
-            shot = os.path.join(out, f"failure-{self._testMethodName}.png")
-            self.d.save_screenshot(shot)
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} "
-                                 f"(screenshot {shot}; url {self.d.current_url})") from None
-
-    def js(self, script, *args):
-        return self.d.execute_script(script, *args)
-
-    def click(self, css):
-        """Clicks the element after scrolling it to the middle of the window (so that the
-        sticky header and table head never cover it)."""
-        e = self.el(css)
-        self.js("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})", e)
-        e.click()
-
-    def el(self, css):
-        return self.d.find_element(By.CSS_SELECTOR, css)
-
-    def els(self, css):
-        return self.d.find_elements(By.CSS_SELECTOR, css)
-
-    def shown(self, css):
-        found = self.els(css)
-        return bool(found) and found[0].is_displayed()
-
-    def text(self, css):
-        return self.el(css).text
-
-    def attr(self, css, name):
-        return self.el(css).get_attribute(name)
-
-    def value(self, css):
-        return self.el(css).get_attribute("value")
-
-    def wait_attr(self, css, name, want, what=None):
-        self.wait(lambda: self.attr(css, name) == want, what or f"{css} {name}={want!r}")
-
-    def wait_text(self, css, part, what=None):
-        self.wait(lambda: part in self.text(css), what or f"{part!r} in {css}")
-
-    def wait_value(self, css, want, what=None):
-        self.wait(lambda: self.value(css) == want, what or f"{css} holding {want!r}")
-
-    def goto(self, hash_):
-        self.js("location.hash = arguments[0]", hash_)
-
-    def shot(self, name):
-        out = ENV["args"].screenshots
-        if out:
-            os.makedirs(out, exist_ok=True)
-            self.d.save_screenshot(os.path.join(out, f"console-{name}.png"))
-
-    def type_into(self, css, text):
-        field = self.el(css)
-        field.send_keys(Keys.CONTROL, "a")
-        field.send_keys(Keys.DELETE)
-        if text:
-            field.send_keys(text)
-        return field
-
-    def row_states(self):
-        """{flow_id: actual state} of the rows of the page shown, in the table's order (a list
-        of pairs from the page: ChromeDriver would sort an object's keys)."""
-        return dict(self.js("""
-            return [...document.querySelectorAll('#flows-table tbody tr[data-flow-id]')]
-              .map(tr => [tr.dataset.flowId,
-                          tr.querySelector('[data-testid=status] .state')?.textContent]);"""))
-
-    def events_seen(self):
-        return int(self.attr("#conn-status", "data-events") or 0)
-
-    def sign_out(self):
-        if self.shown("#sign-out"):
-            self.click("#sign-out")
-        self.wait(lambda: self.shown("#token-input"), "the sign-in form")
-
-    def sign_in(self, role):
-        if not self.d.current_url.startswith(self.base):
-            self.d.get(f"{self.base}/")
-        self.sign_out()
-        self.type_into("#token-input", self.srv.tokens[role])
-        self.click("#signin-submit")
-        self.wait(lambda: self.el("[data-testid=role]").text == role, f"signed in as {role}")
-        self.goto("#/flows")
-        self.wait(lambda: self.attr("#flows-count", "data-total") is not None, "the flows table")
-
-    def confirm(self):
-        self.wait(lambda: self.shown("#confirm-dialog"), "the confirmation dialog")
-        focused = self.js("return document.activeElement.closest('dialog')?.id")
-        self.assertEqual(focused, "confirm-dialog", "the focus is in the dialog")
-        self.click("#confirm-ok")
-        self.wait(lambda: not self.els("#confirm-dialog"), "the dialog to close")
-
-    def tearDown(self):
-        # The browser console must hold no script error and no CSP violation. Failed requests
-        # (401, 400, 412 that the cases provoke) are logged by Chromium as "Failed to load
-        # resource" and are expected.
-        bad = [e["message"] for e in self.d.get_log("browser")
-               if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
-        self.assertEqual(bad, [], "errors in the browser console")
-
-    # ---- the cases
+        cls.screenshots = ENV["args"].screenshots
 
     def test_01_sign_in(self):
         self.d.get(f"{self.base}/")
@@ -257,18 +124,6 @@ class ConsoleTest(unittest.TestCase):
         self.click("#page-first")
         self.wait(lambda: "flow-0000" in self.row_states(), "page 1")
 
-    def api_count(self, state=None, type_=None):
-        """How many flows GET /flows/status says are in `state` and of `type_` (its base)."""
-        statuses = self.srv.call("GET", "/flows/status").body.values()
-        return sum(1 for st in statuses
-                   if (state is None or st["status"] == state)
-                   and (type_ is None or st.get("type", "noop").split("@")[0] == type_))
-
-    def wait_shown(self, want, what):
-        """Waits until the count says `want()` flows are shown (want is re-read each time, as
-        the server's states may still be moving)."""
-        self.wait(lambda: self.attr("#flows-count", "data-shown") == str(want()), what)
-
     def test_03b_filters(self):
         # by state: as many rows as the server has running flows (98 + flow-0101)
         Select(self.el("#filter-state")).select_by_value("running")
@@ -322,6 +177,45 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(self.row_states()["flow-0150"], "stopped")
         self.click("#clear-selection")
         self.click("#page-first")
+
+    def run_on(self, ids, key):
+        """Selects `ids` on the page shown, runs the command `key` (a button of the toolbar) and
+        confirms it; waits for its per-flow result."""
+        for flow_id in ids:
+            self.click(f"#flows-table tr[data-flow-id='{flow_id}'] [data-testid=select-row]")
+        self.click(f"#cmd-{key}")
+        self.confirm()
+        self.wait(lambda: len(self.els("[data-testid=command-details] tbody tr")) == len(ids),
+                  f"one {key} result per flow")
+        self.click("#clear-selection")
+
+    def test_04b_pause_resume_soft_and_hard_stop(self):
+        pair = ["flow-0006", "flow-0007"]
+        self.wait(lambda: [self.row_states().get(i) for i in pair] == ["running"] * 2, "running")
+        for key, want in (("pause", "paused"), ("resume", "running")):
+            self.run_on(pair, key)
+            self.wait(lambda: [self.row_states().get(i) for i in pair] == [want] * 2,
+                      f"both {want}")
+        self.run_on(pair[:1], "stop")
+        self.run_on(pair[1:], "hard-stop")
+        self.wait(lambda: [self.row_states().get(i) for i in pair] == ["stopped"] * 2, "stopped")
+        statuses = self.srv.call("GET", "/flows/status").body
+        self.assertEqual([statuses[i]["status"] for i in pair], ["stopped", "stopped"])
+
+    def test_05a_create_in_form(self):
+        self.goto("#/new")
+        self.wait(lambda: self.shown("#field-flow_id"), "the new flow's form")
+        self.type_into("#field-flow_id", "made-here")
+        Select(self.el("#field-type")).select_by_value("ticker")
+        self.wait(lambda: self.shown(INTERVAL), "ticker's generated fields")
+        self.type_into(INTERVAL, "500")
+        self.wait(lambda: '"interval_ms": 500' in self.value("#raw-json"), "the JSON in sync")
+        self.click("#save")
+        self.wait(lambda: self.d.current_url.endswith("#/flows/made-here"), "the new flow's page")
+        self.wait_text("[data-testid=flash]", "Created flow made-here", "the created message")
+        stored = self.srv.call("GET", "/flows/made-here").body
+        self.assertEqual((stored["type"], stored["config"]), ("ticker", {"interval_ms": 500}))
+        self.srv.call("DELETE", "/flows/made-here")
 
     def test_05_edit_form(self):
         self.srv.call("POST", "/flows", [{"flow_id": "edit-me", "type": "ticker",

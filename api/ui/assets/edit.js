@@ -269,7 +269,7 @@ function buildEditor(root, {id, editing, catalog, flow}) {
 
   async function save(overwrite = false) {
     fill(conflictEl);
-    if (!overwrite && !(await validate(true))) return;
+    if (!(await validate(true))) return;   // an overwrite after a 412 is validated again too
     if (!editing) {
       await request('POST', '/flows', {body: [doc]});
       flash(`Created flow ${doc.flow_id}.`);
