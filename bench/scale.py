@@ -208,6 +208,20 @@ def children(pid):
     return [int(p) for p in out.split()]
 
 
+def flow_hosts(pid):
+    """The flow host processes of the server `pid`: its children, or the children of its host
+    spawner (zygote, `sluice-flow-zygote`), which forks them."""
+    hosts = []
+    for child in children(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        hosts += children(child) if argv0 == b"sluice-flow-zygote" else [child]
+    return hosts
+
+
 def private_kb(pid):
     """Private memory of a process in kB; None when it has gone meanwhile."""
     total = 0
@@ -231,7 +245,7 @@ def part_isolated():
         took, doc = server.timed("PATCH", "/flows/commands", {"command": "start"})
         failed = [d for d in doc["details"] if d["status"] != "running"]
         st = server.proc_status()
-        hosts = children(server.proc.pid)
+        hosts = flow_hosts(server.proc.pid)
         private = [kb for kb in (private_kb(p) for p in hosts) if kb is not None]
         print(f"start {ISOLATED} process-isolated tickers with one command: {took:.2f} s, "
               f"{len(failed)} failed" + (f" (e.g. {failed[0].get('error')})" if failed else ""))

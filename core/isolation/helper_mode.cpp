@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/isolation/instance.hpp"
+#include "core/isolation/zygote.hpp"
 #include "core/plugins/plugin_scan.hpp"
 
 namespace sluice {
@@ -17,6 +18,11 @@ std::optional<int> runHelperMode(int argc, char** argv) {
   if (mode == "--flow-host") {
     spdlog::set_default_logger(spdlog::stderr_color_mt("flow-host"));
     return runFlowHost(std::atoi(argv[2]));
+  }
+  if (mode == "--flow-zygote") {
+    // The hosts it forks inherit this logger (they write to stderr under "flow-host").
+    spdlog::set_default_logger(spdlog::stderr_color_mt("flow-host"));
+    return runZygote(std::atoi(argv[2]), argc, argv);
   }
   if (mode == "--scan-plugin") {
     // Opens one plugin file as the engine would, in this throwaway process, and reports the

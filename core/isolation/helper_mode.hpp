@@ -1,6 +1,7 @@
 // The engine's helper processes run the engine's own executable: a flow's host process
-// (`--flow-host FD`, process isolation) and the plugin scanner (`--scan-plugin FILE`). A program
-// that embeds the engine calls runHelperMode first thing in main() (docs/embedding.md).
+// (`--flow-host FD`, process isolation), the host spawner (`--flow-zygote FD`) and the plugin
+// scanner (`--scan-plugin FILE`). A program that embeds the engine calls runHelperMode first
+// thing in main() (docs/embedding.md).
 #pragma once
 
 #include <optional>

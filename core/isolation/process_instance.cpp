@@ -20,6 +20,7 @@
 
 #include "core/isolation/host_protocol.hpp"
 #include "core/isolation/instance.hpp"
+#include "core/isolation/zygote.hpp"
 
 namespace sluice {
 namespace proto {
@@ -151,6 +152,9 @@ struct Channel {
   std::function<void(const std::string&)> on_death;
   pid_t pid = -1;
   int fd = -1;
+  int pidfd = -1;                  // when spawned by the zygote: signals go through it
+  HostSpawner* spawner = nullptr;  // the zygote that forked the host (it reaps it), or none
+  uint64_t serial = 0;             // the host's serial at its spawner
   std::string exe;
   uint32_t limit_mb = 0;
   std::atomic<bool> created{false};
@@ -175,6 +179,17 @@ struct Channel {
 
   ~Channel() {
     if (fd >= 0) ::close(fd);
+    if (pidfd >= 0) ::close(pidfd);
+  }
+
+  // SIGKILL to the host: through its pidfd when it has one, which cannot reach another process
+  // once the zygote reaped the host.
+  void sigkill() const {
+    if (pidfd >= 0) {
+      ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+    } else {
+      ::kill(pid, SIGKILL);
+    }
   }
 
   void send(const std::string& frame) {
@@ -235,7 +250,11 @@ struct Channel {
     }
     // EOF: the host is gone (exited, crashed, or killed), or the engine shut the socket down.
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    if (spawner != nullptr) {
+      status = spawner->waitExit(serial);
+    } else {
+      ::waitpid(pid, &status, 0);
+    }
     std::string how;
     bool report;
     {
@@ -313,7 +332,7 @@ struct Channel {
           kill_reason = "host process killed (SIGKILL): resident memory " +
                         std::to_string(rss_kb / 1024) + " MB over runtime.memory_limit_mb " +
                         std::to_string(limit_mb);
-          ::kill(pid, SIGKILL);
+          sigkill();
           return;
         }
       }
@@ -345,13 +364,33 @@ class ProcessInstance final : public Instance {
 
   bool spawn(const ProcessOptions& options, std::string* error) {
     ch_->exe = options.host_executable;
-    if (!proto::spawnHost(ch_->exe, &ch_->pid, &ch_->fd, error)) return false;
+    if (!spawnHost(error)) return false;
     std::thread([ch = ch_] { ch->readLoop(); }).detach();
     if (options.memory_limit_mb > 0) {
       ch_->limit_mb = options.memory_limit_mb;
       std::thread([ch = ch_] { ch->watchMemory(); }).detach();
     }
     return true;
+  }
+
+  // Through the zygote when it can (a fork of a small process), else a fork+exec of the engine's
+  // executable (SLUICE_HOST_SPAWN=exec, or no zygote).
+  bool spawnHost(std::string* error) {
+    if (HostSpawner::enabled()) {
+      HostSpawner& spawner = HostSpawner::forExecutable(ch_->exe);
+      HostSpawner::Host h;
+      std::string why;
+      if (spawner.spawn(&h, &why)) {
+        ch_->pid = h.pid;
+        ch_->pidfd = h.pidfd;
+        ch_->fd = h.fd;
+        ch_->serial = h.serial;
+        ch_->spawner = &spawner;
+        return true;
+      }
+      spdlog::warn("{}; the host is started with a fork+exec instead", why);
+    }
+    return proto::spawnHost(ch_->exe, &ch_->pid, &ch_->fd, error);
   }
 
   // No bound of its own: the flow's deadline kills the host when create does not return.
@@ -392,7 +431,7 @@ class ProcessInstance final : public Instance {
     ::shutdown(ch_->fd, SHUT_RDWR);
     std::unique_lock lock(ch_->mu);
     if (!ch_->cv.wait_for(lock, std::chrono::milliseconds(2000), [&] { return ch_->dead; })) {
-      ::kill(ch_->pid, SIGKILL);  // the reader reaps it
+      ch_->sigkill();  // the reader learns of its end
     }
     return rc;
   }
@@ -423,7 +462,7 @@ class ProcessInstance final : public Instance {
     if (ch_->kill_reason.empty())
       ch_->kill_reason =
           "host process killed (SIGKILL) by the engine: plugin code did not return in time";
-    ::kill(ch_->pid, SIGKILL);
+    ch_->sigkill();
     return true;
   }
 

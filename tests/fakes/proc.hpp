@@ -34,6 +34,37 @@ inline std::vector<std::tuple<int, char, std::string>> children(pid_t parent) {
   return out;
 }
 
+/// argv[0] of `pid` as /proc shows it ("" when it is gone).
+inline std::string argv0(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string first;
+  std::getline(in, first, '\0');
+  return first;
+}
+
+/// The engine's host spawner (zygote), when it runs one: (pid, state, command).
+inline std::vector<std::tuple<int, char, std::string>> zygotes(pid_t engine) {
+  std::vector<std::tuple<int, char, std::string>> out;
+  for (auto& child : children(engine)) {
+    if (argv0(std::get<0>(child)) == "sluice-flow-zygote") out.push_back(child);
+  }
+  return out;
+}
+
+/// The engine's child processes other than its zygote, and the zygote's children: the flow
+/// hosts, whichever way they were spawned (and any other helper the engine runs).
+inline std::vector<std::tuple<int, char, std::string>> flowHosts(pid_t engine) {
+  std::vector<std::tuple<int, char, std::string>> out;
+  for (auto& child : children(engine)) {
+    if (argv0(std::get<0>(child)) == "sluice-flow-zygote") {
+      for (auto& host : children(std::get<0>(child))) out.push_back(host);
+    } else {
+      out.push_back(child);
+    }
+  }
+  return out;
+}
+
 /// The state letter of `pid` (R, S, Z, ...), or 0 when it does not exist.
 inline char processState(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");

@@ -27,7 +27,7 @@ class ExternalKillTest : public ApiFixture {
  protected:
   std::vector<int> hosts() {
     std::vector<int> out;
-    for (const auto& [pid, state, cmd] : children(server_->pid())) {
+    for (const auto& [pid, state, cmd] : flowHosts(server_->pid())) {
       if (state != 'Z') out.push_back(pid);
     }
     return out;
@@ -79,7 +79,7 @@ TEST_F(ExternalKillTest, HostsKilledBetweenHooks) {
     }
     ASSERT_EQ(patch(R"({"command":"stop","flow_ids":["k0","k1","k2"]})").status, 200);
   }
-  EXPECT_TRUE(waitFor([&] { return children(server_->pid()).empty(); }, 10s));
+  EXPECT_TRUE(waitFor([&] { return flowHosts(server_->pid()).empty(); }, 10s));
 }
 
 // A hook that blocks in the host; the host is killed while it runs. The command waiting for the
@@ -138,6 +138,67 @@ TEST_F(ExternalKillTest, HostsKilledInsideEachHook) {
     }
   }
   std::cout << "[ external signals inside hooks: " << n << " trials, engine alive ]\n";
+}
+
+// The zygote (the host spawner) killed from outside: the hosts it forked die with it (their
+// flows fail naming SIGKILL), the engine lives on, and the next start spawns a new zygote.
+TEST_F(ExternalKillTest, TheZygoteKilledTakesItsHostsAndComesBack) {
+  ASSERT_EQ(post("/flows", R"([
+    {"flow_id":"z0","type":"ticker","config":{"interval_ms":10},"runtime":{"isolation":"process"}},
+    {"flow_id":"z1","type":"ticker","config":{"interval_ms":10},"runtime":{"isolation":"process"}}])")
+                .status,
+            201);
+  const std::vector<std::string> ids = {"z0", "z1"};
+  int previous = -1;
+  const auto until = SteadyClock::now() + 2s;
+  for (int trial = 0; trial < 2 || SteadyClock::now() < until; ++trial) {
+    ASSERT_EQ(patch(R"({"command":"start","flow_ids":["z0","z1"]})").status, 200);
+    ASSERT_TRUE(waitFor([&] { return hosts().size() == 2; }, 10s)) << hosts().size();
+    for (int pid : hosts()) EXPECT_EQ(argv0(pid), "sluice-flow-host") << pid;
+    auto zs = zygotes(server_->pid());
+    ASSERT_EQ(zs.size(), 1u);
+    const int zygote = std::get<0>(zs[0]);
+    EXPECT_NE(zygote, previous) << "a new zygote after the last one died";
+    previous = zygote;
+    ::kill(zygote, SIGKILL);
+    for (const auto& id : ids) {
+      ASSERT_TRUE(waitFor([&] { return statusOf(id) == "failed"; }, 10s)) << id;
+      EXPECT_NE(errorOf(id).find("SIGKILL"), std::string::npos) << errorOf(id);
+    }
+    expectEngineAlive();
+    ASSERT_TRUE(waitFor([&] { return hosts().empty(); }, 10s));
+  }
+  ASSERT_EQ(patch(R"({"command":"start","flow_ids":["z0","z1"]})").status, 200);
+  for (const auto& id : ids) {
+    int64_t ticks = metric(id, "ticks");
+    EXPECT_TRUE(waitFor([&] { return metric(id, "ticks") > ticks + 2; }, 10s)) << id;
+  }
+}
+
+// SLUICE_HOST_SPAWN=exec: no zygote; each host is a fork+exec of the engine's executable, a
+// child of the engine, and contained the same way.
+TEST_F(ExternalKillTest, HostsAreExecdWhenAsked) {
+  ASSERT_EQ(server_->kill(SIGTERM), 0);
+  ::setenv("SLUICE_HOST_SPAWN", "exec", 1);  // inherited by the server only
+  startServer();
+  ::unsetenv("SLUICE_HOST_SPAWN");
+  ASSERT_EQ(post("/flows", R"([{"flow_id":"x","type":"ticker","config":{"interval_ms":10},
+                               "runtime":{"isolation":"process"}}])")
+                .status,
+            201);
+  ASSERT_EQ(patch(R"({"command":"start","flow_ids":["x"]})").status, 200);
+  ASSERT_TRUE(waitFor([&] { return hosts().size() == 1; }, 10s));
+  EXPECT_TRUE(zygotes(server_->pid()).empty());
+  auto direct = children(server_->pid());
+  ASSERT_EQ(direct.size(), 1u);
+  EXPECT_EQ(argv0(std::get<0>(direct[0])), "sluice-flow-host");
+  ::kill(std::get<0>(direct[0]), SIGKILL);
+  ASSERT_TRUE(waitFor([&] { return statusOf("x") == "failed"; }, 10s));
+  EXPECT_NE(errorOf("x").find("SIGKILL"), std::string::npos) << errorOf("x");
+  ASSERT_EQ(patch(R"({"command":"start","flow_ids":["x"]})").status, 200);
+  int64_t ticks = metric("x", "ticks");
+  EXPECT_TRUE(waitFor([&] { return metric("x", "ticks") > ticks + 2; }, 10s));
+  expectEngineAlive();
 }
 
 }  // namespace

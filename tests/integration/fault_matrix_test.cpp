@@ -111,12 +111,15 @@ TEST_F(FaultMatrixTest, ProcessIsolationContainsEveryFault) {
   for (const auto& c : cases) runCase(c, "process", n++);
   for (const auto& c : kExceptionCases) runCase(c, "process", n++);
   // every host process is gone, none left as a zombie, no descriptor leaked
-  EXPECT_TRUE(waitFor([&] { return children(server_->pid()).empty(); }, 10s));
-  for (const auto& [pid, state, cmd] : children(server_->pid())) {
+  EXPECT_TRUE(waitFor([&] { return flowHosts(server_->pid()).empty(); }, 10s));
+  for (const auto& [pid, state, cmd] : flowHosts(server_->pid())) {
     ADD_FAILURE() << "child " << pid << " (" << cmd << ") left in state " << state;
   }
-  EXPECT_TRUE(waitFor([&] { return openFds(server_->pid()) <= fds_before; }, 10s))
-      << openFds(server_->pid()) << " descriptors open, " << fds_before << " before";
+  // (the zygote's socket is the one descriptor more that stays: it was started by the first
+  // process-isolated flow)
+  const int allowed = fds_before + static_cast<int>(zygotes(server_->pid()).size());
+  EXPECT_TRUE(waitFor([&] { return openFds(server_->pid()) <= allowed; }, 10s))
+      << openFds(server_->pid()) << " descriptors open, " << allowed << " allowed";
 }
 
 TEST_F(FaultMatrixTest, ThreadIsolationContainsWhatItCan) {
@@ -138,7 +141,7 @@ TEST_F(FaultMatrixTest, HostProcessesEndWithTheEngine) {
                 .status,
             201);
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["a","b"]})").status, 200);
-  auto hosts = children(server_->pid());
+  auto hosts = flowHosts(server_->pid());
   ASSERT_EQ(hosts.size(), 2u);
   // graceful shutdown ends them
   EXPECT_EQ(server_->kill(SIGTERM), 0);
@@ -147,8 +150,8 @@ TEST_F(FaultMatrixTest, HostProcessesEndWithTheEngine) {
   }
   // an engine killed outright: its hosts exit by themselves
   startServer();
-  ASSERT_TRUE(waitFor([&] { return children(server_->pid()).size() == 2; }, 10s));
-  hosts = children(server_->pid());
+  ASSERT_TRUE(waitFor([&] { return flowHosts(server_->pid()).size() == 2; }, 10s));
+  hosts = flowHosts(server_->pid());
   server_->kill(SIGKILL);
   for (const auto& [pid, state, cmd] : hosts) {
     EXPECT_TRUE(waitFor([pid = pid] { return ::kill(pid, 0) != 0; }, 10s)) << cmd;

@@ -62,7 +62,7 @@ TEST_F(HostProcessTest, ForkingPluginsDoNotHangStopOrTeardown) {
     EXPECT_NE(r.body.find("\"status\":\"stopped\""), std::string::npos) << id << ": " << r.body;
     EXPECT_LT(took, 3s) << id;
   }
-  EXPECT_TRUE(waitFor([&] { return children(server_->pid()).empty(); }, 10s));
+  EXPECT_TRUE(waitFor([&] { return flowHosts(server_->pid()).empty(); }, 10s));
   for (pid_t k : kids) ::kill(k, SIGKILL);
   // A graceful shutdown does not hang either.
   EXPECT_EQ(server_->kill(SIGTERM, 20s), 0);

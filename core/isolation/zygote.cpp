@@ -1,0 +1,404 @@
+// The host spawner (zygote) of process isolation: both ends (zygote.hpp has the protocol).
+#include "core/isolation/zygote.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "core/isolation/instance.hpp"
+
+namespace sluice {
+namespace {
+
+enum class Kind : uint32_t { kReady = 1, kSpawn = 2, kSpawned = 3, kExited = 4 };
+
+struct Msg {
+  Kind kind;
+  uint32_t pad = 0;
+  uint64_t serial = 0;
+  int64_t value = 0;  // Spawned: the pid or -errno; Exited: the wait status
+};
+
+constexpr auto kAnswerBound = std::chrono::seconds(10);
+
+// One message, with one descriptor when fd >= 0.
+bool sendMsg(int sock, const Msg& m, int fd) {
+  iovec iov{const_cast<Msg*>(&m), sizeof m};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    h.msg_control = ctrl;
+    h.msg_controllen = sizeof ctrl;
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  for (;;) {
+    ssize_t n = ::sendmsg(sock, &h, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    return n == static_cast<ssize_t>(sizeof m);
+  }
+}
+
+// One message and the descriptor it carries (-1 when none; close-on-exec). 0 at EOF, -1 on
+// an error, 1 for a message.
+int recvMsg(int sock, Msg* m, int* fd) {
+  *fd = -1;
+  iovec iov{m, sizeof *m};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+  h.msg_control = ctrl;
+  h.msg_controllen = sizeof ctrl;
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return n == 0 ? 0 : -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+  }
+  return n == static_cast<ssize_t>(sizeof *m) ? 1 : -1;
+}
+
+// ---- the zygote process
+
+// The command line the zygote's process shows, rewritten in place in a host it forked, so that
+// `ps` tells the hosts from their zygote as it does for exec'd hosts.
+void renameToHost(int argc, char** argv) {
+  if (argc < 1 || argv == nullptr) return;
+  char* begin = argv[0];
+  char* end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
+  static const char kHost[] =
+      "sluice-flow-host\0--flow-host\0"
+      "3";
+  if (static_cast<size_t>(end - begin) < sizeof kHost) return;
+  std::memset(begin, 0, static_cast<size_t>(end - begin));
+  std::memcpy(begin, kHost, sizeof kHost);
+}
+
+// In the forked child: becomes the flow host of `fd`. Never returns.
+[[noreturn]] void becomeHost(int fd, pid_t zygote, int argc, char** argv) {
+  renameToHost(argc, argv);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != zygote) ::_exit(1);
+  if (fd == 3) {
+    ::fcntl(3, F_SETFD, 0);
+  } else {
+    ::dup2(fd, 3);
+  }
+  ::syscall(SYS_close_range, 4U, ~0U, 0U);  // nothing of the zygote's leaks into the host
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::_exit(runFlowHost(3));
+}
+
+}  // namespace
+
+int runZygote(int ctl, int argc, char** argv) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  const int sig = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sig < 0 || !sendMsg(ctl, Msg{Kind::kReady}, -1)) return 1;
+  const pid_t self = ::getpid();
+  std::unordered_map<pid_t, uint64_t> serials;  // hosts not reaped yet
+  for (;;) {
+    pollfd fds[2] = {{ctl, POLLIN, 0}, {sig, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (fds[1].revents != 0) {
+      signalfd_siginfo info;
+      while (::read(sig, &info, sizeof info) > 0) {
+      }
+      int status = 0;
+      pid_t pid;
+      while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        auto it = serials.find(pid);
+        if (it == serials.end()) continue;
+        if (!sendMsg(ctl, Msg{Kind::kExited, 0, it->second, status}, -1)) return 0;
+        serials.erase(it);
+      }
+    }
+    if (fds[0].revents == 0) continue;
+    Msg m{};
+    int fd = -1;
+    const int got = recvMsg(ctl, &m, &fd);
+    if (got <= 0) return 0;  // the engine is gone; its hosts die with this process
+    if (m.kind != Kind::kSpawn || fd < 0) {
+      if (fd >= 0) ::close(fd);
+      continue;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(ctl);
+      ::close(sig);
+      becomeHost(fd, self, argc, argv);
+    }
+    const int err = errno;
+    ::close(fd);
+    int pidfd = -1;
+    if (pid > 0) {
+      serials[pid] = m.serial;
+      pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    }
+    const bool sent = sendMsg(ctl, Msg{Kind::kSpawned, 0, m.serial, pid > 0 ? pid : -err}, pidfd);
+    if (pidfd >= 0) ::close(pidfd);
+    if (!sent) return 0;
+  }
+}
+
+// ---- the engine's side
+
+struct HostSpawner::State {
+  std::string exe;
+  std::mutex mu;
+  std::condition_variable cv;
+  enum class Phase { kDown, kStarting, kUp } phase = Phase::kDown;  // guarded by mu
+  std::string failure;                                              // guarded by mu
+  uint64_t generation = 0;   // guarded by mu: one more each time a zygote ends
+  uint64_t next_serial = 1;  // guarded by mu
+  struct Spawned {
+    int64_t pid;
+    int pidfd;
+  };
+  std::map<uint64_t, Spawned> replies;  // guarded by mu
+  std::set<uint64_t> abandoned;         // guarded by mu: spawns whose caller gave up
+  std::set<uint64_t> live;              // guarded by mu: hosts not reaped yet
+  std::map<uint64_t, int> exits;        // guarded by mu: wait statuses not taken yet
+  bool thread_started = false;          // guarded by mu
+  std::mutex send_mu;                   // one sender at a time; guards ctl's closing
+  int ctl = -1;                         // guarded by send_mu (and mu to assign)
+
+  // The spawner's thread: starts a zygote whenever one is wanted and reads its messages. The
+  // zygote dies with the thread that forked it (PR_SET_PDEATHSIG), so it is this one, which
+  // lives as long as the process.
+  void serve() {
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return phase == Phase::kStarting; });
+      }
+      pid_t zpid = -1;
+      int sock = startZygote(&zpid);
+      {
+        std::lock_guard lock(mu);
+        std::lock_guard sl(send_mu);
+        ctl = sock;
+        phase = sock >= 0 ? Phase::kUp : Phase::kDown;
+      }
+      cv.notify_all();
+      if (sock < 0) continue;
+      readMessages(sock);
+      {
+        std::lock_guard lock(mu);
+        std::lock_guard sl(send_mu);
+        ::close(sock);
+        ctl = -1;
+        phase = Phase::kDown;
+        ++generation;
+        for (uint64_t s : live) exits[s] = SIGKILL;  // PR_SET_PDEATHSIG killed them
+        live.clear();
+        abandoned.clear();
+      }
+      cv.notify_all();
+      spdlog::warn("flow host spawner (zygote, pid {}) ended; the next host starts a new one",
+                   zpid);
+      ::waitpid(zpid, nullptr, 0);
+    }
+  }
+
+  // The zygote process and the engine's end of its socket; -1 and `failure` set when it does
+  // not say Ready within the bound.
+  int startZygote(pid_t* zpid) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      return fail(std::string("cannot create its socket: ") + std::strerror(errno));
+    }
+    std::string path = exe;
+    std::string a0 = "sluice-flow-zygote", a1 = "--flow-zygote", a2 = "3";
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      return fail(std::string("cannot fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);
+      ::dup2(sv[1], 3);
+      ::syscall(SYS_close_range, 4U, ~0U, 0U);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execv(path.c_str(), argv);
+      ::_exit(127);
+    }
+    ::close(sv[1]);
+    pollfd p{sv[0], POLLIN, 0};
+    Msg m{};
+    int fd = -1;
+    const auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(kAnswerBound);
+    if (::poll(&p, 1, static_cast<int>(bound.count())) == 1 && recvMsg(sv[0], &m, &fd) == 1 &&
+        m.kind == Kind::kReady) {
+      *zpid = pid;
+      return sv[0];
+    }
+    if (fd >= 0) ::close(fd);
+    ::close(sv[0]);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return fail("it did not start (" + exe + " --flow-zygote: wait status " +
+                std::to_string(status) + ")");
+  }
+
+  int fail(std::string why) {
+    std::lock_guard lock(mu);
+    failure = "the flow host spawner (zygote) cannot run: " + std::move(why);
+    return -1;
+  }
+
+  void readMessages(int sock) {
+    for (;;) {
+      Msg m{};
+      int fd = -1;
+      if (recvMsg(sock, &m, &fd) != 1) return;
+      std::lock_guard lock(mu);
+      if (m.kind == Kind::kSpawned) {
+        if (abandoned.count(m.serial) != 0) {
+          // Its caller gave up: the host ends at its socket's EOF, and its exit is dropped.
+          if (fd >= 0) ::close(fd);
+          if (m.value <= 0) abandoned.erase(m.serial);
+          continue;
+        }
+        replies[m.serial] = Spawned{m.value, fd};
+        if (m.value > 0) live.insert(m.serial);
+      } else if (m.kind == Kind::kExited) {
+        live.erase(m.serial);
+        if (abandoned.erase(m.serial) == 0) exits[m.serial] = static_cast<int>(m.value);
+      } else if (fd >= 0) {
+        ::close(fd);
+      }
+      cv.notify_all();
+    }
+  }
+};
+
+HostSpawner::HostSpawner(std::string exe) : s_(new State) { s_->exe = std::move(exe); }
+
+HostSpawner& HostSpawner::forExecutable(const std::string& exe) {
+  static std::mutex mu;
+  static auto* spawners = new std::map<std::string, std::unique_ptr<HostSpawner>>();
+  std::lock_guard lock(mu);
+  auto& slot = (*spawners)[exe];
+  if (!slot) slot.reset(new HostSpawner(exe));
+  return *slot;
+}
+
+bool HostSpawner::enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("SLUICE_HOST_SPAWN");
+    return v == nullptr || std::string(v) != "exec";
+  }();
+  return on;
+}
+
+bool HostSpawner::spawn(Host* out, std::string* error) {
+  State& s = *s_;
+  std::unique_lock lock(s.mu);
+  if (s.phase == State::Phase::kDown) {
+    s.phase = State::Phase::kStarting;
+    if (!s.thread_started) {
+      s.thread_started = true;
+      std::thread([st = s_] { st->serve(); }).detach();
+    }
+    s.cv.notify_all();
+  }
+  if (!s.cv.wait_for(lock, kAnswerBound + std::chrono::seconds(1),
+                     [&] { return s.phase != State::Phase::kStarting; }) ||
+      s.phase != State::Phase::kUp) {
+    *error = s.failure.empty() ? "the flow host spawner (zygote) did not start" : s.failure;
+    return false;
+  }
+  const uint64_t serial = s.next_serial++;
+  const uint64_t generation = s.generation;
+  lock.unlock();
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
+    return false;
+  }
+  bool sent;
+  {
+    std::lock_guard sl(s.send_mu);
+    sent = s.ctl >= 0 && sendMsg(s.ctl, Msg{Kind::kSpawn, 0, serial, 0}, sv[1]);
+  }
+  ::close(sv[1]);
+  lock.lock();
+  const bool answered = sent && s.cv.wait_for(lock, kAnswerBound, [&] {
+    return s.replies.count(serial) != 0 || s.generation != generation;
+  });
+  auto it = s.replies.find(serial);
+  if (!answered || it == s.replies.end()) {
+    if (sent && s.generation == generation) s.abandoned.insert(serial);
+    ::close(sv[0]);
+    *error = "the flow host spawner (zygote) did not answer";
+    return false;
+  }
+  const State::Spawned r = it->second;
+  s.replies.erase(it);
+  if (r.pid <= 0) {
+    ::close(sv[0]);
+    if (r.pidfd >= 0) ::close(r.pidfd);
+    *error =
+        std::string("cannot fork the host process: ") + std::strerror(static_cast<int>(-r.pid));
+    return false;
+  }
+  *out = Host{static_cast<pid_t>(r.pid), r.pidfd, sv[0], serial};
+  return true;
+}
+
+int HostSpawner::waitExit(uint64_t serial) {
+  State& s = *s_;
+  std::unique_lock lock(s.mu);
+  s.cv.wait(lock, [&] { return s.exits.count(serial) != 0; });
+  const int status = s.exits[serial];
+  s.exits.erase(serial);
+  return status;
+}
+
+}  // namespace sluice
