@@ -41,8 +41,8 @@ class Instance {
   virtual bool kill() { return false; }
 };
 
-/// The host table of an instance. Shared: a thread of the engine that serves the instance (a
-/// host process's reader) may outlive the Instance object and keeps the table alive.
+/// The host table of an instance. Shared: a thread of the engine that serves the instance (the
+/// host reactor) may outlive the Instance object and keeps the table alive.
 using HostTable = std::shared_ptr<const sluice_host>;
 
 /// An instance in this process; create() calls the type's create hook.
@@ -55,8 +55,8 @@ struct ProcessOptions {
 };
 
 /// Spawns the host process of an instance; create() then runs the create hook in it. Nothing
-/// (and why in *error) when the host cannot be started. `on_death` is called from the host's
-/// reader thread when the host dies while no hook is running: it must not destroy the instance
+/// (and why in *error) when the host cannot be started. `on_death` is called from the host
+/// reactor's thread when the host dies while no hook is running: it must not destroy the instance
 /// synchronously (post the work elsewhere); it may drop the last reference to it safely.
 std::shared_ptr<Instance> makeProcessInstance(const std::shared_ptr<const FlowType>& type,
                                               HostTable host, std::string config_json,

@@ -18,7 +18,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/isolation/host_channel.hpp"
 #include "core/isolation/host_protocol.hpp"
+#include "core/isolation/host_reactor.hpp"
 #include "core/isolation/instance.hpp"
 #include "core/isolation/zygote.hpp"
 
@@ -143,204 +145,6 @@ const char* hookName(proto::Kind k) {
   }
 }
 
-// Everything the host's reader (and memory watch) thread touches. The threads co-own it and are
-// detached: the Instance may be destroyed on any thread, the reader's own included (a death
-// report can drop the last reference to the flow there), so nothing ever joins them. The
-// Instance's destructor waits for the reader with a bound instead, unless it runs on it.
-struct Channel {
-  HostTable host;  // co-owned: the reader may call host functions until it returns
-  std::function<void(const std::string&)> on_death;
-  pid_t pid = -1;
-  int fd = -1;
-  int pidfd = -1;                  // when spawned by the zygote: signals go through it
-  HostSpawner* spawner = nullptr;  // the zygote that forked the host (it reaps it), or none
-  uint64_t serial = 0;             // the host's serial at its spawner
-  std::string exe;
-  uint32_t limit_mb = 0;
-  std::atomic<bool> created{false};
-  std::atomic<bool> stop_watch{false};
-  std::mutex write_mu;  // one frame at a time on fd
-
-  struct Reply {
-    int32_t status = SLUICE_ERROR;
-    uint32_t next = 0;
-    std::string error;
-  };
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<uint32_t, proto::Kind> waiting;  // guarded by mu: calls awaiting a result
-  std::map<uint32_t, Reply> results;        // guarded by mu
-  bool dead = false;                        // guarded by mu
-  bool expected_exit = false;               // guarded by mu
-  bool reader_done = false;                 // guarded by mu
-  std::thread::id reader_id;                // guarded by mu
-  std::string death;                        // guarded by mu
-  std::string kill_reason;                  // guarded by mu
-
-  ~Channel() {
-    if (fd >= 0) ::close(fd);
-    if (pidfd >= 0) ::close(pidfd);
-  }
-
-  // SIGKILL to the host: through its pidfd when it has one, which cannot reach another process
-  // once the zygote reaped the host.
-  void sigkill() const {
-    if (pidfd >= 0) {
-      ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
-    } else {
-      ::kill(pid, SIGKILL);
-    }
-  }
-
-  void send(const std::string& frame) {
-    std::lock_guard wl(write_mu);
-    proto::writeFrame(fd, frame);
-  }
-
-  void readLoop() {
-    {
-      std::lock_guard lock(mu);
-      reader_id = std::this_thread::get_id();
-    }
-    while (auto body = proto::readFrame(fd)) {
-      proto::Reader r(*body);
-      switch (r.kind()) {
-        case proto::Kind::kResult: {
-          Reply reply;
-          reply.status = r.i32();
-          reply.next = r.u32();
-          reply.error = r.str();
-          std::lock_guard lock(mu);
-          if (waiting.count(r.id()) != 0) results[r.id()] = std::move(reply);
-          cv.notify_all();
-          break;
-        }
-        case proto::Kind::kLog: {
-          int32_t level = r.i32();
-          std::string msg = r.str();
-          host->log(host->ctx, level, msg.data(), msg.size());
-          break;
-        }
-        case proto::Kind::kOutput: {
-          int32_t stream = r.i32();
-          std::string bytes = r.str();
-          if (host->struct_size >= SLUICE_HOST_SIZE_1_4 && host->output != nullptr) {
-            host->output(host->ctx, stream, bytes.data(), bytes.size());
-          }
-          break;
-        }
-        case proto::Kind::kCounter: {
-          std::string name = r.str();
-          int64_t delta = r.i64();
-          host->counter_add(host->ctx, name.data(), name.size(), delta);
-          break;
-        }
-        case proto::Kind::kGauge: {
-          std::string name = r.str();
-          double v = r.f64();
-          host->gauge_set(host->ctx, name.data(), name.size(), v);
-          break;
-        }
-        case proto::Kind::kCall:
-          answerCall(r);
-          break;
-        default:
-          break;
-      }
-    }
-    // EOF: the host is gone (exited, crashed, or killed), or the engine shut the socket down.
-    int status = 0;
-    if (spawner != nullptr) {
-      status = spawner->waitExit(serial);
-    } else {
-      ::waitpid(pid, &status, 0);
-    }
-    std::string how;
-    bool report;
-    {
-      std::lock_guard lock(mu);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !created) {
-        kill_reason = "host process could not run " + exe + " --flow-host (exit code 127)";
-      }
-      how = kill_reason.empty() ? describeExit(status) : kill_reason;
-      dead = true;
-      death = how;
-      report = !expected_exit && waiting.empty();
-    }
-    cv.notify_all();
-    // The callback may drop the last reference to the flow and so to the Instance: its
-    // destructor sees it runs on this thread and does not wait for it.
-    if (report && on_death) on_death(how + " while no hook was running");
-    on_death = nullptr;
-    std::lock_guard lock(mu);
-    reader_done = true;
-    cv.notify_all();
-  }
-
-  void answerCall(proto::Reader& r) {
-    auto fn = static_cast<proto::Fn>(r.u8());
-    std::string key = r.str();
-    std::string value = r.str();
-    int32_t status = SLUICE_OK;
-    int64_t number = 0;
-    std::string text;
-    auto sink = [](void* c, const char* v, size_t n) {
-      static_cast<std::string*>(c)->assign(v, n);
-    };
-    switch (fn) {
-      case proto::Fn::kIsCancelled:
-        number = host->is_cancelled(host->ctx);
-        break;
-      case proto::Fn::kIsPaused:
-        number = host->is_paused(host->ctx);
-        break;
-      case proto::Fn::kIsStopRequested:
-        number = host->is_stop_requested(host->ctx);
-        break;
-      case proto::Fn::kStateGet:
-        status = host->state_get(host->ctx, key.data(), key.size(), sink, &text);
-        break;
-      case proto::Fn::kStatePut:
-        status = host->state_put(host->ctx, key.data(), key.size(), value.data(), value.size());
-        break;
-      case proto::Fn::kStateDelete:
-        status = host->state_delete(host->ctx, key.data(), key.size());
-        break;
-      case proto::Fn::kStateLookup:
-        status = host->state_lookup(host->ctx, key.data(), key.size(), sink, &text);
-        break;
-    }
-    proto::Writer w(proto::Kind::kCallReply, r.id());
-    w.i32(status).i64(number).str(text);
-    send(w.frame());
-  }
-
-  // Resident memory of the host, checked every 50 ms against runtime.memory_limit_mb.
-  void watchMemory() {
-    const std::string path = "/proc/" + std::to_string(pid) + "/status";
-    while (!stop_watch) {
-      std::ifstream in(path);
-      std::string line;
-      uint64_t rss_kb = 0;
-      while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stoull(line.substr(6));
-      }
-      {
-        std::lock_guard lock(mu);
-        if (dead) return;
-        if (rss_kb > static_cast<uint64_t>(limit_mb) * 1024) {
-          kill_reason = "host process killed (SIGKILL): resident memory " +
-                        std::to_string(rss_kb / 1024) + " MB over runtime.memory_limit_mb " +
-                        std::to_string(limit_mb);
-          sigkill();
-          return;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-};
-
 class ProcessInstance final : public Instance {
  public:
   ProcessInstance(HostTable host, std::shared_ptr<const FlowType> type, std::string config,
@@ -353,23 +157,20 @@ class ProcessInstance final : public Instance {
   ~ProcessInstance() override {
     if (ch_->pid <= 0) return;
     destroy(nullptr);
-    ch_->stop_watch = true;
+    if (HostReactor::instance().thread() == std::this_thread::get_id()) return;  // never wait
     std::unique_lock lock(ch_->mu);
-    if (ch_->reader_id == std::this_thread::get_id()) return;  // never wait for ourselves
-    // Bounded: destroy() made sure the host is dead or killed and the socket is shut down.
+    // Bounded: destroy() made sure the host is dead or killed; the reactor reports its end.
     if (!ch_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return ch_->reader_done; })) {
-      spdlog::error("flow host {}: its reader did not finish; left to end on its own", ch_->pid);
+      spdlog::error("flow host {}: the reactor did not report its end; left to end on its own",
+                    ch_->pid);
     }
   }
 
   bool spawn(const ProcessOptions& options, std::string* error) {
     ch_->exe = options.host_executable;
+    ch_->limit_mb = options.memory_limit_mb;
     if (!spawnHost(error)) return false;
-    std::thread([ch = ch_] { ch->readLoop(); }).detach();
-    if (options.memory_limit_mb > 0) {
-      ch_->limit_mb = options.memory_limit_mb;
-      std::thread([ch = ch_] { ch->watchMemory(); }).detach();
-    }
+    HostReactor::instance().add(ch_);
     return true;
   }
 
@@ -427,11 +228,11 @@ class ProcessInstance final : public Instance {
                        "(SIGKILL)");
     }
     // The host exits after destroy. A process it forked may still hold the other end of the
-    // socket, so the reader is woken by shutting our end down rather than by the host's EOF.
+    // socket: our end is shut down, and the host's end is known from its exit, not from EOF.
     ::shutdown(ch_->fd, SHUT_RDWR);
     std::unique_lock lock(ch_->mu);
     if (!ch_->cv.wait_for(lock, std::chrono::milliseconds(2000), [&] { return ch_->dead; })) {
-      ch_->sigkill();  // the reader learns of its end
+      ch_->sigkill();  // the reactor learns of its end
     }
     return rc;
   }

@@ -23,6 +23,8 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/isolation/instance.hpp"
 
@@ -39,6 +41,7 @@ struct Msg {
 };
 
 constexpr auto kAnswerBound = std::chrono::seconds(10);
+constexpr auto kRetryAfter = std::chrono::seconds(30);  // after a zygote that could not start
 
 // One message, with one descriptor when fd >= 0.
 bool sendMsg(int sock, const Msg& m, int fd) {
@@ -93,6 +96,9 @@ int recvMsg(int sock, Msg* m, int* fd) {
 // `ps` tells the hosts from their zygote as it does for exec'd hosts.
 void renameToHost(int argc, char** argv) {
   if (argc < 1 || argv == nullptr) return;
+  for (int i = 1; i < argc; ++i) {  // only the kernel's layout: the strings back to back
+    if (argv[i] != argv[i - 1] + std::strlen(argv[i - 1]) + 1) return;
+  }
   char* begin = argv[0];
   char* end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
   static const char kHost[] =
@@ -123,6 +129,11 @@ void renameToHost(int argc, char** argv) {
 }  // namespace
 
 int runZygote(int ctl, int argc, char** argv) {
+  // SIGCHLD ignored (inherited through exec from whoever started the engine) would have the
+  // kernel reap the hosts unseen: the engine would never learn how they ended.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &dfl, nullptr);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -168,11 +179,21 @@ int runZygote(int ctl, int argc, char** argv) {
     const int err = errno;
     ::close(fd);
     int pidfd = -1;
+    int64_t answer = pid > 0 ? pid : -err;
     if (pid > 0) {
-      serials[pid] = m.serial;
       pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      if (pidfd < 0) {
+        // Without a pidfd the engine's signals could reach a process that reused the pid once
+        // this one reaped the host: no host, and the engine forks+execs one itself instead.
+        answer = -errno;
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      } else {
+        serials[pid] = m.serial;
+      }
     }
-    const bool sent = sendMsg(ctl, Msg{Kind::kSpawned, 0, m.serial, pid > 0 ? pid : -err}, pidfd);
+    const bool sent = sendMsg(ctl, Msg{Kind::kSpawned, 0, m.serial, answer}, pidfd);
     if (pidfd >= 0) ::close(pidfd);
     if (!sent) return 0;
   }
@@ -193,12 +214,16 @@ struct HostSpawner::State {
     int pidfd;
   };
   std::map<uint64_t, Spawned> replies;  // guarded by mu
-  std::set<uint64_t> abandoned;         // guarded by mu: spawns whose caller gave up
-  std::set<uint64_t> live;              // guarded by mu: hosts not reaped yet
-  std::map<uint64_t, int> exits;        // guarded by mu: wait statuses not taken yet
-  bool thread_started = false;          // guarded by mu
-  std::mutex send_mu;                   // one sender at a time; guards ctl's closing
-  int ctl = -1;                         // guarded by send_mu (and mu to assign)
+  std::set<uint64_t> pending;           // guarded by mu: spawns whose caller awaits the answer
+  std::set<uint64_t> dropped;           // guarded by mu: hosts spawned for a caller gone since
+  std::chrono::steady_clock::time_point retry_after;  // guarded by mu: after a failed start
+  std::set<uint64_t> live;                            // guarded by mu: hosts not reaped yet
+  std::map<uint64_t, int> exits;  // guarded by mu: wait statuses nobody waits for yet
+  std::map<uint64_t, std::function<void(int)>> watchers;  // guarded by mu: onExit's callbacks
+  bool thread_started = false;                            // guarded by mu
+  std::mutex send_mu;           // one sender at a time; guards ctl's closing
+  int ctl = -1;                 // guarded by send_mu (and mu to assign)
+  uint64_t ctl_generation = 0;  // guarded by send_mu: the generation ctl belongs to
 
   // The spawner's thread: starts a zygote whenever one is wanted and reads its messages. The
   // zygote dies with the thread that forked it (PR_SET_PDEATHSIG), so it is this one, which
@@ -215,11 +240,14 @@ struct HostSpawner::State {
         std::lock_guard lock(mu);
         std::lock_guard sl(send_mu);
         ctl = sock;
+        ctl_generation = generation;
         phase = sock >= 0 ? Phase::kUp : Phase::kDown;
+        if (sock < 0) retry_after = std::chrono::steady_clock::now() + kRetryAfter;
       }
       cv.notify_all();
       if (sock < 0) continue;
       readMessages(sock);
+      ::shutdown(sock, SHUT_RDWR);  // a sender blocked on a full socket returns
       {
         std::lock_guard lock(mu);
         std::lock_guard sl(send_mu);
@@ -229,9 +257,10 @@ struct HostSpawner::State {
         ++generation;
         for (uint64_t s : live) exits[s] = SIGKILL;  // PR_SET_PDEATHSIG killed them
         live.clear();
-        abandoned.clear();
+        dropped.clear();
       }
       cv.notify_all();
+      deliverExits();
       spdlog::warn("flow host spawner (zygote, pid {}) ended; the next host starts a new one",
                    zpid);
       ::waitpid(zpid, nullptr, 0);
@@ -258,7 +287,11 @@ struct HostSpawner::State {
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(1);
-      ::dup2(sv[1], 3);
+      if (sv[1] == 3) {
+        ::fcntl(3, F_SETFD, 0);
+      } else {
+        ::dup2(sv[1], 3);
+      }
       ::syscall(SYS_close_range, 4U, ~0U, 0U);
       sigset_t none;
       sigemptyset(&none);
@@ -296,24 +329,46 @@ struct HostSpawner::State {
       Msg m{};
       int fd = -1;
       if (recvMsg(sock, &m, &fd) != 1) return;
-      std::lock_guard lock(mu);
-      if (m.kind == Kind::kSpawned) {
-        if (abandoned.count(m.serial) != 0) {
-          // Its caller gave up: the host ends at its socket's EOF, and its exit is dropped.
-          if (fd >= 0) ::close(fd);
-          if (m.value <= 0) abandoned.erase(m.serial);
-          continue;
+      {
+        std::lock_guard lock(mu);
+        if (m.kind == Kind::kSpawned) {
+          if (pending.count(m.serial) == 0) {
+            // Its caller gave up: the host ends at its socket's EOF, and its exit is dropped.
+            if (fd >= 0) ::close(fd);
+            if (m.value > 0) dropped.insert(m.serial);
+            continue;
+          }
+          replies[m.serial] = Spawned{m.value, fd};
+          if (m.value > 0) live.insert(m.serial);
+        } else if (m.kind == Kind::kExited) {
+          live.erase(m.serial);
+          if (dropped.erase(m.serial) == 0) exits[m.serial] = static_cast<int>(m.value);
+        } else if (fd >= 0) {
+          ::close(fd);
         }
-        replies[m.serial] = Spawned{m.value, fd};
-        if (m.value > 0) live.insert(m.serial);
-      } else if (m.kind == Kind::kExited) {
-        live.erase(m.serial);
-        if (abandoned.erase(m.serial) == 0) exits[m.serial] = static_cast<int>(m.value);
-      } else if (fd >= 0) {
-        ::close(fd);
       }
       cv.notify_all();
+      if (m.kind == Kind::kExited) deliverExits();
     }
+  }
+
+  // Calls the onExit callbacks whose status is known, outside the lock.
+  void deliverExits() {
+    std::vector<std::pair<std::function<void(int)>, int>> due;
+    {
+      std::lock_guard lock(mu);
+      for (auto it = exits.begin(); it != exits.end();) {
+        auto w = watchers.find(it->first);
+        if (w == watchers.end()) {
+          ++it;
+          continue;
+        }
+        due.emplace_back(std::move(w->second), it->second);
+        watchers.erase(w);
+        it = exits.erase(it);
+      }
+    }
+    for (auto& [fn, status] : due) fn(status);
   }
 };
 
@@ -339,6 +394,10 @@ bool HostSpawner::enabled() {
 bool HostSpawner::spawn(Host* out, std::string* error) {
   State& s = *s_;
   std::unique_lock lock(s.mu);
+  if (s.phase == State::Phase::kDown && std::chrono::steady_clock::now() < s.retry_after) {
+    *error = s.failure;  // it failed to start a moment ago: not tried again at every host
+    return false;
+  }
   if (s.phase == State::Phase::kDown) {
     s.phase = State::Phase::kStarting;
     if (!s.thread_started) {
@@ -355,26 +414,31 @@ bool HostSpawner::spawn(Host* out, std::string* error) {
   }
   const uint64_t serial = s.next_serial++;
   const uint64_t generation = s.generation;
+  s.pending.insert(serial);
   lock.unlock();
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
+    std::lock_guard relock(s.mu);
+    s.pending.erase(serial);
     return false;
   }
   bool sent;
   {
+    // Only to the zygote this serial was taken for: one started since knows nothing of it.
     std::lock_guard sl(s.send_mu);
-    sent = s.ctl >= 0 && sendMsg(s.ctl, Msg{Kind::kSpawn, 0, serial, 0}, sv[1]);
+    sent = s.ctl >= 0 && s.ctl_generation == generation &&
+           sendMsg(s.ctl, Msg{Kind::kSpawn, 0, serial, 0}, sv[1]);
   }
   ::close(sv[1]);
   lock.lock();
   const bool answered = sent && s.cv.wait_for(lock, kAnswerBound, [&] {
     return s.replies.count(serial) != 0 || s.generation != generation;
   });
+  s.pending.erase(serial);  // an answer coming after this is dropped by the spawner's thread
   auto it = s.replies.find(serial);
   if (!answered || it == s.replies.end()) {
-    if (sent && s.generation == generation) s.abandoned.insert(serial);
     ::close(sv[0]);
     *error = "the flow host spawner (zygote) did not answer";
     return false;
@@ -392,13 +456,12 @@ bool HostSpawner::spawn(Host* out, std::string* error) {
   return true;
 }
 
-int HostSpawner::waitExit(uint64_t serial) {
-  State& s = *s_;
-  std::unique_lock lock(s.mu);
-  s.cv.wait(lock, [&] { return s.exits.count(serial) != 0; });
-  const int status = s.exits[serial];
-  s.exits.erase(serial);
-  return status;
+void HostSpawner::onExit(uint64_t serial, std::function<void(int)> fn) {
+  {
+    std::lock_guard lock(s_->mu);
+    s_->watchers[serial] = std::move(fn);
+  }
+  s_->deliverExits();
 }
 
 }  // namespace sluice

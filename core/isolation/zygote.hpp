@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace sluice {
@@ -36,9 +37,10 @@ class HostSpawner {
   /// zygote cannot be started or does not answer: the caller then spawns the host itself.
   bool spawn(Host* out, std::string* error);
 
-  /// The host's wait status once the zygote reaped it (blocks until then). When the zygote
-  /// died meanwhile: the status of a kill by SIGKILL, which is what its death did to the host.
-  int waitExit(uint64_t serial);
+  /// Calls `fn` with the host's wait status once the zygote reaped it: at once when it did
+  /// already, else on the spawner's thread (keep it short). When the zygote died meanwhile: the
+  /// status of a kill by SIGKILL, which is what its death did to the host. Once per serial.
+  void onExit(uint64_t serial, std::function<void(int)> fn);
 
   /// Whether hosts are spawned through a zygote: not when SLUICE_HOST_SPAWN=exec.
   static bool enabled();

@@ -111,9 +111,10 @@ TEST_F(Dag, DiamondStartsTheJoinOnceAfterBothBranches) {
   EXPECT_EQ(runs("b"), 1u);
   EXPECT_EQ(runs("c"), 1u);
   EXPECT_EQ(runs("d"), 1u);
-  // It started after both ended (RFC 3339 UTC times of one format compare as text).
-  EXPECT_GT(lastRunText("d", "started"), lastRunText("b", "ended"));
-  EXPECT_GT(lastRunText("d", "started"), lastRunText("c", "ended"));
+  // It started after both ended (RFC 3339 UTC times of one format compare as text; they have
+  // millisecond precision, so "after" may read as the same millisecond).
+  EXPECT_GE(lastRunText("d", "started"), lastRunText("b", "ended"));
+  EXPECT_GE(lastRunText("d", "started"), lastRunText("c", "ended"));
   // Its run consumed both: it waits for new runs of both again.
   EXPECT_EQ(waitingFor("d"), "b,c");
   // A second run of the whole graph starts d once more, not twice.
