@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "core/engine/engine.hpp"
 #include "core/isolation/instance.hpp"
@@ -133,11 +135,8 @@ void BM_StartStop(benchmark::State& state) {
 }
 BENCHMARK(BM_StartStop)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-// One step hook call of a ticker instance: a direct call, or a round trip to its host process.
-void BM_StepRoundTrip(benchmark::State& state) {
-  sluice::PluginRegistry registry;
-  registry.loadDirectory(SLUICE_BUNDLED_PLUGIN_DIR);
-  auto type = registry.find("ticker");
+// A host table whose functions do nothing (the step benchmarks' instances).
+sluice_host quietHost() {
   sluice_host host{};
   host.struct_size = sizeof host;
   host.flow_id = "bench";
@@ -150,30 +149,73 @@ void BM_StepRoundTrip(benchmark::State& state) {
   host.is_cancelled = [](void*) { return 0; };
   host.is_paused = [](void*) { return 0; };
   host.is_stop_requested = [](void*) { return 0; };
-  std::string error;
-  std::shared_ptr<sluice::Instance> instance;
-  if (state.range(0) == 1) {
-    sluice::ProcessOptions o;
-    o.host_executable = SLUICE_BINARY;
-    instance = sluice::createProcessInstance(type, &host, "{}", o, nullptr, &error);
-  } else {
-    instance = sluice::createInProcessInstance(type, &host, "{}", &error);
-  }
-  if (!instance) {
-    state.SkipWithError(error.c_str());
-    return;
-  }
-  std::array<char, 256> buf{};
-  sluice_error e{sizeof e, buf.data(), buf.size()};
-  instance->start(&e);
-  for (auto _ : state) {
-    uint32_t next = 1000;
-    benchmark::DoNotOptimize(instance->step(&next, &e));
-  }
-  instance->stop(SLUICE_STOP_SOFT, &e);
-  state.SetLabel(state.range(0) == 1 ? "process" : "thread");
+  return host;
 }
-BENCHMARK(BM_StepRoundTrip)->Arg(0)->Arg(1);
+
+// One step hook call of a ticker instance: a direct call (0), or a round trip to its host
+// process (1). With N > 1: N process-isolated instances stepped at once by 8 threads (as the
+// engine's 8 workers would), each thread stepping its share one after the other; one iteration
+// steps every instance once. `step_rtt` is then the mean round trip a step saw, in seconds (a
+// thread's time per step), and items per second the steps of all of them.
+void BM_StepRoundTrip(benchmark::State& state) {
+  sluice::PluginRegistry registry;
+  registry.loadDirectory(SLUICE_BUNDLED_PLUGIN_DIR);
+  auto type = registry.find("ticker");
+  const sluice_host host = quietHost();
+  const int n = static_cast<int>(std::max<int64_t>(1, state.range(0)));
+  const bool process = state.range(0) >= 1;
+  std::string error;
+  std::vector<std::shared_ptr<sluice::Instance>> instances;
+  for (int i = 0; i < n; ++i) {
+    std::shared_ptr<sluice::Instance> instance;
+    if (process) {
+      sluice::ProcessOptions o;
+      o.host_executable = SLUICE_BINARY;
+      instance = sluice::createProcessInstance(type, &host, "{}", o, nullptr, &error);
+    } else {
+      instance = sluice::createInProcessInstance(type, &host, "{}", &error);
+    }
+    if (!instance) {
+      state.SkipWithError(error.c_str());
+      return;
+    }
+    std::array<char, 256> buf{};
+    sluice_error e{sizeof e, buf.data(), buf.size()};
+    instance->start(&e);
+    instances.push_back(std::move(instance));
+  }
+  const int threads = n == 1 ? 1 : 8;
+  auto stepShare = [&](int t) {
+    std::array<char, 256> buf{};
+    sluice_error e{sizeof e, buf.data(), buf.size()};
+    for (int i = t; i < n; i += threads) {
+      uint32_t next = 1000;
+      benchmark::DoNotOptimize(instances[static_cast<size_t>(i)]->step(&next, &e));
+    }
+  };
+  for (auto _ : state) {
+    if (threads == 1) {
+      stepShare(0);
+      continue;
+    }
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) pool.emplace_back(stepShare, t);
+    for (auto& th : pool) th.join();
+  }
+  for (auto& instance : instances) {
+    std::array<char, 256> buf{};
+    sluice_error e{sizeof e, buf.data(), buf.size()};
+    instance->stop(SLUICE_STOP_SOFT, &e);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  if (n > 1) {
+    state.counters["step_rtt"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * n / threads,
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::kIs1000);
+  }
+  state.SetLabel(process ? "process" : "thread");
+}
+BENCHMARK(BM_StepRoundTrip)->Arg(0)->Arg(1)->Arg(100)->UseRealTime();
 
 // Starts every flow of `engine` with one command and waits for its answer.
 void startAll(sluice::Engine& engine) {

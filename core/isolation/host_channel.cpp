@@ -1,10 +1,15 @@
 // The engine's side of one host process: frames from the host, and its end.
 #include "core/isolation/host_channel.hpp"
 
+#include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 namespace sluice {
 
@@ -16,7 +21,7 @@ Channel::~Channel() {
 void Channel::sigkill() const {
   if (pidfd >= 0) {
     ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
-  } else {
+  } else if (!reaped) {
     ::kill(pid, SIGKILL);
   }
 }
@@ -24,6 +29,32 @@ void Channel::sigkill() const {
 bool Channel::send(const std::string& frame) {
   std::lock_guard wl(write_mu);
   return proto::writeFrame(fd, frame);
+}
+
+bool Channel::sendReply(const std::string& frame) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  std::lock_guard wl(write_mu);
+  size_t done = 0;
+  while (done < frame.size()) {
+    ssize_t n = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLOUT, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      spdlog::warn(
+          "flow host {}: it did not read the answer to a host-function call within 1 s; "
+          "the answer is dropped",
+          pid);
+      return false;
+    }
+  }
+  return true;
 }
 
 void Channel::frame(std::string_view body,
@@ -108,7 +139,7 @@ void Channel::answerCall(std::string_view body) {
   }
   proto::Writer w(proto::Kind::kCallReply, r.id());
   w.i32(status).i64(number).str(text);
-  send(w.frame());
+  sendReply(w.frame());
 }
 
 void Channel::ended(int status) {

@@ -32,6 +32,8 @@ struct Channel {
   uint64_t serial = 0;             // the host's serial at its spawner
   std::string exe;
   uint32_t limit_mb = 0;
+  uint64_t reactor_id = 0;          // the host's id at the reactor
+  std::atomic<bool> reaped{false};  // without a pidfd: the engine reaped it (its pid is free)
   std::atomic<bool> created{false};
   std::mutex write_mu;  // one frame at a time on fd
 
@@ -62,6 +64,9 @@ struct Channel {
   void sigkill() const;
   /// Sends one frame; false when the host is gone.
   bool send(const std::string& frame);
+  /// Sends the answer to a host-function call, waiting at most 1 s for room in the socket (a
+  /// host that stopped reading must not hold up the threads that answer every host's calls).
+  bool sendReply(const std::string& frame);
 
   /// One frame the host sent (body without its length). Results, logs, output, metrics run
   /// here; a host-function call is answered through `answer` (run elsewhere: it may take the

@@ -1,8 +1,8 @@
 // One reactor serves every host process's socket (process isolation): an epoll thread reads the
-// frames of all hosts, a second thread answers their host-function calls (state reads and
-// writes take the store's time; the reactor never waits for them), and a third checks the
-// resident memory of the hosts that have runtime.memory_limit_mb. 1000 hosts cost these three
-// threads, not one reader each (docs/isolation.md, "One reactor for every host").
+// frames of all hosts; four threads answer their host-function calls (state reads and writes
+// take the store's time; the reactor never waits for them); one more checks the resident memory
+// of the hosts that have runtime.memory_limit_mb. 1000 hosts cost these six threads, not a
+// reader each (docs/isolation.md, "One reactor for every host").
 #pragma once
 
 #include <memory>
@@ -17,8 +17,9 @@ class HostReactor {
   /// The process's reactor, started on first use; it lives as long as the process.
   static HostReactor& instance();
 
-  /// Serves `ch` from now on: its frames, its end (when its socket reaches EOF, when its pidfd
-  /// says it exited, or when its spawner reports it reaped). `ch->fd` becomes non-blocking.
+  /// Serves `ch` from now on: its frames, and its end (its pidfd says it exited and waitpid
+  /// tells how, or its spawner reports it reaped). The socket stays blocking for senders; the
+  /// reactor reads it with MSG_DONTWAIT.
   void add(const std::shared_ptr<Channel>& ch);
 
   /// The thread that calls Channel::frame() and Channel::ended().

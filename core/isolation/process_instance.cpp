@@ -156,8 +156,14 @@ class ProcessInstance final : public Instance {
 
   ~ProcessInstance() override {
     if (ch_->pid <= 0) return;
+    if (HostReactor::instance().thread() == std::this_thread::get_id()) {
+      // On the reactor (a death report dropped the last reference): never wait for it. The host
+      // is dead then; should it not be, it is ended without its destroy hook.
+      if (!isDead()) kill();
+      ::shutdown(ch_->fd, SHUT_RDWR);
+      return;
+    }
     destroy(nullptr);
-    if (HostReactor::instance().thread() == std::this_thread::get_id()) return;  // never wait
     std::unique_lock lock(ch_->mu);
     // Bounded: destroy() made sure the host is dead or killed; the reactor reports its end.
     if (!ch_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return ch_->reader_done; })) {

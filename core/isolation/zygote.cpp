@@ -445,6 +445,14 @@ bool HostSpawner::spawn(Host* out, std::string* error) {
   }
   const State::Spawned r = it->second;
   s.replies.erase(it);
+  if (r.pid > 0 && r.pidfd < 0) {
+    // The pidfd was lost on the way (the engine out of descriptors): no host without one. It
+    // ends at its socket's EOF; its exit is dropped.
+    s.dropped.insert(serial);
+    ::close(sv[0]);
+    *error = "the flow host spawner (zygote) sent no pidfd for the host";
+    return false;
+  }
   if (r.pid <= 0) {
     ::close(sv[0]);
     if (r.pidfd >= 0) ::close(r.pidfd);

@@ -49,9 +49,12 @@ HostBinding::HostBinding(std::string flow_id, Incarnation incarnation, std::stri
 
 void HostBinding::detach() {
   flushOutput();
+  {
+    std::lock_guard lock(store_mu_);
+    store_ = nullptr;
+  }
   std::lock_guard lock(mu_);
   logs_ = nullptr;
-  store_ = nullptr;
   signals_ = nullptr;
   metrics_ = nullptr;
 }
@@ -149,7 +152,7 @@ int32_t HostBinding::stateLookup(void* ctx, const char* key, size_t len, sluice_
   {
     // The store call is made under the lock (detach waits for it); the sink is plugin code and
     // is called after the lock is released: it may call host functions.
-    std::lock_guard lock(b->mu_);
+    std::lock_guard lock(b->store_mu_);
     if (b->store_ == nullptr) return SLUICE_ERROR;
     auto r = b->store_->stateGet(b->incarnation_, std::string(key, len));
     if (!r.ok()) {
@@ -173,7 +176,7 @@ int32_t HostBinding::stateGet(void* ctx, const char* key, size_t len, sluice_val
 int32_t HostBinding::statePut(void* ctx, const char* key, size_t len, const char* value,
                               size_t value_len) {
   auto* b = self(ctx);
-  std::lock_guard lock(b->mu_);
+  std::lock_guard lock(b->store_mu_);
   if (b->store_ == nullptr) return SLUICE_ERROR;
   auto r =
       b->store_->statePut(b->incarnation_, std::string(key, len), std::string(value, value_len));
@@ -182,7 +185,7 @@ int32_t HostBinding::statePut(void* ctx, const char* key, size_t len, const char
 
 int32_t HostBinding::stateDelete(void* ctx, const char* key, size_t len) {
   auto* b = self(ctx);
-  std::lock_guard lock(b->mu_);
+  std::lock_guard lock(b->store_mu_);
   if (b->store_ == nullptr) return SLUICE_ERROR;
   auto r = b->store_->stateDelete(b->incarnation_, std::string(key, len));
   return r.ok() ? SLUICE_OK : SLUICE_ERROR;
