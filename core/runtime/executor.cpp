@@ -23,15 +23,19 @@ ThreadPool::Batch::Batch(ThreadPool* pool) : pool_(pool) {
     pool_ = nullptr;  // no pool, or nested: posts go straight through
     return;
   }
+  // One vector per thread, kept with its capacity: a batch a millisecond would otherwise grow a
+  // new one each time, and glibc consolidates its free lists at every allocation past 1 KB.
+  thread_local std::vector<std::function<void()>> collected;
+  tasks_ = &collected;
   batching_pool = pool_;
-  batching_tasks = &tasks_;
+  batching_tasks = tasks_;
 }
 
 ThreadPool::Batch::~Batch() {
   if (pool_ == nullptr) return;
   batching_pool = nullptr;
   batching_tasks = nullptr;
-  if (!tasks_.empty()) pool_->postAll(tasks_);
+  if (!tasks_->empty()) pool_->postAll(*tasks_);
 }
 
 void ThreadPool::postAll(std::vector<std::function<void()>>& tasks) {

@@ -43,7 +43,7 @@ class ThreadPool {
 
    private:
     ThreadPool* pool_;
-    std::vector<std::function<void()>> tasks_;
+    std::vector<std::function<void()>>* tasks_ = nullptr;  // the thread's own, capacity kept
   };
   /// Adds a worker to stand in for one stuck in plugin code that does not return (thread
   /// isolation). At most `kMaxReplacements` stand in at once; false when that many do.

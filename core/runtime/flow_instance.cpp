@@ -9,8 +9,7 @@
 
 namespace sluice {
 
-bool FlowRuntime::callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
-                           std::string* error) {
+bool FlowRuntime::callHook(const char* hook, HookFn fn, std::string* error) {
   std::array<char, 1024> buf;  // not zeroed (a call per step): empty, and cut at its end
   buf.front() = buf.back() = '\0';
   sluice_error e{sizeof(sluice_error), buf.data(), buf.size()};

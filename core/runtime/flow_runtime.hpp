@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/events/change_feed.hpp"
@@ -278,8 +279,23 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void restartNow(uint64_t generation);
 
   // ---- flow_instance.cpp (strand only)
-  bool callHook(const char* hook, const std::function<int32_t(sluice_error*)>& fn,
-                std::string* error);
+  /// A borrowed `int32_t(sluice_error*)` callable: a hook call (one per step) allocates nothing.
+  class HookFn {
+   public:
+    template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, HookFn>)
+        HookFn(F&& f)  // NOLINT(google-explicit-constructor): lambdas convert at the call site
+        : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+          call_([](void* o, sluice_error* e) -> int32_t {
+            return (*static_cast<std::remove_reference_t<F>*>(o))(e);
+          }) {}
+    int32_t operator()(sluice_error* e) const { return call_(obj_, e); }
+
+   private:
+    void* obj_;
+    int32_t (*call_)(void*, sluice_error*);
+  };
+  bool callHook(const char* hook, HookFn fn, std::string* error);
   bool createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
                       std::string* error);
   bool stopAndDestroy(StopMode mode, std::string* error);
