@@ -44,8 +44,13 @@ bool FlowRuntime::callHook(const char* hook, HookFn fn, std::string* error) {
   return true;
 }
 
-bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
-                                 std::string* error) {
+bool FlowRuntime::createAndStart(const std::shared_ptr<const FlowSpec>& spec_ptr,
+                                 const std::shared_ptr<const FlowType>& type, std::string* error) {
+  if (!spec_ptr) {
+    *error = "no configuration to start";
+    return false;
+  }
+  const FlowSpec& spec = *spec_ptr;
   signals_.reset();
   std::shared_ptr<Instance> instance;
   const uint64_t seq = ++instance_seq_;
@@ -68,7 +73,7 @@ bool FlowRuntime::createAndStart(const FlowSpec& spec, const std::shared_ptr<con
   }
   instance_ = instance;
   instance_type_ = type;
-  instance_spec_ = spec;
+  instance_spec_ = spec_ptr;
   bool version_changed = false;
   const std::string version = type->version.str();
   {
@@ -140,7 +145,7 @@ bool FlowRuntime::destroyInstance(std::string* error) {
     std::string type_ref;
     {
       std::lock_guard lock(mu_);
-      type_ref = spec_.type;
+      type_ref = spec_->type;
     }
     std::shared_ptr<const FlowType> fresh = services_->resolve_type(type_ref);
     std::lock_guard lock(mu_);
@@ -276,7 +281,7 @@ void FlowRuntime::startRunner() {
 
 bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
   auto runner = runner_;
-  const uint32_t soft_ms = instance_spec_.runtime.stop_timeout_ms;
+  const uint32_t soft_ms = instance_spec_ ? instance_spec_->runtime.stop_timeout_ms : 0;
   if (mode == StopMode::kSoft && !runner->waitDone(std::chrono::milliseconds(soft_ms))) {
     spdlog::warn("flow {}: run hook did not return within the stop timeout ({} ms); cancelling",
                  id_, soft_ms);

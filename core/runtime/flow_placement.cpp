@@ -26,9 +26,9 @@ void FlowRuntime::evict(const std::string& why, Done done) {
 
 uint32_t FlowRuntime::commandBudgetMs(Command c, StopMode mode) const {
   std::lock_guard lock(mu_);
-  if (c != Command::kStop) return spec_.runtime.start_timeout_ms;
+  if (c != Command::kStop) return spec_->runtime.start_timeout_ms;
   return mode == StopMode::kHard ? kHardStopBoundMs
-                                 : spec_.runtime.stop_timeout_ms + kHardStopBoundMs;
+                                 : spec_->runtime.stop_timeout_ms + kHardStopBoundMs;
 }
 
 Desired FlowRuntime::accepted() const {
@@ -46,7 +46,7 @@ void FlowRuntime::adoptRemote(Desired desired) {
 
 void FlowRuntime::adoptSpec(FlowSpec spec, std::shared_ptr<const FlowType> type) {
   std::lock_guard lock(mu_);
-  spec_ = std::move(spec);
+  spec_ = std::make_shared<const FlowSpec>(std::move(spec));
   type_ = std::move(type);
   statusTouched();
 }

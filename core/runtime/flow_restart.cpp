@@ -7,7 +7,7 @@
 namespace sluice {
 
 void FlowRuntime::scheduleRestartLocked() {
-  const RestartPolicy& rp = spec_.runtime.restart;
+  const RestartPolicy& rp = spec_->runtime.restart;
   const auto now = RestartBackoff::Clock::now();
   if (desired_ == Desired::kStopped || removed_ || !type_ || !local()) {
     restart_.onFailure(RestartPolicy{}, now, 1.0);  // no restart, but the failure ends a run

@@ -27,7 +27,7 @@ RunRecord FlowRuntime::lastEndedRun() const {
 
 std::vector<AfterSpec> FlowRuntime::after() const {
   std::lock_guard lock(mu_);
-  return spec_.runtime.after;
+  return spec_->runtime.after;
 }
 
 std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const std::string& error) {
@@ -97,7 +97,7 @@ Desired FlowRuntime::desiredAfterFor(Command c) const {
 
 bool FlowRuntime::scheduled() const {
   std::lock_guard lock(mu_);
-  return spec_.runtime.schedule.has_value();
+  return spec_->runtime.schedule.has_value();
 }
 
 void FlowRuntime::restoreIdlePaused() {

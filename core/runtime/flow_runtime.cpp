@@ -15,7 +15,7 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
     : services_(services),
       id_(spec.id),
       incarnation_(incarnation),
-      spec_(std::move(spec)),
+      spec_(std::make_shared<const FlowSpec>(std::move(spec))),
       type_(std::move(type)),
       desired_(desired),
       accepted_(desired),
@@ -25,7 +25,7 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
       strand_(std::make_shared<Strand>(services->pool)) {
   if (!type_) {
     state_ = State::kFailed;
-    error_ = "flow type '" + spec_.type + "' is not loaded";
+    error_ = "flow type '" + spec_->type + "' is not loaded";
   }
 }
 
@@ -47,7 +47,7 @@ FlowStatus FlowRuntime::status() const {
   {
     std::lock_guard lock(mu_);
     s.id = id_;
-    s.type = spec_.type;
+    s.type = spec_->type;
     if (type_) s.type_version = type_->version.str();
     s.state = state_;
     s.desired = desired_;
@@ -55,7 +55,7 @@ FlowStatus FlowRuntime::status() const {
     s.error = error_;
     s.operation = operation_;
     s.deadline = deadline_;
-    s.restarts = spec_.runtime.restart.on_failure;
+    s.restarts = spec_->runtime.restart.on_failure;
     s.restart_count = restart_.count();
     s.next_restart_at = next_restart_at_;
     s.runs = runs_;
@@ -86,12 +86,12 @@ void FlowRuntime::setStoredVersion(std::string version) {
 
 FlowSpec FlowRuntime::spec() const {
   std::lock_guard lock(mu_);
-  return spec_;
+  return *spec_;
 }
 
 std::string FlowRuntime::recordJson() const {
   std::lock_guard lock(mu_);
-  return spec_.record_json;
+  return spec_->record_json;
 }
 
 Desired FlowRuntime::desired() const {
@@ -101,7 +101,7 @@ Desired FlowRuntime::desired() const {
 
 uint32_t FlowRuntime::stopBudgetMs() const {
   std::lock_guard lock(mu_);
-  return spec_.runtime.stop_timeout_ms + kHardStopBoundMs;
+  return spec_->runtime.stop_timeout_ms + kHardStopBoundMs;
 }
 
 State FlowRuntime::state() const {
@@ -164,7 +164,7 @@ std::optional<std::string> FlowRuntime::refusal(Command c, std::optional<State> 
   const bool failed =
       actual ? *actual == State::kFailed : state_ == State::kFailed && pending_commands_ == 0;
   const bool completed = state_ == State::kCompleted && pending_commands_ == 0;
-  if (spec_.runtime.schedule) {
+  if (spec_->runtime.schedule) {
     // Pause suspends a schedule whether or not a run goes on; resume resumes a paused one.
     if (c == Command::kPause) return std::nullopt;
     if (c == Command::kResume &&
@@ -175,7 +175,7 @@ std::optional<std::string> FlowRuntime::refusal(Command c, std::optional<State> 
   const std::string_view now = failed ? "failed" : completed ? "completed" : toString(accepted_);
   switch (c) {
     case Command::kStart:
-      if (!type_) return "flow type '" + spec_.type + "' is not loaded";
+      if (!type_) return "flow type '" + spec_->type + "' is not loaded";
       return std::nullopt;
     case Command::kStop:
       return std::nullopt;
@@ -214,7 +214,7 @@ void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
     std::lock_guard lock(mu_);
     const bool idle =
         accepted_ == Desired::kStopped || state_ == State::kFailed || state_ == State::kCompleted;
-    if (c == Command::kPause && spec_.runtime.schedule && accepted_ != Desired::kPaused) {
+    if (c == Command::kPause && spec_->runtime.schedule && accepted_ != Desired::kPaused) {
       idle_paused_ = idle;
     }
     const bool idle_resume = c == Command::kResume && idle_paused_ && accepted_ == Desired::kPaused;
@@ -249,7 +249,7 @@ void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
   RuntimeOptions rt;
   {
     std::lock_guard lock(mu_);
-    rt = spec_.runtime;
+    rt = spec_->runtime;
   }
   std::string op(toString(c));
   if (c == Command::kStop) op += mode == StopMode::kHard ? " (hard)" : " (soft)";
@@ -275,7 +275,7 @@ void FlowRuntime::shutdownStop(Done done) {
   RuntimeOptions rt;
   {
     std::lock_guard lock(mu_);
-    rt = spec_.runtime;
+    rt = spec_->runtime;
   }
   auto p = makePending("stop (shutdown)", rt.stop_timeout_ms + kHardStopBoundMs, std::move(done));
   armStopDeadlines(p, StopMode::kSoft, rt.stop_timeout_ms);
@@ -521,7 +521,7 @@ void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
   }
   // stopped or failed
   releaseInstance();
-  FlowSpec spec;
+  std::shared_ptr<const FlowSpec> spec;  // shared, not copied: a start copies no strings
   std::shared_ptr<const FlowType> type;
   {
     std::lock_guard lock(mu_);
@@ -539,18 +539,18 @@ void FlowRuntime::runStart(const std::function<void(Outcome)>& conclude) {
     }
     type = nullptr;
     std::string ignored;
-    const auto pin = parseTypePin(spec.type, &ignored);
+    const auto pin = parseTypePin(spec->type, &ignored);
     const auto stored = parseSemVer(keep);
     if (pin && stored && pin->matches(*stored)) {
       type = services_->resolve_type(pin->name + "@" + keep);
     }
-    if (!type) type = services_->resolve_type(spec.type);
+    if (!type) type = services_->resolve_type(spec->type);
     std::shared_ptr<const FlowType> old = type;
     std::lock_guard lock(mu_);
     std::swap(type_, old);  // the old one is released after the lock
   }
   if (!type) {
-    error = "flow type '" + spec.type + "' is not loaded";
+    error = "flow type '" + spec->type + "' is not loaded";
     setState(State::kFailed, error);
     return conclude({State::kFailed, error});
   }

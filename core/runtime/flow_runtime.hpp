@@ -296,8 +296,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
     int32_t (*call_)(void*, sluice_error*);
   };
   bool callHook(const char* hook, HookFn fn, std::string* error);
-  bool createAndStart(const FlowSpec& spec, const std::shared_ptr<const FlowType>& type,
-                      std::string* error);
+  bool createAndStart(const std::shared_ptr<const FlowSpec>& spec,
+                      const std::shared_ptr<const FlowType>& type, std::string* error);
   bool stopAndDestroy(StopMode mode, std::string* error);
   /// Runs the destroy hook and drops the instance; false (and why) when destroy failed.
   bool destroyInstance(std::string* error = nullptr);
@@ -328,7 +328,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::mutex submit_mu_;
 
   mutable std::mutex mu_;
-  FlowSpec spec_;               // guarded by mu_
+  // guarded by mu_ (the pointer; the spec is immutable): shared with instance_spec_ while the
+  // instance runs the stored configuration, so a running flow holds one copy, not two
+  std::shared_ptr<const FlowSpec> spec_;
   std::string stored_version_;  // guarded by mu_: see setStoredVersion
   std::atomic<bool> keep_stored_version_{false};
   std::shared_ptr<const FlowType> type_;  // guarded by mu_; null when not loaded
@@ -363,7 +365,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   // Owned by the strand (touched only by the op in flight).
   std::shared_ptr<Instance> instance_;
   std::shared_ptr<const FlowType> instance_type_;  // type the instance was created from
-  FlowSpec instance_spec_;                         // spec the instance was created from
+  std::shared_ptr<const FlowSpec> instance_spec_;  // spec the instance was created from
   uint64_t instance_seq_ = 0;                      // numbers instances, for death reports
   std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
 

@@ -19,7 +19,7 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
   RuntimeOptions rt;
   {
     std::lock_guard lock(mu_);
-    rt = spec_.runtime;
+    rt = spec_->runtime;
   }
   // Worst case: stop the old instance, start the new one, fail, start the old one again.
   const uint32_t budget = rt.stop_timeout_ms + kHardStopBoundMs + rt.start_timeout_ms +
@@ -55,6 +55,8 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                             const std::shared_ptr<Pending>& p, UpdateDone done, AuditPtr audit,
                             const std::optional<std::vector<std::string>>& if_match, bool persist) {
   beginOperation(p);
+  // The new configuration, shared by the instance it starts and the flow once committed.
+  const auto next = std::make_shared<const FlowSpec>(spec);
   const Error gone{ErrorKind::kNotFound, "flow '" + id_ + "' does not exist", {}};
   const Error late{ErrorKind::kUnavailable,
                    "update of flow '" + id_ + "' passed its deadline; nothing was stored",
@@ -70,7 +72,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     }
     {
       std::lock_guard lock(mu_);
-      spec_ = spec;
+      spec_ = next;
       type_ = type;
     }
     services_->records_changed();
@@ -99,8 +101,9 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
     return done(commit());
   }
   // In place only when nothing about where the instance runs changes.
-  const bool same_home = spec.runtime.isolation == instance_spec_.runtime.isolation &&
-                         spec.runtime.memory_limit_mb == instance_spec_.runtime.memory_limit_mb;
+  const bool same_home = instance_spec_ &&
+                         spec.runtime.isolation == instance_spec_->runtime.isolation &&
+                         spec.runtime.memory_limit_mb == instance_spec_->runtime.memory_limit_mb;
   if (instance_type_ == type && same_home && instance_->canReconfigure()) {
     // The type applies the new config in place: no restart.
     std::string error;
@@ -109,7 +112,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
         &error);
     if (ok) {
       auto r = commit();
-      if (r.ok()) instance_spec_ = spec;
+      if (r.ok()) instance_spec_ = next;
       return done(r);
     }
     return answer_error(Error{ErrorKind::kInvalid,
@@ -119,7 +122,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
                               {}});
   }
   const bool was_paused = state() == State::kPaused;
-  FlowSpec old_spec = instance_spec_;
+  std::shared_ptr<const FlowSpec> old_spec = instance_spec_;
   std::shared_ptr<const FlowType> old_type = instance_type_;
 
   ++step_generation_;
@@ -127,8 +130,8 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   std::string stop_error;
   stopAndDestroy(signals_.cancel ? StopMode::kHard : StopMode::kSoft, &stop_error);
 
-  auto bring_up = [&](const FlowSpec& s, const std::shared_ptr<const FlowType>& t,
-                      std::string* err) -> bool {
+  auto bring_up = [&](const std::shared_ptr<const FlowSpec>& s,
+                      const std::shared_ptr<const FlowType>& t, std::string* err) -> bool {
     setState(State::kStarting);
     if (!createAndStart(s, t, err)) return false;
     if (was_paused) {
@@ -148,7 +151,7 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   };
 
   std::string error;
-  if (bring_up(spec, type, &error)) {
+  if (bring_up(next, type, &error)) {
     auto r = commit();
     if (r.ok()) return done(r);
     error = r.error().message;
@@ -164,7 +167,8 @@ void FlowRuntime::runUpdate(FlowSpec spec, std::shared_ptr<const FlowType> type,
   } else {
     setState(State::kFailed, "restoring the previous configuration failed: " + restore_error);
   }
-  if (spec.record_json == old_spec.record_json && type && old_type && type != old_type) {
+  if (old_spec && spec.record_json == old_spec->record_json && type && old_type &&
+      type != old_type) {
     // The same configuration on other code: an upgrade (Engine::upgrade).
     return answer_error(Error{
         ErrorKind::kInvalid,
