@@ -140,6 +140,7 @@ bool FlowRuntime::destroyInstance(std::string* error) {
   // its library; the flow itself lets go, so that a retired version can be unloaded.
   instance_.reset();
   instance_type_.reset();
+  instance_spec_.reset();  // a stopped flow holds its configuration once
   if (services_->resolve_type) {
     // What it would start on now: not a version retired while it ran (that one can go).
     std::string type_ref;
@@ -281,7 +282,9 @@ void FlowRuntime::startRunner() {
 
 bool FlowRuntime::stopRunner(StopMode mode, std::string* error) {
   auto runner = runner_;
-  const uint32_t soft_ms = instance_spec_ ? instance_spec_->runtime.stop_timeout_ms : 0;
+  // (a runner exists only with an instance, which has its spec; the default is never used)
+  const uint32_t soft_ms =
+      (instance_spec_ ? instance_spec_->runtime : RuntimeOptions{}).stop_timeout_ms;
   if (mode == StopMode::kSoft && !runner->waitDone(std::chrono::milliseconds(soft_ms))) {
     spdlog::warn("flow {}: run hook did not return within the stop timeout ({} ms); cancelling",
                  id_, soft_ms);
