@@ -80,33 +80,49 @@ Engine::Readiness Engine::readiness() {
 
 Result<std::vector<std::shared_ptr<FlowRuntime>>> Engine::pageFlows(const PageQuery& q,
                                                                     bool* more) const {
-  std::vector<std::shared_ptr<FlowRuntime>> order;
-  {
-    std::lock_guard lock(catalog_mu_);
-    order = order_;
-  }
-  size_t start = 0;
-  if (q.after) {
-    auto it = std::find_if(order.begin(), order.end(),
-                           [&](const auto& f) { return f->id() == *q.after; });
-    if (it == order.end()) {
-      return Error{ErrorKind::kInvalid,
-                   "after: no flow '" + *q.after +
+  const Error gone{ErrorKind::kInvalid,
+                   "after: no flow '" + q.after.value_or("") +
                        "' exists (it may have been deleted): start again from the first page",
                    {}};
-    }
-    start = static_cast<size_t>(it - order.begin()) + 1;
-  }
   std::vector<std::shared_ptr<FlowRuntime>> out;
+  std::vector<std::shared_ptr<FlowRuntime>> order;
   *more = false;
-  for (size_t i = start; i < order.size(); ++i) {
-    const auto& f = order[i];
-    if (q.status || q.type) {
-      const FlowStatus s = statusOf(*f);
-      if (q.status && s.state != *q.status) continue;
-      // ?type=ticker matches every pin of ticker (ticker@1, ...); ?type=ticker@1 only that pin.
-      if (q.type && s.type != *q.type && s.type.substr(0, s.type.find('@')) != *q.type) continue;
+  {
+    std::lock_guard lock(catalog_mu_);
+    // Where the page starts: order_ is in creation order, which is incarnation order, so the
+    // flow named by `after` is found by its id and a binary search (a linear scan only should
+    // that order not hold), not by comparing every id before it.
+    size_t start = 0;
+    if (q.after) {
+      auto named = flows_.find(*q.after);
+      if (named == flows_.end()) return gone;
+      const auto& flow = named->second;
+      auto it = std::lower_bound(order_.begin(), order_.end(), flow->incarnation(),
+                                 [](const std::shared_ptr<FlowRuntime>& f, Incarnation v) {
+                                   return f->incarnation() < v;
+                                 });
+      if (it == order_.end() || *it != flow) it = std::find(order_.begin(), order_.end(), flow);
+      if (it == order_.end()) return gone;
+      start = static_cast<size_t>(it - order_.begin()) + 1;
     }
+    if (!q.status && !q.type) {
+      // Unfiltered: only the page's flows are taken, so a page costs the same at 1,000 flows
+      // as at 1,000,000.
+      const size_t end = start + std::min<size_t>(q.limit, order_.size() - start);  // no overflow
+      out.assign(order_.begin() + static_cast<std::ptrdiff_t>(start),
+                 order_.begin() + static_cast<std::ptrdiff_t>(end));
+      *more = end < order_.size();
+      return out;
+    }
+    // Filtered: the rest of the catalog is read outside the lock (each flow's state takes
+    // the flow's own lock).
+    order.assign(order_.begin() + static_cast<std::ptrdiff_t>(start), order_.end());
+  }
+  for (const auto& f : order) {
+    const FlowStatus s = statusOf(*f);
+    if (q.status && s.state != *q.status) continue;
+    // ?type=ticker matches every pin of ticker (ticker@1, ...); ?type=ticker@1 only that pin.
+    if (q.type && s.type != *q.type && s.type.substr(0, s.type.find('@')) != *q.type) continue;
     if (out.size() == q.limit) {
       *more = true;
       break;
