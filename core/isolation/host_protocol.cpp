@@ -49,38 +49,45 @@ std::optional<std::string> readFrame(int fd) {
   return body;
 }
 
-bool spawnHost(const std::string& exe_path, pid_t* out_pid, int* out_fd, std::string* error) {
+void enterHelperChild(pid_t parent, int fd) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);
+  if (fd == 3) {
+    ::fcntl(3, F_SETFD, 0);
+  } else {
+    ::dup2(fd, 3);
+  }
+  ::syscall(SYS_close_range, 4U, ~0U, 0U);  // nothing of the parent's leaks into the child
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+bool forkExecHelper(const std::string& exe_path, const char* name, const char* mode, int type,
+                    pid_t* out_pid, int* out_fd, SpawnStep* failed_at) {
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    *error = std::string("cannot create the host's socket: ") + std::strerror(errno);
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) {
+    *failed_at = SpawnStep::kSocket;
     return false;
   }
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::string exe = exe_path;
-  std::string arg0 = "sluice-flow-host";
-  std::string arg1 = "--flow-host";
+  std::string arg0 = name;
+  std::string arg1 = mode;
   std::string arg2 = "3";
   char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
-    *error = std::string("cannot fork the host process: ") + std::strerror(errno);
+    const int err = errno;
     ::close(sv[0]);
     ::close(sv[1]);
+    errno = err;
+    *failed_at = SpawnStep::kFork;
     return false;
   }
   if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    if (sv[1] == 3) {
-      ::fcntl(3, F_SETFD, 0);
-    } else {
-      ::dup2(sv[1], 3);
-    }
-    ::syscall(SYS_close_range, 4U, ~0U, 0U);  // no engine descriptor leaks into the host
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    enterHelperChild(parent, sv[1]);
     ::execv(exe.c_str(), argv);
     ::_exit(127);
   }
@@ -88,6 +95,18 @@ bool spawnHost(const std::string& exe_path, pid_t* out_pid, int* out_fd, std::st
   *out_fd = sv[0];
   *out_pid = pid;
   return true;
+}
+
+bool spawnHost(const std::string& exe_path, pid_t* out_pid, int* out_fd, std::string* error) {
+  SpawnStep failed_at{};
+  if (forkExecHelper(exe_path, "sluice-flow-host", "--flow-host", SOCK_STREAM, out_pid, out_fd,
+                     &failed_at)) {
+    return true;
+  }
+  *error = std::string(failed_at == SpawnStep::kSocket ? "cannot create the host's socket: "
+                                                       : "cannot fork the host process: ") +
+           std::strerror(errno);
+  return false;
 }
 
 std::string describeExit(int status) {

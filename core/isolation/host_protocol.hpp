@@ -163,6 +163,16 @@ bool writeFrame(int fd, const std::string& frame);
 /// Reads one frame body; nothing on EOF, error or an oversized frame.
 std::optional<std::string> readFrame(int fd);
 
+/// In a child just forked from `parent`: SIGKILL when the parent dies (PR_SET_PDEATHSIG; exits
+/// at once when it is gone already), `fd` as its descriptor 3 (kept across exec), every
+/// descriptor above closed, no signal blocked. Async-signal-safe.
+void enterHelperChild(pid_t parent, int fd);
+/// Forks and execs `exe` as `name mode 3` with one end of a new socketpair of `type`
+/// (SOCK_STREAM, SOCK_SEQPACKET) as its descriptor 3 (enterHelperChild). *pid and *fd (the
+/// caller's end, close-on-exec) on success; false with errno set and *failed_at the step.
+enum class SpawnStep { kSocket, kFork };
+bool forkExecHelper(const std::string& exe, const char* name, const char* mode, int type,
+                    pid_t* pid, int* fd, SpawnStep* failed_at);
 /// Forks and execs `exe --flow-host 3` with one end of a new socketpair as its descriptor 3
 /// (close_range on the rest, SIGKILL when the engine dies). *pid and *fd (the engine's end,
 /// close-on-exec) on success; false and why in *error.

@@ -1,11 +1,9 @@
 // The host spawner (zygote) of process isolation: both ends (zygote.hpp has the protocol).
 #include "core/isolation/zygote.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -26,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/isolation/host_protocol.hpp"
 #include "core/isolation/instance.hpp"
 
 namespace sluice {
@@ -112,17 +111,7 @@ void renameToHost(int argc, char** argv) {
 // In the forked child: becomes the flow host of `fd`. Never returns.
 [[noreturn]] void becomeHost(int fd, pid_t zygote, int argc, char** argv) {
   renameToHost(argc, argv);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != zygote) ::_exit(1);
-  if (fd == 3) {
-    ::fcntl(3, F_SETFD, 0);
-  } else {
-    ::dup2(fd, 3);
-  }
-  ::syscall(SYS_close_range, 4U, ~0U, 0U);  // nothing of the zygote's leaks into the host
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  proto::enterHelperChild(zygote, fd);
   ::_exit(runFlowHost(3));
 }
 
@@ -270,47 +259,26 @@ struct HostSpawner::State {
   // The zygote process and the engine's end of its socket; -1 and `failure` set when it does
   // not say Ready within the bound.
   int startZygote(pid_t* zpid) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-      return fail(std::string("cannot create its socket: ") + std::strerror(errno));
+    pid_t pid = -1;
+    int sock = -1;
+    proto::SpawnStep failed_at{};
+    if (!proto::forkExecHelper(exe, "sluice-flow-zygote", "--flow-zygote", SOCK_SEQPACKET, &pid,
+                               &sock, &failed_at)) {
+      return fail(std::string(failed_at == proto::SpawnStep::kSocket ? "cannot create its socket: "
+                                                                     : "cannot fork: ") +
+                  std::strerror(errno));
     }
-    std::string path = exe;
-    std::string a0 = "sluice-flow-zygote", a1 = "--flow-zygote", a2 = "3";
-    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      ::close(sv[0]);
-      ::close(sv[1]);
-      return fail(std::string("cannot fork: ") + std::strerror(errno));
-    }
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      if (sv[1] == 3) {
-        ::fcntl(3, F_SETFD, 0);
-      } else {
-        ::dup2(sv[1], 3);
-      }
-      ::syscall(SYS_close_range, 4U, ~0U, 0U);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(path.c_str(), argv);
-      ::_exit(127);
-    }
-    ::close(sv[1]);
-    pollfd p{sv[0], POLLIN, 0};
+    pollfd p{sock, POLLIN, 0};
     Msg m{};
     int fd = -1;
     const auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(kAnswerBound);
-    if (::poll(&p, 1, static_cast<int>(bound.count())) == 1 && recvMsg(sv[0], &m, &fd) == 1 &&
+    if (::poll(&p, 1, static_cast<int>(bound.count())) == 1 && recvMsg(sock, &m, &fd) == 1 &&
         m.kind == Kind::kReady) {
       *zpid = pid;
-      return sv[0];
+      return sock;
     }
     if (fd >= 0) ::close(fd);
-    ::close(sv[0]);
+    ::close(sock);
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
