@@ -25,11 +25,10 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ui"))
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from console_helpers import make_driver  # noqa: E402
 from server import Server  # noqa: E402
 
 WAIT_S = 120.0
@@ -42,13 +41,7 @@ new PerformanceObserver(list => {
 
 
 def driver_for():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,900",
-              "--disable-gpu", "--no-first-run", "--disable-extensions", "--lang=en-US"):
-        opts.add_argument(a)
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    d.set_script_timeout(WAIT_S)
+    d = make_driver(WAIT_S)
     # runs before the page's scripts, outside its Content-Security-Policy
     d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": OBSERVER})
     return d

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -63,6 +64,19 @@ inline std::vector<std::tuple<int, char, std::string>> flowHosts(pid_t engine) {
     }
   }
   return out;
+}
+
+/// A number field of /proc/<pid>/status ("Threads", "VmRSS" in kB); -1 when absent.
+inline int64_t statusField(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
+        line[name.size()] == ':') {
+      return std::atoll(line.c_str() + name.size() + 1);
+    }
+  }
+  return -1;
 }
 
 /// The state letter of `pid` (R, S, Z, ...), or 0 when it does not exist.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fakes/api_fixture.hpp"
+#include "fakes/proc.hpp"
 #include "fakes/raw_connection.hpp"
 
 namespace sluice::test {
@@ -18,14 +19,7 @@ using namespace std::chrono_literals;
 constexpr uint64_t kMiB = 1024 * 1024;
 
 // Resident memory of a process, in KiB.
-int64_t rssKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
+int64_t rssKb(pid_t pid) { return statusField(pid, "VmRSS"); }
 
 // User plus system CPU time of a process, in clock ticks.
 int64_t cpuTicks(pid_t pid) {

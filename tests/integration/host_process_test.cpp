@@ -74,14 +74,7 @@ TEST_F(HostProcessTest, ForkingPluginsDoNotHangStopOrTeardown) {
   EXPECT_EQ(server_->kill(SIGTERM, 20s), 0);
 }
 
-int threadsOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  }
-  return -1;
-}
+int64_t threadsOf(pid_t pid) { return statusField(pid, "Threads"); }
 
 // One reactor reads every host's socket: 60 hosts (with a memory limit, so the memory watch
 // runs too) cost the engine a few threads, not one or two each.
@@ -95,7 +88,7 @@ TEST_F(HostProcessTest, ManyHostsShareAFewEngineThreads) {
   ASSERT_EQ(post("/flows", flows + "]").status, 201);
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["h0"]})").status, 200);
   ASSERT_TRUE(waitFor([&] { return metric("h0", "ticks") >= 2; }, 10s));
-  const int one = threadsOf(server_->pid());
+  const int64_t one = threadsOf(server_->pid());
   auto r = patch(R"({"command":"start"})");
   ASSERT_EQ(r.status, 200);
   ASSERT_EQ(flowHosts(server_->pid()).size(), 61u);

@@ -11,9 +11,7 @@ figures): the page keeps one page of rows in its DOM whatever the count, and it 
 
 import argparse
 import os
-import signal
 import sys
-import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
@@ -22,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
-from console_helpers import ConsoleSteps, make_driver  # noqa: E402
+from console_helpers import ConsoleSteps, run_suite  # noqa: E402
 from server import Server  # noqa: E402
 
 FLOWS = 10_000
@@ -93,34 +91,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", required=True, help="the sluice executable")
     args = ap.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
-    server = Server(os.path.abspath(args.binary))
-    driver = result = None
-    try:
-        server.create_tokens()
-        server.start()
-        driver = make_driver()
-        ENV.update(server=server, driver=driver)
-        suite = unittest.TestLoader().loadTestsFromTestCase(TenThousandFlows)
-        result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    except Exception as e:  # noqa: BLE001 - the setup failed: say so, clean up, fail
-        print(f"console_10k_test: setup failed: {e}", file=sys.stderr)
-    finally:
-        if driver:
-            try:
-                driver.quit()
-            except Exception:  # noqa: BLE001
-                pass
-        server.stop()
-        if result is None or not result.wasSuccessful():
-            print(f"--- server log ({server.log_path}):\n{server.log()}", file=sys.stderr)
-        server.cleanup()
-    took = time.monotonic() - started
-    ok = result is not None and result.wasSuccessful() and result.testsRun > 0
-    print(f"console_10k_test: {'passed' if ok else 'FAILED'} in {took:.1f} s")
-    return 0 if ok else 1
-
+    return run_suite("console_10k_test", Server(os.path.abspath(args.binary)), TenThousandFlows,
+                     ENV)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,11 @@ tests/ui/console_10k_test.py): Debian's Chromium through chromium-driver, and th
 takes on the page. Every wait has a deadline; nothing sleeps for a fixed time."""
 
 import os
+import signal
+import sys
 import tempfile
+import time
+import unittest
 
 from selenium import webdriver
 from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
@@ -16,7 +20,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 WAIT_S = 30.0       # every condition's deadline (the suites run against an ASan build)
 
 
-def make_driver():
+def make_driver(wait_s=WAIT_S):
+    """Debian's headless Chromium through chromium-driver (nothing downloaded), at a laptop's
+    window size; page loads and scripts bounded by `wait_s`."""
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,900",
@@ -25,8 +31,8 @@ def make_driver():
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     driver.set_window_size(1366, 900)
-    driver.set_page_load_timeout(WAIT_S)
-    driver.set_script_timeout(WAIT_S)
+    driver.set_page_load_timeout(wait_s)
+    driver.set_script_timeout(wait_s)
     return driver
 
 
@@ -157,3 +163,51 @@ class ConsoleSteps:
         """Waits until the count says `want()` flows are shown (want is re-read each time, as
         the server's states may still be moving)."""
         self.wait(lambda: self.attr("#flows-count", "data-shown") == str(want()), what)
+
+
+def run_suite(name, server, case_class, env, patterns=None, extras=None):
+    """Starts `server` (tokens first) and Chromium, puts them in `env` (`server`, `driver`, and
+    whatever `extras(server)` returns: objects with close(), such as a TCP relay), runs the
+    cases of `case_class` (in name order; `patterns` picks some) and stops everything, also on
+    SIGTERM (a CTest timeout). Prints the server's log when a case failed, and a summary line.
+    Returns the exit status: 0 when every case passed."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    driver = result = None
+    closers = []
+    try:
+        server.create_tokens()
+        server.start()
+        if extras:
+            more = extras(server)
+            closers = list(more.values())
+            env.update(more)
+        driver = make_driver()
+        env.update(server=server, driver=driver)
+        loader = unittest.TestLoader()
+        if patterns:
+            loader.testNamePatterns = [f"*{p}*" for p in patterns]
+        suite = loader.loadTestsFromTestCase(case_class)
+        result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    except Exception as e:  # noqa: BLE001 - the setup failed: say so, clean up, fail
+        print(f"{name}: setup failed: {e}", file=sys.stderr)
+    finally:
+        if driver:
+            try:
+                driver.quit()
+            except Exception:  # noqa: BLE001
+                pass
+        for c in closers:
+            c.close()
+        server.stop()
+        if result is None or not result.wasSuccessful():
+            print(f"--- server log ({server.log_path}):\n{server.log()}", file=sys.stderr)
+        server.cleanup()
+    took = time.monotonic() - started
+    if result is None:
+        print(f"{name}: FAILED (setup) after {took:.1f} s")
+        return 1
+    failed = len({t.id() for t, _ in result.failures + result.errors})  # a case fails once
+    print(f"{name}: {result.testsRun - failed} of {result.testsRun} cases passed in "
+          f"{took:.1f} s" + ("" if failed == 0 else f"; {failed} FAILED"))
+    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1

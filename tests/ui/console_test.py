@@ -11,9 +11,7 @@ Exits 0 when every case passed; the server and Chromium are stopped in all cases
 
 import argparse
 import os
-import signal
 import sys
-import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
@@ -22,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
-from console_helpers import ConsoleSteps, make_driver  # noqa: E402
+from console_helpers import ConsoleSteps, run_suite  # noqa: E402
 from server import Server  # noqa: E402
 from tcp_relay import Relay  # noqa: E402
 
@@ -362,46 +360,10 @@ def main():
                     help="run only the cases whose name contains this (repeatable; the cases build "
                          "on each other, so keep test_01 and what the case needs)")
     args = ap.parse_args()
-    # SIGTERM (a CTest timeout) unwinds through the finally below: the server and Chromium stop
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.monotonic()
+    ENV["args"] = args
     server = Server(os.path.abspath(args.binary), args.ui_dir and os.path.abspath(args.ui_dir))
-    relay = driver = None
-    result = None
-    try:
-        server.create_tokens()
-        server.start()
-        relay = Relay(server.port)
-        driver = make_driver()
-        ENV.update(server=server, relay=relay, driver=driver, args=args)
-        loader = unittest.TestLoader()
-        if args.patterns:
-            loader.testNamePatterns = [f"*{p}*" for p in args.patterns]
-        suite = loader.loadTestsFromTestCase(ConsoleTest)
-        result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    except Exception as e:  # noqa: BLE001 - the setup failed: say so, clean up, fail
-        print(f"console_test: setup failed: {e}", file=sys.stderr)
-    finally:
-        if driver:
-            try:
-                driver.quit()
-            except Exception:  # noqa: BLE001
-                pass
-        if relay:
-            relay.close()
-        server.stop()
-        if result is None or not result.wasSuccessful():
-            print(f"--- server log ({server.log_path}):\n{server.log()}", file=sys.stderr)
-        server.cleanup()
-    took = time.monotonic() - started
-    if result is None:
-        print(f"console_test: FAILED (setup) after {took:.1f} s")
-        return 1
-    failed = len({t.id() for t, _ in result.failures + result.errors})  # a case fails once
-    print(f"console_test: {result.testsRun - failed} of {result.testsRun} cases passed in "
-          f"{took:.1f} s" + ("" if failed == 0 else f"; {failed} FAILED"))
-    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
-
+    return run_suite("console_test", server, ConsoleTest, ENV, args.patterns,
+                     extras=lambda srv: {"relay": Relay(srv.port)})
 
 if __name__ == "__main__":
     sys.exit(main())
