@@ -18,6 +18,10 @@ post      one POST /flows of 10,000 noop configurations (durable before the answ
 isolated  ISOLATED process-isolated tickers started with one command: the command's time, the
           flows that failed, the engine's threads, and each host process's private memory
           (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup).
+million   (not in the default PARTS) MILLION noop flows (default 1,000,000), POSTed 10,000 at a
+          time, half of them started 100,000 per command; RSS; paged reads and one status at
+          that size (median of 50); SIGTERM and a restart on the same data: the time to /readyz
+          200 and to every started flow running, and RSS after it.
 """
 import json
 import os
@@ -35,6 +39,7 @@ BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 TICKERS = int(os.environ.get("TICKERS", "100000"))
 CPU_SECONDS = float(os.environ.get("CPU_SECONDS", "10"))
 ISOLATED = int(os.environ.get("ISOLATED", "1000"))
+MILLION = int(os.environ.get("MILLION", "1000000"))
 PARTS = os.environ.get("PARTS", "tickers,restore,post,isolated").split(",")
 BINARIES = os.environ.get("BINARIES", "sluice").split(",")
 BINARY = BINARIES[0]
@@ -259,6 +264,63 @@ def part_isolated():
         shutil.rmtree(server.dir, ignore_errors=True)
 
 
+def median_ms(server, path, n=50):
+    times = []
+    for _ in range(n):
+        t = time.monotonic()
+        status, _ = server.call("GET", path)
+        times.append(time.monotonic() - t)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status}")
+    return statistics.median(times) * 1e3
+
+
+def wait_ready(server, bound=600):
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if server.call("GET", "/readyz")[0] == 200:
+            return time.monotonic() - server.started
+        time.sleep(0.02)
+    return None
+
+
+def part_million():
+    server = Server()
+    try:
+        t = time.monotonic()
+        posts = []
+        for i in range(0, MILLION, BATCH):
+            took, _ = server.timed("POST", "/flows", [{"flow_id": f"m{k:07d}", "type": "noop"}
+                                                      for k in range(i, min(i + BATCH, MILLION))])
+            posts.append(took)
+        print(f"{MILLION} noop flows created in {time.monotonic() - t:.1f} s "
+              f"(POST of {BATCH}: median {statistics.median(posts):.3f} s)")
+        half = MILLION // 2
+        t = time.monotonic()
+        for i in range(0, half, 100_000):
+            ids = [f"m{k:07d}" for k in range(i, min(i + 100_000, half))]
+            server.timed("PATCH", "/flows/commands", {"command": "start", "flow_ids": ids})
+        server.wait_all("running", half)
+        print(f"half of them ({half}) started in {time.monotonic() - t:.1f} s; "
+              f"RSS {mb(server.proc_status()['VmRSS']):.0f} MB")
+        last = f"m{MILLION - 2:07d}"
+        print(f"  GET /flows?limit=100: {median_ms(server, '/flows?limit=100'):.2f} ms, "
+              f"&after= near the end: {median_ms(server, f'/flows?limit=100&after={last}'):.2f} ms, "
+              f"GET /flows/status/{last}: {median_ms(server, f'/flows/status/{last}'):.2f} ms "
+              f"(medians of 50)")
+        server.stop()
+        server.start()
+        ready = wait_ready(server)
+        running = server.wait_all("running", half)
+        every = time.monotonic() - server.started
+        print(f"restore after SIGTERM: ready in {ready:.1f} s, every started flow running in "
+              f"{every:.1f} s" + ("" if running else " (NOT all running)") +
+              f"; RSS {mb(server.proc_status()['VmRSS']):.0f} MB")
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
+
+
 def main():
     global BINARY
     for BINARY in BINARIES:
@@ -280,6 +342,8 @@ def run_all():
         part_post()
     if "isolated" in PARTS:
         part_isolated()
+    if "million" in PARTS:
+        part_million()
 
 
 if __name__ == "__main__":

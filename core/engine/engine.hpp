@@ -28,6 +28,7 @@
 #include "core/plugins/plugin_registry.hpp"
 #include "core/runtime/executor.hpp"
 #include "core/runtime/flow_runtime.hpp"
+#include "core/runtime/timer.hpp"
 #include "core/schedule/scheduler.hpp"
 #include "core/store/cluster_store.hpp"
 #include "core/store/store.hpp"

@@ -15,7 +15,7 @@ ThreadPool::~ThreadPool() { shutdown(std::chrono::milliseconds(2000)); }
 
 namespace {
 thread_local ThreadPool* batching_pool = nullptr;  // the pool a Batch on this thread collects for
-thread_local std::vector<std::function<void()>>* batching_tasks = nullptr;
+thread_local std::vector<Task>* batching_tasks = nullptr;
 }  // namespace
 
 ThreadPool::Batch::Batch(ThreadPool* pool) : pool_(pool) {
@@ -25,7 +25,7 @@ ThreadPool::Batch::Batch(ThreadPool* pool) : pool_(pool) {
   }
   // One vector per thread, kept with its capacity: a batch a millisecond would otherwise grow a
   // new one each time, and glibc consolidates its free lists at every allocation past 1 KB.
-  thread_local std::vector<std::function<void()>> collected;
+  thread_local std::vector<Task> collected;
   tasks_ = &collected;
   batching_pool = pool_;
   batching_tasks = tasks_;
@@ -38,7 +38,7 @@ ThreadPool::Batch::~Batch() {
   if (!tasks_->empty()) pool_->postAll(*tasks_);
 }
 
-void ThreadPool::postAll(std::vector<std::function<void()>>& tasks) {
+void ThreadPool::postAll(std::vector<Task>& tasks) {
   size_t wake = 0;
   size_t idle = 0;
   {
@@ -57,7 +57,7 @@ void ThreadPool::postAll(std::vector<std::function<void()>>& tasks) {
   tasks.clear();  // dropped ones (the pool stopped) are destroyed outside the lock
 }
 
-void ThreadPool::post(std::function<void()> task) {
+void ThreadPool::post(Task task) {
   if (batching_pool == this) {
     batching_tasks->push_back(std::move(task));
     return;
@@ -122,7 +122,7 @@ void ThreadPool::retireLocked() {
 
 void ThreadPool::run() {
   for (;;) {
-    std::function<void()> task;
+    Task task;
     {
       std::unique_lock lock(mu_);
       ++idle_;
@@ -156,7 +156,7 @@ void ThreadPool::run() {
 }
 
 bool ThreadPool::shutdown(std::chrono::milliseconds bound) {
-  std::deque<std::function<void()>> dropped;
+  std::deque<Task> dropped;
   {
     std::lock_guard lock(mu_);
     if (threads_.empty()) return true;
@@ -185,129 +185,6 @@ bool ThreadPool::shutdown(std::chrono::milliseconds bound) {
     }
   }
   return all;
-}
-
-Timer::Timer() : thread_([this] { run(); }) {}
-
-Timer::~Timer() { shutdown(); }
-
-uint64_t Timer::at(Clock::time_point when, std::function<void()> fn) {
-  uint64_t id;
-  bool wake;
-  {
-    std::lock_guard lock(mu_);
-    id = next_id_++;
-    incoming_.push_back({when, id, std::move(fn)});
-    wake = when < wake_at_;  // the thread sleeps past it (never while it is awake)
-  }
-  if (wake) cv_.notify_one();
-  return id;
-}
-
-void Timer::cancel(uint64_t id) {
-  bool wake;
-  {
-    std::lock_guard lock(mu_);
-    cancels_.push_back(id);
-    cancel_pending_.store(true, std::memory_order_relaxed);
-    // Asleep: woken once per burst of cancels, so that what they hold is released soon.
-    wake = cancels_.size() == 1 && wake_at_ != Clock::time_point::min();
-  }
-  if (wake) cv_.notify_one();
-}
-
-void Timer::shutdown() {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mu_);
-  incoming_.clear();
-  cancels_.clear();
-  order_.clear();
-  due_of_.clear();
-}
-
-void Timer::takeIn(std::unique_lock<std::mutex>& lock, std::vector<Entry>& incoming,
-                   std::vector<uint64_t>& cancels) {
-  incoming.swap(incoming_);
-  cancels.swap(cancels_);
-  cancel_pending_.store(false, std::memory_order_relaxed);
-  lock.unlock();
-  // Arms first: a cancel may follow its at() in the same intake.
-  for (auto& e : incoming) {
-    order_.emplace(std::make_pair(e.due, e.id), std::move(e.fn));
-    due_of_.emplace(e.id, e.due);
-  }
-  incoming.clear();  // moved-from
-  for (const uint64_t id : cancels) {
-    auto it = due_of_.find(id);
-    if (it == due_of_.end()) continue;  // fired already (or taken out to fire: see run())
-    order_.erase({it->second, id});
-    due_of_.erase(it);
-  }
-  std::sort(cancels.begin(), cancels.end());
-}
-
-void Timer::run() {
-  constexpr size_t kMaxBatch = 4096;
-  std::vector<Entry> incoming;
-  std::vector<uint64_t> cancels;
-  std::vector<std::pair<uint64_t, std::function<void()>>> batch;
-  std::unique_lock lock(mu_);
-  for (;;) {
-    wake_at_ = Clock::time_point::min();  // awake: at() and cancel() need not wake this thread
-    if (stopping_) return;
-    // The ordered entries belong to this thread alone: at() and cancel() only queue, so that
-    // 100,000 re-arms a second do not wait behind the firing of a batch.
-    takeIn(lock, incoming, cancels);
-    cancels.clear();
-    const Clock::time_point now = Clock::now();
-    while (!order_.empty() && order_.begin()->first.first <= now && batch.size() < kMaxBatch) {
-      auto first = order_.begin();
-      const uint64_t id = first->first.second;
-      batch.emplace_back(id, std::move(first->second));
-      order_.erase(first);
-      due_of_.erase(id);
-    }
-    if (!batch.empty()) {
-      lock.lock();
-      takeIn(lock, incoming, cancels);  // what was cancelled until the batch fires is not fired
-      {
-        ThreadPool::Batch posts(batch_pool_);
-        for (auto& [id, fn] : batch) {
-          // What was cancelled until the last moment (by a callback of this batch too) is not
-          // fired; the common case is one relaxed load.
-          if (cancel_pending_.load(std::memory_order_relaxed)) {
-            std::vector<uint64_t> more;
-            lock.lock();
-            takeIn(lock, incoming, more);
-            cancels.insert(cancels.end(), more.begin(), more.end());
-            std::sort(cancels.begin(), cancels.end());
-          }
-          if (!std::binary_search(cancels.begin(), cancels.end(), id)) fn();
-        }
-      }
-      cancels.clear();
-      batch.clear();  // what the callbacks held is released outside the lock
-      lock.lock();
-      continue;
-    }
-    lock.lock();
-    if (stopping_ || !incoming_.empty() || !cancels_.empty()) continue;
-    if (order_.empty()) {
-      wake_at_ = Clock::time_point::max();
-      cv_.wait(lock);
-    } else {
-      // To the whole millisecond after the first: what falls due in between fires with it.
-      wake_at_ = Clock::time_point(std::chrono::ceil<std::chrono::milliseconds>(
-          order_.begin()->first.first.time_since_epoch()));
-      cv_.wait_until(lock, wake_at_);
-    }
-  }
 }
 
 }  // namespace sluice

@@ -224,7 +224,7 @@ void FlowRuntime::scheduleStep(uint32_t delay_ms, bool from_due) {
   if (step_due_ <= now) {
     fire();
   } else {
-    services_->timer->at(step_due_, fire);
+    services_->timer->post(step_due_, std::move(fire));
   }
 }
 

@@ -44,6 +44,7 @@
 #include "core/runtime/run_recorder.hpp"
 #include "core/runtime/runner.hpp"
 #include "core/runtime/strand.hpp"
+#include "core/runtime/timer.hpp"
 #include "core/store/store.hpp"
 
 namespace sluice {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/model/states.hpp"
-#include "core/runtime/executor.hpp"
+#include "core/runtime/timer.hpp"
 
 namespace sluice {
 

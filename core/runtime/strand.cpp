@@ -5,28 +5,29 @@
 
 namespace sluice {
 
-// The pool's handle on one turn of a strand. A pool that stops drops its queued tasks without
-// running them; the strand's ops then go with the turn, since they may hold the strand's owner,
-// which holds the strand (a cycle that nothing else would break).
+// The pool's handle on one turn of a strand (a Task, moved, never copied). A pool that stops
+// drops its queued tasks without running them; the strand's ops then go with the turn, since
+// they may hold the strand's owner, which holds the strand (a cycle that nothing else would
+// break).
 class Strand::Turn {
  public:
   explicit Turn(std::shared_ptr<Strand> strand) : strand_(std::move(strand)) {}
+  Turn(Turn&&) noexcept = default;
+  Turn& operator=(Turn&&) = delete;
   Turn(const Turn&) = delete;
   Turn& operator=(const Turn&) = delete;
   ~Turn() {
     if (strand_) strand_->dropQueued();
   }
-  void run() { std::exchange(strand_, nullptr)->drain(); }
+  void operator()() { std::exchange(strand_, nullptr)->drain(); }
 
  private:
   std::shared_ptr<Strand> strand_;
 };
 
-void Strand::schedule() {
-  pool_->post([turn = std::make_shared<Turn>(shared_from_this())] { turn->run(); });
-}
+void Strand::schedule() { pool_->post(Turn(shared_from_this())); }
 
-void Strand::post(std::function<void()> op) {
+void Strand::post(Task op) {
   bool start = false;
   {
     std::lock_guard lock(mu_);
@@ -40,7 +41,7 @@ void Strand::post(std::function<void()> op) {
 }
 
 void Strand::dropQueued() {
-  std::vector<std::function<void()>> dropped;
+  std::vector<Task> dropped;
   {
     std::lock_guard lock(mu_);
     dropped.swap(ops_);
@@ -55,7 +56,7 @@ size_t Strand::queued() const {
 }
 
 void Strand::drain() {
-  std::function<void()> op;
+  Task op;
   {
     std::lock_guard lock(mu_);
     if (head_ == ops_.size()) {  // dropped meanwhile

@@ -6,12 +6,12 @@
 // references to its flow). This is the 40 lines asio's strand would replace.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "core/runtime/executor.hpp"
+#include "core/runtime/task.hpp"
 
 namespace sluice {
 
@@ -23,7 +23,7 @@ class Strand : public std::enable_shared_from_this<Strand> {
 
   /// Queues `op` (any thread, never blocks on an op). One op runs per pool turn, so a busy
   /// strand does not starve the others.
-  void post(std::function<void()> op);
+  void post(Task op);
   /// Forgets queued ops (the pool stopped: nothing will run them). Destroys them outside the
   /// lock: they may hold the last references to their owner.
   void dropQueued();
@@ -39,7 +39,7 @@ class Strand : public std::enable_shared_from_this<Strand> {
   mutable std::mutex mu_;
   // guarded by mu_: the queue is ops_[head_..]. A vector, not a deque: an empty std::deque
   // allocates 576 bytes, and every flow has a strand (100,000 flows: 58 MB).
-  std::vector<std::function<void()>> ops_;
+  std::vector<Task> ops_;
   size_t head_ = 0;      // guarded by mu_
   bool active_ = false;  // guarded by mu_: a drain is posted or running
 };

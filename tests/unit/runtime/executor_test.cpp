@@ -1,8 +1,6 @@
 // The worker pool and the timer: replacement workers for stuck plugin code retire when the
 // stuck call returns, and the cap counts replacements at once, not over the pool's life; the
 // timer fires in order, never early, each callback once, and cancels from any thread.
-#include "core/runtime/executor.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/runtime/timer.hpp"
 #include "fakes/server_process.hpp"
 
 namespace sluice {

@@ -1,0 +1,163 @@
+#include "core/runtime/timer.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+
+namespace sluice {
+
+namespace {
+
+// The whole millisecond of the steady clock at or after `t`; the wheel's slots are these.
+int64_t wholeMsAfter(Clock::time_point t) {
+  return std::chrono::ceil<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+Timer::Timer() : thread_([this] { run(); }) {}
+
+Timer::~Timer() { shutdown(); }
+
+uint64_t Timer::at(Clock::time_point when, Task fn) {
+  uint64_t id;
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    id = next_id_++;
+    incoming_.push_back({when, id, std::move(fn)});
+    wake = when < wake_at_;  // the thread sleeps past it (never while it is awake)
+  }
+  if (wake) cv_.notify_one();
+  return id;
+}
+
+void Timer::post(Clock::time_point when, Task fn) {
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    incoming_.push_back({when, 0, std::move(fn)});
+    wake = when < wake_at_;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void Timer::cancel(uint64_t id) {
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    cancels_.push_back(id);
+    cancel_pending_.store(true, std::memory_order_relaxed);
+    // Asleep: woken once per burst of cancels, so that what they hold is released soon.
+    wake = cancels_.size() == 1 && wake_at_ != Clock::time_point::min();
+  }
+  if (wake) cv_.notify_one();
+}
+
+void Timer::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  incoming_.clear();
+  cancels_.clear();
+  order_.clear();
+  due_of_.clear();
+  wheel_.clear();
+}
+
+void Timer::takeIn(std::unique_lock<std::mutex>& lock, std::vector<Entry>& incoming,
+                   std::vector<uint64_t>& cancels) {
+  incoming.swap(incoming_);
+  cancels.swap(cancels_);
+  cancel_pending_.store(false, std::memory_order_relaxed);
+  lock.unlock();
+  // Arms first: a cancel may follow its at() in the same intake.
+  for (auto& e : incoming) {
+    if (e.id == 0) {
+      wheel_.add(wholeMsAfter(e.due), std::move(e.fn));
+      continue;
+    }
+    order_.emplace(std::make_pair(e.due, e.id), std::move(e.fn));
+    due_of_.emplace(e.id, e.due);
+  }
+  incoming.clear();  // moved-from
+  for (const uint64_t id : cancels) {
+    auto it = due_of_.find(id);
+    if (it == due_of_.end()) continue;  // fired already (or taken out to fire: see run())
+    order_.erase({it->second, id});
+    due_of_.erase(it);
+  }
+  std::sort(cancels.begin(), cancels.end());
+}
+
+void Timer::run() {
+  constexpr size_t kMaxBatch = 4096;
+  std::vector<Entry> incoming;
+  std::vector<uint64_t> cancels;
+  std::vector<std::pair<uint64_t, Task>> batch;
+  std::vector<Task> steps;  // from the wheel (never cancelled)
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_at_ = Clock::time_point::min();  // awake: at() and cancel() need not wake this thread
+    if (stopping_) return;
+    // The ordered entries belong to this thread alone: at() and cancel() only queue, so that
+    // 100,000 re-arms a second do not wait behind the firing of a batch.
+    takeIn(lock, incoming, cancels);
+    cancels.clear();
+    const Clock::time_point now = Clock::now();
+    while (!order_.empty() && order_.begin()->first.first <= now && batch.size() < kMaxBatch) {
+      auto first = order_.begin();
+      const uint64_t id = first->first.second;
+      batch.emplace_back(id, std::move(first->second));
+      order_.erase(first);
+      due_of_.erase(id);
+    }
+    wheel_.takeDue(std::chrono::floor<std::chrono::milliseconds>(now.time_since_epoch()).count(),
+                   steps);
+    if (!batch.empty() || !steps.empty()) {
+      lock.lock();
+      takeIn(lock, incoming, cancels);  // what was cancelled until the batch fires is not fired
+      {
+        ThreadPool::Batch posts(batch_pool_);
+        for (auto& [id, fn] : batch) {
+          // What was cancelled until the last moment (by a callback of this batch too) is not
+          // fired; the common case is one relaxed load.
+          if (cancel_pending_.load(std::memory_order_relaxed)) {
+            std::vector<uint64_t> more;
+            lock.lock();
+            takeIn(lock, incoming, more);
+            cancels.insert(cancels.end(), more.begin(), more.end());
+            std::sort(cancels.begin(), cancels.end());
+          }
+          if (!std::binary_search(cancels.begin(), cancels.end(), id)) fn();
+        }
+        for (auto& fn : steps) fn();
+      }
+      cancels.clear();
+      batch.clear();  // what the callbacks held is released outside the lock
+      steps.clear();
+      lock.lock();
+      continue;
+    }
+    lock.lock();
+    if (stopping_ || !incoming_.empty() || !cancels_.empty()) continue;
+    const std::optional<int64_t> wheel_next = wheel_.next();
+    if (order_.empty() && !wheel_next) {
+      wake_at_ = Clock::time_point::max();
+      cv_.wait(lock);
+    } else {
+      // To the whole millisecond after the first: what falls due in between fires with it.
+      int64_t ms = wheel_next.value_or(INT64_MAX);
+      if (!order_.empty()) ms = std::min(ms, wholeMsAfter(order_.begin()->first.first));
+      wake_at_ = Clock::time_point(std::chrono::milliseconds(ms));
+      cv_.wait_until(lock, wake_at_);
+    }
+  }
+}
+
+}  // namespace sluice
