@@ -16,6 +16,7 @@
 #include "core/model/flow_spec.hpp"
 #include "core/model/json.hpp"
 #include "core/runtime/flow_runtime.hpp"
+#include "core/runtime/host_binding.hpp"
 
 namespace {
 
@@ -295,6 +296,7 @@ void BM_MemoryPerFlow(benchmark::State& state) {
     state.counters["list_bytes_per_flow"] = static_cast<double>(list->size()) / flows;
     state.counters["sizeof_FlowRuntime"] = sizeof(sluice::FlowRuntime);
     state.counters["sizeof_FlowSpec"] = sizeof(sluice::FlowSpec);
+    state.counters["sizeof_HostBinding"] = sizeof(sluice::HostBinding);
   }
 }
 BENCHMARK(BM_MemoryPerFlow)->Arg(100000)->Iterations(1)->Unit(benchmark::kSecond);

@@ -264,8 +264,8 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
       auto type = registry_.find(s.type);
       ids.push_back(s.id);
       scheduleFlow(s.id, s, Desired::kStopped);
-      auto flow = std::make_shared<FlowRuntime>(&services_, std::move(s), type, Desired::kStopped,
-                                                stored.value()[i]);
+      auto flow =
+          FlowRuntime::create(&services_, std::move(s), type, Desired::kStopped, stored.value()[i]);
       if (cluster_) {
         flow->setLocal(false);  // runs where the leader assigns it
         flow->writeBegins();

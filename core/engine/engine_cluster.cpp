@@ -255,8 +255,7 @@ std::shared_ptr<FlowRuntime> Engine::makeRuntime(const StoredFlow& f) {
   }
   if (!type && !spec.type.empty()) type = registry_.find(spec.type);
   if (!type) spdlog::error("flow {}: flow type '{}' is not loaded", f.id, spec.type);
-  auto flow =
-      std::make_shared<FlowRuntime>(&services_, std::move(spec), type, f.desired, f.incarnation);
+  auto flow = FlowRuntime::create(&services_, std::move(spec), type, f.desired, f.incarnation);
   flow->setStoredVersion(f.type_version);
   flow->setRuns(f.runs, parseStoredRunRecord(f.last_run));
   if (flow->scheduled() && f.desired == Desired::kPaused) flow->restoreIdlePaused();

@@ -62,14 +62,14 @@ bool FlowRuntime::createAndStart(const std::shared_ptr<const FlowSpec>& spec_ptr
     // Runs on the host's reader thread: it only queues the failure on the strand. It owns no
     // instance, so it can never be the one to destroy it (and so join its own thread).
     instance = makeProcessInstance(
-        type, host_->table(), spec.config_json, options,
+        type, host().table(), spec.config_json, options,
         [weak, seq](const std::string& how) {
           if (auto self = weak.lock()) self->onInstanceDeath(seq, how);
         },
         error);
     if (!instance) return false;
   } else {
-    instance = makeInProcessInstance(type, host_->table(), spec.config_json);
+    instance = makeInProcessInstance(type, host().table(), spec.config_json);
   }
   instance_ = instance;
   instance_type_ = type;
@@ -134,8 +134,8 @@ bool FlowRuntime::destroyInstance(std::string* error) {
     std::lock_guard lock(kill_mu_);
     killable_.reset();
   }
-  ++step_generation_;    // steps scheduled for this instance are void
-  host_->flushOutput();  // the run's last partial line of output, if any
+  ++step_generation_;               // steps scheduled for this instance are void
+  if (host_) host_->flushOutput();  // the run's last partial line of output, if any
   // The instance (and whatever still holds it: a runner, a late hook) co-owns its type and so
   // its library; the flow itself lets go, so that a retired version can be unloaded.
   instance_.reset();
@@ -196,7 +196,7 @@ bool FlowRuntime::resumeInstance(std::string* error) {
 }
 
 void FlowRuntime::onInstanceDeath(uint64_t seq, const std::string& how) {
-  strand_->post([self = shared_from_this(), seq, how] {
+  strand_.post([self = shared_from_this(), seq, how] {
     if (!self->instance_ || self->instance_seq_ != seq) return;  // already released
     ++self->step_generation_;
     self->signals_.raiseStop();
@@ -218,7 +218,7 @@ void FlowRuntime::scheduleStep(uint32_t delay_ms, bool from_due) {
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
   auto fire = [weak, generation] {
     if (auto self = weak.lock()) {
-      self->strand_->post([self, generation] { self->runStep(generation); });
+      self->strand_.post([self, generation] { self->runStep(generation); });
     }
   };
   if (step_due_ <= now) {
@@ -275,7 +275,7 @@ void FlowRuntime::startRunner() {
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
   runner_ = Runner::start(instance_, id_, [weak](const std::shared_ptr<Runner>& runner) {
     if (auto self = weak.lock()) {
-      self->strand_->post([self, runner] { self->runEnded(runner); });
+      self->strand_.post([self, runner] { self->runEnded(runner); });
     }
   });
 }

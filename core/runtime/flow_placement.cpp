@@ -21,7 +21,7 @@ void FlowRuntime::evict(const std::string& why, Done done) {
   signals_.raiseCancel();  // the step or hook in flight sees it at once, as for a hard stop
   signals_.raiseStop();
   armStopDeadlines(p, StopMode::kHard, 0);
-  strand_->post([self = shared_from_this(), p] { self->runStop(StopMode::kHard, p); });
+  strand_.post([self = shared_from_this(), p] { self->runStop(StopMode::kHard, p); });
 }
 
 uint32_t FlowRuntime::commandBudgetMs(Command c, StopMode mode) const {

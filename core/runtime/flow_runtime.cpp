@@ -20,17 +20,42 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
       desired_(desired),
       accepted_(desired),
       since_(std::chrono::system_clock::now()),
-      host_(std::make_shared<HostBinding>(id_, incarnation, services->files_root, services->store,
-                                          &signals_, &metrics_, services->logs)),
-      strand_(std::make_shared<Strand>(services->pool)) {
+      strand_(services->pool) {
   if (!type_) {
     state_ = State::kFailed;
     error_ = "flow type '" + spec_->type + "' is not loaded";
   }
 }
 
+std::shared_ptr<FlowRuntime> FlowRuntime::create(EngineServices* services, FlowSpec spec,
+                                                 std::shared_ptr<const FlowType> type,
+                                                 Desired desired, Incarnation incarnation) {
+  auto flow = std::make_shared<FlowRuntime>(services, std::move(spec), std::move(type), desired,
+                                            incarnation);
+  flow->strand_.bind(std::shared_ptr<Strand>(flow, &flow->strand_));
+  return flow;
+}
+
+HostBinding& FlowRuntime::host() {
+  if (!host_) {
+    auto host =
+        std::make_shared<HostBinding>(id_, incarnation_, services_->files_root, services_->store,
+                                      &signals_, &metrics_, services_->logs);
+    std::lock_guard lock(mu_);
+    if (output_dropped_) host->dropOutput();
+    host_ = std::move(host);
+  }
+  return *host_;
+}
+
+void FlowRuntime::dropOutput() {
+  std::lock_guard lock(mu_);
+  output_dropped_ = true;
+  if (host_) host_->dropOutput();
+}
+
 FlowRuntime::~FlowRuntime() {
-  host_->detach();  // plugin threads that outlive the flow see it cancelled
+  if (host_) host_->detach();  // plugin threads that outlive the flow see it cancelled
   // Every op holds a reference, so no op is in flight here. An instance left means the engine
   // shut down without stopping this flow; release it.
   if (instance_) {
@@ -104,10 +129,7 @@ uint32_t FlowRuntime::stopBudgetMs() const {
   return spec_->runtime.stop_timeout_ms + kHardStopBoundMs;
 }
 
-State FlowRuntime::state() const {
-  std::lock_guard lock(mu_);
-  return state_;
-}
+State FlowRuntime::state() const { return state_.load(); }
 
 bool FlowRuntime::removed() const {
   std::lock_guard lock(mu_);
@@ -268,7 +290,7 @@ void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
     p = makePending(op, rt.start_timeout_ms, std::move(done));
     armStartDeadline(p, std::string(toString(c)), std::chrono::milliseconds(rt.start_timeout_ms));
   }
-  strand_->post([self = shared_from_this(), c, mode, p] { self->runCommand(c, mode, p); });
+  strand_.post([self = shared_from_this(), c, mode, p] { self->runCommand(c, mode, p); });
 }
 
 void FlowRuntime::shutdownStop(Done done) {
@@ -279,7 +301,7 @@ void FlowRuntime::shutdownStop(Done done) {
   }
   auto p = makePending("stop (shutdown)", rt.stop_timeout_ms + kHardStopBoundMs, std::move(done));
   armStopDeadlines(p, StopMode::kSoft, rt.stop_timeout_ms);
-  strand_->post([self = shared_from_this(), p] { self->runStop(StopMode::kSoft, p); });
+  strand_.post([self = shared_from_this(), p] { self->runStop(StopMode::kSoft, p); });
 }
 
 void FlowRuntime::remove(Done done) {
@@ -298,7 +320,7 @@ void FlowRuntime::remove(Done done) {
   });
 }
 
-void FlowRuntime::dropQueuedOps() { strand_->dropQueued(); }
+void FlowRuntime::dropQueuedOps() { strand_.dropQueued(); }
 
 // ---- deadlines --------------------------------------------------------------------------------
 

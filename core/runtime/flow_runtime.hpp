@@ -99,7 +99,12 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   using Done = Pending::Done;
   using UpdateDone = std::function<void(const Result<sluice::Done>&)>;
 
-  /// `type` may be null when the flow's type is not loaded: the flow then stays failed.
+  /// `type` may be null when the flow's type is not loaded: the flow then stays failed. The way
+  /// to make one (it binds the flow's strand to the flow's ownership).
+  static std::shared_ptr<FlowRuntime> create(EngineServices* services, FlowSpec spec,
+                                             std::shared_ptr<const FlowType> type, Desired desired,
+                                             Incarnation incarnation);
+  /// Use create().
   FlowRuntime(EngineServices* services, FlowSpec spec, std::shared_ptr<const FlowType> type,
               Desired desired, Incarnation incarnation);
   ~FlowRuntime();
@@ -198,7 +203,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// The last run (the one in progress, if any).
   RunRecord lastRun() const;
   /// From now on the output of the flow's work is dropped (the flow is being deleted).
-  void dropOutput() { host_->dropOutput(); }
+  void dropOutput();
   /// The last run that ended (runtime.after looks at it while the next one runs).
   RunRecord lastEndedRun() const;
   /// runtime.after of the configuration as it stands.
@@ -320,6 +325,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool stopRunner(StopMode mode, std::string* error);
   /// A process instance's host died while no hook ran (called from its reader thread).
   void onInstanceDeath(uint64_t instance_seq, const std::string& how);
+  /// Strand: the binding the instances get, made at the first start.
+  HostBinding& host();
 
   EngineServices* services_;  // borrowed, outlives this
   const std::string id_;
@@ -335,16 +342,17 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::string stored_version_;  // guarded by mu_: see setStoredVersion
   std::atomic<bool> keep_stored_version_{false};
   std::shared_ptr<const FlowType> type_;  // guarded by mu_; null when not loaded
-  State state_ = State::kStopped;         // guarded by mu_
-  Desired desired_;                       // guarded by mu_
-  Desired accepted_;                      // guarded by mu_: target of the last accepted command
-  SystemTime since_;                      // guarded by mu_
-  std::string error_;                     // guarded by mu_
-  std::string operation_;                 // guarded by mu_
-  std::optional<SystemTime> deadline_;    // guarded by mu_
-  int pending_commands_ = 0;              // guarded by mu_
-  bool removed_ = false;                  // guarded by mu_
-  RestartBackoff restart_;                // guarded by mu_
+  // written under mu_; read without it by state() (once per step)
+  std::atomic<State> state_{State::kStopped};
+  Desired desired_;                     // guarded by mu_
+  Desired accepted_;                    // guarded by mu_: target of the last accepted command
+  SystemTime since_;                    // guarded by mu_
+  std::string error_;                   // guarded by mu_
+  std::string operation_;               // guarded by mu_
+  std::optional<SystemTime> deadline_;  // guarded by mu_
+  int pending_commands_ = 0;            // guarded by mu_
+  bool removed_ = false;                // guarded by mu_
+  RestartBackoff restart_;              // guarded by mu_
   std::optional<SystemTime> next_restart_at_;  // guarded by mu_
   bool idle_paused_ = false;         // guarded by mu_: a scheduled flow paused while no run went on
   uint64_t command_seq_ = 0;         // guarded by mu_: see commandSeq
@@ -360,8 +368,11 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   FlowSignals signals_;
   FlowMetrics metrics_;
-  std::shared_ptr<HostBinding> host_;  // shared with plugin threads that may outlive the flow
-  std::shared_ptr<Strand> strand_;
+  // Made at the first start, on the strand, under mu_ (a flow never started has none: 500 bytes
+  // less each); shared with plugin threads that may outlive the flow.
+  std::shared_ptr<HostBinding> host_;
+  bool output_dropped_ = false;  // guarded by mu_: see dropOutput
+  Strand strand_;                // bound by create(): its turns hold this flow
 
   // Owned by the strand (touched only by the op in flight).
   std::shared_ptr<Instance> instance_;

@@ -43,9 +43,9 @@ void FlowRuntime::update(FlowSpec spec, std::shared_ptr<const FlowType> type, Up
     done(r);
   };
   std::lock_guard submit(submit_mu_);
-  strand_->post([self = shared_from_this(), spec = std::move(spec), type = std::move(type), p,
-                 finish_update, audit = std::move(audit), if_match = std::move(if_match),
-                 persist]() mutable {
+  strand_.post([self = shared_from_this(), spec = std::move(spec), type = std::move(type), p,
+                finish_update, audit = std::move(audit), if_match = std::move(if_match),
+                persist]() mutable {
     self->runUpdate(std::move(spec), std::move(type), p, finish_update, std::move(audit), if_match,
                     persist);
   });

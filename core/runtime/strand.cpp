@@ -25,7 +25,19 @@ class Strand::Turn {
   std::shared_ptr<Strand> strand_;
 };
 
-void Strand::schedule() { pool_->post(Turn(shared_from_this())); }
+std::shared_ptr<Strand> Strand::make(ThreadPool* pool) {
+  auto strand = std::make_shared<Strand>(pool);
+  strand->bind(strand);
+  return strand;
+}
+
+void Strand::schedule() {
+  if (auto self = self_.lock()) {
+    pool_->post(Turn(std::move(self)));
+  } else {
+    dropQueued();  // its owner is being destroyed: nothing could run them
+  }
+}
 
 void Strand::post(Task op) {
   bool start = false;

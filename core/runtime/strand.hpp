@@ -15,11 +15,19 @@
 
 namespace sluice {
 
-class Strand : public std::enable_shared_from_this<Strand> {
+class Strand {
  public:
+  /// Bind it before the first post; or use make().
   explicit Strand(ThreadPool* pool) : pool_(pool) {}
   Strand(const Strand&) = delete;
   Strand& operator=(const Strand&) = delete;
+
+  /// A strand of its own (what bind() takes is its own shared_ptr).
+  static std::shared_ptr<Strand> make(ThreadPool* pool);
+  /// How the pool's turns hold the strand: a shared_ptr to it, which may share the ownership of
+  /// the object it is a member of (a flow's strand lives inside the flow: no allocation and no
+  /// control block of its own). Called once, before the first post.
+  void bind(const std::shared_ptr<Strand>& self) { self_ = self; }
 
   /// Queues `op` (any thread, never blocks on an op). One op runs per pool turn, so a busy
   /// strand does not starve the others.
@@ -32,10 +40,11 @@ class Strand : public std::enable_shared_from_this<Strand> {
 
  private:
   class Turn;
-  void schedule();  // posts a turn to the pool
+  void schedule();  // posts a turn to the pool (drops the ops when the strand is going away)
   void drain();
 
   ThreadPool* pool_;  // borrowed, outlives the strand's ops
+  std::weak_ptr<Strand> self_;
   mutable std::mutex mu_;
   // guarded by mu_: the queue is ops_[head_..]. A vector, not a deque: an empty std::deque
   // allocates 576 bytes, and every flow has a strand (100,000 flows: 58 MB).

@@ -48,8 +48,8 @@ class RuntimeFixture : public ::testing::Test {
     EXPECT_TRUE(parseFlowSpec(doc, "", &spec, problems));
     auto inc = store_->insertFlows({{spec.id, spec.record_json, Desired::kStopped}}, nullptr);
     EXPECT_TRUE(inc.ok());
-    flows_.push_back(std::make_shared<FlowRuntime>(&services_, spec, registry_.find(spec.type),
-                                                   Desired::kStopped, inc.value()[0]));
+    flows_.push_back(FlowRuntime::create(&services_, spec, registry_.find(spec.type),
+                                         Desired::kStopped, inc.value()[0]));
     return flows_.back();
   }
   static Outcome run(const std::function<void(FlowRuntime::Done)>& submit) {

@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 
 TEST(StrandTest, RunsOneAtATimeInPostedOrder) {
   ThreadPool pool(4);
-  auto strand = std::make_shared<Strand>(&pool);
+  auto strand = Strand::make(&pool);
   constexpr int kThreads = 4;
   constexpr int kOps = 2000;
   std::atomic<int> running{0};
@@ -47,7 +47,7 @@ TEST(StrandTest, RunsOneAtATimeInPostedOrder) {
 
 TEST(StrandTest, DroppedOpsReleaseWhatTheyHold) {
   ThreadPool pool(1);
-  auto strand = std::make_shared<Strand>(&pool);
+  auto strand = Strand::make(&pool);
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
   strand->post([open] { open.wait(); });
@@ -79,7 +79,7 @@ TEST(StrandTest, OpsQueuedWhenThePoolStopsAreReleased) {
   });
   blocking.get_future().wait();  // the only worker is busy: what follows stays queued
   auto owner = std::make_shared<StrandOwner>();
-  owner->strand = std::make_shared<Strand>(&pool);
+  owner->strand = Strand::make(&pool);
   std::weak_ptr<StrandOwner> weak = owner;
   bool ran = false;
   owner->strand->post([owner, &ran] { ran = true; });
@@ -96,7 +96,7 @@ TEST(StrandTest, OpsPostedAfterThePoolStoppedAreReleased) {
   ThreadPool pool(1);
   pool.shutdown(5s);
   auto owner = std::make_shared<StrandOwner>();
-  owner->strand = std::make_shared<Strand>(&pool);
+  owner->strand = Strand::make(&pool);
   std::weak_ptr<StrandOwner> weak = owner;
   owner->strand->post([owner] {});
   owner.reset();
