@@ -34,17 +34,21 @@ void writeFlowSeries(ExpositionWriter& w, const std::vector<const FlowStatus*>& 
 std::string renderMetrics(Engine& engine, const HttpMetrics& http,
                           const MetricsPageOptions& options,
                           const std::optional<std::vector<std::string>>& selected) {
-  const std::vector<FlowStatus> flows = engine.statusAll();
+  const Engine::FlowCounts counts = engine.countFlows();
+  const auto& actual = counts.actual;
+  const auto& desired = counts.desired;
+  // The statuses only for the per-flow series: the whole catalog's only within the limit.
+  std::vector<FlowStatus> flows;
+  if (selected) {
+    for (const auto& id : std::set<std::string>(selected->begin(), selected->end())) {
+      if (auto s = engine.status(id)) flows.push_back(std::move(*s));
+    }
+  } else if (counts.total <= options.flow_limit) {
+    flows = engine.statusAll();
+  }
   std::string out;
   out.reserve(4096 + flows.size() * 160);
   ExpositionWriter w(out);
-
-  std::array<uint64_t, kStateCount> actual{};
-  std::array<uint64_t, 3> desired{};
-  for (const auto& s : flows) {
-    ++actual[static_cast<size_t>(s.state)];
-    ++desired[static_cast<size_t>(s.desired)];
-  }
   w.family("sluice_flows", "gauge", "Flows by actual state.");
   for (State st : kAllStates) {
     w.sample("sluice_flows", {{"state", toString(st)}}, actual[static_cast<size_t>(st)]);
@@ -92,16 +96,11 @@ std::string renderMetrics(Engine& engine, const HttpMetrics& http,
   // Per-flow series: bounded, so that 100,000 flows do not make 100,000s of series.
   std::vector<const FlowStatus*> chosen;
   size_t omitted = 0;
-  if (selected) {
-    std::set<std::string_view> wanted(selected->begin(), selected->end());
-    for (const auto& s : flows) {
-      if (wanted.count(s.id) != 0) chosen.push_back(&s);
-    }
-  } else if (flows.size() <= options.flow_limit) {
+  if (selected || counts.total <= options.flow_limit) {
     for (const auto& s : flows) chosen.push_back(&s);
   } else {
-    omitted = flows.size();
-    w.comment("per-flow series omitted: " + std::to_string(flows.size()) +
+    omitted = counts.total;
+    w.comment("per-flow series omitted: " + std::to_string(counts.total) +
               " flows are more than --metrics-flow-limit " + std::to_string(options.flow_limit) +
               "; select flows with ?flow_id=a,b");
   }

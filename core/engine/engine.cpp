@@ -419,6 +419,25 @@ std::vector<FlowStatus> Engine::statusAll() const {
   return out;
 }
 
+Engine::FlowCounts Engine::countFlows() const {
+  FlowCounts counts;
+  if (cluster_) {  // a flow another node runs is in the state its owner published
+    for (const auto& s : statusAll()) {
+      ++counts.actual[static_cast<size_t>(s.state)];
+      ++counts.desired[static_cast<size_t>(s.desired)];
+      ++counts.total;
+    }
+    return counts;
+  }
+  std::lock_guard lock(catalog_mu_);
+  counts.total = order_.size();
+  for (const auto& f : order_) {
+    ++counts.actual[static_cast<size_t>(f->state())];
+    ++counts.desired[static_cast<size_t>(f->desired())];
+  }
+  return counts;
+}
+
 bool Engine::shutdown() {
   scheduler_->stop();  // no scheduled start from here on
   if (coordinator_) {

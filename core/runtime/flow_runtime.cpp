@@ -119,10 +119,7 @@ std::string FlowRuntime::recordJson() const {
   return spec_->record_json;
 }
 
-Desired FlowRuntime::desired() const {
-  std::lock_guard lock(mu_);
-  return desired_;
-}
+Desired FlowRuntime::desired() const { return desired_.load(); }
 
 uint32_t FlowRuntime::stopBudgetMs() const {
   std::lock_guard lock(mu_);

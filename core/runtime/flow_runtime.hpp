@@ -116,6 +116,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   FlowStatus status() const;
   std::string recordJson() const;
   Desired desired() const;
+  /// The actual state (one atomic read).
+  State state() const;
   /// Longest a stop of this flow may take: stop timeout plus the hard-stop bound.
   uint32_t stopBudgetMs() const;
   /// The deadline of command `c` on this flow (runtime.start_timeout_ms, or the stop budget).
@@ -247,7 +249,6 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void runStop(StopMode mode, const std::shared_ptr<Pending>& p);
   void setState(State s, std::string error = {});
   void setStateKeepError(State s);
-  State state() const;
   bool removed() const;
 
   // ---- flow_update.cpp
@@ -344,7 +345,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::shared_ptr<const FlowType> type_;  // guarded by mu_; null when not loaded
   // written under mu_; read without it by state() (once per step)
   std::atomic<State> state_{State::kStopped};
-  Desired desired_;                     // guarded by mu_
+  std::atomic<Desired> desired_;        // written under mu_; read without it by desired()
   Desired accepted_;                    // guarded by mu_: target of the last accepted command
   SystemTime since_;                    // guarded by mu_
   std::string error_;                   // guarded by mu_
