@@ -38,12 +38,14 @@ std::shared_ptr<FlowRuntime> FlowRuntime::create(EngineServices* services, FlowS
 
 HostBinding& FlowRuntime::host() {
   if (!host_) {
+    auto metrics = std::make_unique<FlowMetrics>();
     auto host =
         std::make_shared<HostBinding>(id_, incarnation_, services_->files_root, services_->store,
-                                      &signals_, &metrics_, services_->logs);
+                                      &signals_, metrics.get(), services_->logs);
     std::lock_guard lock(mu_);
     if (output_dropped_) host->dropOutput();
     host_ = std::move(host);
+    metrics_ = std::move(metrics);
   }
   return *host_;
 }
@@ -69,6 +71,7 @@ FlowRuntime::~FlowRuntime() {
 
 FlowStatus FlowRuntime::status() const {
   FlowStatus s;
+  const FlowMetrics* metrics = nullptr;
   {
     std::lock_guard lock(mu_);
     s.id = id_;
@@ -85,9 +88,12 @@ FlowStatus FlowRuntime::status() const {
     s.next_restart_at = next_restart_at_;
     s.runs = runs_;
     s.last_run = last_run_;
+    metrics = metrics_.get();  // once made, it lives as long as the flow
   }
-  s.counters = metrics_.counters();
-  s.gauges = metrics_.gauges();
+  if (metrics != nullptr) {
+    s.counters = metrics->counters();
+    s.gauges = metrics->gauges();
+  }
   return s;
 }
 

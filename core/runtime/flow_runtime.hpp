@@ -368,7 +368,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   uint64_t run_queued_ = 0;          // guarded by run_store_mu_: the last RunWrite queued
 
   FlowSignals signals_;
-  FlowMetrics metrics_;
+  // Made with the host binding (the plugin reports them through it), under mu_; then kept.
+  std::unique_ptr<FlowMetrics> metrics_;
   // Made at the first start, on the strand, under mu_ (a flow never started has none: 500 bytes
   // less each); shared with plugin threads that may outlive the flow.
   std::shared_ptr<HostBinding> host_;
