@@ -38,10 +38,10 @@ std::shared_ptr<FlowRuntime> FlowRuntime::create(EngineServices* services, FlowS
 
 HostBinding& FlowRuntime::host() {
   if (!host_) {
-    auto metrics = std::make_unique<FlowMetrics>();
+    auto metrics = std::make_shared<FlowMetrics>();
     auto host =
         std::make_shared<HostBinding>(id_, incarnation_, services_->files_root, services_->store,
-                                      &signals_, metrics.get(), services_->logs);
+                                      &signals_, metrics, services_->logs);
     std::lock_guard lock(mu_);
     if (output_dropped_) host->dropOutput();
     host_ = std::move(host);

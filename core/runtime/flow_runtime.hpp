@@ -369,7 +369,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   FlowSignals signals_;
   // Made with the host binding (the plugin reports them through it), under mu_; then kept.
-  std::unique_ptr<FlowMetrics> metrics_;
+  std::shared_ptr<FlowMetrics> metrics_;  // shared with the host binding
   // Made at the first start, on the strand, under mu_ (a flow never started has none: 500 bytes
   // less each); shared with plugin threads that may outlive the flow.
   std::shared_ptr<HostBinding> host_;

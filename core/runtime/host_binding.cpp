@@ -15,13 +15,14 @@ HostBinding* self(void* ctx) { return static_cast<HostBinding*>(ctx); }
 }  // namespace
 
 HostBinding::HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root,
-                         Store* store, FlowSignals* signals, FlowMetrics* metrics, FlowLogs* logs)
+                         Store* store, FlowSignals* signals, std::shared_ptr<FlowMetrics> metrics,
+                         FlowLogs* logs)
     : id_(std::move(flow_id)),
       incarnation_(incarnation),
       files_root_(std::move(files_root)),
       store_(store),
       signals_(signals),
-      metrics_(metrics),
+      metrics_(std::move(metrics)),
       logs_(logs) {
   sluice_host& h = table_;
   h.struct_size = sizeof(sluice_host);
@@ -56,7 +57,7 @@ void HostBinding::detach() {
   std::lock_guard lock(mu_);
   logs_ = nullptr;
   signals_ = nullptr;
-  metrics_ = nullptr;
+  metrics_detached_.store(true, std::memory_order_release);
 }
 
 void HostBinding::log(void* ctx, int32_t level, const char* msg, size_t len) {
@@ -108,14 +109,16 @@ void HostBinding::flushOutput() {
 
 void HostBinding::counterAdd(void* ctx, const char* name, size_t len, int64_t delta) {
   auto* b = self(ctx);
-  std::lock_guard lock(b->mu_);
-  if (b->metrics_ != nullptr) b->metrics_->add(std::string(name, len), delta);
+  if (!b->metrics_detached_.load(std::memory_order_acquire)) {
+    b->metrics_->add(std::string(name, len), delta);
+  }
 }
 
 void HostBinding::gaugeSet(void* ctx, const char* name, size_t len, double value) {
   auto* b = self(ctx);
-  std::lock_guard lock(b->mu_);
-  if (b->metrics_ != nullptr) b->metrics_->set(std::string(name, len), value);
+  if (!b->metrics_detached_.load(std::memory_order_acquire)) {
+    b->metrics_->set(std::string(name, len), value);
+  }
 }
 
 int32_t HostBinding::isCancelled(void* ctx) {

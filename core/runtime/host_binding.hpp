@@ -9,6 +9,7 @@
 
 #include <sluice/plugin.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,10 +22,10 @@ namespace sluice {
 
 class HostBinding : public std::enable_shared_from_this<HostBinding> {
  public:
-  /// `store`, `signals`, `metrics` and `logs` are borrowed: valid until detach() returns.
-  /// `logs` null: output goes nowhere.
+  /// `store`, `signals` and `logs` are borrowed: valid until detach() returns. `metrics` is
+  /// shared (no lock per counter_add: the step path). `logs` null: output goes nowhere.
   HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root, Store* store,
-              FlowSignals* signals, FlowMetrics* metrics, FlowLogs* logs = nullptr);
+              FlowSignals* signals, std::shared_ptr<FlowMetrics> metrics, FlowLogs* logs = nullptr);
   HostBinding(const HostBinding&) = delete;
   HostBinding& operator=(const HostBinding&) = delete;
 
@@ -68,9 +69,10 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   Store* store_;          // guarded by store_mu_; null once detached
   FlowSignals* signals_;  // guarded by mu_; null once detached
   WakeFd detached_wake_;  // what stop_fd hands out once detached (raised)
-  FlowMetrics* metrics_;  // guarded by mu_; null once detached
-  FlowLogs* logs_;        // guarded by mu_; null once detached
-  LineSplitter out_[2];   // guarded by mu_: partial lines of stdout and stderr
+  const std::shared_ptr<FlowMetrics> metrics_;
+  std::atomic<bool> metrics_detached_{false};  // set by detach(): counters are ignored after
+  FlowLogs* logs_;                             // guarded by mu_; null once detached
+  LineSplitter out_[2];                        // guarded by mu_: partial lines of stdout and stderr
 };
 
 }  // namespace sluice

@@ -84,10 +84,10 @@ class HostBindingTest : public ::testing::Test {
   }
   std::shared_ptr<HostBinding> bind(Store* store, Incarnation inc = 1) {
     return std::make_shared<HostBinding>("f", inc, (dir_ / "files").string(), store, &signals_,
-                                         &metrics_);
+                                         metrics_);
   }
   int64_t counter(const std::string& name) {
-    for (const auto& [n, v] : metrics_.counters()) {
+    for (const auto& [n, v] : metrics_->counters()) {
       if (n == name) return v;
     }
     return 0;
@@ -95,7 +95,7 @@ class HostBindingTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<SqliteStore> store_;
   FlowSignals signals_;
-  FlowMetrics metrics_;
+  std::shared_ptr<FlowMetrics> metrics_ = std::make_shared<FlowMetrics>();
 };
 
 struct SinkCtx {
