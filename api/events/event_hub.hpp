@@ -8,6 +8,7 @@
 // it may reconnect with Last-Event-ID.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -59,6 +60,7 @@ class EventHub {
     std::mutex mu;
     std::condition_variable cv;
     bool pending = false;
+    std::atomic<bool> subscribed{false};  // written under the hub's mu_: it has subscribers
     void poke();
   };
   struct Subscriber;

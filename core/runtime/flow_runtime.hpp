@@ -113,6 +113,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   const std::string& id() const { return id_; }
   Incarnation incarnation() const { return incarnation_; }
+  /// For a flow made before the store numbered it (Engine::create builds the runtimes while
+  /// the store inserts): only before the flow is published to other threads.
+  void setIncarnation(Incarnation incarnation) { incarnation_ = incarnation; }
   FlowStatus status() const;
   std::string recordJson() const;
   Desired desired() const;
@@ -331,7 +334,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   EngineServices* services_;  // borrowed, outlives this
   const std::string id_;
-  const Incarnation incarnation_;
+  Incarnation incarnation_;  // set once, before the flow is published
 
   // Serializes acceptance + queueing: commands (engine), restarts (timer) and the removal.
   std::mutex submit_mu_;
