@@ -1,7 +1,6 @@
 #include "api/metrics/metrics_page.hpp"
 
 #include <array>
-#include <set>
 
 #include "api/metrics/exposition.hpp"
 #include "api/metrics/http_metrics.hpp"
@@ -40,9 +39,7 @@ std::string renderMetrics(Engine& engine, const HttpMetrics& http,
   // The statuses only for the per-flow series: the whole catalog's only within the limit.
   std::vector<FlowStatus> flows;
   if (selected) {
-    for (const auto& id : std::set<std::string>(selected->begin(), selected->end())) {
-      if (auto s = engine.status(id)) flows.push_back(std::move(*s));
-    }
+    flows = engine.statusOfIds(*selected);
   } else if (counts.total <= options.flow_limit) {
     flows = engine.statusAll();
   }

@@ -265,6 +265,17 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
     rows.reserve(specs.size());
     for (const auto& s : specs) rows.push_back({s.id, s.record_json, Desired::kStopped});
     for (const auto& s : specs) scheduleFlow(s.id, s, Desired::kStopped);
+    // Until the flows are published, a failure (the store's, or a throw) takes their schedules
+    // back.
+    struct Unschedule {
+      Engine* engine;
+      const std::vector<StoredFlow>* rows;
+      bool armed = true;
+      ~Unschedule() {
+        if (!armed || !engine->scheduler_) return;
+        for (const auto& r : *rows) engine->scheduler_->remove(r.id);
+      }
+    } unschedule{this, &rows};
     // The runtimes are built while the store inserts (and syncs) the rows: a POST of 10,000
     // flows keeps both cores busy. They are numbered and published once the rows are durable.
     auto build = [this](std::vector<FlowSpec>& from) {
@@ -285,12 +296,8 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
     }
     auto stored = store_->insertFlows(rows, audit.get());
     if (building.valid()) made = building.get();
-    if (!stored.ok()) {
-      if (scheduler_) {
-        for (const auto& s : rows) scheduler_->remove(s.id);
-      }
-      return stored.error();
-    }
+    if (!stored.ok()) return stored.error();
+    unschedule.armed = false;
     for (size_t i = 0; i < made.size(); ++i) {
       auto& flow = made[i];
       flow->setIncarnation(stored.value()[i]);
@@ -465,6 +472,19 @@ Engine::FlowCounts Engine::countFlows() const {
     ++counts.desired[static_cast<size_t>(f->desired())];
   }
   return counts;
+}
+
+std::vector<FlowStatus> Engine::statusOfIds(const std::vector<std::string>& ids) const {
+  std::vector<std::shared_ptr<FlowRuntime>> found;
+  for (const auto& id : std::set<std::string>(ids.begin(), ids.end())) {
+    if (auto f = find(id)) found.push_back(std::move(f));
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a->incarnation() < b->incarnation(); });
+  std::vector<FlowStatus> out;
+  out.reserve(found.size());
+  for (const auto& f : found) out.push_back(statusOf(*f));
+  return out;
 }
 
 bool Engine::shutdown() {

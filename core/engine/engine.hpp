@@ -140,6 +140,8 @@ class Engine final : private cluster::Participant {
     size_t total = 0;
   };
   FlowCounts countFlows() const;
+  /// The statuses of the flows named that exist here, in creation order (no cluster sync).
+  std::vector<FlowStatus> statusOfIds(const std::vector<std::string>& ids) const;
 
   /// One page of flows in creation order: those after `after` that match the filters.
   struct PageQuery {

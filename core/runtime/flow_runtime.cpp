@@ -9,7 +9,7 @@
 
 namespace sluice {
 
-FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
+FlowRuntime::FlowRuntime(Made, EngineServices* services, FlowSpec spec,
                          std::shared_ptr<const FlowType> type, Desired desired,
                          Incarnation incarnation)
     : services_(services),
@@ -30,8 +30,8 @@ FlowRuntime::FlowRuntime(EngineServices* services, FlowSpec spec,
 std::shared_ptr<FlowRuntime> FlowRuntime::create(EngineServices* services, FlowSpec spec,
                                                  std::shared_ptr<const FlowType> type,
                                                  Desired desired, Incarnation incarnation) {
-  auto flow = std::make_shared<FlowRuntime>(services, std::move(spec), std::move(type), desired,
-                                            incarnation);
+  auto flow = std::make_shared<FlowRuntime>(Made{}, services, std::move(spec), std::move(type),
+                                            desired, incarnation);
   flow->strand_.bind(std::shared_ptr<Strand>(flow, &flow->strand_));
   return flow;
 }
@@ -315,10 +315,19 @@ void FlowRuntime::remove(Done done) {
     restart_.reset();
     next_restart_at_.reset();
   }
-  std::weak_ptr<HostBinding> binding = host_;
-  shutdownStop([binding, done = std::move(done)](const Outcome& o) {
-    // Stopped (or given up on): no plugin code of this flow may write state from now on.
-    if (auto b = binding.lock()) b->detach();
+  // The binding as it is when the stop ends: a start queued before this may make it meanwhile.
+  std::weak_ptr<FlowRuntime> weak = weak_from_this();
+  shutdownStop([weak, done = std::move(done)](const Outcome& o) {
+    // Stopped (or given up on): no plugin code of this flow may write state from now on (a
+    // flow already destroyed detached its binding then).
+    if (auto self = weak.lock()) {
+      std::shared_ptr<HostBinding> binding;
+      {
+        std::lock_guard lock(self->mu_);
+        binding = self->host_;
+      }
+      if (binding) binding->detach();
+    }
     done(o);
   });
 }

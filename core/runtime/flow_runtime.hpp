@@ -95,6 +95,10 @@ struct EngineServices {
 };
 
 class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
+  struct Made {  // only create() can name it: every flow's strand is bound
+    explicit Made() = default;
+  };
+
  public:
   using Done = Pending::Done;
   using UpdateDone = std::function<void(const Result<sluice::Done>&)>;
@@ -105,7 +109,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
                                              std::shared_ptr<const FlowType> type, Desired desired,
                                              Incarnation incarnation);
   /// Use create().
-  FlowRuntime(EngineServices* services, FlowSpec spec, std::shared_ptr<const FlowType> type,
+  FlowRuntime(Made, EngineServices* services, FlowSpec spec, std::shared_ptr<const FlowType> type,
               Desired desired, Incarnation incarnation);
   ~FlowRuntime();
   FlowRuntime(const FlowRuntime&) = delete;
@@ -374,7 +378,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   // Made with the host binding (the plugin reports them through it), under mu_; then kept.
   std::shared_ptr<FlowMetrics> metrics_;  // shared with the host binding
   // Made at the first start, on the strand, under mu_ (a flow never started has none: 500 bytes
-  // less each); shared with plugin threads that may outlive the flow.
+  // less each); read off the strand only under mu_; shared with plugin threads that may
+  // outlive the flow.
   std::shared_ptr<HostBinding> host_;
   bool output_dropped_ = false;  // guarded by mu_: see dropOutput
   Strand strand_;                // bound by create(): its turns hold this flow

@@ -6,10 +6,6 @@
 namespace sluice {
 
 void MsWheel::add(int64_t ms, Task fn) {
-  if (!started_) {
-    started_ = true;
-    cursor_ = ms;
-  }
   ms = std::max(ms, cursor_);
   if (ms < cursor_ + kSlots) {
     slot(ms).push_back(std::move(fn));
@@ -21,7 +17,7 @@ void MsWheel::add(int64_t ms, Task fn) {
 }
 
 void MsWheel::takeDue(int64_t now_ms, std::vector<Task>& out) {
-  if (!started_ || now_ms < cursor_) return;
+  if (now_ms < cursor_) return;
   if (in_slots_ > 0) {
     const int64_t last = std::min(now_ms, cursor_ + kSlots - 1);
     for (int64_t ms = cursor_; ms <= last && in_slots_ > 0; ++ms) {

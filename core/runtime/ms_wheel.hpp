@@ -18,7 +18,8 @@ class MsWheel {
  public:
   static constexpr int64_t kSlots = 4096;
 
-  MsWheel() : slots_(kSlots) {}
+  /// `now_ms`: the current millisecond (the first one not yet taken).
+  explicit MsWheel(int64_t now_ms) : cursor_(now_ms), slots_(kSlots) {}
 
   /// Adds `fn`, due at millisecond `ms` (a whole millisecond at or after its due time); one
   /// already past is due at the next take.
@@ -41,8 +42,7 @@ class MsWheel {
   }
   std::vector<Task>& slot(int64_t ms) { return slots_[static_cast<size_t>(ms & (kSlots - 1))]; }
 
-  bool started_ = false;
-  int64_t cursor_ = 0;  // the slots hold milliseconds [cursor_, cursor_ + kSlots)
+  int64_t cursor_;  // the slots hold milliseconds [cursor_, cursor_ + kSlots)
   std::vector<std::vector<Task>> slots_;
   size_t in_slots_ = 0;
   std::vector<Far> far_;  // a min-heap (std::push_heap with later()): cursor_ + kSlots and on

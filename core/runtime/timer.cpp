@@ -15,7 +15,10 @@ int64_t wholeMsAfter(Clock::time_point t) {
 
 }  // namespace
 
-Timer::Timer() : thread_([this] { run(); }) {}
+Timer::Timer()
+    : wheel_(
+          std::chrono::floor<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count()),
+      thread_([this] { run(); }) {}
 
 Timer::~Timer() { shutdown(); }
 

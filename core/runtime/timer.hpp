@@ -68,7 +68,7 @@ class Timer {
   // due time of each id, for cancel.
   std::map<std::pair<Clock::time_point, uint64_t>, Task> order_;
   std::unordered_map<uint64_t, Clock::time_point> due_of_;
-  MsWheel wheel_;  // what post() queued
+  MsWheel wheel_;  // what post() queued (its cursor starts at the timer's construction)
   ThreadPool* batch_pool_ = nullptr;
   std::thread thread_;
 };

@@ -77,9 +77,9 @@ TEST(TaskTest, LargeCallablesGoToTheHeapAndBehaveTheSame) {
 }
 
 TEST(MsWheelTest, HandsOutWhatIsDueInOrderNeverEarlyNearAndFar) {
-  MsWheel w;
-  std::vector<int64_t> fired;  // the due millisecond of each task, in firing order
   int64_t now = 1'000'000;
+  MsWheel w(now);
+  std::vector<int64_t> fired;  // the due millisecond of each task, in firing order
   auto add = [&](int64_t ms) { w.add(ms, [&fired, ms] { fired.push_back(ms); }); };
   add(now);      // due at once
   add(now + 5);  // near
@@ -123,6 +123,37 @@ TEST(MsWheelTest, HandsOutWhatIsDueInOrderNeverEarlyNearAndFar) {
   EXPECT_EQ(w.next(), now + 10 * MsWheel::kSlots + 1);
   fire(now + 10 * MsWheel::kSlots + 1);
   EXPECT_EQ(fired.back(), now);
+}
+
+// The first task added may be far ahead (a flow stepping once an hour re-armed first): one added
+// after it for sooner is not held back to its time.
+TEST(MsWheelTest, AFarFirstTaskDoesNotHoldBackASoonerOne) {
+  const int64_t now = 5'000'000;
+  MsWheel w(now);
+  std::vector<int64_t> fired;
+  w.add(now + 3'600'000, [&] { fired.push_back(3'600'000); });
+  w.add(now + 10, [&] { fired.push_back(10); });
+  EXPECT_EQ(w.next(), now + 10);
+  std::vector<Task> due;
+  w.takeDue(now + 9, due);
+  EXPECT_TRUE(due.empty());
+  w.takeDue(now + 10, due);
+  ASSERT_EQ(due.size(), 1u);
+  due[0]();
+  EXPECT_EQ(fired, (std::vector<int64_t>{10}));
+}
+
+// A timer whose first posted callback is an hour away fires a later-posted one in 5 ms on time
+// (within the deadline of the wait, not an hour).
+TEST(TimerTest, AFarFirstPostDoesNotHoldBackASoonerOne) {
+  Timer timer;
+  std::atomic<bool> far{false};
+  std::atomic<bool> near{false};
+  timer.post(Clock::now() + std::chrono::hours(1), [&] { far = true; });
+  timer.post(Clock::now() + 5ms, [&] { near = true; });
+  EXPECT_TRUE(test::waitFor([&] { return near.load(); }, 10s));
+  EXPECT_FALSE(far.load());
+  timer.shutdown();
 }
 
 // 100,000 steps a second in miniature: threads post callbacks due within 20 ms; each fires
