@@ -120,6 +120,11 @@ FlowSpec FlowRuntime::spec() const {
   return *spec_;
 }
 
+std::shared_ptr<const FlowSpec> FlowRuntime::sharedSpec() const {
+  std::lock_guard lock(mu_);
+  return spec_;
+}
+
 std::string FlowRuntime::recordJson() const {
   std::lock_guard lock(mu_);
   return spec_->record_json;

@@ -205,6 +205,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   std::shared_ptr<const FlowType> currentType() const;
   /// The configuration as it stands.
   FlowSpec spec() const;
+  /// The configuration as it stands, without a copy (it is immutable; a PUT replaces it).
+  std::shared_ptr<const FlowSpec> sharedSpec() const;
   /// The flow type version stored with the flow (the one it last started on).
   void setStoredVersion(std::string version);
   /// The runs stored with the flow (flow_runs.cpp): how many began, and the last one.
