@@ -218,7 +218,8 @@ void FlowRuntime::scheduleStep(uint32_t delay_ms, bool from_due) {
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
   auto fire = [weak, generation] {
     if (auto self = weak.lock()) {
-      self->strand_.post([self, generation] { self->runStep(generation); });
+      FlowRuntime* flow = self.get();  // the reference moves into the op: no second count
+      flow->strand_.post([self = std::move(self), generation] { self->runStep(generation); });
     }
   };
   if (step_due_ <= now) {
