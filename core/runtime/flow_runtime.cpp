@@ -38,10 +38,9 @@ std::shared_ptr<FlowRuntime> FlowRuntime::create(EngineServices* services, FlowS
 
 HostBinding& FlowRuntime::host() {
   if (!host_) {
-    auto metrics = std::make_shared<FlowMetrics>();
-    auto host =
-        std::make_shared<HostBinding>(id_, incarnation_, services_->files_root, services_->store,
-                                      &signals_, metrics, services_->logs);
+    auto host = std::make_shared<HostBinding>(id_, incarnation_, services_->files_root,
+                                              services_->store, &signals_, services_->logs);
+    std::shared_ptr<FlowMetrics> metrics(host, &host->metrics());
     std::lock_guard lock(mu_);
     if (output_dropped_) host->dropOutput();
     host_ = std::move(host);

@@ -378,7 +378,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
   FlowSignals signals_;
   // Made with the host binding (the plugin reports them through it), under mu_; then kept.
-  std::shared_ptr<FlowMetrics> metrics_;  // shared with the host binding
+  std::shared_ptr<FlowMetrics> metrics_;  // the host binding's (aliased)
   // Made at the first start, on the strand, under mu_ (a flow never started has none: 500 bytes
   // less each); read off the strand only under mu_; shared with plugin threads that may
   // outlive the flow.

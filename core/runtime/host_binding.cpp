@@ -15,14 +15,12 @@ HostBinding* self(void* ctx) { return static_cast<HostBinding*>(ctx); }
 }  // namespace
 
 HostBinding::HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root,
-                         Store* store, FlowSignals* signals, std::shared_ptr<FlowMetrics> metrics,
-                         FlowLogs* logs)
+                         Store* store, FlowSignals* signals, FlowLogs* logs)
     : id_(std::move(flow_id)),
       incarnation_(incarnation),
       files_root_(std::move(files_root)),
       store_(store),
       signals_(signals),
-      metrics_(std::move(metrics)),
       logs_(logs) {
   sluice_host& h = table_;
   h.struct_size = sizeof(sluice_host);
@@ -110,14 +108,14 @@ void HostBinding::flushOutput() {
 void HostBinding::counterAdd(void* ctx, const char* name, size_t len, int64_t delta) {
   auto* b = self(ctx);
   if (!b->metrics_detached_.load(std::memory_order_acquire)) {
-    b->metrics_->add(std::string(name, len), delta);
+    b->metrics_.add(std::string(name, len), delta);
   }
 }
 
 void HostBinding::gaugeSet(void* ctx, const char* name, size_t len, double value) {
   auto* b = self(ctx);
   if (!b->metrics_detached_.load(std::memory_order_acquire)) {
-    b->metrics_->set(std::string(name, len), value);
+    b->metrics_.set(std::string(name, len), value);
   }
 }
 

@@ -22,10 +22,10 @@ namespace sluice {
 
 class HostBinding : public std::enable_shared_from_this<HostBinding> {
  public:
-  /// `store`, `signals` and `logs` are borrowed: valid until detach() returns. `metrics` is
-  /// shared (no lock per counter_add: the step path). `logs` null: output goes nowhere.
+  /// `store`, `signals` and `logs` are borrowed: valid until detach() returns. `logs` null:
+  /// output goes nowhere.
   HostBinding(std::string flow_id, Incarnation incarnation, std::string files_root, Store* store,
-              FlowSignals* signals, std::shared_ptr<FlowMetrics> metrics, FlowLogs* logs = nullptr);
+              FlowSignals* signals, FlowLogs* logs = nullptr);
   HostBinding(const HostBinding&) = delete;
   HostBinding& operator=(const HostBinding&) = delete;
 
@@ -38,6 +38,9 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   void flushOutput();
   /// Drops output from now on (the flow is being deleted, its log with it).
   void dropOutput();
+  /// The counters and gauges the plugin reports. They live in the binding, beside the flag a
+  /// counter_add reads first (no lock of the binding's, no other object: the step path).
+  FlowMetrics& metrics() { return metrics_; }
 
  private:
   static void log(void* ctx, int32_t level, const char* msg, size_t len);
@@ -66,13 +69,13 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   // Store calls hold a lock of their own across the store's time (detach waits for them), so
   // that a slow store never holds back the flow's metrics, output or signals.
   std::mutex store_mu_;
-  Store* store_;          // guarded by store_mu_; null once detached
-  FlowSignals* signals_;  // guarded by mu_; null once detached
-  WakeFd detached_wake_;  // what stop_fd hands out once detached (raised)
-  const std::shared_ptr<FlowMetrics> metrics_;
+  Store* store_;                               // guarded by store_mu_; null once detached
+  FlowSignals* signals_;                       // guarded by mu_; null once detached
+  WakeFd detached_wake_;                       // what stop_fd hands out once detached (raised)
   std::atomic<bool> metrics_detached_{false};  // set by detach(): counters are ignored after
-  FlowLogs* logs_;                             // guarded by mu_; null once detached
-  LineSplitter out_[2];                        // guarded by mu_: partial lines of stdout and stderr
+  FlowMetrics metrics_;
+  FlowLogs* logs_;       // guarded by mu_; null once detached
+  LineSplitter out_[2];  // guarded by mu_: partial lines of stdout and stderr
 };
 
 }  // namespace sluice
