@@ -5,6 +5,34 @@
 
 namespace sluice {
 
+FlowStatus FlowRuntime::status() const {
+  FlowStatus s;
+  const FlowMetrics* metrics = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    s.id = id_;
+    s.type = spec_->type;
+    if (type_) s.type_version = type_->version.str();
+    s.state = state_;
+    s.desired = desired_;
+    s.since = since_;
+    s.error = error_;
+    s.operation = operation_;
+    s.deadline = deadline_;
+    s.restarts = spec_->runtime.restart.on_failure;
+    s.restart_count = restart_.count();
+    s.next_restart_at = next_restart_at_;
+    s.runs = runs_;
+    s.last_run = last_run_;
+    metrics = metrics_.get();  // once made, it lives as long as the flow
+  }
+  if (metrics != nullptr) {
+    s.counters = metrics->counters();
+    s.gauges = metrics->gauges();
+  }
+  return s;
+}
+
 std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
                            SystemTime since, std::string_view error, std::string_view node) {
   std::string data = "{\"flow_id\":";
