@@ -2,6 +2,7 @@
 // catalog lock with their desired states stored in one transaction, queued on each flow's
 // strand in that order, and answered once every flow answered and their runs are stored.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "core/engine/engine.hpp"
@@ -96,7 +97,15 @@ void Engine::command(const CommandRequest& request,
     auto remote = std::make_shared<std::vector<RemoteWait>>();
     const bool any_local =
         std::any_of(targets.begin(), targets.end(), [](const auto& t) { return t->local(); });
+    // The flows' turns reach the pool in batches (one lock, one wake-up per idle worker each),
+    // small enough that the workers start on the first while the rest are queued.
+    constexpr size_t kPostBatch = 256;
+    std::optional<ThreadPool::Batch> posts;
     for (size_t i = 0; i < targets.size(); ++i) {
+      if (i % kPostBatch == 0) {
+        posts.reset();
+        posts.emplace(&pool_);
+      }
       auto answered = [this, batch, i, any_local](const Outcome& o, bool pending) {
         bool last;
         {
@@ -133,6 +142,7 @@ void Engine::command(const CommandRequest& request,
         scheduler_->suspend(targets[i]->id(), targets[i]->desired() == Desired::kPaused);
       }
     }
+    posts.reset();
     if (!remote->empty()) {
       timer_.at(std::chrono::steady_clock::now(),
                 [this, remote, since = command_at] { awaitRemote(remote, since); });

@@ -27,6 +27,11 @@ constexpr const char* kDropOrphanState =
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  // SQLite's memory statistics take a process-wide mutex on every allocation it makes (each
+  // bound value, each row of a 100,000-row transaction); nothing here reads them. Only
+  // possible before the library initialises, which the first open does.
+  static const int no_memstatus = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)no_memstatus;
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
