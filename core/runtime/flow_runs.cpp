@@ -11,18 +11,25 @@ namespace sluice {
 void FlowRuntime::setRuns(uint64_t runs, RunRecord last) {
   std::lock_guard lock(mu_);
   runs_ = runs;
-  last_run_ = std::move(last);
-  if (last_run_.ended) last_ended_ = last_run_;
+  const bool ended = last.ended.has_value();
+  const bool any = runs > 0 || last.started || ended || last.due || !last.error.empty();
+  last_run_ = any ? std::make_unique<RunRecord>(std::move(last)) : nullptr;
+  if (ended) last_ended_ = std::make_unique<RunRecord>(*last_run_);
+}
+
+RunRecord& FlowRuntime::lastRunLocked() {
+  if (!last_run_) last_run_ = std::make_unique<RunRecord>();
+  return *last_run_;
 }
 
 RunRecord FlowRuntime::lastRun() const {
   std::lock_guard lock(mu_);
-  return last_run_;
+  return last_run_ ? *last_run_ : RunRecord{};
 }
 
 RunRecord FlowRuntime::lastEndedRun() const {
   std::lock_guard lock(mu_);
-  return last_ended_;
+  return last_ended_ ? *last_ended_ : RunRecord{};
 }
 
 std::vector<AfterSpec> FlowRuntime::after() const {
@@ -35,34 +42,40 @@ std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const s
   if (s == State::kStarting && !run_active_) {
     run_active_ = true;
     ++runs_;
-    const auto due = last_run_.due;  // the last firing is kept from run to run
-    last_run_ = RunRecord{};
-    last_run_.started = now;
-    last_run_.due = due;
+    RunRecord& last = lastRunLocked();
+    const auto due = last.due;  // the last firing is kept from run to run
+    last = RunRecord{};
+    last.started = now;
+    last.due = due;
     end_as_.reset();
   } else if (run_active_ &&
              (s == State::kStopped || s == State::kFailed || s == State::kCompleted)) {
     run_active_ = false;
-    last_run_.ended = now;
+    RunRecord& last = lastRunLocked();
+    last.ended = now;
     switch (s) {
       case State::kCompleted:
-        last_run_.result = RunResult::kSucceeded;
+        last.result = RunResult::kSucceeded;
         break;
       case State::kFailed:
-        last_run_.result = RunResult::kFailed;
-        last_run_.error = error;
+        last.result = RunResult::kFailed;
+        last.error = error;
         break;
       default:
-        last_run_.result = end_as_.value_or(RunResult::kCancelled);
+        last.result = end_as_.value_or(RunResult::kCancelled);
         break;
     }
     end_as_.reset();
-    last_ended_ = last_run_;
+    if (last_ended_) {
+      *last_ended_ = last;
+    } else {
+      last_ended_ = std::make_unique<RunRecord>(last);
+    }
   } else {
     return std::nullopt;
   }
   statusTouched();
-  return RunWrite{runs_, storedRunRecord(last_run_), ++run_writes_, !run_active_};
+  return RunWrite{runs_, storedRunRecord(*last_run_), ++run_writes_, !run_active_};
 }
 
 void FlowRuntime::storeRun(const std::optional<RunWrite>& write) {
@@ -112,9 +125,9 @@ void FlowRuntime::noteFiring(SystemTime due, bool store) {
   {
     std::lock_guard lock(mu_);
     if (removed_) return;
-    last_run_.due = due;
+    lastRunLocked().due = due;
     if (!store) return;
-    write = RunWrite{runs_, storedRunRecord(last_run_), ++run_writes_, false};
+    write = RunWrite{runs_, storedRunRecord(*last_run_), ++run_writes_, false};
   }
   storeRun(write);
 }

@@ -43,6 +43,7 @@
 #include "core/runtime/restart_backoff.hpp"
 #include "core/runtime/run_recorder.hpp"
 #include "core/runtime/runner.hpp"
+#include "core/runtime/small_mutex.hpp"
 #include "core/runtime/strand.hpp"
 #include "core/runtime/timer.hpp"
 #include "core/store/store.hpp"
@@ -277,6 +278,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// mu_ held: the flow enters state `s` (with `error`): a run begins (starting) or ends
   /// (stopped, failed, completed). Returns what to store, after the lock.
   std::optional<RunWrite> noteRunLocked(State s, const std::string& error);
+  /// mu_ held: the last run's record, made empty the first time.
+  RunRecord& lastRunLocked();
   /// Stores `write` and, when a run ended, tells the engine (EngineServices::run_ended).
   void storeRun(const std::optional<RunWrite>& write);
   /// Strand: step or run returned SLUICE_DONE. Stops (soft) and destroys the instance, marks
@@ -343,9 +346,9 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   Incarnation incarnation_;  // set once, before the flow is published
 
   // Serializes acceptance + queueing: commands (engine), restarts (timer) and the removal.
-  std::mutex submit_mu_;
+  SmallMutex submit_mu_;
 
-  mutable std::mutex mu_;
+  mutable SmallMutex mu_;
   // guarded by mu_ (the pointer; the spec is immutable): shared with instance_spec_ while the
   // instance runs the stored configuration, so a running flow holds one copy, not two
   std::shared_ptr<const FlowSpec> spec_;
@@ -364,17 +367,19 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   bool removed_ = false;                // guarded by mu_
   RestartBackoff restart_;              // guarded by mu_
   std::optional<SystemTime> next_restart_at_;  // guarded by mu_
-  bool idle_paused_ = false;         // guarded by mu_: a scheduled flow paused while no run went on
-  uint64_t command_seq_ = 0;         // guarded by mu_: see commandSeq
-  int queued_commands_ = 0;          // guarded by mu_: start/pause/resume accepted, not run yet
-  uint64_t runs_ = 0;                // guarded by mu_: runs begun
-  RunRecord last_run_;               // guarded by mu_
-  RunRecord last_ended_;             // guarded by mu_: the last run with an end
-  bool run_active_ = false;          // guarded by mu_: a run began and did not end
-  std::optional<RunResult> end_as_;  // guarded by mu_: how a run that stops now ends
-  uint64_t run_writes_ = 0;          // guarded by mu_: numbers RunWrites
-  std::mutex run_store_mu_;          // orders the RunWrites queued for the store
-  uint64_t run_queued_ = 0;          // guarded by run_store_mu_: the last RunWrite queued
+  bool idle_paused_ = false;  // guarded by mu_: a scheduled flow paused while no run went on
+  uint64_t command_seq_ = 0;  // guarded by mu_: see commandSeq
+  int queued_commands_ = 0;   // guarded by mu_: start/pause/resume accepted, not run yet
+  uint64_t runs_ = 0;         // guarded by mu_: runs begun
+  // Made at the first run or firing: a flow that never ran (most of a million) holds two null
+  // pointers, not two records (176 bytes).
+  std::unique_ptr<RunRecord> last_run_;    // guarded by mu_; null: never ran nor fired
+  std::unique_ptr<RunRecord> last_ended_;  // guarded by mu_: the last run with an end, if any
+  bool run_active_ = false;                // guarded by mu_: a run began and did not end
+  std::optional<RunResult> end_as_;        // guarded by mu_: how a run that stops now ends
+  uint64_t run_writes_ = 0;                // guarded by mu_: numbers RunWrites
+  SmallMutex run_store_mu_;                // orders the RunWrites queued for the store
+  uint64_t run_queued_ = 0;                // guarded by run_store_mu_: the last RunWrite queued
 
   FlowSignals signals_;
   // Made with the host binding (the plugin reports them through it), under mu_; then kept.
@@ -393,7 +398,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   uint64_t instance_seq_ = 0;                      // numbers instances, for death reports
   std::shared_ptr<Runner> runner_;  // dedicated thread of the instance, when it has one
 
-  std::mutex kill_mu_;
+  SmallMutex kill_mu_;
   std::shared_ptr<Instance> killable_;  // guarded by kill_mu_: the instance, for deadlines to kill
 
   std::atomic<const char*> current_hook_{nullptr};  // the hook running on the strand, if any

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/runtime/small_mutex.hpp"
+
 namespace sluice {
 
 /// A descriptor that becomes readable once raised (an eventfd), for plugin code that blocks in
@@ -48,7 +50,7 @@ class WakeFd {
   }
 
  private:
-  std::mutex create_mu_;
+  SmallMutex create_mu_;
   std::atomic<int> fd_{-1};
 };
 
@@ -99,7 +101,7 @@ class FlowMetrics {
   }
 
  private:
-  mutable std::mutex mu_;
+  mutable SmallMutex mu_;
   std::map<std::string, int64_t> counters_;  // guarded by mu_
   std::map<std::string, double> gauges_;     // guarded by mu_
 };

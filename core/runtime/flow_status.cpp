@@ -23,7 +23,7 @@ FlowStatus FlowRuntime::status() const {
     s.restart_count = restart_.count();
     s.next_restart_at = next_restart_at_;
     s.runs = runs_;
-    s.last_run = last_run_;
+    if (last_run_) s.last_run = *last_run_;
     metrics = metrics_.get();  // once made, it lives as long as the flow
   }
   if (metrics != nullptr) {

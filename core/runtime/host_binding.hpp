@@ -65,10 +65,10 @@ class HostBinding : public std::enable_shared_from_this<HostBinding> {
   const std::string files_root_;
   sluice_host table_{};
 
-  std::mutex mu_;
+  SmallMutex mu_;
   // Store calls hold a lock of their own across the store's time (detach waits for them), so
   // that a slow store never holds back the flow's metrics, output or signals.
-  std::mutex store_mu_;
+  SmallMutex store_mu_;
   Store* store_;                               // guarded by store_mu_; null once detached
   FlowSignals* signals_;                       // guarded by mu_; null once detached
   WakeFd detached_wake_;                       // what stop_fd hands out once detached (raised)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/runtime/executor.hpp"
+#include "core/runtime/small_mutex.hpp"
 #include "core/runtime/task.hpp"
 
 namespace sluice {
@@ -45,7 +46,7 @@ class Strand {
 
   ThreadPool* pool_;  // borrowed, outlives the strand's ops
   std::weak_ptr<Strand> self_;
-  mutable std::mutex mu_;
+  mutable SmallMutex mu_;
   // guarded by mu_: the queue is ops_[head_..]. A vector, not a deque: an empty std::deque
   // allocates 576 bytes, and every flow has a strand (100,000 flows: 58 MB).
   std::vector<Task> ops_;
