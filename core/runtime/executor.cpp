@@ -18,7 +18,7 @@ thread_local ThreadPool* batching_pool = nullptr;  // the pool a Batch on this t
 thread_local std::vector<Task>* batching_tasks = nullptr;
 }  // namespace
 
-ThreadPool::Batch::Batch(ThreadPool* pool) : pool_(pool) {
+ThreadPool::Batch::Batch(ThreadPool* pool, bool cores_only) : pool_(pool), cores_only_(cores_only) {
   if (pool_ == nullptr || batching_pool != nullptr) {
     pool_ = nullptr;  // no pool, or nested: posts go straight through
     return;
@@ -35,18 +35,21 @@ ThreadPool::Batch::~Batch() {
   if (pool_ == nullptr) return;
   batching_pool = nullptr;
   batching_tasks = nullptr;
-  if (!tasks_->empty()) pool_->postAll(*tasks_);
+  if (!tasks_->empty()) pool_->postAll(*tasks_, cores_only_);
 }
 
-void ThreadPool::postAll(std::vector<Task>& tasks) {
+void ThreadPool::postAll(std::vector<Task>& tasks, bool cores_only) {
+  static const size_t cores = std::max(1u, std::thread::hardware_concurrency());
   size_t wake = 0;
   size_t idle = 0;
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
+      const bool backlog = !tasks_.empty();
       for (auto& t : tasks) tasks_.push_back(std::move(t));
       idle = idle_;
       wake = std::min(idle, tasks.size());
+      if (cores_only && !backlog) wake = std::min(wake, cores);
     }
   }
   if (wake == idle && wake > 1) {
@@ -95,9 +98,33 @@ void ThreadPool::retireOne() {
   cv_.notify_one();
 }
 
+bool ThreadPool::wakeIfStalled(std::chrono::steady_clock::time_point now) {
+  size_t wake = 0;
+  bool queued = false;
+  {
+    std::lock_guard lock(mu_);
+    queued = !tasks_.empty();
+    if (now - looked_at_ < std::chrono::milliseconds(1)) return queued;
+    if (queued && taken_ == taken_seen_) wake = std::min(idle_, tasks_.size());
+    taken_seen_ = taken_;
+    looked_at_ = now;
+  }
+  if (wake > 1) {
+    cv_.notify_all();
+  } else if (wake == 1) {
+    cv_.notify_one();
+  }
+  return queued;
+}
+
 size_t ThreadPool::size() const {
   std::lock_guard lock(mu_);
   return running_threads_;
+}
+
+size_t ThreadPool::idle() const {
+  std::lock_guard lock(mu_);
+  return idle_;
 }
 
 size_t ThreadPool::queued() const {
@@ -136,6 +163,7 @@ void ThreadPool::run() {
       }
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      ++taken_;
     }
     busy_.fetch_add(1, std::memory_order_relaxed);
     task();

@@ -33,17 +33,28 @@ class ThreadPool {
   /// over together when it ends: one lock and one wake-up per idle worker for the whole batch
   /// (the timer fires a millisecond's steps this way). Nothing posted inside may be waited for
   /// inside. Not nested.
+  ///
+  /// `cores_only`: wake no more idle workers than the machine has cores, unless tasks were
+  /// already waiting (a backlog). The timer's batches of steps are short tasks: waking eight
+  /// workers on two cores each millisecond costs more in context switches than the steps
+  /// (issue 14). Whoever posts that way checks `wakeIfStalled()` within a millisecond or two,
+  /// so that tasks queued behind plugin code that blocks are not left waiting.
   class Batch {
    public:
-    explicit Batch(ThreadPool* pool);
+    explicit Batch(ThreadPool* pool, bool cores_only = false);
     ~Batch();
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
 
    private:
     ThreadPool* pool_;
+    bool cores_only_;
     std::vector<Task>* tasks_ = nullptr;  // the thread's own, capacity kept
   };
+  /// When tasks wait and no worker took one since the last look, a millisecond or more ago,
+  /// wakes every idle worker (the awake ones are stuck in plugin code). Returns whether tasks
+  /// are still queued.
+  bool wakeIfStalled(std::chrono::steady_clock::time_point now);
   /// Adds a worker to stand in for one stuck in plugin code that does not return (thread
   /// isolation). At most `kMaxReplacements` stand in at once; false when that many do.
   bool replaceStuckWorker();
@@ -56,6 +67,8 @@ class ThreadPool {
   size_t size() const;
   /// Tasks waiting for a worker.
   size_t queued() const;
+  /// Workers waiting for a task.
+  size_t idle() const;
   /// Workers running a task right now.
   size_t busy() const { return busy_.load(std::memory_order_relaxed); }
 
@@ -67,17 +80,20 @@ class ThreadPool {
  private:
   void run();
   void retireLocked();  // the calling worker leaves the pool; mu_ held
-  void postAll(std::vector<Task>& tasks);
+  void postAll(std::vector<Task>& tasks, bool cores_only);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> tasks_;  // guarded by mu_
   std::atomic<size_t> busy_{0};
-  size_t idle_ = 0;             // guarded by mu_: workers waiting for a task
-  bool stopping_ = false;       // guarded by mu_
-  size_t running_threads_ = 0;  // guarded by mu_
-  size_t replacements_ = 0;     // guarded by mu_: standing in right now
-  size_t retire_any_ = 0;       // guarded by mu_: workers asked to retire
+  size_t idle_ = 0;          // guarded by mu_: workers waiting for a task
+  uint64_t taken_ = 0;       // guarded by mu_: tasks taken by a worker, ever
+  uint64_t taken_seen_ = 0;  // guarded by mu_: taken_ at the last look of wakeIfStalled()
+  std::chrono::steady_clock::time_point looked_at_{};  // guarded by mu_: that look
+  bool stopping_ = false;                              // guarded by mu_
+  size_t running_threads_ = 0;                         // guarded by mu_
+  size_t replacements_ = 0;                            // guarded by mu_: standing in right now
+  size_t retire_any_ = 0;                              // guarded by mu_: workers asked to retire
   std::condition_variable exited_cv_;
   std::vector<std::thread> threads_;  // guarded by mu_
 };

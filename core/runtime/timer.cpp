@@ -126,7 +126,7 @@ void Timer::run() {
       lock.lock();
       takeIn(lock, incoming, cancels);  // what was cancelled until the batch fires is not fired
       {
-        ThreadPool::Batch posts(batch_pool_);
+        ThreadPool::Batch posts(batch_pool_.load(), /*cores_only=*/true);
         for (auto& [id, fn] : batch) {
           // What was cancelled until the last moment (by a callback of this batch too) is not
           // fired; the common case is one relaxed load.
@@ -147,10 +147,20 @@ void Timer::run() {
       lock.lock();
       continue;
     }
+    // Its batches woke only as many workers as there are cores: while tasks stay queued, look
+    // again each millisecond, and wake the rest when none was taken meanwhile.
+    ThreadPool* const pool = batch_pool_.load();
+    const bool backlog = pool != nullptr && pool->wakeIfStalled(now);
     lock.lock();
     if (stopping_ || !incoming_.empty() || !cancels_.empty()) continue;
     const std::optional<int64_t> wheel_next = wheel_.next();
-    if (order_.empty() && !wheel_next) {
+    if (backlog) {
+      wake_at_ = std::min(wheel_next ? Clock::time_point(std::chrono::milliseconds(*wheel_next))
+                                     : Clock::time_point::max(),
+                          now + std::chrono::milliseconds(1));
+      if (!order_.empty()) wake_at_ = std::min(wake_at_, order_.begin()->first.first);
+      cv_.wait_until(lock, wake_at_);
+    } else if (order_.empty() && !wheel_next) {
       wake_at_ = Clock::time_point::max();
       cv_.wait(lock);
     } else {

@@ -37,7 +37,7 @@ class Timer {
   void post(Clock::time_point when, Task fn);
   /// What the callbacks of one batch post to `pool` reaches it together (ThreadPool::Batch).
   /// Set before the first at(); `pool` outlives the timer's thread.
-  void batchPostsTo(ThreadPool* pool) { batch_pool_ = pool; }
+  void batchPostsTo(ThreadPool* pool) { batch_pool_.store(pool); }
   /// Forgets a callback that has not fired yet; harmless when it already fired.
   void cancel(uint64_t id);
   void shutdown();
@@ -69,7 +69,7 @@ class Timer {
   std::map<std::pair<Clock::time_point, uint64_t>, Task> order_;
   std::unordered_map<uint64_t, Clock::time_point> due_of_;
   MsWheel wheel_;  // what post() queued (its cursor starts at the timer's construction)
-  ThreadPool* batch_pool_ = nullptr;
+  std::atomic<ThreadPool*> batch_pool_{nullptr};  // set once, read by the timer thread
   std::thread thread_;
 };
 

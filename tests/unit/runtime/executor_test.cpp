@@ -1,10 +1,14 @@
 // The worker pool and the timer: replacement workers for stuck plugin code retire when the
 // stuck call returns, and the cap counts replacements at once, not over the pool's life; the
-// timer fires in order, never early, each callback once, and cancels from any thread.
+// timer fires in order, never early, each callback once, and cancels from any thread; a batch
+// that wakes only as many workers as cores still gets every task run when those are stuck.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -199,6 +203,67 @@ TEST(ThreadPoolTest, ABatchHandsItsPostsOverWhenItEnds) {
   }
   ASSERT_EQ(all.get_future().wait_for(10s), std::future_status::ready);
   EXPECT_EQ(ran.load(), kTasks);
+}
+
+// Tasks that all wait for one another: they finish only when every one of them runs at once.
+struct Rendezvous {
+  explicit Rendezvous(int n) : expected(n) {}
+  void arrive() {
+    std::unique_lock lock(mu);
+    ++arrived;
+    cv.notify_all();
+    cv.wait_for(lock, 20s, [&] { return arrived >= expected; });
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int expected;
+  int arrived = 0;
+};
+
+TEST(ThreadPoolTest, ACoresOnlyBatchWakesTheRestWhenItsWorkersAreStuck) {
+  const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 2;
+  ThreadPool pool(static_cast<size_t>(n));
+  // Every worker waiting first: a batch wakes only those that wait.
+  ASSERT_TRUE(test::waitFor([&] { return pool.idle() == static_cast<size_t>(n); }, 5s));
+  Rendezvous meet(n);
+  std::atomic<int> done{0};
+  {
+    ThreadPool::Batch batch(&pool, /*cores_only=*/true);
+    for (int i = 0; i < n; ++i)
+      pool.post([&] {
+        meet.arrive();
+        ++done;
+      });
+  }
+  // The woken ones wait for the rest, which are still queued: only the stall check wakes them.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (done.load() < n && std::chrono::steady_clock::now() < deadline) {
+    pool.wakeIfStalled(std::chrono::steady_clock::now());
+    std::this_thread::sleep_for(1ms);  // the stall check's own pace (the timer's millisecond)
+  }
+  EXPECT_EQ(done.load(), n);
+}
+
+TEST(TimerTest, StepsStuckInPluginCodeDoNotHoldBackTheRestOfTheirBatch) {
+  const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 2;
+  ThreadPool pool(static_cast<size_t>(n));
+  Timer timer;
+  timer.batchPostsTo(&pool);
+  ASSERT_TRUE(test::waitFor([&] { return pool.idle() == static_cast<size_t>(n); }, 5s));
+  Rendezvous meet(n);
+  std::atomic<int> done{0};
+  const auto due = std::chrono::steady_clock::now() + 5ms;
+  // One millisecond's steps, all posted to the pool by the timer in one batch; nothing else is
+  // armed, so no later batch finds them queued: the timer's own stall check must.
+  for (int i = 0; i < n; ++i) {
+    timer.post(due, [&] {
+      pool.post([&] {
+        meet.arrive();
+        ++done;
+      });
+    });
+  }
+  EXPECT_TRUE(test::waitFor([&] { return done.load() == n; }, 10s)) << done.load() << " of " << n;
 }
 
 }  // namespace
