@@ -47,11 +47,19 @@ void ThreadPool::postAll(std::vector<Task>& tasks, bool cores_only) {
     if (!stopping_) {
       const bool backlog = !tasks_.empty();
       for (auto& t : tasks) tasks_.push_back(std::move(t));
+      posted_ += tasks.size();
       idle = idle_;
       wake = std::min(idle, tasks.size());
-      if (cores_only && !backlog) wake = std::min(wake, cores);
+      if (cores_only && !backlog) {
+        wake = std::min(wake, cores);
+        // The next look at a stall comes a millisecond after this batch, not at once: the
+        // workers just woken have not taken anything yet.
+        posted_at_look_ = posted_;
+        looked_at_ = std::chrono::steady_clock::now();
+      }
     }
   }
+  wake_ups_.fetch_add(wake, std::memory_order_relaxed);
   if (wake == idle && wake > 1) {
     cv_.notify_all();
   } else {
@@ -70,9 +78,13 @@ void ThreadPool::post(Task task) {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     tasks_.push_back(std::move(task));
+    ++posted_;
     wake = idle_ > 0;  // else every worker is busy and takes it when done: no wake-up to pay
   }
-  if (wake) cv_.notify_one();
+  if (wake) {
+    wake_ups_.fetch_add(1, std::memory_order_relaxed);
+    cv_.notify_one();
+  }
 }
 
 namespace {
@@ -100,22 +112,26 @@ void ThreadPool::retireOne() {
 
 bool ThreadPool::wakeIfStalled(std::chrono::steady_clock::time_point now) {
   size_t wake = 0;
-  bool queued = false;
+  bool waiting = false;
   {
     std::lock_guard lock(mu_);
-    queued = !tasks_.empty();
-    if (now - looked_at_ < std::chrono::milliseconds(1)) return queued;
-    if (queued && taken_ == taken_seen_) wake = std::min(idle_, tasks_.size());
-    taken_seen_ = taken_;
+    waiting = !tasks_.empty() && idle_ > 0;
+    if (now - looked_at_ < std::chrono::milliseconds(1)) return waiting;
+    // FIFO: a task queued at the last look is still queued when fewer were taken since.
+    if (waiting && taken_ < posted_at_look_) wake = std::min(idle_, tasks_.size());
+    posted_at_look_ = posted_;
     looked_at_ = now;
   }
+  wake_ups_.fetch_add(wake, std::memory_order_relaxed);
   if (wake > 1) {
     cv_.notify_all();
   } else if (wake == 1) {
     cv_.notify_one();
   }
-  return queued;
+  return waiting;
 }
+
+uint64_t ThreadPool::wakeUps() const { return wake_ups_.load(std::memory_order_relaxed); }
 
 size_t ThreadPool::size() const {
   std::lock_guard lock(mu_);

@@ -51,10 +51,13 @@ class ThreadPool {
     bool cores_only_;
     std::vector<Task>* tasks_ = nullptr;  // the thread's own, capacity kept
   };
-  /// When tasks wait and no worker took one since the last look, a millisecond or more ago,
-  /// wakes every idle worker (the awake ones are stuck in plugin code). Returns whether tasks
-  /// are still queued.
+  /// When a task queued at the last look, a millisecond or more ago (or by the last cores-only
+  /// batch), is still queued, wakes every idle worker: the awake ones are busy in plugin code
+  /// that blocks, for good or for a while. Returns whether tasks wait with a worker idle (worth
+  /// another look within a millisecond).
   bool wakeIfStalled(std::chrono::steady_clock::time_point now);
+  /// Wake-ups handed to workers since the pool began (tests).
+  uint64_t wakeUps() const;
   /// Adds a worker to stand in for one stuck in plugin code that does not return (thread
   /// isolation). At most `kMaxReplacements` stand in at once; false when that many do.
   bool replaceStuckWorker();
@@ -86,14 +89,18 @@ class ThreadPool {
   std::condition_variable cv_;
   std::deque<Task> tasks_;  // guarded by mu_
   std::atomic<size_t> busy_{0};
-  size_t idle_ = 0;          // guarded by mu_: workers waiting for a task
-  uint64_t taken_ = 0;       // guarded by mu_: tasks taken by a worker, ever
-  uint64_t taken_seen_ = 0;  // guarded by mu_: taken_ at the last look of wakeIfStalled()
-  std::chrono::steady_clock::time_point looked_at_{};  // guarded by mu_: that look
-  bool stopping_ = false;                              // guarded by mu_
-  size_t running_threads_ = 0;                         // guarded by mu_
-  size_t replacements_ = 0;                            // guarded by mu_: standing in right now
-  size_t retire_any_ = 0;                              // guarded by mu_: workers asked to retire
+  size_t idle_ = 0;  // guarded by mu_: workers waiting for a task
+  // Guarded by mu_: tasks queued and taken, ever (FIFO: task k is taken when taken_ > k), and
+  // posted_ at the last look of wakeIfStalled() or the last cores-only batch, and its time.
+  uint64_t posted_ = 0;
+  uint64_t taken_ = 0;
+  uint64_t posted_at_look_ = 0;
+  std::chrono::steady_clock::time_point looked_at_{};
+  std::atomic<uint64_t> wake_ups_{0};
+  bool stopping_ = false;       // guarded by mu_
+  size_t running_threads_ = 0;  // guarded by mu_
+  size_t replacements_ = 0;     // guarded by mu_: standing in right now
+  size_t retire_any_ = 0;       // guarded by mu_: workers asked to retire
   std::condition_variable exited_cv_;
   std::vector<std::thread> threads_;  // guarded by mu_
 };

@@ -16,6 +16,7 @@
 
 #include "core/logs/flow_logs.hpp"
 #include "core/runtime/flow_signals.hpp"
+#include "core/runtime/small_mutex.hpp"
 #include "core/store/store.hpp"
 
 namespace sluice {

@@ -1,12 +1,12 @@
 // A mutex of four bytes, for the locks that every flow holds several of.
 //
-// std::mutex is a pthread_mutex_t of 40 bytes. A flow has five (its state, its submissions, its
-// run writes, its strand, its stop descriptor) and a running one four more in its host binding:
-// at a million flows that is 200 to 360 MB of mutexes (issue 14). This one is a single futex
-// word, through C++20's atomic wait and notify (libstdc++ waits on the word itself with a futex
-// for 32-bit types): Drepper's three-state mutex ("Futexes Are Tricky", 2011). 0 is free, 1 is
-// locked, 2 is locked with possible waiters: an unlock wakes one waiter only when there may be
-// one, so an uncontended lock and unlock is one compare-exchange and one exchange, as with
+// std::mutex is a pthread_mutex_t of 40 bytes. A flow has six (its state, its submissions, its
+// run writes, its kill handle, its strand, its stop descriptor) and a running one four more in
+// its host binding: at a million flows that is 240 to 400 MB of mutexes (issue 14). This one is a
+// single futex word, through C++20's atomic wait and notify (libstdc++ waits on the word itself
+// with a futex for 32-bit types): Drepper's three-state mutex ("Futexes Are Tricky", 2011). 0 is
+// free, 1 is locked, 2 is locked with possible waiters: an unlock wakes one waiter only when there
+// may be one, so an uncontended lock and unlock is one compare-exchange and one exchange, as with
 // glibc's.
 //
 // What it does not do: no condition_variable (use std::mutex where one waits on a condition),

@@ -147,8 +147,8 @@ void Timer::run() {
       lock.lock();
       continue;
     }
-    // Its batches woke only as many workers as there are cores: while tasks stay queued, look
-    // again each millisecond, and wake the rest when none was taken meanwhile.
+    // Its batches woke only as many workers as there are cores: while tasks wait with a worker
+    // idle, look again each millisecond, and wake the rest when one waited that long.
     ThreadPool* const pool = batch_pool_.load();
     const bool backlog = pool != nullptr && pool->wakeIfStalled(now);
     lock.lock();
@@ -158,7 +158,10 @@ void Timer::run() {
       wake_at_ = std::min(wheel_next ? Clock::time_point(std::chrono::milliseconds(*wheel_next))
                                      : Clock::time_point::max(),
                           now + std::chrono::milliseconds(1));
-      if (!order_.empty()) wake_at_ = std::min(wake_at_, order_.begin()->first.first);
+      if (!order_.empty()) {
+        wake_at_ = std::min(wake_at_, Clock::time_point(std::chrono::milliseconds(
+                                          wholeMsAfter(order_.begin()->first.first))));
+      }
       cv_.wait_until(lock, wake_at_);
     } else if (order_.empty() && !wheel_next) {
       wake_at_ = Clock::time_point::max();

@@ -206,52 +206,89 @@ TEST(ThreadPoolTest, ABatchHandsItsPostsOverWhenItEnds) {
 }
 
 // Tasks that all wait for one another: they finish only when every one of them runs at once.
+// Declared before the pool it is used in, and released at the end of the test whatever
+// happened, so that a failing test fails instead of leaving workers on a destroyed object.
 struct Rendezvous {
   explicit Rendezvous(int n) : expected(n) {}
+  ~Rendezvous() { release(); }
   void arrive() {
     std::unique_lock lock(mu);
     ++arrived;
     cv.notify_all();
-    cv.wait_for(lock, 20s, [&] { return arrived >= expected; });
+    cv.wait_for(lock, 20s, [&] { return released || arrived >= expected; });
+  }
+  void release() {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
   }
   std::mutex mu;
   std::condition_variable cv;
   int expected;
   int arrived = 0;
+  bool released = false;
 };
 
+size_t cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+TEST(ThreadPoolTest, ACoresOnlyBatchWakesAsManyWorkersAsCores) {
+  const size_t n = cores() + 2;
+  ThreadPool pool(n);
+  ASSERT_TRUE(test::waitFor([&] { return pool.idle() == n; }, 5s));
+  std::atomic<size_t> ran{0};
+  const uint64_t before = pool.wakeUps();
+  {
+    ThreadPool::Batch batch(&pool, /*cores_only=*/true);
+    for (size_t i = 0; i < n; ++i) pool.post([&] { ++ran; });
+  }
+  EXPECT_EQ(pool.wakeUps() - before, cores()) << "one per core, not one per idle worker";
+  EXPECT_TRUE(test::waitFor([&] { return ran.load() == n; }, 5s));  // the woken take the rest
+  // A batch without the limit wakes every idle worker it has a task for.
+  ASSERT_TRUE(test::waitFor([&] { return pool.idle() == n; }, 5s));
+  const uint64_t again = pool.wakeUps();
+  {
+    ThreadPool::Batch batch(&pool);
+    for (size_t i = 0; i < n; ++i) pool.post([&] { ++ran; });
+  }
+  EXPECT_EQ(pool.wakeUps() - again, n);
+}
+
 TEST(ThreadPoolTest, ACoresOnlyBatchWakesTheRestWhenItsWorkersAreStuck) {
-  const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 2;
+  const int n = static_cast<int>(cores()) + 2;
+  Rendezvous meet(n);
+  std::atomic<int> done{0};
   ThreadPool pool(static_cast<size_t>(n));
   // Every worker waiting first: a batch wakes only those that wait.
   ASSERT_TRUE(test::waitFor([&] { return pool.idle() == static_cast<size_t>(n); }, 5s));
-  Rendezvous meet(n);
-  std::atomic<int> done{0};
   {
     ThreadPool::Batch batch(&pool, /*cores_only=*/true);
-    for (int i = 0; i < n; ++i)
+    for (int i = 0; i < n; ++i) {
       pool.post([&] {
         meet.arrive();
         ++done;
       });
+    }
   }
-  // The woken ones wait for the rest, which are still queued: only the stall check wakes them.
+  // The woken ones wait for the rest, which are still queued: only the stall check wakes them
+  // (not before a millisecond after the batch).
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (done.load() < n && std::chrono::steady_clock::now() < deadline) {
     pool.wakeIfStalled(std::chrono::steady_clock::now());
     std::this_thread::sleep_for(1ms);  // the stall check's own pace (the timer's millisecond)
   }
   EXPECT_EQ(done.load(), n);
+  meet.release();
 }
 
 TEST(TimerTest, StepsStuckInPluginCodeDoNotHoldBackTheRestOfTheirBatch) {
-  const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 2;
+  const int n = static_cast<int>(cores()) + 2;
+  Rendezvous meet(n);
+  std::atomic<int> done{0};
   ThreadPool pool(static_cast<size_t>(n));
   Timer timer;
   timer.batchPostsTo(&pool);
   ASSERT_TRUE(test::waitFor([&] { return pool.idle() == static_cast<size_t>(n); }, 5s));
-  Rendezvous meet(n);
-  std::atomic<int> done{0};
+  const uint64_t before = pool.wakeUps();
   const auto due = std::chrono::steady_clock::now() + 5ms;
   // One millisecond's steps, all posted to the pool by the timer in one batch; nothing else is
   // armed, so no later batch finds them queued: the timer's own stall check must.
@@ -264,6 +301,8 @@ TEST(TimerTest, StepsStuckInPluginCodeDoNotHoldBackTheRestOfTheirBatch) {
     });
   }
   EXPECT_TRUE(test::waitFor([&] { return done.load() == n; }, 10s)) << done.load() << " of " << n;
+  EXPECT_GT(pool.wakeUps() - before, cores()) << "the batch woke one worker per core, then more";
+  meet.release();
 }
 
 }  // namespace
