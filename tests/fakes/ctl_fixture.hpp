@@ -399,6 +399,11 @@ class StreamingProxy {
           held.append(chunk, static_cast<size_t>(n));
           held_bytes_ += static_cast<size_t>(n);
         } else {
+          // Released between the flush above and this read: what was held goes first.
+          if (!held.empty()) {
+            ::send(fd, held.data(), held.size(), MSG_NOSIGNAL);
+            held.clear();
+          }
           ::send(fd, chunk, static_cast<size_t>(n), MSG_NOSIGNAL);
         }
       }
