@@ -2,6 +2,7 @@
 // catalog lock with their desired states stored in one transaction, queued on each flow's
 // strand in that order, and answered once every flow answered and their runs are stored.
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <set>
 
@@ -12,8 +13,7 @@ namespace sluice {
 void Engine::command(const CommandRequest& request,
                      std::function<void(Result<std::vector<CommandDetail>>)> done, AuditPtr audit) {
   struct Batch {
-    std::mutex mu;
-    size_t remaining = 0;
+    std::atomic<size_t> remaining = 0;  // each detail has one writer; the last one answers
     std::vector<CommandDetail> details;
     std::function<void(Result<std::vector<CommandDetail>>)> done;
   };
@@ -72,10 +72,10 @@ void Engine::command(const CommandRequest& request,
       refused = Error{ErrorKind::kInvalid, msg, std::move(problems)};
     }
     if (!refused) {
-      std::vector<std::pair<std::string, Desired>> desired;
+      std::vector<DesiredRow> desired;
       for (const auto& f : targets) {
         Desired d = f->desiredAfterFor(request.command);
-        if (d != f->desired()) desired.emplace_back(f->id(), d);
+        if (d != f->desired()) desired.push_back({f->id(), d, f->incarnation()});
         f->writeBegins();
       }
       if (audit && !request.flow_ids) {
@@ -107,15 +107,10 @@ void Engine::command(const CommandRequest& request,
         posts.emplace(&pool_);
       }
       auto answered = [this, batch, i, any_local](const Outcome& o, bool pending) {
-        bool last;
-        {
-          std::lock_guard lock(batch->mu);
-          batch->details[i].state = o.state;
-          batch->details[i].error = o.error;
-          batch->details[i].pending = pending;
-          last = --batch->remaining == 0;
-        }
-        if (!last) return;
+        batch->details[i].state = o.state;
+        batch->details[i].error = o.error;
+        batch->details[i].pending = pending;
+        if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
         // Answered once the runs these flows began or ended are stored (one group commit for
         // the whole command, core/runtime/run_recorder.hpp); a command whose flows all run on
         // other nodes recorded nothing here.

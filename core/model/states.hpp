@@ -9,6 +9,7 @@
 namespace sluice {
 
 enum class Desired { kStopped, kRunning, kPaused };
+inline constexpr size_t kDesiredCount = 3;
 
 enum class State {
   kStopped,

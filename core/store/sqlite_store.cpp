@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/model/json.hpp"
 #include "core/store/sqlite_statement.hpp"
 
 namespace sluice {
@@ -231,18 +232,38 @@ Result<Done> SqliteStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
   });
 }
 
-Result<Done> SqliteStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states,
-                                     AuditRecord* audit) {
+Result<Done> SqliteStore::setDesired(const std::vector<DesiredRow>& states, AuditRecord* audit) {
   if (states.empty() && audit == nullptr) return Done{};
   std::lock_guard lock(mu_);
+  // One statement per desired state, its flows as one JSON array: SQLite walks them in C. By
+  // incarnation (the row's key) where it is known, about four times as fast at 100,000 flows as
+  // a statement per flow by id.
+  std::string by_seq[kDesiredCount], by_id[kDesiredCount];
+  for (const auto& row : states) {
+    const auto d = static_cast<size_t>(row.desired);
+    std::string& list = row.incarnation != 0 ? by_seq[d] : by_id[d];
+    list += list.empty() ? '[' : ',';
+    if (row.incarnation != 0) {
+      list += std::to_string(row.incarnation);
+    } else {
+      json::appendString(list, row.id);
+    }
+  }
   return inTransaction("cannot set desired states", audit, [&] {
-    Statement st(db_, "UPDATE flows SET desired = ? WHERE flow_id = ?");
-    bool ok = st.ok();
-    for (size_t i = 0; ok && i < states.size(); ++i) {
-      st.bind(1, std::string(toString(states[i].second)));
-      st.bind(2, states[i].first);
-      ok = st.step() == SQLITE_DONE;
-      st.reset();
+    Statement seqs(db_,
+                   "UPDATE flows SET desired = ? WHERE seq IN (SELECT value FROM json_each(?))");
+    Statement ids(db_,
+                  "UPDATE flows SET desired = ? WHERE flow_id IN (SELECT value FROM json_each(?))");
+    bool ok = seqs.ok() && ids.ok();
+    for (size_t d = 0; ok && d < kDesiredCount; ++d) {
+      for (auto [st, list] : {std::pair{&seqs, &by_seq[d]}, std::pair{&ids, &by_id[d]}}) {
+        if (!ok || list->empty()) continue;
+        *list += ']';
+        st->bind(1, std::string(toString(static_cast<Desired>(d))));
+        st->bind(2, *list);
+        ok = st->step() == SQLITE_DONE;
+        st->reset();
+      }
     }
     return ok;
   });

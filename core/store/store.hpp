@@ -35,6 +35,14 @@ struct StoredFlow {
 /// What a flow's life records about incarnation `incarnation` of flow `id`: its runs (how many
 /// began, and the last one as storedRunRecord text) when `has_run`, and the flow type version
 /// it starts on when `type_version` is not empty.
+/// A flow's desired state as a command sets it. `incarnation`, when not 0, is the flow's current
+/// one: a store may find the row by it (its key) instead of by id.
+struct DesiredRow {
+  std::string id;
+  Desired desired = Desired::kStopped;
+  Incarnation incarnation = 0;
+};
+
 struct RunRecordRow {
   std::string id;
   Incarnation incarnation = 0;
@@ -114,8 +122,7 @@ class Store {
     return setRunRecords({RunRecordRow{id, inc, 0, "", version, false}});
   }
   /// Sets the desired state of several flows in one transaction.
-  virtual Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
-                                  AuditRecord* audit) = 0;
+  virtual Result<Done> setDesired(const std::vector<DesiredRow>& states, AuditRecord* audit) = 0;
 
   /// Per-incarnation plugin key/value state: a value, nothing when absent, or an error.
   virtual Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) = 0;

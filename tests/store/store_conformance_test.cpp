@@ -34,6 +34,35 @@ TEST_P(StoreConformance, InsertsInOrderAndSurvivesReopen) {
   EXPECT_LT(all.value()[0].incarnation, all.value()[2].incarnation);
 }
 
+// One call sets many flows to different states (in SQLite one statement per state and per key,
+// in PostgreSQL one array): every flow gets its own, whether named by incarnation or by id
+// alone, and a flow not named keeps its own.
+TEST_P(StoreConformance, SetsEachFlowItsOwnDesiredStateInOneCall) {
+  std::vector<StoredFlow> flows;
+  for (int i = 0; i < 301; ++i) {
+    const std::string id = "f-" + std::to_string(i) + (i % 2 ? ".x" : "_y");
+    flows.push_back({id, R"({"flow_id":")" + id + R"("})", Desired::kPaused});
+  }
+  auto incarnations = store_->insertFlows(flows, nullptr);
+  ASSERT_TRUE(incarnations.ok());
+  ASSERT_EQ(incarnations.value().size(), flows.size());
+  const Desired cycle[] = {Desired::kRunning, Desired::kStopped, Desired::kPaused};
+  std::vector<DesiredRow> states;
+  for (size_t i = 0; i + 1 < flows.size(); ++i) {
+    states.push_back({flows[i].id, cycle[i % 3], i % 2 ? incarnations.value()[i] : 0});
+  }
+  ASSERT_TRUE(store_->setDesired(states, nullptr).ok());
+  reopen();
+  auto all = store_->loadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), flows.size());
+  for (size_t i = 0; i < flows.size(); ++i) {
+    EXPECT_EQ(all.value()[i].id, flows[i].id);
+    EXPECT_EQ(all.value()[i].desired, i + 1 < flows.size() ? cycle[i % 3] : Desired::kPaused)
+        << flows[i].id;
+  }
+}
+
 // The flow type version a flow started on: kept per incarnation, across a reopen and an export.
 TEST_P(StoreConformance, KeepsTheTypeVersionOfTheIncarnation) {
   auto inc = store_->insertFlows({{"v", R"({"flow_id":"v"})", Desired::kRunning}}, nullptr);

@@ -310,13 +310,12 @@ Result<Done> PgStore::deleteState(Incarnation inc) {
   return Done{};
 }
 
-Result<Done> PgStore::setDesired(const std::vector<std::pair<std::string, Desired>>& states,
-                                 AuditRecord* audit) {
+Result<Done> PgStore::setDesired(const std::vector<DesiredRow>& states, AuditRecord* audit) {
   if (states.empty() && audit == nullptr) return Done{};
   std::vector<std::string> ids, desired;
-  for (const auto& [id, d] : states) {
-    ids.push_back(id);
-    desired.emplace_back(toString(d));
+  for (const auto& row : states) {
+    ids.push_back(row.id);
+    desired.emplace_back(toString(row.desired));
   }
   return inTransaction("cannot set desired states: ", audit, [&](Tx& tx) {
     if (!ids.empty() && !tx.run(kLockFlowsInOrder, {pg::arrayLiteral(ids)})) return false;

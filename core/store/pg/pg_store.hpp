@@ -34,8 +34,7 @@ class PgStore final : public Store, public ClusterStore {
   Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) override;
   Result<Done> deleteState(Incarnation inc) override;
   Result<Done> setRunRecords(const std::vector<RunRecordRow>& rows) override;
-  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
-                          AuditRecord* audit) override;
+  Result<Done> setDesired(const std::vector<DesiredRow>& states, AuditRecord* audit) override;
   Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) override;
   Result<Done> statePut(Incarnation inc, const std::string& key, const std::string& value) override;
   Result<Done> stateDelete(Incarnation inc, const std::string& key) override;

@@ -34,10 +34,7 @@ class FailingStateStore final : public Store {
   Result<Done> deleteFlow(const std::string&, AuditRecord*) override { return Done{}; }
   Result<Done> deleteState(Incarnation) override { return Done{}; }
   Result<Done> setRunRecords(const std::vector<RunRecordRow>&) override { return Done{}; }
-  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>&,
-                          AuditRecord*) override {
-    return Done{};
-  }
+  Result<Done> setDesired(const std::vector<DesiredRow>&, AuditRecord*) override { return Done{}; }
   Result<std::optional<std::string>> stateGet(Incarnation, const std::string&) override {
     return Error{ErrorKind::kInternal, "disk I/O error", {}};
   }
