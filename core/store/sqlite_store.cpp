@@ -61,13 +61,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     return e;
   }
   if (!store->exec(kDropOrphanState)) return store->sqlError("cannot clean plugin state");
+  store->checkpointer_ = SqliteCheckpointer::attach(db, path);
   std::string error;
   store->token_changes_ = SharedCounter::open(path + "-tokens", &error);
   if (!store->token_changes_) return Error{ErrorKind::kInternal, error, {}};
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  checkpointer_.reset();
+  sqlite3_close(db_);
+}
+
+uint64_t SqliteStore::checkpoints() const {
+  return checkpointer_ ? checkpointer_->checkpoints() : 0;
+}
 
 Error SqliteStore::sqlError(const std::string& what) const {
   return Error{ErrorKind::kInternal, what + ": " + sqlite3_errmsg(db_), {}};

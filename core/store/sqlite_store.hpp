@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/store/shared_counter.hpp"
+#include "core/store/sqlite_checkpointer.hpp"
 #include "core/store/store.hpp"
 
 struct sqlite3;
@@ -18,6 +19,8 @@ class SqliteStore final : public Store {
   /// Opens (creating when needed) the database at `path`.
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
   ~SqliteStore() override;
+  /// Checkpoints of the log run off the commits' path so far (core/store/sqlite_checkpointer.hpp).
+  uint64_t checkpoints() const;
 
   Result<std::vector<StoredFlow>> loadAll() override;
   Result<std::vector<Incarnation>> insertFlows(const std::vector<StoredFlow>& flows,
@@ -27,8 +30,7 @@ class SqliteStore final : public Store {
   Result<Done> deleteFlow(const std::string& id, AuditRecord* audit) override;
   Result<Done> deleteState(Incarnation inc) override;
   Result<Done> setRunRecords(const std::vector<RunRecordRow>& rows) override;
-  Result<Done> setDesired(const std::vector<std::pair<std::string, Desired>>& states,
-                          AuditRecord* audit) override;
+  Result<Done> setDesired(const std::vector<DesiredRow>& states, AuditRecord* audit) override;
   Result<std::optional<std::string>> stateGet(Incarnation inc, const std::string& key) override;
   Result<Done> statePut(Incarnation inc, const std::string& key, const std::string& value) override;
   Result<Done> stateDelete(Incarnation inc, const std::string& key) override;
@@ -72,6 +74,8 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;  // serializes every use of db_
   sqlite3* db_;    // guarded by mu_
+  // Checkpoints the log off the commits' path; released before db_ is closed.
+  std::unique_ptr<SqliteCheckpointer> checkpointer_;
   // <db>-tokens: bumped after every committed token change, by this process or another.
   std::unique_ptr<SharedCounter> token_changes_;
 };

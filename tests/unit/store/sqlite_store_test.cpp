@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "core/store/migrations.hpp"
 
@@ -98,6 +100,46 @@ TEST_F(SqliteStoreTest, RefusesADatabaseOfANewerSchema) {
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.error().message.find("newer than this build"), std::string::npos)
       << again.error().message;
+}
+
+// The log is checkpointed off the commits' path, by the store's checkpoint thread: the commits
+// themselves never do (wal_autocheckpoint 0), yet the log is copied into the database once it
+// passes SQLite's threshold, and everything written is there after a reopen.
+TEST_F(SqliteStoreTest, CheckpointsTheLogOnItsOwnThread) {
+  auto s = open();
+  EXPECT_EQ(s->checkpoints(), 0u);
+  std::vector<StoredFlow> flows;
+  const std::string padding(2'000, 'x');
+  for (int i = 0; i < 3'000; ++i) {  // about 6 MB of log: past 1000 pages of 4 KB
+    const std::string id = "f" + std::to_string(i);
+    flows.push_back(
+        {id, R"({"flow_id":")" + id + R"(","pad":")" + padding + R"("})", Desired::kStopped});
+  }
+  ASSERT_TRUE(s->insertFlows(flows, nullptr).ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (s->checkpoints() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(s->checkpoints(), 1u);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_autocheckpoint", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(st, 0), 1000) << "a connection of its own keeps the default";
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  ASSERT_TRUE(s->setDesired({{"f7", Desired::kRunning}}, nullptr).ok());
+  s.reset();
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "sluice.db-wal"))
+      << "the last close checkpoints the rest and removes the log";
+  s = open();
+  auto all = s->loadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), flows.size());
+  EXPECT_EQ(all.value()[7].desired, Desired::kRunning);
 }
 
 }  // namespace
