@@ -142,7 +142,7 @@ bool EventHub::pump(Subscriber& s, Clock::time_point now, bool final_flush) {
   }
   for (const auto& e : read.events) {
     s.cursor = e->seq;
-    if (s.filter.passes(*e)) appendEvent(chunk, e->seq, toString(e->kind), e->data);
+    if (s.filter.passes(*e)) appendEvent(chunk, e->seq, toString(e->kind), e->json());
   }
   if (chunk.empty() && !final_flush && now - s.last_write >= options_.heartbeat) {
     chunk = ": heartbeat\n\n";

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "core/model/json.hpp"
+#include "core/model/wall_clock.hpp"
+
 namespace sluice {
 
 std::string_view toString(EventKind kind) {
@@ -18,17 +21,64 @@ std::string_view toString(EventKind kind) {
 
 ChangeFeed::ChangeFeed(size_t capacity) : ring_(std::max<size_t>(capacity, 1)) {}
 
+std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
+                           std::chrono::system_clock::time_point since, std::string_view error,
+                           std::string_view node) {
+  std::string data = "{\"flow_id\":";
+  json::appendString(data, flow_id);
+  data += ",\"status\":";
+  json::appendString(data, status);
+  data += ",\"desired\":\"";
+  data += toString(desired);
+  data += "\",\"since\":\"";
+  data += formatTime(since);
+  data += "\",\"error\":";
+  if (error.empty()) {
+    data += "null";
+  } else {
+    json::appendString(data, error);
+  }
+  if (!node.empty()) {
+    data += ",\"node\":";
+    json::appendString(data, node);
+  }
+  data += '}';
+  return data;
+}
+
+std::string Event::json() const {
+  if (!fields) return data;
+  return stateEventJson(flow_id, toString(fields->state), fields->desired, fields->since,
+                        fields->error);
+}
+
 uint64_t ChangeFeed::publish(EventKind kind, std::string flow_id, std::string data) {
   auto event = std::make_shared<Event>();
   event->kind = kind;
   event->flow_id = std::move(flow_id);
   event->data = std::move(data);
+  return append(std::move(event));
+}
+
+uint64_t ChangeFeed::publishState(std::string flow_id, StateFields fields, bool transition) {
+  if (transition) {
+    transitions_[static_cast<size_t>(fields.state)].fetch_add(1, std::memory_order_relaxed);
+  }
+  auto event = std::make_shared<Event>();
+  event->kind = EventKind::kState;
+  event->flow_id = std::move(flow_id);
+  event->fields = std::move(fields);
+  return append(std::move(event));
+}
+
+uint64_t ChangeFeed::append(std::shared_ptr<Event> event) {
   uint64_t seq;
+  EventPtr displaced;  // freed after the lock: other flows publish meanwhile
   {
     std::lock_guard lock(mu_);
     seq = nextSeqLocked();
     event->seq = seq;
-    ring_[seq % ring_.size()] = std::move(event);
+    displaced = std::exchange(ring_[seq % ring_.size()], std::move(event));
     last_.store(seq, std::memory_order_release);
     for (auto& [id, wake] : listeners_) wake();
   }
@@ -71,11 +121,6 @@ uint64_t ChangeFeed::addListener(std::function<void()> wake) {
 void ChangeFeed::removeListener(uint64_t id) {
   std::lock_guard lock(mu_);
   std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
-}
-
-uint64_t ChangeFeed::publishState(std::string flow_id, State to, std::string data) {
-  transitions_[static_cast<size_t>(to)].fetch_add(1, std::memory_order_relaxed);
-  return publish(EventKind::kState, std::move(flow_id), std::move(data));
 }
 
 ChangeFeed::Read ChangeFeed::since(uint64_t after, size_t max) const {

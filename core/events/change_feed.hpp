@@ -16,7 +16,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,11 +29,30 @@ namespace sluice {
 enum class EventKind : uint8_t { kState, kConfig, kPlugin };
 std::string_view toString(EventKind kind);
 
+/// A local flow's state as its event tells it, held as fields: the event's JSON is written only
+/// when a consumer reads it. Most state events are never read (a command of 100,000 flows
+/// publishes 200,000), so a transition does not pay for text nobody asked for.
+struct StateFields {
+  State state = State::kStopped;
+  Desired desired = Desired::kStopped;
+  std::chrono::system_clock::time_point since;
+  std::string error;
+};
+
+/// The data of a `state` event: {"flow_id","status","desired","since","error"} and, for a flow
+/// that runs on another node of a cluster, "node".
+std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
+                           std::chrono::system_clock::time_point since, std::string_view error,
+                           std::string_view node = {});
+
 struct Event {
   uint64_t seq = 0;
   EventKind kind = EventKind::kState;
   std::string flow_id;  // empty for plugin events
-  std::string data;     // the event's JSON object, compact
+  std::string data;     // the event's JSON object, compact (empty when held as `fields`)
+  std::optional<StateFields> fields;
+  /// The event's JSON object, compact.
+  std::string json() const;
 };
 using EventPtr = std::shared_ptr<const Event>;
 
@@ -60,8 +81,9 @@ class ChangeFeed {
   /// consumer. Callers that need their events in the order of their own changes publish while
   /// holding the lock that orders those changes.
   uint64_t publish(EventKind kind, std::string flow_id, std::string data);
-  /// A state event: also counts the transition (`to`) for the metrics.
-  uint64_t publishState(std::string flow_id, State to, std::string data);
+  /// A local flow's state event, held as fields (its JSON is written when read). Counts the
+  /// transition when `transition` (not for a new error in the same state).
+  uint64_t publishState(std::string flow_id, StateFields fields, bool transition);
 
   /// The sequence number of the newest event, 0 when none.
   uint64_t last() const { return last_.load(std::memory_order_acquire); }
@@ -91,6 +113,7 @@ class ChangeFeed {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   uint64_t nextSeqLocked();
+  uint64_t append(std::shared_ptr<Event> event);
 
   std::vector<EventPtr> ring_;  // guarded by mu_; event seq lives at ring_[seq % size]
   std::atomic<uint64_t> last_{0};

@@ -51,9 +51,4 @@ struct FlowStatus {
   std::vector<AfterWait> waiting_for;
 };
 
-/// The data of a `state` event: {"flow_id","status","desired","since","error"} and, for a flow
-/// that runs on another node of a cluster, "node".
-std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
-                           SystemTime since, std::string_view error, std::string_view node = {});
-
 }  // namespace sluice

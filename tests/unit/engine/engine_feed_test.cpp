@@ -17,7 +17,7 @@ class EngineFeedTest : public EngineFixture {
   std::vector<std::pair<std::string, std::string>> events(EventKind kind, uint64_t after) {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& e : engine_->feed().since(after, 100'000).events) {
-      if (e->kind == kind) out.emplace_back(e->flow_id, e->data);
+      if (e->kind == kind) out.emplace_back(e->flow_id, e->json());
     }
     return out;
   }

@@ -17,17 +17,40 @@ TEST(ChangeFeedTest, NumbersEventsInOrderAndReadsThemBack) {
   ChangeFeed feed(8);
   EXPECT_EQ(feed.last(), 0u);
   EXPECT_EQ(feed.publish(EventKind::kConfig, "a", "{}"), 1u);
-  EXPECT_EQ(feed.publishState("a", State::kRunning, "{\"x\":1}"), 2u);
+  const auto since = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'000));
+  EXPECT_EQ(
+      feed.publishState("a", StateFields{State::kRunning, Desired::kRunning, since, ""}, true), 2u);
   auto r = feed.since(0, 100);
   ASSERT_FALSE(r.lost);
   ASSERT_EQ(r.events.size(), 2u);
   EXPECT_EQ(r.events[0]->seq, 1u);
   EXPECT_EQ(r.events[0]->kind, EventKind::kConfig);
-  EXPECT_EQ(r.events[1]->data, "{\"x\":1}");
+  EXPECT_EQ(r.events[0]->json(), "{}");
+  EXPECT_EQ(r.events[1]->kind, EventKind::kState);
+  EXPECT_EQ(r.events[1]->json(), R"({"flow_id":"a","status":"running","desired":"running",)"
+                                 R"("since":"1970-01-01T00:00:01.000Z","error":null})");
   EXPECT_EQ(feed.transitionsTo(State::kRunning), 1u);
   EXPECT_EQ(feed.transitionsTo(State::kFailed), 0u);
   EXPECT_TRUE(feed.since(2, 100).events.empty());
   EXPECT_EQ(feed.since(0, 1).events.size(), 1u) << "max bounds a read";
+}
+
+// A state event is held as fields and written when read; a new error in the same state is an
+// event but not a transition.
+TEST(ChangeFeedTest, WritesAStateEventWhenItIsRead) {
+  ChangeFeed feed(8);
+  const auto since = std::chrono::system_clock::time_point(std::chrono::milliseconds(2'500));
+  feed.publishState("f\"1", StateFields{State::kFailed, Desired::kRunning, since, "boom \"x\""},
+                    true);
+  feed.publishState("f\"1", StateFields{State::kFailed, Desired::kRunning, since, "again"}, false);
+  auto r = feed.since(0, 10);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[0]->flow_id, "f\"1");
+  EXPECT_EQ(r.events[0]->json(), R"({"flow_id":"f\"1","status":"failed","desired":"running",)"
+                                 R"("since":"1970-01-01T00:00:02.500Z","error":"boom \"x\""})");
+  EXPECT_EQ(r.events[1]->json(),
+            stateEventJson("f\"1", "failed", Desired::kRunning, since, "again"));
+  EXPECT_EQ(feed.transitionsTo(State::kFailed), 1u) << "the second is not a transition";
 }
 
 TEST(ChangeFeedTest, AReaderTooFarBehindIsToldItLostEvents) {
