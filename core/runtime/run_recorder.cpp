@@ -12,12 +12,16 @@ RunRecorder::~RunRecorder() { stop(); }
 
 bool RunRecorder::record(RunRecordRow row, std::function<void()> then) {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (!exited_) {  // while stopping too: the thread writes everything queued before it exits
+      // The thread waits only for an empty queue: rows added to a queued one need no wake-up
+      // (a command's flows record theirs while the thread writes the first ones).
+      const bool wake = queued_.empty();
       queued_.push_back(std::move(row));
       ++enqueued_;
       if (then) waiters_.push_back({enqueued_, std::move(then)});
-      cv_.notify_one();
+      lock.unlock();
+      if (wake) cv_.notify_one();
       return true;
     }
   }
