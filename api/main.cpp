@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> plugin_dirs;
   int threads = 0;
   size_t workers = 8;
+  int worker_nice = 0;
   size_t max_body = 16 * 1024 * 1024;
   size_t max_header = 64 * 1024;
   size_t max_connections = 10'000;
@@ -184,6 +185,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   app.add_option("--workers", workers, "engine worker threads running plugin code (default 8)")
       ->check(CLI::Range(1, 256));
+  app.add_option("--worker-nice", worker_nice,
+                 "run plugin code this much nicer than the engine's own threads (default 0)")
+      ->check(CLI::Range(0, 19));
   app.add_option("--max-body-bytes", max_body, "largest request body accepted (default 16 MiB)")
       ->check(CLI::Range(static_cast<size_t>(1024), static_cast<size_t>(1) << 31));
   app.add_option("--max-header-bytes", max_header,
@@ -359,6 +363,7 @@ int main(int argc, char** argv) {
   engine_options.data_dir = data_dir;
   engine_options.store_url = store_url;
   engine_options.workers = workers;
+  engine_options.worker_nice = worker_nice;
   engine_options.files_root = files_root;
   engine_options.scan_timeout_ms = static_cast<uint32_t>(
       std::clamp<int64_t>(sluice::parseDuration(plugin_scan_timeout)->count(), 1, 600'000));

@@ -65,7 +65,7 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
     : options_(options),
       store_(std::move(store)),
       registry_(registryOptions(options)),
-      pool_(options.workers),
+      pool_(options.workers, options.worker_nice),
       runs_(store_.get()),
       flow_logs_(options.data_dir / "logs", options.flow_log_bytes),
       services_{&pool_,

@@ -51,7 +51,10 @@ struct EngineOptions {
   std::filesystem::path files_root;       // empty = <data_dir>/files; created when missing
   std::filesystem::path host_executable;  // sluice binary for process isolation; empty = this one
   size_t workers = 8;                     // engine worker threads running plugin code
-  uint32_t validate_timeout_ms = 5000;    // bound on the validate hooks of one request
+  /// How much nicer than the engine's own threads its workers run: 0 = the same (see
+  /// docs/configuration.md, `--worker-nice`).
+  int worker_nice = 0;
+  uint32_t validate_timeout_ms = 5000;  // bound on the validate hooks of one request
   /// Scan every new or changed plugin file in a child process (host_executable --scan-plugin)
   /// before loading it; verdicts are cached in <data_dir>/plugin-cache.
   bool scan_plugins = true;

@@ -1,10 +1,19 @@
 #include "core/runtime/executor.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace sluice {
 
-ThreadPool::ThreadPool(size_t threads) {
+ThreadPool::ThreadPool(size_t threads, int nice) {
+  if (nice != 0) {
+    errno = 0;
+    const int own = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+    if (errno == 0) nice_ = std::min(own + nice, 19);
+  }
   if (threads == 0) threads = 1;
   running_threads_ = threads;
   threads_.reserve(threads);
@@ -164,6 +173,9 @@ void ThreadPool::retireLocked() {
 }
 
 void ThreadPool::run() {
+  // Per thread on Linux; a thread made from here (plugin code's own) inherits it. Raising it
+  // needs no privilege, and failing to is harmless: the workers then run like the rest.
+  if (nice_) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), *nice_);
   for (;;) {
     Task task;
     {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -21,7 +22,11 @@ using Clock = std::chrono::steady_clock;
 /// Fixed pool of worker threads running posted tasks in FIFO order.
 class ThreadPool {
  public:
-  explicit ThreadPool(size_t threads);
+  /// `nice`: the workers run that much nicer than the thread that made the pool (Linux
+  /// scheduling priority, per thread; 0 = the same). The engine's workers run plugin code at a
+  /// lower priority than its own threads (HTTP, timer, run records), so that plugin code that
+  /// takes every core slows the flows, not the API or the engine's bookkeeping.
+  explicit ThreadPool(size_t threads, int nice = 0);
   ~ThreadPool();  // runs no further task; joins workers that return within `join_bound`
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -84,6 +89,8 @@ class ThreadPool {
   void run();
   void retireLocked();  // the calling worker leaves the pool; mu_ held
   void postAll(std::vector<Task>& tasks, bool cores_only);
+
+  std::optional<int> nice_;  // the workers' nice value, when they get their own
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

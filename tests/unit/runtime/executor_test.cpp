@@ -3,6 +3,8 @@
 // timer fires in order, never early, each callback once, and cancels from any thread; a batch
 // that wakes only as many workers as cores still gets every task run when those are stuck.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -186,6 +188,36 @@ TEST(TimerTest, CancelReleasesWhatTheCallbackHoldsWhileTheTimerSleeps) {
 }
 
 // What one batch of callbacks posts to the pool reaches it: each task runs once, on a worker.
+// Plugin code runs nicer than the engine's own threads: every worker of a pool made with
+// `nice` runs at the maker's priority plus that (capped at 19), and a pool without one at the
+// maker's.
+TEST(ThreadPoolTest, WorkersRunAsMuchNicerAsAsked) {
+  const auto niceOfThisThread = [] {
+    return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  };
+  const int own = niceOfThisThread();
+  for (const int nice : {0, 5, 30}) {
+    constexpr int kTasks = 16;
+    std::mutex mu;
+    std::vector<int> seen;
+    {
+      ThreadPool pool(4, nice);
+      std::promise<void> all;
+      for (int i = 0; i < kTasks; ++i) {
+        pool.post([&] {
+          std::lock_guard lock(mu);
+          seen.push_back(niceOfThisThread());
+          if (seen.size() == kTasks) all.set_value();
+        });
+      }
+      ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    }
+    ASSERT_EQ(seen.size(), static_cast<size_t>(kTasks));
+    for (const int n : seen) EXPECT_EQ(n, std::min(own + nice, 19)) << "asked for " << nice;
+  }
+  EXPECT_EQ(niceOfThisThread(), own) << "the maker keeps its own";
+}
+
 TEST(ThreadPoolTest, ABatchHandsItsPostsOverWhenItEnds) {
   ThreadPool pool(3);
   std::atomic<int> ran{0};
