@@ -10,6 +10,7 @@ namespace sluice {
 
 enum class Desired { kStopped, kRunning, kPaused };
 inline constexpr size_t kDesiredCount = 3;
+static_assert(static_cast<size_t>(Desired::kPaused) + 1 == kDesiredCount, "every Desired");
 
 enum class State {
   kStopped,

@@ -170,7 +170,7 @@ void FlowRuntime::completeInstance() {
     // The engine: under its catalog lock, so that no command is accepted in between.
     services_->completed(shared_from_this(), seq);
   } else if (settleCompleted(seq) && services_->store != nullptr) {
-    auto stored = services_->store->setDesired({{id_, Desired::kStopped}}, nullptr);
+    auto stored = services_->store->setDesired({{id_, Desired::kStopped, incarnation_}}, nullptr);
     if (!stored.ok()) {
       spdlog::warn("flow {}: completed, but its desired state could not be stored: {}", id_,
                    stored.error().message);

@@ -21,6 +21,8 @@ bool RunRecorder::record(RunRecordRow row, std::function<void()> then) {
       ++enqueued_;
       if (then) waiters_.push_back({enqueued_, std::move(then)});
       lock.unlock();
+      // After the lock: the recorder outlives every flow that records (the engine stops them
+      // before it).
       if (wake) cv_.notify_one();
       return true;
     }

@@ -9,12 +9,20 @@ std::unique_ptr<SqliteCheckpointer> SqliteCheckpointer::attach(sqlite3* db, cons
   const char* file = sqlite3_db_filename(db, "main");
   if (file == nullptr || *file == '\0') return nullptr;  // in memory: no log
   sqlite3* own = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &own, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+  // A connection checkpoints nothing until it has read the database once (until then it has
+  // not opened the log): the query makes it, and checks that the connection works.
+  std::string failed;
+  if (sqlite3_open_v2(file, &own, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
           SQLITE_OK ||
-      sqlite3_exec(own, "PRAGMA busy_timeout=5000;", nullptr, nullptr, nullptr) != SQLITE_OK ||
-      sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0;", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    spdlog::warn("database {}: checkpoints stay in its commits: {}", path,
-                 own != nullptr ? sqlite3_errmsg(own) : "cannot open a second connection");
+      sqlite3_exec(own, "PRAGMA busy_timeout=5000; SELECT 1 FROM sqlite_master LIMIT 1;", nullptr,
+                   nullptr, nullptr) != SQLITE_OK) {
+    failed = own != nullptr ? sqlite3_errmsg(own) : "cannot open a second connection";
+  } else if (sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0;", nullptr, nullptr, nullptr) !=
+             SQLITE_OK) {
+    failed = sqlite3_errmsg(db);
+  }
+  if (!failed.empty()) {
+    spdlog::warn("database {}: checkpoints stay in its commits: {}", path, failed);
     sqlite3_close(own);
     return nullptr;
   }
@@ -70,7 +78,7 @@ void SqliteCheckpointer::run() {
       spdlog::warn("database checkpoint failed: {}", sqlite3_errmsg(db_));
     }
     lock.lock();
-    ++checkpoints_;
+    if (copied > 0) ++checkpoints_;
   }
 }
 

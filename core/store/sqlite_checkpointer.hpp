@@ -33,7 +33,7 @@ class SqliteCheckpointer {
   SqliteCheckpointer(const SqliteCheckpointer&) = delete;
   SqliteCheckpointer& operator=(const SqliteCheckpointer&) = delete;
 
-  /// Checkpoints run so far.
+  /// Checkpoints so far that copied pages of the log into the database.
   uint64_t checkpoints() const;
 
  private:

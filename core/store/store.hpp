@@ -32,9 +32,6 @@ struct StoredFlow {
   std::string last_run{};       // the last run, storedRunRecord(); empty = never ran
 };
 
-/// What a flow's life records about incarnation `incarnation` of flow `id`: its runs (how many
-/// began, and the last one as storedRunRecord text) when `has_run`, and the flow type version
-/// it starts on when `type_version` is not empty.
 /// A flow's desired state as a command sets it. `incarnation`, when not 0, is the flow's current
 /// one: a store may find the row by it (its key) instead of by id.
 struct DesiredRow {
@@ -43,6 +40,9 @@ struct DesiredRow {
   Incarnation incarnation = 0;
 };
 
+/// What a flow's life records about incarnation `incarnation` of flow `id`: its runs (how many
+/// began, and the last one as storedRunRecord text) when `has_run`, and the flow type version
+/// it starts on when `type_version` is not empty.
 struct RunRecordRow {
   std::string id;
   Incarnation incarnation = 0;

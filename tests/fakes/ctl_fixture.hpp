@@ -394,7 +394,10 @@ class StreamingProxy {
       }
       if (p[1].revents != 0) {
         const ssize_t n = ::recv(up, chunk, sizeof chunk, 0);
-        if (n <= 0) break;
+        if (n <= 0) {
+          if (!hold_ && !held.empty()) ::send(fd, held.data(), held.size(), MSG_NOSIGNAL);
+          break;
+        }
         if (events && hold_) {
           held.append(chunk, static_cast<size_t>(n));
           held_bytes_ += static_cast<size_t>(n);

@@ -187,7 +187,6 @@ TEST(TimerTest, CancelReleasesWhatTheCallbackHoldsWhileTheTimerSleeps) {
   EXPECT_TRUE(test::waitFor([&] { return weak.expired(); }, 5s));
 }
 
-// What one batch of callbacks posts to the pool reaches it: each task runs once, on a worker.
 // Plugin code runs nicer than the engine's own threads: every worker of a pool made with
 // `nice` runs at the maker's priority plus that (capped at 19), and a pool without one at the
 // maker's.
@@ -218,6 +217,7 @@ TEST(ThreadPoolTest, WorkersRunAsMuchNicerAsAsked) {
   EXPECT_EQ(niceOfThisThread(), own) << "the maker keeps its own";
 }
 
+// What one batch of callbacks posts to the pool reaches it: each task runs once, on a worker.
 TEST(ThreadPoolTest, ABatchHandsItsPostsOverWhenItEnds) {
   ThreadPool pool(3);
   std::atomic<int> ran{0};

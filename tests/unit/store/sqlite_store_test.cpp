@@ -121,6 +121,8 @@ TEST_F(SqliteStoreTest, CheckpointsTheLogOnItsOwnThread) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_GE(s->checkpoints(), 1u);
+  EXPECT_GT(std::filesystem::file_size(dir_ / "sluice.db"), 5'000'000u)
+      << "the log's pages are in the database while the store is open";
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
