@@ -387,6 +387,10 @@ class Engine final : private cluster::Participant {
   // guarded by catalog_mu_: upstream id -> the flows that list it, as of dependents_generation_
   std::unordered_map<std::string, std::vector<std::string>> dependents_;
   uint64_t dependents_generation_ = UINT64_MAX;  // guarded by catalog_mu_; MAX: never built
+  /// The generation whose index was found empty (no flow lists another in runtime.after), MAX
+  /// when none: until the catalog changes, a run's end has no dependents to look for, and a
+  /// stop of 100,000 flows posts no 100,000 look-ups that each take the catalog lock.
+  std::atomic<uint64_t> no_dependents_at_{UINT64_MAX};
   // guarded by catalog_mu_: runtime.after of updates accepted and not applied yet (sequence)
   std::map<std::string, std::pair<uint64_t, std::vector<AfterSpec>>> pending_after_;
   uint64_t pending_seq_ = 0;  // guarded by catalog_mu_

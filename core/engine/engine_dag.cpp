@@ -184,6 +184,8 @@ void Engine::startDependents(const std::string& upstream) {
         for (const AfterSpec& e : afterLocked(*flow)) dependents_[e.flow_id].push_back(flow->id());
       }
       dependents_generation_ = generation;
+      no_dependents_at_.store(dependents_.empty() ? generation : UINT64_MAX,
+                              std::memory_order_release);
     }
     auto it = dependents_.find(upstream);
     if (it == dependents_.end()) return;  // the common case: nothing runs after it

@@ -145,8 +145,12 @@ void Engine::startFired(const std::vector<schedule::Scheduler::Firing>& firings,
 }
 
 void Engine::onRunEnded(const std::string& id) {
-  // Not on the flow's strand (this is called from inside its op): on a worker.
-  pool_.post([this, id] { startDependents(id); });
+  // Not on the flow's strand (this is called from inside its op): on a worker. Not at all while
+  // the index of the current catalog is known to be empty.
+  if (no_dependents_at_.load(std::memory_order_acquire) !=
+      graph_generation_.load(std::memory_order_acquire)) {
+    pool_.post([this, id] { startDependents(id); });
+  }
   {
     std::lock_guard lock(queued_mu_);
     if (queued_runs_.erase(id) == 0) return;

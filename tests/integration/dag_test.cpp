@@ -153,6 +153,24 @@ TEST_F(Dag, AFailedUpstreamHoldsBackUntilItSucceeds) {
   ASSERT_TRUE(waitFor([&] { return runs("either") == 2; }, 30s));
 }
 
+// While no flow lists another in runtime.after, a run's end looks for no dependents (a stop of
+// 100,000 flows posted as many look-ups); an edge made later, by POST or PUT, counts at once.
+TEST_F(Dag, AnEdgeMadeAfterRunsThatHadNoDependentsCounts) {
+  create("[" + job("a") + "," + job("c") + "]");
+  for (uint64_t n = 1; n <= 2; ++n) {  // the first end finds no dependents, the second skips
+    start("a");
+    ASSERT_TRUE(waitFor([&] { return runs("a") == n && statusOf("a") == "completed"; }, 30s));
+  }
+  create("[" + job("b", "[" + edge("a") + "]") + "]");
+  ASSERT_EQ(put("/flows/c", job("c", "[" + edge("a") + "]")).status, 200);
+  start("a");
+  ASSERT_TRUE(waitFor([&] { return runs("b") == 1 && statusOf("b") == "completed"; }, 30s))
+      << statusOf("b");
+  ASSERT_TRUE(waitFor([&] { return runs("c") == 1 && statusOf("c") == "completed"; }, 30s))
+      << statusOf("c");
+  EXPECT_EQ(runs("a"), 3u);
+}
+
 TEST_F(Dag, AnUpstreamIsDeletedOnlyWithForce) {
   create("[" + job("a") + "," + job("b", "[" + edge("a") + "]") + "," +
          job("c", "[" + edge("a", "failed") + "]") + "]");
