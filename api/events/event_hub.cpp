@@ -93,13 +93,15 @@ void EventHub::closeAll() {
 
 namespace {
 
-void appendEvent(std::string& out, uint64_t id, std::string_view kind, std::string_view data) {
+// One event of the stream, its data written by `data(out)` (compact JSON: one line).
+template <typename WriteData>
+void appendEvent(std::string& out, uint64_t id, std::string_view kind, WriteData&& data) {
   out += "id: ";
   out += std::to_string(id);
   out += "\nevent: ";
   out += kind;
   out += "\ndata: ";
-  out += data;
+  data(out);
   out += "\n\n";
 }
 
@@ -138,11 +140,13 @@ bool EventHub::pump(Subscriber& s, Clock::time_point now, bool final_flush) {
     const std::string data = "{\"reason\":\"event id " + std::to_string(from) + " " + why +
                              ": re-read the state\",\"last_event_id\":" + std::to_string(last) +
                              "}";
-    appendEvent(chunk, last, "reset", data);
+    appendEvent(chunk, last, "reset", [&](std::string& out) { out += data; });
   }
   for (const auto& e : read.events) {
     s.cursor = e->seq;
-    if (s.filter.passes(*e)) appendEvent(chunk, e->seq, toString(e->kind), e->json());
+    if (s.filter.passes(*e)) {
+      appendEvent(chunk, e->seq, toString(e->kind), [&](std::string& out) { e->appendJson(out); });
+    }
   }
   if (chunk.empty() && !final_flush && now - s.last_write >= options_.heartbeat) {
     chunk = ": heartbeat\n\n";

@@ -21,35 +21,51 @@ std::string_view toString(EventKind kind) {
 
 ChangeFeed::ChangeFeed(size_t capacity) : ring_(std::max<size_t>(capacity, 1)) {}
 
+void appendStateEventJson(std::string& out, std::string_view flow_id, std::string_view status,
+                          Desired desired, std::chrono::system_clock::time_point since,
+                          std::string_view error, std::string_view node) {
+  out += "{\"flow_id\":";
+  json::appendString(out, flow_id);
+  out += ",\"status\":";
+  json::appendString(out, status);
+  out += ",\"desired\":\"";
+  out += toString(desired);
+  out += "\",\"since\":\"";
+  out += formatTime(since);
+  out += "\",\"error\":";
+  if (error.empty()) {
+    out += "null";
+  } else {
+    json::appendString(out, error);
+  }
+  if (!node.empty()) {
+    out += ",\"node\":";
+    json::appendString(out, node);
+  }
+  out += '}';
+}
+
 std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
                            std::chrono::system_clock::time_point since, std::string_view error,
                            std::string_view node) {
-  std::string data = "{\"flow_id\":";
-  json::appendString(data, flow_id);
-  data += ",\"status\":";
-  json::appendString(data, status);
-  data += ",\"desired\":\"";
-  data += toString(desired);
-  data += "\",\"since\":\"";
-  data += formatTime(since);
-  data += "\",\"error\":";
-  if (error.empty()) {
-    data += "null";
-  } else {
-    json::appendString(data, error);
+  std::string out;
+  appendStateEventJson(out, flow_id, status, desired, since, error, node);
+  return out;
+}
+
+void Event::appendJson(std::string& out) const {
+  if (!fields) {
+    out += data;
+    return;
   }
-  if (!node.empty()) {
-    data += ",\"node\":";
-    json::appendString(data, node);
-  }
-  data += '}';
-  return data;
+  appendStateEventJson(out, flow_id, toString(fields->state), fields->desired, fields->since,
+                       fields->error);
 }
 
 std::string Event::json() const {
-  if (!fields) return data;
-  return stateEventJson(flow_id, toString(fields->state), fields->desired, fields->since,
-                        fields->error);
+  std::string out;
+  appendJson(out);
+  return out;
 }
 
 uint64_t ChangeFeed::publish(EventKind kind, std::string flow_id, std::string data) {

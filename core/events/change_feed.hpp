@@ -40,7 +40,10 @@ struct StateFields {
 };
 
 /// The data of a `state` event: {"flow_id","status","desired","since","error"} and, for a flow
-/// that runs on another node of a cluster, "node".
+/// that runs on another node of a cluster, "node". Appended to `out`, or returned.
+void appendStateEventJson(std::string& out, std::string_view flow_id, std::string_view status,
+                          Desired desired, std::chrono::system_clock::time_point since,
+                          std::string_view error, std::string_view node = {});
 std::string stateEventJson(std::string_view flow_id, std::string_view status, Desired desired,
                            std::chrono::system_clock::time_point since, std::string_view error,
                            std::string_view node = {});
@@ -51,7 +54,8 @@ struct Event {
   std::string flow_id;  // empty for plugin events
   std::string data;     // the event's JSON object, compact (empty when held as `fields`)
   std::optional<StateFields> fields;
-  /// The event's JSON object, compact.
+  /// The event's JSON object, compact: appended to `out` (no copy of `data`), or returned.
+  void appendJson(std::string& out) const;
   std::string json() const;
 };
 using EventPtr = std::shared_ptr<const Event>;
