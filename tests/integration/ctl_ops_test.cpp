@@ -209,10 +209,12 @@ TEST_F(CtlWatch, ReconnectsAfterARestartAndRereadsTheStatus) {
       (dir_ / "sluice2.log").string());
   ASSERT_TRUE(w->waitForOutput(
       [](const std::string&, const std::string& err) {
-        return err.find("re-reading the status") != std::string::npos;
+        return err.find("watch: status re-read (2 flows now)\n") != std::string::npos;
       },
       30s))
       << w->err();
+  // Started only once the watch has re-read the status: had the read seen `running`, it
+  // would print one line, `stopped -> running`, for the two events.
   ASSERT_EQ(patch(R"({"command":"start","flow_ids":["a"]})").status, 200);
   EXPECT_EQ(w->wait(), 0) << w->err();
   EXPECT_HAS(w->err(), "watch: reconnected\n");
@@ -270,6 +272,7 @@ TEST_F(CtlWatch, RetriesA503AndReconnectsWithoutARefusedLastEventId) {
   // Retry-After (3 s) is longer than the backoff (the server's 2 s): it is honoured.
   EXPECT_HAS(w.err(), "watch: 503: the server is shutting down; retrying in 3000 ms\n");
   EXPECT_HAS(w.err(), "; reconnecting without it and re-reading the status\n");
+  EXPECT_HAS(w.err(), "watch: status re-read (");
   EXPECT_HAS(w.err(), "watch: reconnected\n");
   std::vector<RecordedRequest> events;
   for (const auto& r : proxy.requests()) {

@@ -166,7 +166,7 @@ class Watcher {
       std::cerr << "watch: reconnected\n";
       // Subscribed without Last-Event-ID after the server refused it: what was missed is
       // read from the status.
-      if (resync_ && !sync(true)) {
+      if (resync_ && !resync()) {
         fatal_ = true;
         return false;
       }
@@ -182,6 +182,15 @@ class Watcher {
     if (done()) return;
     std::cout << printable(time) << "  " << printable(what) << "  " << printable(text) << std::endl;
     ++printed_;
+  }
+
+  // Reads the status again after events were lost, prints the differences, and says on
+  // stderr that the read is done (what is printed from then on comes after it).
+  bool resync() {
+    if (!sync(true)) return false;
+    std::cerr << "watch: status re-read (" << states_.size() << " flow"
+              << (states_.size() == 1 ? "" : "s") << " now)\n";
+    return true;
   }
 
   // Reads the status of the watched flows; with `report`, prints what changed since the
@@ -261,7 +270,7 @@ class Watcher {
     } else if (e.type == "reset") {
       std::cerr << "watch: " << printable(text(data, "reason", "events were lost"))
                 << "; re-reading the status\n";
-      if (!sync(true)) fatal_ = true;
+      if (!resync()) fatal_ = true;
     }
   }
 
