@@ -12,7 +12,7 @@ struct Migration {
   int version;
   const char* name;
   const char* sqlite;
-  const char* postgres;
+  const char* postgres;  // nullptr: nothing to change on PostgreSQL (only recorded)
 };
 
 /// Every version, in order, from 1.

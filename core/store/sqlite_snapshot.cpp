@@ -100,19 +100,23 @@ Result<Done> SqliteStore::importAll(const StoreSnapshot& snap) {
     }
     std::map<Incarnation, Incarnation> renamed;
     Statement flow(
-        db_,
-        "INSERT INTO flows (flow_id, record, desired, type_version, runs, last_run) VALUES (?, ?, "
-        "?, ?, ?, ?)");
+        db_, "INSERT INTO flows (flow_id, record, desired, type_version) VALUES (?, ?, ?, ?)");
+    Statement runs(db_, "INSERT INTO flow_runs (seq, runs, last_run) VALUES (?, ?, ?)");
     for (const auto& f : snap.flows) {
       flow.bind(1, f.id);
       flow.bind(2, f.record_json);
       flow.bind(3, std::string(toString(f.desired)));
       flow.bind(4, f.type_version);
-      sqlite3_bind_int64(flow.get(), 5, static_cast<sqlite3_int64>(f.runs));
-      flow.bind(6, f.last_run);
       if (flow.step() != SQLITE_DONE) return false;
       flow.reset();
-      renamed[f.incarnation] = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));
+      const auto seq = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));
+      renamed[f.incarnation] = seq;
+      if (f.runs == 0 && f.last_run.empty()) continue;  // never ran: no row
+      runs.bindInt(1, seq);
+      runs.bindInt(2, f.runs);
+      runs.bind(3, f.last_run);
+      if (runs.step() != SQLITE_DONE) return false;
+      runs.reset();
     }
     Statement state(db_, "INSERT INTO plugin_state (incarnation, key, value) VALUES (?, ?, ?)");
     for (const auto& r : snap.state) {

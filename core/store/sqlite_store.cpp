@@ -87,9 +87,7 @@ bool SqliteStore::exec(const char* sql) {
 
 Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   std::lock_guard lock(mu_);
-  Statement st(db_,
-               "SELECT flow_id, record, desired, seq, type_version, runs, last_run FROM flows "
-               "ORDER BY seq");
+  Statement st(db_, "SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq");
   if (!st.ok()) return sqlError("cannot read flows");
   std::vector<StoredFlow> out;
   int rc;
@@ -100,11 +98,24 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     f.desired = desiredFromString(st.text(2)).value_or(Desired::kStopped);
     f.incarnation = static_cast<Incarnation>(sqlite3_column_int64(st.get(), 3));
     f.type_version = st.text(4);
-    f.runs = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 5));
-    f.last_run = st.text(6);
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return sqlError("cannot read flows");
+  // The runs, in the same order: one pass over each table, merged here (cheaper than a join's
+  // look-up per flow at a million flows). setRunRecords() writes rows of stored flows only,
+  // and deleteFlow() takes the flow's with it, so every row finds its flow.
+  Statement runs(db_, "SELECT seq, runs, last_run FROM flow_runs ORDER BY seq");
+  if (!runs.ok()) return sqlError("cannot read the flows' runs");
+  size_t at = 0;
+  while ((rc = runs.step()) == SQLITE_ROW) {
+    const auto seq = static_cast<Incarnation>(runs.int64(0));
+    while (at < out.size() && out[at].incarnation < seq) ++at;
+    if (at == out.size()) break;
+    if (out[at].incarnation != seq) continue;
+    out[at].runs = static_cast<uint64_t>(runs.int64(1));
+    out[at].last_run = runs.text(2);
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError("cannot read the flows' runs");
   return out;
 }
 
@@ -195,10 +206,13 @@ Result<Done> SqliteStore::updateFlow(const std::string& id, Incarnation inc,
 Result<Done> SqliteStore::deleteFlow(const std::string& id, AuditRecord* audit) {
   std::lock_guard lock(mu_);
   return inTransaction("cannot delete flow", audit, [&] {
+    Statement runs(db_,
+                   "DELETE FROM flow_runs WHERE seq IN (SELECT seq FROM flows WHERE flow_id = ?)");
     Statement st(db_, "DELETE FROM flows WHERE flow_id = ?");
-    if (!st.ok()) return false;
+    if (!runs.ok() || !st.ok()) return false;
+    runs.bind(1, id);
     st.bind(1, id);
-    return st.step() == SQLITE_DONE;
+    return runs.step() == SQLITE_DONE && st.step() == SQLITE_DONE;
   });
 }
 
@@ -215,18 +229,31 @@ Result<Done> SqliteStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
   if (rows.empty()) return Done{};
   std::lock_guard lock(mu_);
   return inTransaction("cannot record the flows' runs", nullptr, [&] {
-    Statement run(db_, "UPDATE flows SET runs = ?, last_run = ? WHERE flow_id = ? AND seq = ?");
+    // A flow's row in flow_runs is updated; its first run inserts it, only while the flow's
+    // incarnation is stored (a row for one deleted meanwhile is skipped, as in `flows`).
+    Statement update(db_, "UPDATE flow_runs SET runs = ?, last_run = ? WHERE seq = ?");
+    Statement insert(db_,
+                     "INSERT INTO flow_runs (seq, runs, last_run) SELECT ?3, ?1, ?2 WHERE EXISTS "
+                     "(SELECT 1 FROM flows WHERE seq = ?3 AND flow_id = ?4)");
     Statement version(db_, "UPDATE flows SET type_version = ? WHERE flow_id = ? AND seq = ?");
-    bool ok = run.ok() && version.ok();
+    bool ok = update.ok() && insert.ok() && version.ok();
     for (size_t i = 0; ok && i < rows.size(); ++i) {
       const auto& r = rows[i];
       if (r.has_run) {
-        sqlite3_bind_int64(run.get(), 1, static_cast<sqlite3_int64>(r.runs));
-        run.bind(2, r.last_run);
-        run.bind(3, r.id);
-        sqlite3_bind_int64(run.get(), 4, static_cast<sqlite3_int64>(r.incarnation));
-        ok = run.step() == SQLITE_DONE;
-        run.reset();
+        update.bindInt(1, r.runs);
+        update.bindStatic(2, r.last_run);
+        update.bindInt(3, r.incarnation);
+        ok = update.step() == SQLITE_DONE;
+        const bool found = sqlite3_changes(db_) == 1;
+        update.reset();
+        if (ok && !found) {
+          insert.bindInt(1, r.runs);
+          insert.bindStatic(2, r.last_run);
+          insert.bindInt(3, r.incarnation);
+          insert.bindStatic(4, r.id);
+          ok = insert.step() == SQLITE_DONE;
+          insert.reset();
+        }
       }
       if (ok && !r.type_version.empty()) {
         version.bind(1, r.type_version);

@@ -143,6 +143,30 @@ TEST_P(StoreConformance, KeepsTheRunsOfTheIncarnation) {
   EXPECT_EQ(snapshot.value().flows[0].last_run, stored);
 }
 
+// A deleted flow's runs go with it: the same id created again starts from none, and a late run
+// record of the deleted incarnation (the recorder wrote it after the delete) is skipped.
+TEST_P(StoreConformance, ARecreatedFlowDoesNotInheritTheRunsOfTheDeletedOne) {
+  auto first = store_->insertFlows({{"r", R"({"flow_id":"r"})", Desired::kStopped}}, nullptr);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(store_->setRunRecord("r", first.value()[0], 4, R"({"old":true})").ok());
+  ASSERT_TRUE(store_->deleteFlow("r", nullptr).ok());
+  ASSERT_TRUE(store_->setRunRecord("r", first.value()[0], 5, R"({"late":true})").ok());
+  auto second = store_->insertFlows({{"r", R"({"flow_id":"r"})", Desired::kStopped}}, nullptr);
+  ASSERT_TRUE(second.ok());
+  ASSERT_NE(second.value()[0], first.value()[0]);
+  ASSERT_TRUE(store_->setRunRecord("r", first.value()[0], 6, R"({"later":true})").ok());
+  reopen();
+  auto all = store_->loadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), 1u);
+  EXPECT_EQ(all.value()[0].runs, 0u);
+  EXPECT_EQ(all.value()[0].last_run, "");
+  ASSERT_TRUE(store_->setRunRecord("r", second.value()[0], 1, R"({"new":true})").ok());
+  reopen();
+  EXPECT_EQ(store_->loadAll().value()[0].runs, 1u);
+  EXPECT_EQ(store_->loadAll().value()[0].last_run, R"({"new":true})");
+}
+
 TEST_P(StoreConformance, ABatchIsAllOrNothing) {
   ASSERT_TRUE(store_->insertFlows({{"a", "{}", Desired::kStopped}}, nullptr).ok());
   auto r = store_->insertFlows({{"b", "{}", Desired::kStopped}, {"a", "{}", Desired::kStopped}},

@@ -121,7 +121,7 @@ Result<Done> PgStore::migrate() {
     if (current > latestSchemaVersion()) return false;
     for (const auto& m : schemaMigrations()) {
       if (m.version <= current) continue;
-      tx.script(m.postgres);
+      if (m.postgres != nullptr) tx.script(m.postgres);
       tx.run(
           "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, "
           "(extract(epoch from now()) * 1000)::bigint)",

@@ -88,6 +88,61 @@ TEST_F(SqliteStoreTest, UpgradesADatabaseWrittenBeforeSchemaVersions) {
   EXPECT_TRUE(s->listNodes().ok()) << "the newer tables exist";
 }
 
+// Schema version 9 moves the runs out of `flows` into `flow_runs`: a database of version 8
+// keeps every flow's runs, and `flows` loses the two columns.
+TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
+  {
+    auto s = open();
+    ASSERT_TRUE(
+        s->insertFlows({{"a", "{}", Desired::kRunning}, {"b", "{}", Desired::kStopped}}, nullptr)
+            .ok());
+  }
+  {
+    // Back to version 8: the runs in `flows`.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE flow_runs;"
+                           "ALTER TABLE flows ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;"
+                           "ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';"
+                           "UPDATE flows SET runs = 3, last_run = '{\"x\":1}' WHERE flow_id = 'a';"
+                           "DELETE FROM schema_migrations WHERE version = 9;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = open();
+  auto flows = s->loadAll().value();
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_EQ(flows[0].id, "a");
+  EXPECT_EQ(flows[0].runs, 3u);
+  EXPECT_EQ(flows[0].last_run, R"({"x":1})");
+  EXPECT_EQ(flows[0].desired, Desired::kRunning);
+  EXPECT_EQ(flows[1].runs, 0u);
+  EXPECT_EQ(flows[1].last_run, "");
+  ASSERT_TRUE(s->setRunRecord("b", flows[1].incarnation, 1, R"({"y":2})").ok());
+  EXPECT_EQ(s->loadAll().value()[1].runs, 1u);
+  ASSERT_TRUE(s->deleteFlow("b", nullptr).ok());  // takes its runs' row with it
+  s.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT count(*) FROM pragma_table_info('flows') WHERE name IN "
+                               "('runs', 'last_run')",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 0) << "flows keeps no runs";
+  sqlite3_finalize(st);
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT group_concat(runs) FROM flow_runs", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "3") << "a's only";
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 TEST_F(SqliteStoreTest, RefusesADatabaseOfANewerSchema) {
   open().reset();
   sqlite3* db = nullptr;
