@@ -29,6 +29,18 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_TRUE(s.ok());
     return std::move(s.value());
   }
+  // Runs `sql` on the database file directly (as an older build or another tool would have
+  // left it); "" when it worked, else SQLite's message.
+  std::string rawExec(const char* sql) {
+    sqlite3* db = nullptr;
+    std::string error;
+    if (sqlite3_open((dir_ / "sluice.db").string().c_str(), &db) != SQLITE_OK ||
+        sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      error = db != nullptr ? sqlite3_errmsg(db) : "cannot open";
+    }
+    sqlite3_close(db);
+    return error;
+  }
   std::filesystem::path dir_;
 };
 
@@ -38,18 +50,11 @@ TEST_F(SqliteStoreTest, MigratesStateKeptByFlowId) {
     ASSERT_TRUE(s->insertFlows({{"a", "{}", Desired::kStopped}}, nullptr).ok());
   }
   // A database of the previous schema: plugin state in flow_state, keyed by flow id.
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "CREATE TABLE flow_state (flow_id TEXT NOT NULL, key TEXT NOT NULL, "
-                           "value BLOB NOT NULL, PRIMARY KEY (flow_id, key));"
-                           "INSERT INTO flow_state VALUES ('a', 'offset', '42');"
-                           "INSERT INTO flow_state VALUES ('gone', 'offset', '7');",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  ASSERT_EQ(rawExec("CREATE TABLE flow_state (flow_id TEXT NOT NULL, key TEXT NOT NULL, "
+                    "value BLOB NOT NULL, PRIMARY KEY (flow_id, key));"
+                    "INSERT INTO flow_state VALUES ('a', 'offset', '42');"
+                    "INSERT INTO flow_state VALUES ('gone', 'offset', '7');"),
+            "");
   auto s = open();
   const Incarnation a = s->loadAll().value()[0].incarnation;
   auto v = s->stateGet(a, "offset");
@@ -60,23 +65,16 @@ TEST_F(SqliteStoreTest, MigratesStateKeptByFlowId) {
 
 TEST_F(SqliteStoreTest, UpgradesADatabaseWrittenBeforeSchemaVersions) {
   // The schema as it was before versions were recorded (no schema_migrations, no nodes).
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "CREATE TABLE flows (seq INTEGER PRIMARY KEY AUTOINCREMENT, flow_id "
-                           "TEXT NOT NULL UNIQUE, record TEXT NOT NULL, desired TEXT NOT NULL "
-                           "DEFAULT 'stopped');"
-                           "CREATE TABLE plugin_state (incarnation INTEGER NOT NULL, key TEXT NOT "
-                           "NULL, value BLOB NOT NULL, PRIMARY KEY (incarnation, key));"
-                           "CREATE TABLE sequences (name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
-                           "INSERT INTO flows (flow_id, record, desired) VALUES ('old', "
-                           "'{\"flow_id\":\"old\"}', 'running');"
-                           "INSERT INTO sequences VALUES ('events', 5000001);",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  ASSERT_EQ(rawExec("CREATE TABLE flows (seq INTEGER PRIMARY KEY AUTOINCREMENT, flow_id "
+                    "TEXT NOT NULL UNIQUE, record TEXT NOT NULL, desired TEXT NOT NULL "
+                    "DEFAULT 'stopped');"
+                    "CREATE TABLE plugin_state (incarnation INTEGER NOT NULL, key TEXT NOT "
+                    "NULL, value BLOB NOT NULL, PRIMARY KEY (incarnation, key));"
+                    "CREATE TABLE sequences (name TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+                    "INSERT INTO flows (flow_id, record, desired) VALUES ('old', "
+                    "'{\"flow_id\":\"old\"}', 'running');"
+                    "INSERT INTO sequences VALUES ('events', 5000001);"),
+            "");
   auto s = open();
   auto history = s->schemaHistory();
   ASSERT_TRUE(history.ok());
@@ -97,20 +95,13 @@ TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
         s->insertFlows({{"a", "{}", Desired::kRunning}, {"b", "{}", Desired::kStopped}}, nullptr)
             .ok());
   }
-  {
-    // Back to version 8: the runs in `flows`.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "DROP TABLE flow_runs;"
-                           "ALTER TABLE flows ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;"
-                           "ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';"
-                           "UPDATE flows SET runs = 3, last_run = '{\"x\":1}' WHERE flow_id = 'a';"
-                           "DELETE FROM schema_migrations WHERE version = 9;",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  // Back to version 8: the runs in `flows`.
+  ASSERT_EQ(rawExec("DROP TABLE flow_runs;"
+                    "ALTER TABLE flows ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;"
+                    "ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';"
+                    "UPDATE flows SET runs = 3, last_run = '{\"x\":1}' WHERE flow_id = 'a';"
+                    "DELETE FROM schema_migrations WHERE version = 9;"),
+            "");
   auto s = open();
   auto flows = s->loadAll().value();
   ASSERT_EQ(flows.size(), 2u);
@@ -145,12 +136,7 @@ TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
 
 TEST_F(SqliteStoreTest, RefusesADatabaseOfANewerSchema) {
   open().reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "sluice.db").string().c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 'future', 0)", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_EQ(rawExec("INSERT INTO schema_migrations VALUES (999, 'future', 0)"), "");
   auto again = SqliteStore::open((dir_ / "sluice.db").string());
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.error().message.find("newer than this build"), std::string::npos)
