@@ -196,22 +196,24 @@ ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS runs BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS last_run TEXT NOT NULL DEFAULT '';
 )"},
-    // SQLite rewrites a whole row on each UPDATE: a run record written into `flows` copied the
-    // flow's configuration too, twice per run. A narrow table of its own, one row per flow that
-    // ever ran (keyed by incarnation), halves the cost of a command's run records
-    // (docs/benchmarks.md, issue 14). PostgreSQL keeps them in `flows`: its store writes them
-    // as one statement per batch, and nothing measured there called for it.
+    // SQLite rewrites a whole row on each UPDATE: a run record (two per run) or a type version
+    // written into `flows` copied the flow's configuration too. A narrow table of their own,
+    // one row per flow (keyed by incarnation, made with the flow), halves what a command's run
+    // records cost (docs/benchmarks.md, issue 14). PostgreSQL keeps them in `flows`: its store
+    // writes a batch as one statement, and nothing measured there called for it.
     {9, "the runs of each flow in a table of their own",
      R"(
 CREATE TABLE flow_runs (
   seq INTEGER PRIMARY KEY,
-  runs INTEGER NOT NULL,
-  last_run TEXT NOT NULL
+  runs INTEGER NOT NULL DEFAULT 0,
+  last_run TEXT NOT NULL DEFAULT '',
+  type_version TEXT NOT NULL DEFAULT ''
 );
-INSERT INTO flow_runs (seq, runs, last_run)
-  SELECT seq, runs, last_run FROM flows WHERE runs <> 0 OR last_run <> '';
+INSERT INTO flow_runs (seq, runs, last_run, type_version)
+  SELECT seq, runs, last_run, type_version FROM flows;
 ALTER TABLE flows DROP COLUMN runs;
 ALTER TABLE flows DROP COLUMN last_run;
+ALTER TABLE flows DROP COLUMN type_version;
 )",
      nullptr},
 };

@@ -99,22 +99,21 @@ Result<Done> SqliteStore::importAll(const StoreSnapshot& snap) {
       return false;
     }
     std::map<Incarnation, Incarnation> renamed;
-    Statement flow(
-        db_, "INSERT INTO flows (flow_id, record, desired, type_version) VALUES (?, ?, ?, ?)");
-    Statement runs(db_, "INSERT INTO flow_runs (seq, runs, last_run) VALUES (?, ?, ?)");
+    Statement flow(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
+    Statement runs(db_,
+                   "INSERT INTO flow_runs (seq, runs, last_run, type_version) VALUES (?, ?, ?, ?)");
     for (const auto& f : snap.flows) {
       flow.bind(1, f.id);
       flow.bind(2, f.record_json);
       flow.bind(3, std::string(toString(f.desired)));
-      flow.bind(4, f.type_version);
       if (flow.step() != SQLITE_DONE) return false;
       flow.reset();
       const auto seq = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));
       renamed[f.incarnation] = seq;
-      if (f.runs == 0 && f.last_run.empty()) continue;  // never ran: no row
       runs.bindInt(1, seq);
       runs.bindInt(2, f.runs);
       runs.bind(3, f.last_run);
+      runs.bind(4, f.type_version);
       if (runs.step() != SQLITE_DONE) return false;
       runs.reset();
     }

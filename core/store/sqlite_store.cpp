@@ -87,7 +87,7 @@ bool SqliteStore::exec(const char* sql) {
 
 Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   std::lock_guard lock(mu_);
-  Statement st(db_, "SELECT flow_id, record, desired, seq, type_version FROM flows ORDER BY seq");
+  Statement st(db_, "SELECT flow_id, record, desired, seq FROM flows ORDER BY seq");
   if (!st.ok()) return sqlError("cannot read flows");
   std::vector<StoredFlow> out;
   int rc;
@@ -97,14 +97,13 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     f.record_json = st.text(1);
     f.desired = desiredFromString(st.text(2)).value_or(Desired::kStopped);
     f.incarnation = static_cast<Incarnation>(sqlite3_column_int64(st.get(), 3));
-    f.type_version = st.text(4);
     out.push_back(std::move(f));
   }
   if (rc != SQLITE_DONE) return sqlError("cannot read flows");
   // The runs, in the same order: one pass over each table, merged here (cheaper than a join's
-  // look-up per flow at a million flows). setRunRecords() writes rows of stored flows only,
-  // and deleteFlow() takes the flow's with it, so every row finds its flow.
-  Statement runs(db_, "SELECT seq, runs, last_run FROM flow_runs ORDER BY seq");
+  // look-up per flow at a million flows). Every flow has its row (insertFlows), and
+  // deleteFlow() takes it along.
+  Statement runs(db_, "SELECT seq, runs, last_run, type_version FROM flow_runs ORDER BY seq");
   if (!runs.ok()) return sqlError("cannot read the flows' runs");
   size_t at = 0;
   while ((rc = runs.step()) == SQLITE_ROW) {
@@ -114,6 +113,7 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     if (out[at].incarnation != seq) continue;
     out[at].runs = static_cast<uint64_t>(runs.int64(1));
     out[at].last_run = runs.text(2);
+    out[at].type_version = runs.text(3);
   }
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError("cannot read the flows' runs");
   return out;
@@ -170,14 +170,20 @@ Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<Stor
   std::vector<Incarnation> incarnations;
   auto done = inTransaction("cannot insert flows", audit, [&] {
     Statement st(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
-    bool ok = st.ok();
+    Statement runs(db_, "INSERT INTO flow_runs (seq) VALUES (?)");  // none yet
+    bool ok = st.ok() && runs.ok();
     for (size_t i = 0; ok && i < flows.size(); ++i) {
       st.bind(1, flows[i].id);
       st.bind(2, flows[i].record_json);
       st.bind(3, std::string(toString(flows[i].desired)));
       ok = st.step() == SQLITE_DONE;
-      incarnations.push_back(static_cast<Incarnation>(sqlite3_last_insert_rowid(db_)));
+      const auto seq = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));
+      incarnations.push_back(seq);
       st.reset();
+      if (!ok) break;
+      runs.bindInt(1, seq);
+      ok = runs.step() == SQLITE_DONE;
+      runs.reset();
     }
     return ok;
   });
@@ -229,39 +235,24 @@ Result<Done> SqliteStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
   if (rows.empty()) return Done{};
   std::lock_guard lock(mu_);
   return inTransaction("cannot record the flows' runs", nullptr, [&] {
-    // A flow's row in flow_runs is updated; its first run inserts it, only while the flow's
-    // incarnation is stored (a row for one deleted meanwhile is skipped, as in `flows`).
-    Statement update(db_, "UPDATE flow_runs SET runs = ?, last_run = ? WHERE seq = ?");
-    Statement insert(db_,
-                     "INSERT INTO flow_runs (seq, runs, last_run) SELECT ?3, ?1, ?2 WHERE EXISTS "
-                     "(SELECT 1 FROM flows WHERE seq = ?3 AND flow_id = ?4)");
-    Statement version(db_, "UPDATE flows SET type_version = ? WHERE flow_id = ? AND seq = ?");
-    bool ok = update.ok() && insert.ok() && version.ok();
+    // Each stored flow has its row in flow_runs (made with it, deleted with it): a row of an
+    // incarnation that is gone matches none and is skipped. What a row does not carry is
+    // bound as NULL and keeps the stored value.
+    Statement update(db_,
+                     "UPDATE flow_runs SET runs = coalesce(?1, runs), last_run = coalesce(?2, "
+                     "last_run), type_version = coalesce(?3, type_version) WHERE seq = ?4");
+    bool ok = update.ok();
     for (size_t i = 0; ok && i < rows.size(); ++i) {
       const auto& r = rows[i];
+      if (!r.has_run && r.type_version.empty()) continue;
       if (r.has_run) {
         update.bindInt(1, r.runs);
         update.bindStatic(2, r.last_run);
-        update.bindInt(3, r.incarnation);
-        ok = update.step() == SQLITE_DONE;
-        const bool found = sqlite3_changes(db_) == 1;
-        update.reset();
-        if (ok && !found) {
-          insert.bindInt(1, r.runs);
-          insert.bindStatic(2, r.last_run);
-          insert.bindInt(3, r.incarnation);
-          insert.bindStatic(4, r.id);
-          ok = insert.step() == SQLITE_DONE;
-          insert.reset();
-        }
       }
-      if (ok && !r.type_version.empty()) {
-        version.bind(1, r.type_version);
-        version.bind(2, r.id);
-        sqlite3_bind_int64(version.get(), 3, static_cast<sqlite3_int64>(r.incarnation));
-        ok = version.step() == SQLITE_DONE;
-        version.reset();
-      }
+      if (!r.type_version.empty()) update.bindStatic(3, r.type_version);
+      update.bindInt(4, r.incarnation);
+      ok = update.step() == SQLITE_DONE;
+      update.reset();
     }
     return ok;
   });

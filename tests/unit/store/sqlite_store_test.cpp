@@ -86,8 +86,8 @@ TEST_F(SqliteStoreTest, UpgradesADatabaseWrittenBeforeSchemaVersions) {
   EXPECT_TRUE(s->listNodes().ok()) << "the newer tables exist";
 }
 
-// Schema version 9 moves the runs out of `flows` into `flow_runs`: a database of version 8
-// keeps every flow's runs, and `flows` loses the two columns.
+// Schema version 9 moves the runs and type versions out of `flows` into `flow_runs`: a
+// database of version 8 keeps every flow's, and `flows` loses the three columns.
 TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
   {
     auto s = open();
@@ -99,7 +99,9 @@ TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
   ASSERT_EQ(rawExec("DROP TABLE flow_runs;"
                     "ALTER TABLE flows ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;"
                     "ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';"
+                    "ALTER TABLE flows ADD COLUMN type_version TEXT NOT NULL DEFAULT '';"
                     "UPDATE flows SET runs = 3, last_run = '{\"x\":1}' WHERE flow_id = 'a';"
+                    "UPDATE flows SET type_version = '1.0.0' WHERE flow_id = 'b';"
                     "DELETE FROM schema_migrations WHERE version = 9;"),
             "");
   auto s = open();
@@ -109,10 +111,13 @@ TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
   EXPECT_EQ(flows[0].runs, 3u);
   EXPECT_EQ(flows[0].last_run, R"({"x":1})");
   EXPECT_EQ(flows[0].desired, Desired::kRunning);
+  EXPECT_EQ(flows[0].type_version, "");
   EXPECT_EQ(flows[1].runs, 0u);
   EXPECT_EQ(flows[1].last_run, "");
+  EXPECT_EQ(flows[1].type_version, "1.0.0") << "started once, never ran";
   ASSERT_TRUE(s->setRunRecord("b", flows[1].incarnation, 1, R"({"y":2})").ok());
   EXPECT_EQ(s->loadAll().value()[1].runs, 1u);
+  EXPECT_EQ(s->loadAll().value()[1].type_version, "1.0.0") << "kept by a run record";
   ASSERT_TRUE(s->deleteFlow("b", nullptr).ok());  // takes its runs' row with it
   s.reset();
   sqlite3* db = nullptr;
@@ -120,7 +125,7 @@ TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
   sqlite3_stmt* st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db,
                                "SELECT count(*) FROM pragma_table_info('flows') WHERE name IN "
-                               "('runs', 'last_run')",
+                               "('runs', 'last_run', 'type_version')",
                                -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
