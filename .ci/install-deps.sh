@@ -5,7 +5,7 @@ packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libpistache-dev libssl-dev rapidjson-dev libboost-dev libsqlite3-dev libspdlog-dev
           libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus python3-jsonschema
           libpq-dev postgresql libhowardhinnant-date-dev libcurl4-openssl-dev tzdata
-          libyaml-cpp-dev chromium chromium-driver python3-selenium python3-yaml)
+          libyaml-cpp-dev libjemalloc-dev chromium chromium-driver python3-selenium python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

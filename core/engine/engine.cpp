@@ -1,6 +1,5 @@
 #include "core/engine/engine.hpp"
 
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <thread>
 
 #include "core/model/content_tag.hpp"
+#include "core/runtime/heap.hpp"
 #include "core/store/store_factory.hpp"
 
 namespace sluice {
@@ -150,11 +150,9 @@ void Engine::restore(std::vector<StoredFlow> stored) {
     auto restored = [this](const Outcome&) {
       if (restoring_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         spdlog::info("restore done: every restored flow reached its desired state or failed");
-#ifdef __GLIBC__
         // What the restore parsed and built in between (the stored rows, the documents, the
         // commands' records) is free now: hand its pages back (1,000,000 flows: ~100 MB).
-        malloc_trim(0);
-#endif
+        releaseFreeMemory();
       }
     };
     for (auto& [flow, desired] : to_start) {
