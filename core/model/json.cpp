@@ -207,6 +207,22 @@ std::string write(const rapidjson::Value& value) {
 }
 
 void appendString(std::string& out, std::string_view s) {
+  // Most strings (ids, states, times) need no escape: quoted as they are, without a writer's
+  // buffer. Otherwise RapidJSON's writer escapes them (control characters, '"' and '\\').
+  bool plain = true;
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out.reserve(out.size() + s.size() + 2);
+    out += '"';
+    out.append(s);
+    out += '"';
+    return;
+  }
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));

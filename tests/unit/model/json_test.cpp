@@ -102,5 +102,24 @@ TEST(Json, WritesCompactly) {
   EXPECT_EQ(s, R"("q\"\n")");
 }
 
+// appendString quotes a string that needs no escape as it is, and escapes exactly what
+// RapidJSON's writer escapes otherwise: the two agree on every byte value.
+TEST(Json, AppendStringAgreesWithTheWriter) {
+  std::string all;
+  for (int c = 1; c < 256; ++c) all += static_cast<char>(c);
+  all += std::string("\0x", 3);  // a NUL inside
+  std::vector<std::string> cases = {"",        "plain id-1.2/x", "é ü", "tab\there", "back\\slash",
+                                    "quote\"", "\x7f",           all};
+  for (int c = 0; c < 256; ++c) cases.push_back(std::string(1, static_cast<char>(c)) + "z");
+  for (const auto& text : cases) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    std::string got = "x";
+    json::appendString(got, text);
+    EXPECT_EQ(got, "x" + std::string(buffer.GetString(), buffer.GetSize())) << text;
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -51,5 +51,30 @@ TEST(RunRecord, ARunNeverEndedReadsBackAsInterrupted) {
   EXPECT_EQ(back.error, kRunInterrupted);
 }
 
+// The stored form is compact JSON, the same text the RapidJSON writer produced before it was
+// written by hand (databases hold both), and it reads back.
+TEST(RunRecord, TheStoredFormIsCompactJson) {
+  RunRecord r;
+  r.started = at(1'767'323'045'678);
+  EXPECT_EQ(storedRunRecord(r), R"({"started":1767323045678,"ended":null,"result":"",)"
+                                R"("error":""})");
+  r.ended = at(1'767'323'047'001);
+  r.result = RunResult::kFailed;
+  r.error = "a \"quoted\"\tthing \\ é";
+  r.due = at(1'767'323'040'000);
+  const std::string stored = storedRunRecord(r);
+  EXPECT_EQ(stored, R"({"started":1767323045678,"ended":1767323047001,"result":"failed",)"
+                    R"("error":"a \"quoted\"\tthing \\ é","due":1767323040000})");
+  const RunRecord back = parseStoredRunRecord(stored);
+  EXPECT_EQ(back.started, r.started);
+  EXPECT_EQ(back.ended, r.ended);
+  EXPECT_EQ(back.due, r.due);
+  EXPECT_EQ(back.error, r.error);
+  RunRecord fired;  // a schedule's firing that never ran
+  fired.due = at(5);
+  EXPECT_EQ(storedRunRecord(fired),
+            R"({"started":null,"ended":null,"result":"","error":"","due":5})");
+}
+
 }  // namespace
 }  // namespace sluice
