@@ -70,10 +70,11 @@ void FlowRuntime::beginOperation(const std::shared_ptr<Pending>& p) {
 // operation begins on the strand: a command that waits for a worker behind other flows' work
 // (a thousand starts at once) waits on. One queued behind this flow's own plugin code that
 // does not return is answered when its time is up, as is a hook that runs past it.
-void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& p, std::string verb,
+void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& p, std::string_view verb,
                                    std::chrono::milliseconds after) {
+  // `verb` is a command's name (static text): the closure stays within Task's inline bytes.
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
-  p->arm(services_->timer, after, [weak, p, verb = std::move(verb)] {
+  p->arm(services_->timer, after, [weak, p, verb] {
     auto self = weak.lock();
     if (!self || p->claimed()) return;
     const std::chrono::milliseconds timeout(p->timeoutMs());
@@ -87,7 +88,8 @@ void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& p, std::strin
       self->armStartDeadline(p, verb, timeout);  // still waiting for a worker
       return;
     }
-    self->onDeadline(p, verb + " did not finish within " + std::to_string(timeout.count()) +
+    self->onDeadline(p, std::string(verb) + " did not finish within " +
+                            std::to_string(timeout.count()) +
                             " ms (runtime.start_timeout_ms): plugin code is still running");
   });
 }
@@ -110,12 +112,11 @@ void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode m
   // Soft stop past its timeout escalates: cancellation is raised (the hook or step in flight
   // sees it, and a stop hook not yet called is called in hard mode), then the hard bound runs.
   const uint32_t total = stop_timeout_ms + kHardStopBoundMs;
-  std::string id = id_;
-  p->arm(services_->timer, milliseconds(stop_timeout_ms), [weak, p, stop_timeout_ms, id] {
+  p->arm(services_->timer, milliseconds(stop_timeout_ms), [weak, p, stop_timeout_ms] {
     auto self = weak.lock();
     if (!self || p->claimed()) return;
-    spdlog::warn("flow {}: soft stop passed its stop timeout ({} ms); escalating to hard stop", id,
-                 stop_timeout_ms);
+    spdlog::warn("flow {}: soft stop passed its stop timeout ({} ms); escalating to hard stop",
+                 self->id_, stop_timeout_ms);
     self->signals_.raiseCancel();
   });
   p->arm(services_->timer, milliseconds(total), [hard_deadline, total] { hard_deadline(total); });

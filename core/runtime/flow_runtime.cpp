@@ -248,27 +248,28 @@ std::shared_ptr<Pending> FlowRuntime::makePending(std::string operation, uint32_
 }
 
 void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
-  RuntimeOptions rt;
+  uint32_t start_timeout_ms, stop_timeout_ms;  // not the whole RuntimeOptions: no copies
   {
     std::lock_guard lock(mu_);
-    rt = spec_->runtime;
+    start_timeout_ms = spec_->runtime.start_timeout_ms;
+    stop_timeout_ms = spec_->runtime.stop_timeout_ms;
   }
   std::string op(toString(c));
   if (c == Command::kStop) op += mode == StopMode::kHard ? " (hard)" : " (soft)";
   std::shared_ptr<Pending> p;
   if (c == Command::kStop) {
     const uint32_t budget =
-        mode == StopMode::kHard ? kHardStopBoundMs : rt.stop_timeout_ms + kHardStopBoundMs;
+        mode == StopMode::kHard ? kHardStopBoundMs : stop_timeout_ms + kHardStopBoundMs;
     p = makePending(op, budget, std::move(done));
     // A hard stop raises cancellation at once: the step or hook in flight sees it.
     if (mode == StopMode::kHard) {
       signals_.raiseCancel();
       signals_.raiseStop();
     }
-    armStopDeadlines(p, mode, rt.stop_timeout_ms);
+    armStopDeadlines(p, mode, stop_timeout_ms);
   } else {
-    p = makePending(op, rt.start_timeout_ms, std::move(done));
-    armStartDeadline(p, std::string(toString(c)), std::chrono::milliseconds(rt.start_timeout_ms));
+    p = makePending(op, start_timeout_ms, std::move(done));
+    armStartDeadline(p, toString(c), std::chrono::milliseconds(start_timeout_ms));
   }
   strand_.post([self = shared_from_this(), c, mode, p] { self->runCommand(c, mode, p); });
 }

@@ -245,7 +245,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   void submitCommand(Command c, StopMode mode, Done done);  // submit_mu_ held
   std::shared_ptr<Pending> makePending(std::string operation, uint32_t timeout_ms, Done done);
   void armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode, uint32_t stop_timeout_ms);
-  void armStartDeadline(const std::shared_ptr<Pending>& p, std::string verb,
+  void armStartDeadline(const std::shared_ptr<Pending>& p, std::string_view verb,
                         std::chrono::milliseconds after);
   void onDeadline(const std::shared_ptr<Pending>& p, const std::string& why);
   /// Ends plugin code that does not return: kills a process instance, or adds a pool worker in

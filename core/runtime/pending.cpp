@@ -42,14 +42,14 @@ bool Pending::timedOut() const {
   return timed_out_;
 }
 
-void Pending::arm(Timer* timer, std::chrono::milliseconds after, std::function<void()> fn) {
+void Pending::arm(Timer* timer, std::chrono::milliseconds after, Task fn) {
   const uint64_t id = timer->at(Clock::now() + after, std::move(fn));
   std::lock_guard lock(mu_);
   timers_.push_back(id);
 }
 
 void Pending::cancelTimers(Timer* timer) {
-  std::vector<uint64_t> timers;
+  boost::container::small_vector<uint64_t, 2> timers;
   {
     std::lock_guard lock(mu_);
     timers.swap(timers_);

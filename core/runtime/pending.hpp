@@ -4,6 +4,7 @@
 // claims it first answers; the other learns it was answered and only cleans up.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -45,8 +46,9 @@ class Pending {
   std::optional<Clock::time_point> begunAt() const;
   uint32_t timeoutMs() const { return timeout_ms_; }
 
-  /// Arms `fn` on `timer` at now + `after`; cancelled by cancelTimers().
-  void arm(Timer* timer, std::chrono::milliseconds after, std::function<void()> fn);
+  /// Arms `fn` on `timer` at now + `after`; cancelled by cancelTimers(). A closure of up to
+  /// Task::kInline bytes is kept without an allocation.
+  void arm(Timer* timer, std::chrono::milliseconds after, Task fn);
   void cancelTimers(Timer* timer);
 
   const std::string& operation() const { return operation_; }
@@ -54,9 +56,10 @@ class Pending {
 
  private:
   mutable std::mutex mu_;
-  bool claimed_ = false;                    // guarded by mu_
-  bool timed_out_ = false;                  // guarded by mu_
-  std::vector<uint64_t> timers_;            // guarded by mu_
+  bool claimed_ = false;    // guarded by mu_
+  bool timed_out_ = false;  // guarded by mu_
+  // guarded by mu_: a command arms one or two at a time (a start; a stop's escalation and bound)
+  boost::container::small_vector<uint64_t, 2> timers_;
   std::optional<Clock::time_point> begun_;  // guarded by mu_
   SystemTime deadline_;                     // guarded by mu_
   const Done done_;
