@@ -170,22 +170,22 @@ Result<std::vector<Incarnation>> SqliteStore::insertFlows(const std::vector<Stor
   std::vector<Incarnation> incarnations;
   auto done = inTransaction("cannot insert flows", audit, [&] {
     Statement st(db_, "INSERT INTO flows (flow_id, record, desired) VALUES (?, ?, ?)");
-    Statement runs(db_, "INSERT INTO flow_runs (seq) VALUES (?)");  // none yet
-    bool ok = st.ok() && runs.ok();
+    bool ok = st.ok();
     for (size_t i = 0; ok && i < flows.size(); ++i) {
       st.bind(1, flows[i].id);
       st.bind(2, flows[i].record_json);
       st.bind(3, std::string(toString(flows[i].desired)));
       ok = st.step() == SQLITE_DONE;
-      const auto seq = static_cast<Incarnation>(sqlite3_last_insert_rowid(db_));
-      incarnations.push_back(seq);
+      incarnations.push_back(static_cast<Incarnation>(sqlite3_last_insert_rowid(db_)));
       st.reset();
-      if (!ok) break;
-      runs.bindInt(1, seq);
-      ok = runs.step() == SQLITE_DONE;
-      runs.reset();
     }
-    return ok;
+    if (!ok || incarnations.empty()) return ok;
+    // Their rows in flow_runs (none run yet), in one statement: every seq from the first one
+    // inserted is this transaction's (it holds the write lock).
+    Statement runs(db_, "INSERT INTO flow_runs (seq) SELECT seq FROM flows WHERE seq >= ?");
+    if (!runs.ok()) return false;
+    runs.bindInt(1, incarnations.front());
+    return runs.step() == SQLITE_DONE;
   });
   if (!done.ok()) return done.error();
   return incarnations;

@@ -387,11 +387,13 @@ TEST_F(ObserveHealthTest, NotReadyDuringTheRestoreAtStartup) {
 
 TEST_F(ObserveHealthTest, NotReadyWhileDrainingButStillHealthy) {
   startServer();
-  createFlows(
-      R"([{"flow_id":"s","type":"fault","config":{"in":"stop","do":"hang","hang_ms":3000}}])");
+  // The stop's hang is long enough that a loaded machine (ctest -j2) still sees the drain
+  // before the stop answers; its stop timeout is longer still, so it never escalates.
+  createFlows(R"([{"flow_id":"s","type":"fault","config":{"in":"stop","do":"hang",)"
+              R"("hang_ms":8000},"runtime":{"stop_timeout_ms":30000}}])");
   command("start", {"s"});
 
-  // A request in flight: a stop that takes 3 s.
+  // A request in flight: a stop that takes 8 s.
   HttpResponse stop;
   std::atomic<bool> stop_done{false};
   std::thread stopper([&] {
@@ -413,7 +415,7 @@ TEST_F(ObserveHealthTest, NotReadyWhileDrainingButStillHealthy) {
         ready = tryGet("/readyz");
         return ready.status == 503;
       },
-      2s))
+      5s))
       << ready.status << " " << ready.body;
   EXPECT_FALSE(stop_done.load()) << "the stop answered before the drain could be observed";
   EXPECT_EQ(ready.header("content-type"), "application/json");
