@@ -58,7 +58,8 @@ class Pending {
   mutable std::mutex mu_;
   bool claimed_ = false;    // guarded by mu_
   bool timed_out_ = false;  // guarded by mu_
-  // guarded by mu_: a command arms one or two at a time (a start; a stop's escalation and bound)
+  // guarded by mu_: inline for a start's deadline or a stop's two (escalation and bound); a
+  // start that waited for a worker past its deadline re-arms, and only then may this allocate
   boost::container::small_vector<uint64_t, 2> timers_;
   std::optional<Clock::time_point> begun_;  // guarded by mu_
   SystemTime deadline_;                     // guarded by mu_

@@ -126,6 +126,8 @@ void fill(Store& s) {
   ASSERT_TRUE(s.statePut(incs[0], "offset", std::string("\0\x01\xff", 3)).ok());
   ASSERT_TRUE(s.statePut(incs[1], "k", "v").ok());
   ASSERT_TRUE(s.statePut(incs[2], "k", "orphan").ok());
+  ASSERT_TRUE(s.setRunRecord("b", incs[0], 7, R"({"started":1,"error":"x"})").ok());
+  ASSERT_TRUE(s.setTypeVersion("b", incs[0], "2.1.0").ok());
   ASSERT_TRUE(s.deleteFlow("gone", nullptr).ok());
   ASSERT_TRUE(s.insertToken({"old", "admin", "h0", 1, std::nullopt, std::nullopt}, nullptr).ok());
   ASSERT_TRUE(s.revokeToken("old", 2, nullptr).ok());
@@ -142,6 +144,13 @@ void expectFilled(Store& s) {
   EXPECT_EQ(flows[0].desired, Desired::kRunning);
   EXPECT_EQ(flows[1].id, "a");
   EXPECT_EQ(flows[1].desired, Desired::kPaused);
+  // The runs and the version travel; a flow that never ran has none.
+  EXPECT_EQ(flows[0].runs, 7u);
+  EXPECT_EQ(flows[0].last_run, R"({"started":1,"error":"x"})");
+  EXPECT_EQ(flows[0].type_version, "2.1.0");
+  EXPECT_EQ(flows[1].runs, 0u);
+  EXPECT_EQ(flows[1].last_run, "");
+  EXPECT_EQ(flows[1].type_version, "");
   EXPECT_EQ(*s.stateGet(flows[0].incarnation, "offset").value(), std::string("\0\x01\xff", 3));
   EXPECT_EQ(*s.stateGet(flows[1].incarnation, "k").value(), "v");
   auto tokens = s.loadTokens().value();
@@ -167,6 +176,10 @@ TEST_P(AccessConformance, ASnapshotMovesEverythingToEitherBackend) {
     auto done = to->importAll(snap.value());
     ASSERT_TRUE(done.ok()) << done.error().message;
     expectFilled(*to);
+    // An imported flow's runs can still be written (it has where to keep them).
+    const auto a = to->loadAll().value()[1];
+    ASSERT_TRUE(to->setRunRecord("a", a.incarnation, 1, "{}").ok());
+    EXPECT_EQ(to->loadAll().value()[1].runs, 1u);
     // Into a store that holds flows: refused, and nothing written.
     auto twice = to->importAll(snap.value());
     ASSERT_FALSE(twice.ok());

@@ -79,6 +79,25 @@ TEST_P(StoreConformance, KeepsTheTypeVersionOfTheIncarnation) {
   EXPECT_EQ(snapshot.value().flows[0].type_version, "1.2.0");
 }
 
+// A flow's runs and its type version are written apart (a run record, a first start's
+// version): neither write clears the other.
+TEST_P(StoreConformance, ARunRecordAndATypeVersionKeepEachOther) {
+  auto inc = store_->insertFlows({{"k", R"({"flow_id":"k"})", Desired::kRunning}}, nullptr);
+  ASSERT_TRUE(inc.ok());
+  ASSERT_TRUE(store_->setRunRecord("k", inc.value()[0], 3, R"({"x":1})").ok());
+  ASSERT_TRUE(store_->setTypeVersion("k", inc.value()[0], "1.0.0").ok());
+  reopen();
+  auto f = store_->loadAll().value()[0];
+  EXPECT_EQ(f.runs, 3u);
+  EXPECT_EQ(f.last_run, R"({"x":1})");
+  EXPECT_EQ(f.type_version, "1.0.0");
+  ASSERT_TRUE(store_->setRunRecord("k", inc.value()[0], 4, R"({"x":2})").ok());
+  f = store_->loadAll().value()[0];
+  EXPECT_EQ(f.runs, 4u);
+  EXPECT_EQ(f.last_run, R"({"x":2})");
+  EXPECT_EQ(f.type_version, "1.0.0");
+}
+
 // Many flows' runs in one call (one transaction): a later row of a flow wins, a row of an
 // incarnation that is gone is skipped, and text that needs quoting survives.
 TEST_P(StoreConformance, StoresTheRunsOfManyFlowsAtOnce) {
