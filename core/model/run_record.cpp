@@ -31,7 +31,7 @@ std::string storedRunRecord(const RunRecord& r) {
   // so by hand instead of through a writer's buffer; parseStoredRunRecord() reads it back.
   std::string out;
   out.reserve(96 + r.error.size());
-  auto time = [&out](const std::optional<RunRecord::Time>& t) {
+  auto append_time = [&out](const std::optional<RunRecord::Time>& t) {
     if (t) {
       out += std::to_string(toMs(*t));
     } else {
@@ -39,16 +39,16 @@ std::string storedRunRecord(const RunRecord& r) {
     }
   };
   out += R"({"started":)";
-  time(r.started);  // null: never ran, only the last firing is kept
+  append_time(r.started);  // null: never ran, only the last firing is kept
   out += R"(,"ended":)";
-  time(r.ended);
+  append_time(r.ended);
   out += R"(,"result":)";
   json::appendString(out, toString(r.result));
   out += R"(,"error":)";
   json::appendString(out, r.error);
   if (r.due) {
     out += R"(,"due":)";
-    time(r.due);
+    append_time(r.due);
   }
   out += '}';
   return out;

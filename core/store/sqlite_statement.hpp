@@ -20,7 +20,8 @@ class Statement {
   void bind(int i, const std::string& s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   }
-  /// Without a copy: `s` must stay unchanged until the statement is reset or stepped again.
+  /// Without a copy: `s` must stay alive and unchanged until the statement is reset (which
+  /// clears its bindings), bound again at `i`, or finalized.
   void bindStatic(int i, const std::string& s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
   }

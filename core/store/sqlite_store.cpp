@@ -290,7 +290,7 @@ Result<Done> SqliteStore::setDesired(const std::vector<DesiredRow>& states, Audi
       for (auto [st, list] : {std::pair{&seqs, &by_seq[d]}, std::pair{&ids, &by_id[d]}}) {
         if (!ok || list->empty()) continue;
         st->bind(1, std::string(toString(static_cast<Desired>(d))));
-        st->bind(2, *list);
+        st->bindStatic(2, *list);  // up to a few MB of ids: not copied
         ok = st->step() == SQLITE_DONE;
         st->reset();
       }
