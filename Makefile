@@ -59,7 +59,7 @@ $(BUILD_TSAN)/CMakeCache.txt:
 
 test-tsan: deps $(BUILD_TSAN)/CMakeCache.txt
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests api_unit_tests
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime|FlowUpdate|FlowInstance|TokenBook|GateTest|FailureLimiter|ChangeFeed|Histogram|Scheduler|FlowLogs|RunRecorder)'
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest -j $(JOBS) --output-on-failure -R '^(Engine|Restart|EngineRaces|ThreadPool|Timer|Strand|Pending|RestartBackoff|Runner|HostBinding|FlowStatus|FlowRuntime|FlowUpdate|FlowInstance|TokenBook|GateTest|FailureLimiter|ChangeFeed|Histogram|Scheduler|FlowLogs|RunRecorder|SqliteJournal)'
 
 # libFuzzer targets (docs/fuzzing.md), clang-built in a build of their own: each runs 20 s.
 $(BUILD_FUZZ)/CMakeCache.txt:

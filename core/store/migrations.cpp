@@ -216,6 +216,19 @@ ALTER TABLE flows DROP COLUMN last_run;
 ALTER TABLE flows DROP COLUMN type_version;
 )",
      nullptr},
+    // A command's desired states and the runs its flows record, a batch per row: one INSERT
+    // instead of an UPDATE per flow, folded into `flows` and `flow_runs` later
+    // (core/store/sqlite_journal.cpp, issue 14). PostgreSQL writes each batch as one statement.
+    {10, "a journal of desired states and run records",
+     R"(
+CREATE TABLE flow_journal (
+  n INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  desired TEXT NOT NULL,
+  body BLOB NOT NULL
+);
+)",
+     nullptr},
 };
 
 }  // namespace

@@ -27,7 +27,7 @@ constexpr const char* kDropOrphanState =
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, bool fold_journal) {
   // SQLite's memory statistics take a process-wide mutex on every allocation it makes (each
   // bound value, each row of a 100,000-row transaction); nothing here reads them. Only
   // possible before the library initialises, which the first open does.
@@ -62,6 +62,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   }
   if (!store->exec(kDropOrphanState)) return store->sqlError("cannot clean plugin state");
   store->checkpointer_ = SqliteCheckpointer::attach(db, path);
+  if (fold_journal) {
+    // A journal left by a process that ended without folding it is folded too.
+    Statement left(db, "SELECT 1 FROM flow_journal LIMIT 1");
+    if (left.ok() && left.step() == SQLITE_ROW) store->journaled(false);
+    store->folder_ = std::thread([s = store.get()] { s->foldLoop(); });
+  }
   std::string error;
   store->token_changes_ = SharedCounter::open(path + "-tokens", &error);
   if (!store->token_changes_) return Error{ErrorKind::kInternal, error, {}};
@@ -69,6 +75,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
 }
 
 SqliteStore::~SqliteStore() {
+  stopFolding();
   checkpointer_.reset();
   sqlite3_close(db_);
 }
@@ -116,6 +123,8 @@ Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
     out[at].type_version = runs.text(3);
   }
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError("cannot read the flows' runs");
+  // What is journaled and not folded yet, on top (sqlite_journal.cpp).
+  if (!applyJournal(out)) return sqlError("cannot read the journal");
   return out;
 }
 
@@ -229,74 +238,6 @@ Result<Done> SqliteStore::deleteState(Incarnation inc) {
   st.bindInt(1, inc);
   if (st.step() != SQLITE_DONE) return sqlError("cannot delete state");
   return Done{};
-}
-
-Result<Done> SqliteStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
-  if (rows.empty()) return Done{};
-  std::lock_guard lock(mu_);
-  return inTransaction("cannot record the flows' runs", nullptr, [&] {
-    // Each stored flow has its row in flow_runs (made with it, deleted with it): a row of an
-    // incarnation that is gone matches none and is skipped. What a row does not carry is
-    // bound as NULL and keeps the stored value.
-    Statement update(db_,
-                     "UPDATE flow_runs SET runs = coalesce(?1, runs), last_run = coalesce(?2, "
-                     "last_run), type_version = coalesce(?3, type_version) WHERE seq = ?4");
-    bool ok = update.ok();
-    for (size_t i = 0; ok && i < rows.size(); ++i) {
-      const auto& r = rows[i];
-      if (!r.has_run && r.type_version.empty()) continue;
-      if (r.has_run) {
-        update.bindInt(1, r.runs);
-        update.bindStatic(2, r.last_run);
-      }
-      if (!r.type_version.empty()) update.bindStatic(3, r.type_version);
-      update.bindInt(4, r.incarnation);
-      ok = update.step() == SQLITE_DONE;
-      update.reset();
-    }
-    return ok;
-  });
-}
-
-Result<Done> SqliteStore::setDesired(const std::vector<DesiredRow>& states, AuditRecord* audit) {
-  if (states.empty() && audit == nullptr) return Done{};
-  // One statement per desired state, its flows as one JSON array: SQLite walks them in C. By
-  // incarnation (the row's key) where it is known, about four times as fast at 100,000 flows as
-  // a statement per flow by id.
-  std::string by_seq[kDesiredCount], by_id[kDesiredCount];
-  for (const auto& row : states) {
-    const auto d = static_cast<size_t>(row.desired);
-    std::string& list = row.incarnation != 0 ? by_seq[d] : by_id[d];
-    list += list.empty() ? '[' : ',';
-    if (row.incarnation != 0) {
-      list += std::to_string(row.incarnation);
-    } else {
-      json::appendString(list, row.id);
-    }
-  }
-  for (auto* lists : {by_seq, by_id}) {
-    for (size_t d = 0; d < kDesiredCount; ++d) {
-      if (!lists[d].empty()) lists[d] += ']';
-    }
-  }
-  std::lock_guard lock(mu_);
-  return inTransaction("cannot set desired states", audit, [&] {
-    Statement seqs(db_,
-                   "UPDATE flows SET desired = ? WHERE seq IN (SELECT value FROM json_each(?))");
-    Statement ids(db_,
-                  "UPDATE flows SET desired = ? WHERE flow_id IN (SELECT value FROM json_each(?))");
-    bool ok = seqs.ok() && ids.ok();
-    for (size_t d = 0; ok && d < kDesiredCount; ++d) {
-      for (auto [st, list] : {std::pair{&seqs, &by_seq[d]}, std::pair{&ids, &by_id[d]}}) {
-        if (!ok || list->empty()) continue;
-        st->bind(1, std::string(toString(static_cast<Desired>(d))));
-        st->bindStatic(2, *list);  // up to a few MB of ids: not copied
-        ok = st->step() == SQLITE_DONE;
-        st->reset();
-      }
-    }
-    return ok;
-  });
 }
 
 Result<std::optional<std::string>> SqliteStore::stateGet(Incarnation inc, const std::string& key) {

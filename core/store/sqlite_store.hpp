@@ -1,10 +1,14 @@
 // Store on an embedded SQLite database (WAL, synchronous=FULL).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <thread>
 
 #include "core/store/shared_counter.hpp"
 #include "core/store/sqlite_checkpointer.hpp"
@@ -16,8 +20,10 @@ namespace sluice {
 
 class SqliteStore final : public Store {
  public:
-  /// Opens (creating when needed) the database at `path`.
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  /// Opens (creating when needed) the database at `path`. `fold_journal` false keeps every
+  /// journaled batch in the journal (sqlite_journal.cpp), for tests that read it.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   bool fold_journal = true);
   ~SqliteStore() override;
   /// Checkpoints of the log run off the commits' path so far (core/store/sqlite_checkpointer.hpp).
   uint64_t checkpoints() const;
@@ -72,12 +78,39 @@ class SqliteStore final : public Store {
   /// Applies the schema versions this database lacks, each in its own transaction.
   Result<Done> migrate();
 
+  // sqlite_journal.cpp: desired states and run records are journaled, a batch per row, and
+  // folded into their tables by folder_.
+  static std::string encodeRuns(const std::vector<RunRecordRow>& rows);
+  /// Inserts one batch (`body` not empty). Callers hold mu_, in a transaction.
+  bool appendJournal(int kind, std::string_view desired, const std::string& body);
+  /// A batch was committed (`ours`: by this process, which then folds it before it closes):
+  /// the journal is due to be folded.
+  void journaled(bool ours = true);
+  /// Applies the journal, in order, to flows read from the tables. Callers hold mu_.
+  bool applyJournal(std::vector<StoredFlow>& flows);
+  enum class FoldStep { kMore, kEmpty, kFailed };
+  /// Folds up to a slice of the oldest batch, in one transaction.
+  FoldStep foldSlice();
+  void foldLoop();
+  /// Ends folder_, then folds what this process journaled.
+  void stopFolding();
+
   std::mutex mu_;  // serializes every use of db_
   sqlite3* db_;    // guarded by mu_
   // Checkpoints the log off the commits' path; released before db_ is closed.
   std::unique_ptr<SqliteCheckpointer> checkpointer_;
   // <db>-tokens: bumped after every committed token change, by this process or another.
   std::unique_ptr<SharedCounter> token_changes_;
+  int64_t fold_n_ = 0;  // guarded by mu_: the batch being folded, and how far (bytes)
+  size_t fold_at_ = 0;  // guarded by mu_
+  std::mutex fold_mu_;
+  std::condition_variable fold_cv_;
+  bool fold_due_ = false;   // guarded by fold_mu_
+  bool fold_stop_ = false;  // guarded by fold_mu_
+  bool journaled_ = false;  // guarded by fold_mu_: this process journaled a batch
+  std::chrono::steady_clock::time_point first_unfolded_at_;  // guarded by fold_mu_
+  std::chrono::steady_clock::time_point last_journaled_at_;  // guarded by fold_mu_
+  std::thread folder_;
 };
 
 }  // namespace sluice
