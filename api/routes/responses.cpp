@@ -220,32 +220,29 @@ std::string commandBody(Command c, const std::vector<CommandDetail>& details) {
       summary = "Flows resumed";
       break;
   }
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("status");
-  w.String(summary);
-  w.Key("details");
-  w.StartArray();
-  for (const auto& d : details) {
-    w.StartObject();
-    w.Key("flow_id");
-    json::writeString(w, d.flow_id);
-    w.Key("status");
-    w.String(toString(d.state).data(), static_cast<rapidjson::SizeType>(toString(d.state).size()));
+  // 100,000 flows answer in one body (4 MB): written by hand, byte for byte what a writer
+  // writes (json::appendString), on the HTTP thread after the last flow answered.
+  std::string out;
+  out.reserve(48 + details.size() * 48);
+  out += R"({"status":)";
+  json::appendString(out, summary);
+  out += R"(,"details":[)";
+  for (size_t i = 0; i < details.size(); ++i) {
+    const auto& d = details[i];
+    if (i != 0) out += ',';
+    out += R"({"flow_id":)";
+    json::appendString(out, d.flow_id);
+    out += R"(,"status":)";
+    json::appendString(out, toString(d.state));
     if (!d.error.empty()) {
-      w.Key("error");
-      json::writeString(w, d.error);
+      out += R"(,"error":)";
+      json::appendString(out, d.error);
     }
-    if (d.pending) {
-      w.Key("pending");
-      w.Bool(true);
-    }
-    w.EndObject();
+    if (d.pending) out += R"(,"pending":true)";
+    out += '}';
   }
-  w.EndArray();
-  w.EndObject();
-  return done(b);
+  out += "]}";
+  return out;
 }
 
 std::string createdBody(const std::vector<std::string>& ids) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/model/content_tag.hpp"
+#include "core/runtime/deadline_batch.hpp"
 #include "core/runtime/heap.hpp"
 #include "core/store/store_factory.hpp"
 
@@ -155,13 +156,17 @@ void Engine::restore(std::vector<StoredFlow> stored) {
         releaseFreeMemory();
       }
     };
-    for (auto& [flow, desired] : to_start) {
+    DeadlineBatch deadlines(&timer_);  // as a command's (engine_commands.cpp)
+    for (size_t i = 0; i < to_start.size(); ++i) {
+      if (i % 256 == 0) deadlines.arm();
+      auto& [flow, desired] = to_start[i];
       const bool paused = desired == Desired::kPaused;
       flow->keepStoredVersionOnNextStart();  // an engine restart changes no flow's code
       flow->acceptCommand(
           Command::kStart, StopMode::kSoft,
-          paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored));
-      if (paused) flow->acceptCommand(Command::kPause, StopMode::kSoft, restored);
+          paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored),
+          &deadlines);
+      if (paused) flow->acceptCommand(Command::kPause, StopMode::kSoft, restored, &deadlines);
     }
   }
 }

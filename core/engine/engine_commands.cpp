@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/engine/engine.hpp"
+#include "core/runtime/deadline_batch.hpp"
 
 namespace sluice {
 
@@ -99,11 +100,14 @@ void Engine::command(const CommandRequest& request,
         std::any_of(targets.begin(), targets.end(), [](const auto& t) { return t->local(); });
     // The flows' turns reach the pool in batches (one lock, one wake-up per idle worker each),
     // small enough that the workers start on the first while the rest are queued.
+    // Their deadlines reach the timer likewise, a group per delay and batch (DeadlineBatch).
     constexpr size_t kPostBatch = 256;
     std::optional<ThreadPool::Batch> posts;
+    DeadlineBatch deadlines(&timer_);
     for (size_t i = 0; i < targets.size(); ++i) {
       if (i % kPostBatch == 0) {
         posts.reset();
+        deadlines.arm();
         posts.emplace(&pool_);
       }
       auto answered = [this, batch, i, any_local](const Outcome& o, bool pending) {
@@ -122,8 +126,9 @@ void Engine::command(const CommandRequest& request,
         }
       };
       if (targets[i]->local()) {
-        targets[i]->acceptCommand(request.command, request.mode,
-                                  [answered](const Outcome& o) { answered(o, false); });
+        targets[i]->acceptCommand(
+            request.command, request.mode, [answered](const Outcome& o) { answered(o, false); },
+            &deadlines);
       } else {
         // Cluster: committed as desired state; the owner carries it out (docs/cluster.md).
         targets[i]->adoptRemote(FlowRuntime::desiredAfter(request.command));
@@ -138,6 +143,7 @@ void Engine::command(const CommandRequest& request,
       }
     }
     posts.reset();
+    deadlines.arm();
     if (!remote->empty()) {
       timer_.at(std::chrono::steady_clock::now(),
                 [this, remote, since = command_at] { awaitRemote(remote, since); });

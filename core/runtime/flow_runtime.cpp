@@ -210,7 +210,7 @@ Desired FlowRuntime::desiredAfter(Command c) {
   return Desired::kStopped;
 }
 
-void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
+void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done, DeadlineBatch* deadlines) {
   std::lock_guard submit(submit_mu_);
   {
     std::lock_guard lock(mu_);
@@ -234,20 +234,22 @@ void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
       next_restart_at_.reset();
     }
   }
-  submitCommand(c, mode, std::move(done));
+  submitCommand(c, mode, std::move(done), deadlines);
 }
 
 // ---- submission -------------------------------------------------------------------------------
 
 std::shared_ptr<Pending> FlowRuntime::makePending(std::string operation, uint32_t timeout_ms,
                                                   Done done) {
-  auto p = std::make_shared<Pending>(std::move(operation), timeout_ms, std::move(done));
+  // Not make_shared: a deadline in a group holds it weakly until the group fires (seconds), and
+  // should keep only the control block alive, not the Pending's memory.
+  std::shared_ptr<Pending> p(new Pending(std::move(operation), timeout_ms, std::move(done)));
   std::lock_guard lock(mu_);
   ++pending_commands_;
   return p;
 }
 
-void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
+void FlowRuntime::submitCommand(Command c, StopMode mode, Done done, DeadlineBatch* deadlines) {
   uint32_t start_timeout_ms, stop_timeout_ms;  // not the whole RuntimeOptions: no copies
   {
     std::lock_guard lock(mu_);
@@ -266,10 +268,10 @@ void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
       signals_.raiseCancel();
       signals_.raiseStop();
     }
-    armStopDeadlines(p, mode, stop_timeout_ms);
+    armStopDeadlines(p, mode, stop_timeout_ms, deadlines);
   } else {
     p = makePending(op, start_timeout_ms, std::move(done));
-    armStartDeadline(p, toString(c), std::chrono::milliseconds(start_timeout_ms));
+    armStartDeadline(p, toString(c), std::chrono::milliseconds(start_timeout_ms), deadlines);
   }
   strand_.post([self = shared_from_this(), c, mode, p] { self->runCommand(c, mode, p); });
 }
