@@ -70,6 +70,13 @@ void RunRecorder::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
+    // In a burst (the last transaction ended a moment ago: a command to many flows), a
+    // millisecond more gathers a larger group: hundreds of rows per transaction instead of a
+    // few dozen, and a tenth of the commits and fsyncs. A lone record is written at once.
+    if (!stopping_ && queued_.size() < kGroupRows &&
+        std::chrono::steady_clock::now() - last_write_ < kBurst) {
+      cv_.wait_for(lock, kLinger, [&] { return stopping_ || queued_.size() >= kGroupRows; });
+    }
     if (queued_.empty()) {
       exited_ = true;  // stopping, and everything queued is written: record() writes itself now
       return;
@@ -85,6 +92,7 @@ void RunRecorder::run() {
       std::this_thread::sleep_for(kRetryDelay * attempt);
     }
     lock.lock();
+    last_write_ = std::chrono::steady_clock::now();
     ++transactions_;
     stored_ = upto;
     std::vector<std::function<void()>> ready;

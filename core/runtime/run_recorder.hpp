@@ -52,6 +52,11 @@ class RunRecorder {
   };
   static constexpr int kAttempts = 3;
   static constexpr std::chrono::milliseconds kRetryDelay{100};  // times the attempt's number
+  // Group commit in a burst: a transaction that ended less than kBurst ago makes the next one
+  // wait up to kLinger for kGroupRows rows.
+  static constexpr std::chrono::milliseconds kBurst{2};
+  static constexpr std::chrono::milliseconds kLinger{1};
+  static constexpr size_t kGroupRows = 2048;
 
   void run();
   bool write(std::vector<RunRecordRow>& rows);  // false (logged) when the transaction failed
@@ -66,6 +71,7 @@ class RunRecorder {
   uint64_t transactions_ = 0;         // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
   bool exited_ = false;               // guarded by mu_: the thread wrote its last rows
+  std::chrono::steady_clock::time_point last_write_;  // guarded by mu_: the last one ended
   std::thread thread_;
 };
 

@@ -11,6 +11,7 @@
 // AUTOINCREMENT): folding a record twice, or folding an older one after a newer one was
 // journaled, changes nothing loadAll() returns. A record of a deleted incarnation matches no
 // row and is dropped with its batch.
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -146,6 +147,7 @@ void SqliteStore::journaled(bool ours) {
     if (!fold_due_) first_unfolded_at_ = now;
     fold_due_ = true;
     last_journaled_at_ = now;
+    ++batches_journaled_;
     journaled_ = journaled_ || ours;
   }
   fold_cv_.notify_one();
@@ -237,74 +239,89 @@ bool SqliteStore::applyJournal(std::vector<StoredFlow>& flows) {
 SqliteStore::FoldStep SqliteStore::foldSlice() {
   std::lock_guard lock(mu_);
   bool emptied = false;
+  // A fold's commit need not reach the disk at once: lost to a power failure, it is undone with
+  // the journal rows it deleted (same transaction), and folded again. WAL's synchronous=NORMAL
+  // never corrupts the file, and the next commit that syncs (any other write) syncs it too.
+  exec("PRAGMA synchronous=NORMAL");
+  struct Restore {
+    SqliteStore* store;
+    ~Restore() {
+      if (!store->exec("PRAGMA synchronous=FULL")) {
+        spdlog::critical("the store cannot make its commits synchronous again: {}",
+                         sqlite3_errmsg(store->db_));
+      }
+    }
+  } restore{this};
   auto done = inTransaction("cannot fold the journal", nullptr, [&] {
-    // The oldest batch, unless another process (the token CLI closing) folded it meanwhile.
-    Statement oldest(db_, "SELECT n, kind, desired, body FROM flow_journal ORDER BY n LIMIT 1");
-    if (!oldest.ok()) return false;
-    const int rc = oldest.step();
-    if (rc == SQLITE_DONE) {
-      emptied = true;
-      fold_n_ = 0;
-      return true;
-    }
-    if (rc != SQLITE_ROW) return false;
-    if (oldest.int64(0) != fold_n_) {
-      fold_n_ = oldest.int64(0);
-      fold_at_ = 0;
-    }
-    const std::string_view body = blobOf(oldest, 3);
-    Reader r(body, fold_at_);
-    size_t n = 0;
-    if (oldest.int64(1) == kDesiredBatch) {
-      std::string list;
-      while (n < kFoldSlice && r.more()) {
-        const auto seq = r.u64();
-        if (!r.ok()) break;
-        list += list.empty() ? '[' : ',';
-        list += std::to_string(seq);
-        ++n;
-      }
-      if (!list.empty()) {
-        list += ']';
-        Statement up(db_,
-                     "UPDATE flows SET desired = ? WHERE seq IN (SELECT value FROM json_each(?))");
-        if (!up.ok()) return false;
-        up.bind(1, oldest.text(2));
-        up.bindStatic(2, list);
-        if (up.step() != SQLITE_DONE) return false;
-      }
-    } else {
-      // What a record does not carry is bound as NULL and keeps the stored value.
-      Statement up(db_,
+    // From the oldest batch on, up to a slice of records: a command's run records come in
+    // hundreds of small batches (one per group commit).
+    Statement batches(db_, "SELECT n, kind, desired, body FROM flow_journal ORDER BY n");
+    Statement desired(db_,
+                      "UPDATE flows SET desired = ? WHERE seq IN (SELECT value FROM json_each(?))");
+    // What a record does not carry is bound as NULL and keeps the stored value.
+    Statement runs(db_,
                    "UPDATE flow_runs SET runs = coalesce(?1, runs), last_run = coalesce(?2, "
                    "last_run), type_version = coalesce(?3, type_version) WHERE seq = ?4");
-      if (!up.ok()) return false;
-      RunEntry e;
-      while (n < kFoldSlice && r.more() && readRun(r, &e)) {
-        if ((e.flags & kHasRun) != 0) {
-          up.bindInt(1, e.runs);
-          sqlite3_bind_text(up.get(), 2, e.last_run.data(), static_cast<int>(e.last_run.size()),
-                            SQLITE_STATIC);
-        }
-        if ((e.flags & kHasVersion) != 0) {
-          sqlite3_bind_text(up.get(), 3, e.version.data(), static_cast<int>(e.version.size()),
-                            SQLITE_STATIC);
-        }
-        up.bindInt(4, e.seq);
-        if (up.step() != SQLITE_DONE) return false;
-        up.reset();
-        ++n;
+    if (!batches.ok() || !desired.ok() || !runs.ok()) return false;
+    size_t n = 0;
+    int64_t folded_through = 0;  // every batch up to this one is folded
+    int rc = SQLITE_ROW;
+    while (n < kFoldSlice && (rc = batches.step()) == SQLITE_ROW) {
+      // Resumed where the last slice stopped, unless another process (the token CLI closing)
+      // folded that batch meanwhile.
+      if (batches.int64(0) != fold_n_) {
+        fold_n_ = batches.int64(0);
+        fold_at_ = 0;
       }
+      Reader r(blobOf(batches, 3), fold_at_);
+      if (batches.int64(1) == kDesiredBatch) {
+        std::string list;
+        while (n < kFoldSlice && r.more()) {
+          const auto seq = r.u64();
+          if (!r.ok()) break;
+          list += list.empty() ? '[' : ',';
+          list += std::to_string(seq);
+          ++n;
+        }
+        if (!list.empty()) {
+          list += ']';
+          desired.bind(1, batches.text(2));
+          desired.bindStatic(2, list);
+          if (desired.step() != SQLITE_DONE) return false;
+          desired.reset();
+        }
+      } else {
+        RunEntry e;
+        while (n < kFoldSlice && r.more() && readRun(r, &e)) {
+          if ((e.flags & kHasRun) != 0) {
+            runs.bindInt(1, e.runs);
+            sqlite3_bind_text(runs.get(), 2, e.last_run.data(), static_cast<int>(e.last_run.size()),
+                              SQLITE_STATIC);
+          }
+          if ((e.flags & kHasVersion) != 0) {
+            sqlite3_bind_text(runs.get(), 3, e.version.data(), static_cast<int>(e.version.size()),
+                              SQLITE_STATIC);
+          }
+          runs.bindInt(4, e.seq);
+          if (runs.step() != SQLITE_DONE) return false;
+          runs.reset();
+          ++n;
+        }
+      }
+      fold_at_ = r.at();
+      if (r.more()) break;  // the slice is full
+      // Folded to its end (a damaged tail is dropped: nothing could read it).
+      folded_through = fold_n_;
+      fold_n_ = 0;
+      fold_at_ = 0;
     }
-    fold_at_ = r.at();
-    const bool more = r.more();
-    oldest.reset();  // done with its blob
-    if (more) return true;
-    // Folded to its end (a damaged tail is dropped: nothing could read it).
-    Statement drop(db_, "DELETE FROM flow_journal WHERE n = ?");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return false;
+    emptied = rc == SQLITE_DONE;
+    batches.reset();  // done with its blobs
+    if (folded_through == 0) return true;
+    Statement drop(db_, "DELETE FROM flow_journal WHERE n <= ?");
     if (!drop.ok()) return false;
-    drop.bindInt64(1, fold_n_);
-    fold_n_ = 0;
+    drop.bindInt64(1, folded_through);
     return drop.step() == SQLITE_DONE;
   });
   if (!done.ok()) {
@@ -321,26 +338,32 @@ void SqliteStore::foldLoop() {
       fold_cv_.wait(lock);
       continue;
     }
-    const auto now = std::chrono::steady_clock::now();
-    const auto at = std::min(last_journaled_at_ + kFoldQuiet, first_unfolded_at_ + kFoldAtLatest);
-    if (now < at) {
+    const auto overdue_at = first_unfolded_at_ + kFoldAtLatest;
+    const auto at = std::min(last_journaled_at_ + kFoldQuiet, overdue_at);
+    if (std::chrono::steady_clock::now() < at) {
       fold_cv_.wait_until(lock, at);
       continue;
     }
-    fold_due_ = false;  // a batch journaled from here on makes it due again
+    const uint64_t seen = batches_journaled_;
     lock.unlock();
     FoldStep step;
     while ((step = foldSlice()) == FoldStep::kMore) {
-      // The store's other users get the lock between slices.
+      // The store's other users get the lock between slices, and new work for it (a command
+      // journaling its batch) comes first: the fold waits for quiet again, unless the journal
+      // waited too long already.
       std::unique_lock wait(fold_mu_);
-      if (fold_cv_.wait_for(wait, std::chrono::milliseconds(1), [this] { return fold_stop_; })) {
+      if (fold_cv_.wait_for(wait, std::chrono::milliseconds(1), [this] { return fold_stop_; }) ||
+          (batches_journaled_ != seen && std::chrono::steady_clock::now() < overdue_at)) {
         break;
       }
     }
     lock.lock();
-    if (step == FoldStep::kFailed && !fold_stop_) {
-      fold_due_ = true;  // a full disk, say: tried again later
-      first_unfolded_at_ = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    if (step == FoldStep::kEmpty) {
+      fold_due_ = batches_journaled_ != seen;  // batches journaled during the pass remain
+      first_unfolded_at_ = now;
+    } else if (step == FoldStep::kFailed && !fold_stop_) {
+      first_unfolded_at_ = now;  // a full disk, say: tried again later
       fold_cv_.wait_for(lock, kFoldAtLatest);
     }
   }

@@ -105,9 +105,10 @@ class SqliteStore final : public Store {
   size_t fold_at_ = 0;  // guarded by mu_
   std::mutex fold_mu_;
   std::condition_variable fold_cv_;
-  bool fold_due_ = false;   // guarded by fold_mu_
-  bool fold_stop_ = false;  // guarded by fold_mu_
-  bool journaled_ = false;  // guarded by fold_mu_: this process journaled a batch
+  bool fold_due_ = false;           // guarded by fold_mu_
+  bool fold_stop_ = false;          // guarded by fold_mu_
+  bool journaled_ = false;          // guarded by fold_mu_: this process journaled a batch
+  uint64_t batches_journaled_ = 0;  // guarded by fold_mu_
   std::chrono::steady_clock::time_point first_unfolded_at_;  // guarded by fold_mu_
   std::chrono::steady_clock::time_point last_journaled_at_;  // guarded by fold_mu_
   std::thread folder_;
