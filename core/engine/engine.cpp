@@ -8,17 +8,9 @@
 #include <thread>
 
 #include "core/model/content_tag.hpp"
-#include "core/runtime/deadline_batch.hpp"
-#include "core/runtime/heap.hpp"
 #include "core/store/store_factory.hpp"
 
 namespace sluice {
-
-namespace {
-// From this many flows on, a POST builds the runtimes on a second thread while the store
-// inserts the rows, and a restore builds them on every core.
-constexpr size_t kParallelBuild = 1000;
-}  // namespace
 
 Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   std::error_code ec;
@@ -41,7 +33,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
   if (resolved.host_executable.empty()) {
     resolved.host_executable = std::filesystem::read_symlink("/proc/self/exe", ec);
   }
-  auto store = openStore(options.store_url, options.data_dir);
+  auto store = openStore(options.store_url, options.data_dir, /*engine=*/true);
   if (!store.ok()) return store.error();
   auto loaded = store.value()->loadAll();
   if (!loaded.ok()) return loaded.error();
@@ -108,68 +100,6 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Store> store)
 }
 
 Engine::~Engine() { shutdown(); }
-
-void Engine::restore(std::vector<StoredFlow> stored) {
-  // Parsing the stored configurations and building the runtimes is most of a restore: the
-  // machine's cores share it (1,000,000 flows), and the catalog takes them in stored order.
-  std::vector<std::shared_ptr<FlowRuntime>> made(stored.size());
-  const auto build = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) made[i] = makeRuntime(stored[i]);
-  };
-  const size_t parts = stored.size() < kParallelBuild
-                           ? 1
-                           : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-  std::vector<std::future<void>> others;
-  for (size_t p = 1; p < parts; ++p) {
-    others.push_back(std::async(std::launch::async, build, stored.size() * p / parts,
-                                stored.size() * (p + 1) / parts));
-  }
-  build(0, stored.size() / parts);
-  for (auto& o : others) o.get();
-  std::vector<std::pair<std::shared_ptr<FlowRuntime>, Desired>> to_start;
-  {
-    std::lock_guard lock(catalog_mu_);
-    for (size_t i = 0; i < stored.size(); ++i) {
-      const StoredFlow& f = stored[i];
-      auto& flow = made[i];
-      flows_.emplace(f.id, flow);
-      order_.push_back(flow);
-      const RunRecord last_run = parseStoredRunRecord(f.last_run);
-      scheduleFlow(f.id, *flow->sharedSpec(), f.desired, &last_run);
-      // A scheduled flow paused while idle only has its schedule suspended (makeRuntime).
-      const bool idle_paused = flow->scheduled() && f.desired == Desired::kPaused;
-      // In a cluster a flow starts where it is claimed, once this node joined (joinCluster).
-      if (flow->local() && f.desired != Desired::kStopped && !idle_paused &&
-          !flow->refusal(Command::kStart)) {
-        to_start.emplace_back(flow, f.desired);
-      }
-    }
-    graph_generation_.fetch_add(1, std::memory_order_release);  // new flows: a new graph
-    spdlog::info("restored {} flows; {} to start", stored.size(), to_start.size());
-    restoring_.store(to_start.size(), std::memory_order_release);
-    // The restore is done (readiness) once every restored flow's last command has answered.
-    auto restored = [this](const Outcome&) {
-      if (restoring_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        spdlog::info("restore done: every restored flow reached its desired state or failed");
-        // What the restore parsed and built in between (the stored rows, the documents, the
-        // commands' records) is free now: hand its pages back (1,000,000 flows: ~100 MB).
-        releaseFreeMemory();
-      }
-    };
-    DeadlineBatch deadlines(&timer_);  // as a command's (engine_commands.cpp)
-    for (size_t i = 0; i < to_start.size(); ++i) {
-      if (i % 256 == 0) deadlines.arm();
-      auto& [flow, desired] = to_start[i];
-      const bool paused = desired == Desired::kPaused;
-      flow->keepStoredVersionOnNextStart();  // an engine restart changes no flow's code
-      flow->acceptCommand(
-          Command::kStart, StopMode::kSoft,
-          paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored),
-          &deadlines);
-      if (paused) flow->acceptCommand(Command::kPause, StopMode::kSoft, restored, &deadlines);
-    }
-  }
-}
 
 std::shared_ptr<FlowRuntime> Engine::find(const std::string& id) const {
   std::lock_guard lock(catalog_mu_);
@@ -325,6 +255,11 @@ Result<std::vector<std::string>> Engine::create(std::vector<FlowSpec> specs, Aud
     if (building.valid()) made = building.get();
     if (!stored.ok()) return stored.error();
     unschedule.armed = false;
+    std::vector<std::string> with_edges;
+    for (const auto& flow : made) {
+      if (!flow->after().empty()) with_edges.push_back(flow->id());
+    }
+    markEdgesMade(with_edges);
     for (size_t i = 0; i < made.size(); ++i) {
       auto& flow = made[i];
       flow->setIncarnation(stored.value()[i]);
@@ -361,7 +296,12 @@ void Engine::update(FlowSpec spec, std::function<void(Result<std::string>)> done
     // edges count for the checks of others from now until it is applied or fails.
     std::lock_guard lock(catalog_mu_);
     graphProblems({spec}, false, problems);
-    if (problems.empty()) pending_after_[spec.id] = {pending = ++pending_seq_, spec.runtime.after};
+    if (problems.empty()) {
+      pending_after_[spec.id] = {pending = ++pending_seq_, spec.runtime.after};
+      if (!spec.runtime.after.empty() && flow->after() != spec.runtime.after) {
+        markEdgesMade({spec.id});
+      }
+    }
   }
   if (!problems.empty()) {
     for (auto& p : problems) p.index.reset();

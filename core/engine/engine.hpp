@@ -230,8 +230,12 @@ class Engine final : private cluster::Participant {
   std::map<std::string, size_t> flowsPerNode() const;
 
  private:
+  // From this many flows on, a POST builds the runtimes on a second thread while the store
+  // inserts the rows, and a restore builds them on every core.
+  static constexpr size_t kParallelBuild = 1000;
+
   Engine(const EngineOptions& options, std::unique_ptr<Store> store);
-  void restore(std::vector<StoredFlow> flows);
+  void restore(std::vector<StoredFlow> flows);  // engine_restore.cpp
   void publishPlugins();
   /// The `plugin` events: a plugin loaded, a file refused (or removed).
   void publishLoaded(const LoadedPlugin& plugin);
@@ -256,6 +260,9 @@ class Engine final : private cluster::Participant {
   void graphProblems(const std::vector<FlowSpec>& specs, bool creating,
                      std::vector<Problem>& problems) const;
   /// catalog_mu_ held: the flows that list `id` in runtime.after, in creation order.
+  /// Upstream runs that ended before these flows' edges were made do not count for them:
+  /// their marks are now. Before they are published, or once an update changed their edges.
+  void markEdgesMade(const std::vector<std::string>& ids);
   std::vector<std::string> dependentsLocked(const std::string& id) const;
   /// catalog_mu_ held: runtime.after of `flow`, as an update being applied will make it.
   std::vector<AfterSpec> afterLocked(const FlowRuntime& flow) const;
@@ -395,7 +402,9 @@ class Engine final : private cluster::Participant {
   std::map<std::string, std::pair<uint64_t, std::vector<AfterSpec>>> pending_after_;
   uint64_t pending_seq_ = 0;  // guarded by catalog_mu_
   mutable std::mutex dag_mu_;
-  std::map<std::string, SystemTime> triggered_;  // guarded by dag_mu_: last start by `after`
+  // guarded by dag_mu_: from when upstream runs count for a flow (beyond its own last start):
+  // its last start by `after`, or when its edges were made
+  std::map<std::string, SystemTime> triggered_;
 
   // Schedules: declared last, destroyed first (its thread calls into the catalog).
   std::mutex queued_mu_;

@@ -112,6 +112,15 @@ std::vector<AfterSpec> Engine::afterLocked(const FlowRuntime& flow) const {
   return p != pending_after_.end() ? p->second.second : flow.after();
 }
 
+void Engine::markEdgesMade(const std::vector<std::string>& ids) {
+  // A run's end reaches startDependents() once its record is stored, a moment after it showed:
+  // a flow created (or given its edges) in that moment must not count that run.
+  if (ids.empty()) return;
+  const auto now = std::chrono::system_clock::now();
+  std::lock_guard lock(dag_mu_);
+  for (const auto& id : ids) triggered_[id] = now;
+}
+
 std::vector<std::string> Engine::dependentsLocked(const std::string& id) const {
   std::vector<std::string> out;
   for (const auto& flow : order_) {
@@ -198,7 +207,13 @@ void Engine::startDependents(const std::string& upstream) {
     {
       // One check and trigger at a time: two upstreams that end at once start it once.
       std::lock_guard trigger(dag_trigger_mu_);
-      if (!unmetAfter(*flow, flow->after()).empty()) continue;
+      // Its edges as applied: an update that adds this one is not applied yet.
+      const auto edges = flow->after();
+      if (std::none_of(edges.begin(), edges.end(),
+                       [&](const AfterSpec& e) { return e.flow_id == upstream; }) ||
+          !unmetAfter(*flow, edges).empty()) {
+        continue;
+      }
       if (isActive(flow->status().state)) {
         spdlog::info("flow {}: its upstream runs ended as required, but it still runs", id);
         continue;

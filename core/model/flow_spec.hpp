@@ -48,6 +48,7 @@ std::string_view toString(AfterOn on);
 struct AfterSpec {
   std::string flow_id;
   AfterOn on = AfterOn::kSucceeded;
+  bool operator==(const AfterSpec&) const = default;
 };
 
 struct RuntimeOptions {

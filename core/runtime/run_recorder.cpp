@@ -14,9 +14,10 @@ bool RunRecorder::record(RunRecordRow row, std::function<void()> then) {
   {
     std::unique_lock lock(mu_);
     if (!exited_) {  // while stopping too: the thread writes everything queued before it exits
-      // The thread waits only for an empty queue: rows added to a queued one need no wake-up
-      // (a command's flows record theirs while the thread writes the first ones).
-      const bool wake = queued_.empty();
+      // The thread waits for an empty queue, or lingers for a group (run()): rows added to a
+      // queued one need no wake-up (a command's flows record theirs while the thread writes
+      // the first ones), unless they complete a group.
+      const bool wake = queued_.empty() || queued_.size() + 1 == kGroupRows;
       queued_.push_back(std::move(row));
       ++enqueued_;
       if (then) waiters_.push_back({enqueued_, std::move(then)});

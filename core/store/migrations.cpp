@@ -222,10 +222,15 @@ ALTER TABLE flows DROP COLUMN type_version;
     {10, "a journal of desired states and run records",
      R"(
 CREATE TABLE flow_journal (
-  n INTEGER PRIMARY KEY,
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
   kind INTEGER NOT NULL,
   desired TEXT NOT NULL,
   body BLOB NOT NULL
+);
+CREATE TABLE flow_journal_cursor (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  n INTEGER NOT NULL,
+  at INTEGER NOT NULL
 );
 )",
      nullptr},

@@ -28,6 +28,11 @@ constexpr int kDesiredBatch = 1;
 constexpr int kRunsBatch = 2;
 // Records folded in one transaction: a few milliseconds under the store's lock.
 constexpr size_t kFoldSlice = 4000;
+// A batch's blob, at most (a multiple of 8: a desired batch is cut between incarnations), so
+// that no row nears SQLite's limits however many rows one write carries.
+constexpr size_t kBatchBytes = size_t{4} << 20;
+// Closing folds what this process journaled for this long at most; the next open folds the rest.
+constexpr auto kCloseFoldFor = std::chrono::seconds(5);
 // The journal is folded once nothing was journaled for this long, or its oldest batch is this
 // old: a store written without a pause (schedules firing every second) is folded too.
 constexpr auto kFoldQuiet = std::chrono::milliseconds(200);
@@ -113,12 +118,16 @@ std::string_view blobOf(const Statement& st, int col) {
 
 }  // namespace
 
-std::string SqliteStore::encodeRuns(const std::vector<RunRecordRow>& rows) {
-  std::string body;
-  body.reserve(rows.size() * 64);
+std::vector<std::string> SqliteStore::encodeRuns(const std::vector<RunRecordRow>& rows) {
+  std::vector<std::string> bodies;
   for (const auto& r : rows) {
     const uint8_t flags = (r.has_run ? kHasRun : 0) | (r.type_version.empty() ? 0 : kHasVersion);
     if (flags == 0) continue;
+    if (bodies.empty() || bodies.back().size() >= kBatchBytes) {
+      bodies.emplace_back();
+      bodies.back().reserve(std::min(rows.size() * 64, kBatchBytes + 4096));
+    }
+    std::string& body = bodies.back();
     put64(body, r.incarnation);
     body += static_cast<char>(flags);
     if (r.has_run) {
@@ -127,10 +136,10 @@ std::string SqliteStore::encodeRuns(const std::vector<RunRecordRow>& rows) {
     }
     if (!r.type_version.empty()) putText(body, r.type_version);
   }
-  return body;
+  return bodies;
 }
 
-bool SqliteStore::appendJournal(int kind, std::string_view desired, const std::string& body) {
+bool SqliteStore::appendJournal(int kind, std::string_view desired, std::string_view body) {
   if (body.empty()) return true;
   Statement st(db_, "INSERT INTO flow_journal (kind, desired, body) VALUES (?, ?, ?)");
   if (!st.ok()) return false;
@@ -154,11 +163,15 @@ void SqliteStore::journaled(bool ours) {
 }
 
 Result<Done> SqliteStore::setRunRecords(const std::vector<RunRecordRow>& rows) {
-  const std::string body = encodeRuns(rows);
-  if (body.empty()) return Done{};
+  const auto bodies = encodeRuns(rows);
+  if (bodies.empty()) return Done{};
   std::lock_guard lock(mu_);
-  auto done = inTransaction("cannot record the flows' runs", nullptr,
-                            [&] { return appendJournal(kRunsBatch, "", body); });
+  auto done = inTransaction("cannot record the flows' runs", nullptr, [&] {
+    for (const auto& body : bodies) {
+      if (!appendJournal(kRunsBatch, "", body)) return false;
+    }
+    return true;
+  });
   if (done.ok()) journaled();
   return done;
 }
@@ -193,7 +206,11 @@ Result<Done> SqliteStore::setDesired(const std::vector<DesiredRow>& states, Audi
         ok = rc == SQLITE_DONE;
         ids.reset();
       }
-      ok = ok && appendJournal(kDesiredBatch, toString(static_cast<Desired>(d)), by_seq[d]);
+      const std::string_view seqs = by_seq[d];
+      for (size_t at = 0; ok && at < seqs.size(); at += kBatchBytes) {
+        ok = appendJournal(kDesiredBatch, toString(static_cast<Desired>(d)),
+                           seqs.substr(at, kBatchBytes));
+      }
     }
     return ok;
   });
@@ -239,19 +256,6 @@ bool SqliteStore::applyJournal(std::vector<StoredFlow>& flows) {
 SqliteStore::FoldStep SqliteStore::foldSlice() {
   std::lock_guard lock(mu_);
   bool emptied = false;
-  // A fold's commit need not reach the disk at once: lost to a power failure, it is undone with
-  // the journal rows it deleted (same transaction), and folded again. WAL's synchronous=NORMAL
-  // never corrupts the file, and the next commit that syncs (any other write) syncs it too.
-  exec("PRAGMA synchronous=NORMAL");
-  struct Restore {
-    SqliteStore* store;
-    ~Restore() {
-      if (!store->exec("PRAGMA synchronous=FULL")) {
-        spdlog::critical("the store cannot make its commits synchronous again: {}",
-                         sqlite3_errmsg(store->db_));
-      }
-    }
-  } restore{this};
   auto done = inTransaction("cannot fold the journal", nullptr, [&] {
     // From the oldest batch on, up to a slice of records: a command's run records come in
     // hundreds of small batches (one per group commit).
@@ -263,17 +267,25 @@ SqliteStore::FoldStep SqliteStore::foldSlice() {
                    "UPDATE flow_runs SET runs = coalesce(?1, runs), last_run = coalesce(?2, "
                    "last_run), type_version = coalesce(?3, type_version) WHERE seq = ?4");
     if (!batches.ok() || !desired.ok() || !runs.ok()) return false;
+    // Where the last slice stopped, by this process or another (the cursor is committed with
+    // the slice): in the oldest batch, or nowhere when that batch is gone.
+    Statement cursor(db_, "SELECT n, at FROM flow_journal_cursor WHERE one = 1");
+    if (!cursor.ok()) return false;
+    int64_t cursor_n = 0;
+    size_t cursor_at = 0;
+    if (cursor.step() == SQLITE_ROW) {
+      cursor_n = cursor.int64(0);
+      cursor_at = static_cast<size_t>(cursor.int64(1));
+    }
+    cursor.reset();
     size_t n = 0;
     int64_t folded_through = 0;  // every batch up to this one is folded
+    int64_t stopped_in = 0;      // the batch the slice filled up in, and where
+    size_t stopped_at = 0;
     int rc = SQLITE_ROW;
     while (n < kFoldSlice && (rc = batches.step()) == SQLITE_ROW) {
-      // Resumed where the last slice stopped, unless another process (the token CLI closing)
-      // folded that batch meanwhile.
-      if (batches.int64(0) != fold_n_) {
-        fold_n_ = batches.int64(0);
-        fold_at_ = 0;
-      }
-      Reader r(blobOf(batches, 3), fold_at_);
+      const int64_t batch = batches.int64(0);
+      Reader r(blobOf(batches, 3), batch == cursor_n ? cursor_at : 0);
       if (batches.int64(1) == kDesiredBatch) {
         std::string list;
         while (n < kFoldSlice && r.more()) {
@@ -308,26 +320,28 @@ SqliteStore::FoldStep SqliteStore::foldSlice() {
           ++n;
         }
       }
-      fold_at_ = r.at();
-      if (r.more()) break;  // the slice is full
-      // Folded to its end (a damaged tail is dropped: nothing could read it).
-      folded_through = fold_n_;
-      fold_n_ = 0;
-      fold_at_ = 0;
+      if (r.more()) {  // the slice is full
+        stopped_in = batch;
+        stopped_at = r.at();
+        break;
+      }
+      folded_through = batch;  // to its end (a damaged tail is dropped: nothing could read it)
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return false;
     emptied = rc == SQLITE_DONE;
     batches.reset();  // done with its blobs
+    Statement move(db_, "INSERT OR REPLACE INTO flow_journal_cursor (one, n, at) VALUES (1, ?, ?)");
+    if (!move.ok()) return false;
+    move.bindInt64(1, stopped_in);
+    move.bindInt64(2, static_cast<int64_t>(stopped_at));
+    if (move.step() != SQLITE_DONE) return false;
     if (folded_through == 0) return true;
     Statement drop(db_, "DELETE FROM flow_journal WHERE n <= ?");
     if (!drop.ok()) return false;
     drop.bindInt64(1, folded_through);
     return drop.step() == SQLITE_DONE;
   });
-  if (!done.ok()) {
-    fold_n_ = 0;  // read again from the start of the oldest batch next time
-    return FoldStep::kFailed;
-  }
+  if (!done.ok()) return FoldStep::kFailed;
   return emptied ? FoldStep::kEmpty : FoldStep::kMore;
 }
 
@@ -382,7 +396,8 @@ void SqliteStore::stopFolding() {
   // What this process journaled is folded before it closes: the tables alone then hold the
   // state, for a reader of the file. A crash leaves the journal to the next loadAll().
   if (!journaled) return;
-  for (int failures = 0; failures < 3;) {
+  const auto until = std::chrono::steady_clock::now() + kCloseFoldFor;
+  for (int failures = 0; failures < 3 && std::chrono::steady_clock::now() < until;) {
     const auto step = foldSlice();
     if (step == FoldStep::kEmpty) break;
     if (step == FoldStep::kFailed) ++failures;

@@ -94,6 +94,15 @@ bool SqliteStore::exec(const char* sql) {
 
 Result<std::vector<StoredFlow>> SqliteStore::loadAll() {
   std::lock_guard lock(mu_);
+  // One read transaction: the tables and the journal as of one moment, though another process
+  // (a server still stopping) folds the journal into the tables meanwhile.
+  if (!exec("BEGIN")) return sqlError("cannot read flows");
+  auto out = loadAllLocked();
+  exec(out.ok() ? "COMMIT" : "ROLLBACK");
+  return out;
+}
+
+Result<std::vector<StoredFlow>> SqliteStore::loadAllLocked() {
   Statement st(db_, "SELECT flow_id, record, desired, seq FROM flows ORDER BY seq");
   if (!st.ok()) return sqlError("cannot read flows");
   std::vector<StoredFlow> out;

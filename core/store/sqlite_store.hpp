@@ -20,8 +20,9 @@ namespace sluice {
 
 class SqliteStore final : public Store {
  public:
-  /// Opens (creating when needed) the database at `path`. `fold_journal` false keeps every
-  /// journaled batch in the journal (sqlite_journal.cpp), for tests that read it.
+  /// Opens (creating when needed) the database at `path`. `fold_journal` false leaves the
+  /// journal (sqlite_journal.cpp) to another process (a tool beside the server) or, in tests,
+  /// as it is.
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
                                                    bool fold_journal = true);
   ~SqliteStore() override;
@@ -75,14 +76,17 @@ class SqliteStore final : public Store {
                              const std::function<bool()>& body);
   /// Inserts one audit row. Callers hold mu_.
   bool insertAudit(const AuditEntry& entry);
+  /// loadAll() within its read transaction. Callers hold mu_.
+  Result<std::vector<StoredFlow>> loadAllLocked();
   /// Applies the schema versions this database lacks, each in its own transaction.
   Result<Done> migrate();
 
   // sqlite_journal.cpp: desired states and run records are journaled, a batch per row, and
   // folded into their tables by folder_.
-  static std::string encodeRuns(const std::vector<RunRecordRow>& rows);
+  /// The rows as batches of at most a few MB (none when no row carries anything).
+  static std::vector<std::string> encodeRuns(const std::vector<RunRecordRow>& rows);
   /// Inserts one batch (`body` not empty). Callers hold mu_, in a transaction.
-  bool appendJournal(int kind, std::string_view desired, const std::string& body);
+  bool appendJournal(int kind, std::string_view desired, std::string_view body);
   /// A batch was committed (`ours`: by this process, which then folds it before it closes):
   /// the journal is due to be folded.
   void journaled(bool ours = true);
@@ -101,8 +105,6 @@ class SqliteStore final : public Store {
   std::unique_ptr<SqliteCheckpointer> checkpointer_;
   // <db>-tokens: bumped after every committed token change, by this process or another.
   std::unique_ptr<SharedCounter> token_changes_;
-  int64_t fold_n_ = 0;  // guarded by mu_: the batch being folded, and how far (bytes)
-  size_t fold_at_ = 0;  // guarded by mu_
   std::mutex fold_mu_;
   std::condition_variable fold_cv_;
   bool fold_due_ = false;           // guarded by fold_mu_

@@ -20,7 +20,7 @@ bool isSqlite(const std::string& url) { return url.empty() || url.rfind(kSqliteP
 }  // namespace
 
 Result<std::unique_ptr<Store>> openStore(const std::string& url,
-                                         const std::filesystem::path& data_dir) {
+                                         const std::filesystem::path& data_dir, bool engine) {
   if (pg::isPostgresUrl(url)) {
     auto store = PgStore::open(url);
     if (!store.ok()) return store.error();
@@ -40,7 +40,7 @@ Result<std::unique_ptr<Store>> openStore(const std::string& url,
                  "cannot create " + file.parent_path().string() + ": " + ec.message(),
                  {}};
   }
-  auto store = SqliteStore::open(file.string());
+  auto store = SqliteStore::open(file.string(), /*fold_journal=*/engine);
   if (!store.ok()) return store.error();
   return std::unique_ptr<Store>(std::move(store.value()));
 }

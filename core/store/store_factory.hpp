@@ -11,8 +11,11 @@
 namespace sluice {
 
 /// `url` empty: SQLite in `data_dir`. kInvalid when the URL names no known backend.
+/// `engine`: the engine's own store, which folds SQLite's journal (core/store/sqlite_journal.cpp);
+/// a tool's (the token CLI, migrate) leaves that to the engine.
 Result<std::unique_ptr<Store>> openStore(const std::string& url,
-                                         const std::filesystem::path& data_dir);
+                                         const std::filesystem::path& data_dir,
+                                         bool engine = false);
 
 /// What a URL names, for logs: the SQLite file, or the PostgreSQL URL without its password.
 std::string describeStore(const std::string& url, const std::filesystem::path& data_dir);

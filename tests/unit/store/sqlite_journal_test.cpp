@@ -198,5 +198,35 @@ TEST_F(SqliteJournalTest, ADamagedBatchKeepsTheRecordsBeforeTheDamage) {
   EXPECT_EQ(s->loadAll().value()[0].runs, 1u);
 }
 
+// Two stores folding one journal at once (a server and another process that opened the file)
+// take turns through the cursor committed with each slice: neither folds a flow's older record
+// over the newer one the other folded. Each flow has two records in the batch, in order.
+TEST_F(SqliteJournalTest, TwoStoresFoldingAtOnceGoOnFromTheCommittedCursor) {
+  constexpr size_t kFlows = 12000;
+  std::vector<StoredFlow> flows;
+  for (size_t i = 0; i < kFlows; ++i) flows.push_back({"f" + std::to_string(i), "{}"});
+  {
+    auto s = open(false);
+    auto inc = s->insertFlows(flows, nullptr).value();
+    std::vector<RunRecordRow> runs;
+    for (size_t i = 0; i < kFlows; ++i) {
+      runs.push_back({flows[i].id, inc[i], 1, R"({"old":1})"});
+      runs.push_back({flows[i].id, inc[i], 2, R"({"new":2})"});
+    }
+    ASSERT_TRUE(s->setRunRecords(runs).ok());
+  }
+  {
+    auto one = open(true);
+    auto two = open(true);
+    ASSERT_TRUE(journalEmptyWithin(std::chrono::seconds(60)));
+  }
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM flow_runs WHERE runs = 2 AND last_run = '{\"new\":2}'"),
+            std::to_string(kFlows));
+  auto s = open(false);
+  size_t wrong = 0;
+  for (const auto& f : s->loadAll().value()) wrong += f.runs == 2 ? 0 : 1;
+  EXPECT_EQ(wrong, 0u);
+}
+
 }  // namespace
 }  // namespace sluice

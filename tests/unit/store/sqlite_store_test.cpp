@@ -98,6 +98,7 @@ TEST_F(SqliteStoreTest, MovesTheRunsOfAVersion8DatabaseIntoTheirOwnTable) {
   // Back to version 8: the runs in `flows`, no journal.
   ASSERT_EQ(rawExec("DROP TABLE flow_runs;"
                     "DROP TABLE flow_journal;"
+                    "DROP TABLE flow_journal_cursor;"
                     "ALTER TABLE flows ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;"
                     "ALTER TABLE flows ADD COLUMN last_run TEXT NOT NULL DEFAULT '';"
                     "ALTER TABLE flows ADD COLUMN type_version TEXT NOT NULL DEFAULT '';"
