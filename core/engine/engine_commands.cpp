@@ -7,7 +7,6 @@
 #include <set>
 
 #include "core/engine/engine.hpp"
-#include "core/runtime/deadline_batch.hpp"
 
 namespace sluice {
 
@@ -100,14 +99,11 @@ void Engine::command(const CommandRequest& request,
         std::any_of(targets.begin(), targets.end(), [](const auto& t) { return t->local(); });
     // The flows' turns reach the pool in batches (one lock, one wake-up per idle worker each),
     // small enough that the workers start on the first while the rest are queued.
-    // Their deadlines reach the timer likewise, a group per delay and batch (DeadlineBatch).
     constexpr size_t kPostBatch = 256;
     std::optional<ThreadPool::Batch> posts;
-    DeadlineBatch deadlines(&timer_);
     for (size_t i = 0; i < targets.size(); ++i) {
       if (i % kPostBatch == 0) {
         posts.reset();
-        deadlines.arm();
         posts.emplace(&pool_);
       }
       auto answered = [this, batch, i, any_local](const Outcome& o, bool pending) {
@@ -126,9 +122,8 @@ void Engine::command(const CommandRequest& request,
         }
       };
       if (targets[i]->local()) {
-        targets[i]->acceptCommand(
-            request.command, request.mode, [answered](const Outcome& o) { answered(o, false); },
-            &deadlines);
+        targets[i]->acceptCommand(request.command, request.mode,
+                                  [answered](const Outcome& o) { answered(o, false); });
       } else {
         // Cluster: committed as desired state; the owner carries it out (docs/cluster.md).
         targets[i]->adoptRemote(FlowRuntime::desiredAfter(request.command));
@@ -143,7 +138,6 @@ void Engine::command(const CommandRequest& request,
       }
     }
     posts.reset();
-    deadlines.arm();
     if (!remote->empty()) {
       timer_.at(std::chrono::steady_clock::now(),
                 [this, remote, since = command_at] { awaitRemote(remote, since); });

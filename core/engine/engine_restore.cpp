@@ -1,6 +1,5 @@
 // Engine: the restore at startup. The stored flows are built into runtimes on every core,
-// published in stored order, and those whose desired state is running or paused are started
-// (their deadlines a group at a time, as a command's).
+// published in stored order, and those whose desired state is running or paused are started.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,7 +7,6 @@
 #include <thread>
 
 #include "core/engine/engine.hpp"
-#include "core/runtime/deadline_batch.hpp"
 #include "core/runtime/heap.hpp"
 
 namespace sluice {
@@ -60,17 +58,13 @@ void Engine::restore(std::vector<StoredFlow> stored) {
         releaseFreeMemory();
       }
     };
-    DeadlineBatch deadlines(&timer_);  // as a command's (engine_commands.cpp)
-    for (size_t i = 0; i < to_start.size(); ++i) {
-      if (i % 256 == 0) deadlines.arm();
-      auto& [flow, desired] = to_start[i];
+    for (auto& [flow, desired] : to_start) {
       const bool paused = desired == Desired::kPaused;
       flow->keepStoredVersionOnNextStart();  // an engine restart changes no flow's code
       flow->acceptCommand(
           Command::kStart, StopMode::kSoft,
-          paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored),
-          &deadlines);
-      if (paused) flow->acceptCommand(Command::kPause, StopMode::kSoft, restored, &deadlines);
+          paused ? FlowRuntime::Done([](const Outcome&) {}) : FlowRuntime::Done(restored));
+      if (paused) flow->acceptCommand(Command::kPause, StopMode::kSoft, restored);
     }
   }
 }

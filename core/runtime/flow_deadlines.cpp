@@ -2,7 +2,6 @@
 // its time answers, and how plugin code that does not return is cancelled, then killed.
 #include <spdlog/spdlog.h>
 
-#include "core/runtime/deadline_batch.hpp"
 #include "core/runtime/flow_runtime.hpp"
 
 namespace sluice {
@@ -71,15 +70,13 @@ void FlowRuntime::beginOperation(const std::shared_ptr<Pending>& p) {
 // operation begins on the strand: a command that waits for a worker behind other flows' work
 // (a thousand starts at once) waits on. One queued behind this flow's own plugin code that
 // does not return is answered when its time is up, as is a hook that runs past it.
-void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& pending, std::string_view verb,
-                                   std::chrono::milliseconds after, DeadlineBatch* deadlines) {
+void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& p, std::string_view verb,
+                                   std::chrono::milliseconds after) {
   // `verb` is a command's name (static text): the closure stays within Task's inline bytes.
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
-  std::weak_ptr<Pending> weak_p = pending;
-  Task check = [weak, weak_p, verb] {
+  p->arm(services_->timer, after, [weak, p, verb] {
     auto self = weak.lock();
-    auto p = weak_p.lock();
-    if (!self || !p || p->claimed()) return;
+    if (!self || p->claimed()) return;
     const std::chrono::milliseconds timeout(p->timeoutMs());
     if (const auto begun = p->begunAt()) {
       const auto due = *begun + timeout;
@@ -94,50 +91,35 @@ void FlowRuntime::armStartDeadline(const std::shared_ptr<Pending>& pending, std:
     self->onDeadline(p, std::string(verb) + " did not finish within " +
                             std::to_string(timeout.count()) +
                             " ms (runtime.start_timeout_ms): plugin code is still running");
-  };
-  if (deadlines != nullptr) {
-    deadlines->add(after, std::move(check));
-  } else {
-    pending->arm(services_->timer, after, std::move(check));
-  }
+  });
 }
 
-void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& pending, StopMode mode,
-                                   uint32_t stop_timeout_ms, DeadlineBatch* deadlines) {
+void FlowRuntime::armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode,
+                                   uint32_t stop_timeout_ms) {
   std::weak_ptr<FlowRuntime> weak = weak_from_this();
-  std::weak_ptr<Pending> weak_p = pending;
-  auto arm = [&](std::chrono::milliseconds after, Task fn) {
-    if (deadlines != nullptr) {
-      deadlines->add(after, std::move(fn));
-    } else {
-      pending->arm(services_->timer, after, std::move(fn));
-    }
-  };
-  auto hard_deadline = [weak, weak_p](uint32_t total_ms) {
-    auto self = weak.lock();
-    auto p = weak_p.lock();
-    if (self && p) {
+  auto hard_deadline = [weak, p](uint32_t total_ms) {
+    if (auto self = weak.lock()) {
       self->onDeadline(p, "stop did not finish within " + std::to_string(total_ms) +
                               " ms: plugin code is still running after the hard stop");
     }
   };
   using std::chrono::milliseconds;
   if (mode == StopMode::kHard) {
-    arm(milliseconds(kHardStopBoundMs), [hard_deadline] { hard_deadline(kHardStopBoundMs); });
+    p->arm(services_->timer, milliseconds(kHardStopBoundMs),
+           [hard_deadline] { hard_deadline(kHardStopBoundMs); });
     return;
   }
   // Soft stop past its timeout escalates: cancellation is raised (the hook or step in flight
   // sees it, and a stop hook not yet called is called in hard mode), then the hard bound runs.
   const uint32_t total = stop_timeout_ms + kHardStopBoundMs;
-  arm(milliseconds(stop_timeout_ms), [weak, weak_p, stop_timeout_ms] {
+  p->arm(services_->timer, milliseconds(stop_timeout_ms), [weak, p, stop_timeout_ms] {
     auto self = weak.lock();
-    auto p = weak_p.lock();
-    if (!self || !p || p->claimed()) return;
+    if (!self || p->claimed()) return;
     spdlog::warn("flow {}: soft stop passed its stop timeout ({} ms); escalating to hard stop",
                  self->id_, stop_timeout_ms);
     self->signals_.raiseCancel();
   });
-  arm(milliseconds(total), [hard_deadline, total] { hard_deadline(total); });
+  p->arm(services_->timer, milliseconds(total), [hard_deadline, total] { hard_deadline(total); });
 }
 
 }  // namespace sluice

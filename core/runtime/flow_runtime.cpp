@@ -210,7 +210,7 @@ Desired FlowRuntime::desiredAfter(Command c) {
   return Desired::kStopped;
 }
 
-void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done, DeadlineBatch* deadlines) {
+void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done) {
   std::lock_guard submit(submit_mu_);
   {
     std::lock_guard lock(mu_);
@@ -234,22 +234,20 @@ void FlowRuntime::acceptCommand(Command c, StopMode mode, Done done, DeadlineBat
       next_restart_at_.reset();
     }
   }
-  submitCommand(c, mode, std::move(done), deadlines);
+  submitCommand(c, mode, std::move(done));
 }
 
 // ---- submission -------------------------------------------------------------------------------
 
 std::shared_ptr<Pending> FlowRuntime::makePending(std::string operation, uint32_t timeout_ms,
                                                   Done done) {
-  // Not make_shared: a deadline in a group holds it weakly until the group fires (seconds), and
-  // should keep only the control block alive, not the Pending's memory.
-  std::shared_ptr<Pending> p(new Pending(std::move(operation), timeout_ms, std::move(done)));
+  auto p = std::make_shared<Pending>(std::move(operation), timeout_ms, std::move(done));
   std::lock_guard lock(mu_);
   ++pending_commands_;
   return p;
 }
 
-void FlowRuntime::submitCommand(Command c, StopMode mode, Done done, DeadlineBatch* deadlines) {
+void FlowRuntime::submitCommand(Command c, StopMode mode, Done done) {
   uint32_t start_timeout_ms, stop_timeout_ms;  // not the whole RuntimeOptions: no copies
   {
     std::lock_guard lock(mu_);
@@ -268,10 +266,10 @@ void FlowRuntime::submitCommand(Command c, StopMode mode, Done done, DeadlineBat
       signals_.raiseCancel();
       signals_.raiseStop();
     }
-    armStopDeadlines(p, mode, stop_timeout_ms, deadlines);
+    armStopDeadlines(p, mode, stop_timeout_ms);
   } else {
     p = makePending(op, start_timeout_ms, std::move(done));
-    armStartDeadline(p, toString(c), std::chrono::milliseconds(start_timeout_ms), deadlines);
+    armStartDeadline(p, toString(c), std::chrono::milliseconds(start_timeout_ms));
   }
   strand_.post([self = shared_from_this(), c, mode, p] { self->runCommand(c, mode, p); });
 }

@@ -55,7 +55,6 @@ inline constexpr uint32_t kHardStopBoundMs = 2'000;
 /// How soon a step held back by a lapsed cluster lease looks again.
 inline constexpr uint32_t kLeaseRecheckMs = 20;
 
-class DeadlineBatch;
 class FlowRuntime;
 
 /// What a flow needs from the engine. Outlives every FlowRuntime.
@@ -162,9 +161,8 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   /// Records that `c` was accepted (its desired state is already stored) and queues it on the
   /// strand in the same step, so that commands run in the order they were accepted. `done` is
   /// called exactly once, on an engine thread, when the flow reached its target, a hook failed,
-  /// or the deadline passed. Callers hold the engine's catalog lock. `deadlines`, when given,
-  /// collects the command's deadlines (a command to many flows arms them a group at a time).
-  void acceptCommand(Command c, StopMode mode, Done done, DeadlineBatch* deadlines = nullptr);
+  /// or the deadline passed. Callers hold the engine's catalog lock.
+  void acceptCommand(Command c, StopMode mode, Done done);
   /// Stops the flow (soft, bounded) without touching its desired state: engine shutdown.
   void shutdownStop(Done done);
   /// Replaces the configuration (PUT). A running or paused flow restarts with it; when the new
@@ -244,15 +242,11 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
 
  private:
   // ---- flow_runtime.cpp
-  void submitCommand(Command c, StopMode mode, Done done,
-                     DeadlineBatch* deadlines = nullptr);  // submit_mu_ held
+  void submitCommand(Command c, StopMode mode, Done done);  // submit_mu_ held
   std::shared_ptr<Pending> makePending(std::string operation, uint32_t timeout_ms, Done done);
-  // Armed on the timer, or added to `deadlines` when given. Their callbacks hold the Pending
-  // weakly: one answered meanwhile is gone, and its deadline does nothing.
-  void armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode, uint32_t stop_timeout_ms,
-                        DeadlineBatch* deadlines = nullptr);
+  void armStopDeadlines(const std::shared_ptr<Pending>& p, StopMode mode, uint32_t stop_timeout_ms);
   void armStartDeadline(const std::shared_ptr<Pending>& p, std::string_view verb,
-                        std::chrono::milliseconds after, DeadlineBatch* deadlines = nullptr);
+                        std::chrono::milliseconds after);
   void onDeadline(const std::shared_ptr<Pending>& p, const std::string& why);
   /// Ends plugin code that does not return: kills a process instance, or adds a pool worker in
   /// place of the one it pins. Returns what was done, for the error message.

@@ -6,10 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
-#include <mutex>
 #include <thread>
-
-#include "core/runtime/deadline_batch.hpp"
 
 namespace sluice {
 namespace {
@@ -51,48 +48,6 @@ TEST(PendingTest, DeadlineMarksTimedOutAndTimersCancel) {
   ASSERT_EQ(later.get_future().wait_for(5s), std::future_status::ready);
   EXPECT_FALSE(cancelled_fired);
   EXPECT_EQ(q.operation(), "start");
-}
-
-// A command's deadlines, collected in a DeadlineBatch: one timer entry per delay, each callback
-// run once, none before its delay has passed since the batch was armed.
-TEST(DeadlineBatchTest, RunsEachDeadlineOnceAndNeverEarly) {
-  Timer timer;
-  std::mutex mu;
-  std::vector<std::pair<int, Clock::time_point>> fired;
-  Clock::time_point armed;
-  {
-    DeadlineBatch batch(&timer);
-    for (int i = 0; i < 300; ++i) {
-      const auto after = i % 3 == 0 ? 30ms : 60ms;
-      batch.add(after, [&mu, &fired, i] {
-        std::lock_guard lock(mu);
-        fired.emplace_back(i, Clock::now());
-      });
-    }
-    // The delays count from arm(), not from add(): a gap between them that a deadline timed
-    // from its add() would fire inside.
-    const auto added = Clock::now();
-    while (Clock::now() - added < 40ms) std::this_thread::yield();
-    armed = Clock::now();
-    batch.arm();
-  }
-  const auto deadline = Clock::now() + 10s;
-  for (;;) {
-    {
-      std::lock_guard lock(mu);
-      if (fired.size() >= 300u) break;
-    }
-    ASSERT_LT(Clock::now(), deadline) << "every deadline fires";
-    std::this_thread::sleep_for(1ms);
-  }
-  std::lock_guard lock(mu);
-  ASSERT_EQ(fired.size(), 300u);
-  std::vector<int> seen(300, 0);
-  for (const auto& [i, at] : fired) {
-    ++seen[static_cast<size_t>(i)];
-    EXPECT_GE(at - armed, i % 3 == 0 ? 30ms : 60ms) << i;
-  }
-  for (int n : seen) EXPECT_EQ(n, 1);
 }
 
 }  // namespace
