@@ -223,8 +223,10 @@ TEST_F(SqliteJournalTest, TwoStoresFoldingAtOnceGoOnFromTheCommittedCursor) {
   EXPECT_EQ(rawQuery("SELECT count(*) FROM flow_runs WHERE runs = 2 AND last_run = '{\"new\":2}'"),
             std::to_string(kFlows));
   auto s = open(false);
+  const auto loaded = s->loadAll();  // held: a range over value() of a temporary dangles
+  ASSERT_TRUE(loaded.ok());
   size_t wrong = 0;
-  for (const auto& f : s->loadAll().value()) wrong += f.runs == 2 ? 0 : 1;
+  for (const auto& f : loaded.value()) wrong += f.runs == 2 ? 0 : 1;
   EXPECT_EQ(wrong, 0u);
 }
 
