@@ -11,7 +11,6 @@
 // AUTOINCREMENT): folding a record twice, or folding an older one after a newer one was
 // journaled, changes nothing loadAll() returns. A record of a deleted incarnation matches no
 // row and is dropped with its batch.
-#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>

@@ -4,7 +4,6 @@
 
 #include <chrono>
 
-#include "core/model/json.hpp"
 #include "core/store/sqlite_statement.hpp"
 
 namespace sluice {

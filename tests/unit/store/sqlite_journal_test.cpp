@@ -43,6 +43,12 @@ class SqliteJournalTest : public ::testing::Test {
     sqlite3_close(db);
     return out;
   }
+  // `n` flows f0, f1, ... with an empty configuration.
+  static std::vector<StoredFlow> numberedFlows(size_t n) {
+    std::vector<StoredFlow> flows;
+    for (size_t i = 0; i < n; ++i) flows.push_back({"f" + std::to_string(i), "{}"});
+    return flows;
+  }
   // Waits (up to a deadline) until the journal is empty.
   bool journalEmptyWithin(std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -114,8 +120,7 @@ TEST_F(SqliteJournalTest, AJournalLeftUnfoldedIsReadOnTopOfTheTablesThenFolded) 
 // one stopped; what a load returns is the same before, during and after.
 TEST_F(SqliteJournalTest, ABatchIsFoldedInSlicesWithoutChangingWhatALoadReturns) {
   constexpr size_t kFlows = 25000;
-  std::vector<StoredFlow> flows;
-  for (size_t i = 0; i < kFlows; ++i) flows.push_back({"f" + std::to_string(i), "{}"});
+  const auto flows = numberedFlows(kFlows);
   {
     auto s = open(false);
     auto inc = s->insertFlows(flows, nullptr).value();
@@ -203,8 +208,7 @@ TEST_F(SqliteJournalTest, ADamagedBatchKeepsTheRecordsBeforeTheDamage) {
 // over the newer one the other folded. Each flow has two records in the batch, in order.
 TEST_F(SqliteJournalTest, TwoStoresFoldingAtOnceGoOnFromTheCommittedCursor) {
   constexpr size_t kFlows = 12000;
-  std::vector<StoredFlow> flows;
-  for (size_t i = 0; i < kFlows; ++i) flows.push_back({"f" + std::to_string(i), "{}"});
+  const auto flows = numberedFlows(kFlows);
   {
     auto s = open(false);
     auto inc = s->insertFlows(flows, nullptr).value();
