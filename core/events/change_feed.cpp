@@ -4,6 +4,7 @@
 
 #include "core/model/json.hpp"
 #include "core/model/wall_clock.hpp"
+#include "core/runtime/brief_lock.hpp"
 
 namespace sluice {
 
@@ -91,7 +92,8 @@ uint64_t ChangeFeed::append(std::shared_ptr<Event> event) {
   uint64_t seq;
   EventPtr displaced;  // freed after the lock: other flows publish meanwhile
   {
-    std::lock_guard lock(mu_);
+    lockBriefly(mu_);
+    std::lock_guard lock(mu_, std::adopt_lock);
     seq = nextSeqLocked();
     event->seq = seq;
     displaced = std::exchange(ring_[seq % ring_.size()], std::move(event));

@@ -323,7 +323,7 @@ std::shared_ptr<const FlowType> PluginRegistry::find(const std::string& type_ref
   std::string error;
   auto pin = parseTypePin(type_ref, &error);
   if (!pin) return nullptr;
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   std::shared_ptr<const FlowType> best;
   for (const auto* entries : {&builtin_, &loaded_}) {
     for (const auto& [file, entry] : *entries) {

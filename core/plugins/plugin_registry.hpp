@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -137,7 +138,8 @@ class PluginRegistry {
   std::vector<std::filesystem::path> dirs_;  // guarded by reload_mu_
   uint64_t copies_ = 0;                      // guarded by reload_mu_
 
-  mutable std::mutex mu_;
+  // Shared by find() (every start resolves its type: two workers at once), else exclusive.
+  mutable std::shared_mutex mu_;
   std::map<std::string, Entry> loaded_;         // by file; guarded by mu_
   std::map<std::string, Entry> builtin_;        // "builtin:NAME"; guarded by mu_
   std::vector<RefusedPlugin> refused_;          // guarded by mu_

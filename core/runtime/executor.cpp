@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/runtime/brief_lock.hpp"
+
 namespace sluice {
 
 ThreadPool::ThreadPool(size_t threads, int nice) {
@@ -52,7 +54,8 @@ void ThreadPool::postAll(std::vector<Task>& tasks, bool cores_only) {
   size_t wake = 0;
   size_t idle = 0;
   {
-    std::lock_guard lock(mu_);
+    lockBriefly(mu_);
+    std::lock_guard lock(mu_, std::adopt_lock);
     if (!stopping_) {
       const bool backlog = !tasks_.empty();
       for (auto& t : tasks) tasks_.push_back(std::move(t));
@@ -84,7 +87,8 @@ void ThreadPool::post(Task task) {
   }
   bool wake;
   {
-    std::lock_guard lock(mu_);
+    lockBriefly(mu_);
+    std::lock_guard lock(mu_, std::adopt_lock);
     if (stopping_) return;
     tasks_.push_back(std::move(task));
     ++posted_;
@@ -179,7 +183,8 @@ void ThreadPool::run() {
   for (;;) {
     Task task;
     {
-      std::unique_lock lock(mu_);
+      std::unique_lock lock(mu_, std::defer_lock);
+      lockBriefly(lock);
       ++idle_;
       cv_.wait(lock, [&] { return stopping_ || !tasks_.empty() || retire_any_ > 0; });
       --idle_;

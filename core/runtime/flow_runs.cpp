@@ -37,8 +37,8 @@ std::vector<AfterSpec> FlowRuntime::after() const {
   return spec_->runtime.after;
 }
 
-std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const std::string& error) {
-  const auto now = std::chrono::system_clock::now();
+std::optional<FlowRuntime::RunWrite> FlowRuntime::noteRunLocked(State s, const std::string& error,
+                                                                SystemTime now) {
   if (s == State::kStarting && !run_active_) {
     run_active_ = true;
     ++runs_;

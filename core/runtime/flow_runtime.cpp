@@ -118,7 +118,10 @@ bool FlowRuntime::removed() const {
 
 void FlowRuntime::setState(State s, std::string error) {
   std::unique_lock lock(mu_);
-  const auto run_write = noteRunLocked(s, error);
+  // One clock read (under the lock: `since` follows the order of transitions) for the run's
+  // record and the state's `since`.
+  const SystemTime now = std::chrono::system_clock::now();
+  const auto run_write = noteRunLocked(s, error, now);
   const bool newly_failed = s == State::kFailed && state_ != State::kFailed;
   if (state_ != s || error_ != error) {
     if (s == State::kFailed) {
@@ -126,7 +129,7 @@ void FlowRuntime::setState(State s, std::string error) {
     } else {
       spdlog::info("flow {}: {} -> {}", id_, toString(state_), toString(s));
     }
-    since_ = std::chrono::system_clock::now();
+    since_ = now;
   }
   const bool transition = state_ != s;
   const bool publish = transition || (s == State::kFailed && error_ != error);
@@ -142,11 +145,12 @@ void FlowRuntime::setState(State s, std::string error) {
 
 void FlowRuntime::setStateKeepError(State s) {
   std::unique_lock lock(mu_);
-  const auto run_write = noteRunLocked(s, error_);
+  const SystemTime now = std::chrono::system_clock::now();
+  const auto run_write = noteRunLocked(s, error_, now);
   const bool newly_failed = s == State::kFailed && state_ != State::kFailed;
   if (state_ != s) {
     spdlog::info("flow {}: {} -> {}", id_, toString(state_), toString(s));
-    since_ = std::chrono::system_clock::now();
+    since_ = now;
   }
   const bool publish = state_ != s;
   state_ = s;

@@ -277,7 +277,7 @@ class FlowRuntime : public std::enable_shared_from_this<FlowRuntime> {
   };
   /// mu_ held: the flow enters state `s` (with `error`): a run begins (starting) or ends
   /// (stopped, failed, completed). Returns what to store, after the lock.
-  std::optional<RunWrite> noteRunLocked(State s, const std::string& error);
+  std::optional<RunWrite> noteRunLocked(State s, const std::string& error, SystemTime now);
   /// mu_ held: the last run's record, made empty the first time.
   RunRecord& lastRunLocked();
   /// Stores `write` and, when a run ended, tells the engine (EngineServices::run_ended).

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "core/runtime/brief_lock.hpp"
+
 namespace sluice {
 
 RunRecorder::RunRecorder(Store* store) : store_(store), thread_([this] { run(); }) {}
@@ -12,7 +14,8 @@ RunRecorder::~RunRecorder() { stop(); }
 
 bool RunRecorder::record(RunRecordRow row, std::function<void()> then) {
   {
-    std::unique_lock lock(mu_);
+    std::unique_lock lock(mu_, std::defer_lock);
+    lockBriefly(lock);
     if (!exited_) {  // while stopping too: the thread writes everything queued before it exits
       // The thread waits for an empty queue, or lingers for a group (run()): rows added to a
       // queued one need no wake-up (a command's flows record theirs while the thread writes
@@ -68,6 +71,10 @@ bool RunRecorder::write(std::vector<RunRecordRow>& rows) {
 }
 
 void RunRecorder::run() {
+  // The group written and the queue swap buffers, so both keep their capacity: a command's
+  // rows grow neither again (each growth moved every row and touched new pages). Up to
+  // kKeepRows each.
+  std::vector<RunRecordRow> rows;
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
@@ -82,7 +89,6 @@ void RunRecorder::run() {
       exited_ = true;  // stopping, and everything queued is written: record() writes itself now
       return;
     }
-    std::vector<RunRecordRow> rows;
     rows.swap(queued_);
     const uint64_t upto = enqueued_;
     lock.unlock();
@@ -91,6 +97,11 @@ void RunRecorder::run() {
     // waiting are answered (the flows' states are right in memory; only their stored runs lag).
     for (int attempt = 1; !write(rows) && attempt < kAttempts; ++attempt) {
       std::this_thread::sleep_for(kRetryDelay * attempt);
+    }
+    if (rows.capacity() > kKeepRows) {
+      rows = {};  // a restore's burst is not kept for good
+    } else {
+      rows.clear();
     }
     lock.lock();
     last_write_ = std::chrono::steady_clock::now();

@@ -17,6 +17,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/runtime/brief_lock.hpp"
+
 namespace sluice {
 
 class SmallMutex {
@@ -28,6 +30,13 @@ class SmallMutex {
   void lock() {
     uint32_t seen = 0;
     if (state_.compare_exchange_strong(seen, 1, std::memory_order_acquire)) return;
+    // Held: most holders give it up within a fraction of a microsecond (core/runtime/
+    // brief_lock.hpp), so look again for a moment before sleeping.
+    for (int i = 0; i < kBriefSpins; ++i) {
+      cpuRelax();
+      seen = state_.load(std::memory_order_relaxed);
+      if (seen == 0 && state_.compare_exchange_weak(seen, 1, std::memory_order_acquire)) return;
+    }
     // Contended: mark it as waited for, and sleep while it stays held.
     if (seen != 2) seen = state_.exchange(2, std::memory_order_acquire);
     while (seen != 0) {

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/runtime/brief_lock.hpp"
+
 namespace sluice {
 
 namespace {
@@ -26,7 +28,8 @@ uint64_t Timer::at(Clock::time_point when, Task fn) {
   uint64_t id;
   bool wake;
   {
-    std::lock_guard lock(mu_);
+    lockBriefly(mu_);
+    std::lock_guard lock(mu_, std::adopt_lock);
     id = next_id_++;
     incoming_.push_back({when, id, std::move(fn)});
     wake = when < wake_at_;  // the thread sleeps past it (never while it is awake)
@@ -38,7 +41,8 @@ uint64_t Timer::at(Clock::time_point when, Task fn) {
 void Timer::post(Clock::time_point when, Task fn) {
   bool wake;
   {
-    std::lock_guard lock(mu_);
+    lockBriefly(mu_);
+    std::lock_guard lock(mu_, std::adopt_lock);
     incoming_.push_back({when, 0, std::move(fn)});
     wake = when < wake_at_;
   }
@@ -48,13 +52,25 @@ void Timer::post(Clock::time_point when, Task fn) {
 void Timer::cancel(uint64_t id) {
   bool wake;
   {
-    std::lock_guard lock(mu_);
+    lockBriefly(mu_);
+    std::lock_guard lock(mu_, std::adopt_lock);
     cancels_.push_back(id);
     cancel_pending_.store(true, std::memory_order_relaxed);
-    // Asleep: woken once per burst of cancels, so that what they hold is released soon.
-    wake = cancels_.size() == 1 && wake_at_ != Clock::time_point::min();
+    // Asleep: woken so that what the cancelled entries hold is released within about
+    // kCancelLag, but not once per cancel: a command's 100,000 flows each cancel their
+    // deadlines, and each wake-up cost a futex call here and a turn of the thread. The first
+    // cancel of a burst wakes it when it sleeps for longer than that; while cancels come, it
+    // looks again every kCancelLag by itself (run()). A full batch wakes it at once.
+    const bool asleep = wake_at_ != Clock::time_point::min();
+    wake = asleep && (cancels_.size() == kCancelBatch ||
+                      (cancels_.size() == 1 && wake_at_ > Clock::now() + kCancelLag));
   }
   if (wake) cv_.notify_one();
+}
+
+bool Timer::sleeping() {
+  std::lock_guard lock(mu_);
+  return wake_at_ != Clock::time_point::min();
 }
 
 void Timer::shutdown() {
@@ -111,6 +127,7 @@ void Timer::run() {
     // The ordered entries belong to this thread alone: at() and cancel() only queue, so that
     // 100,000 re-arms a second do not wait behind the firing of a batch.
     takeIn(lock, incoming, cancels);
+    const bool took_cancels = !cancels.empty();
     cancels.clear();
     const Clock::time_point now = Clock::now();
     while (!order_.empty() && order_.begin()->first.first <= now && batch.size() < kMaxBatch) {
@@ -163,14 +180,17 @@ void Timer::run() {
                                           wholeMsAfter(order_.begin()->first.first))));
       }
       cv_.wait_until(lock, wake_at_);
-    } else if (order_.empty() && !wheel_next) {
+    } else if (order_.empty() && !wheel_next && !took_cancels) {
       wake_at_ = Clock::time_point::max();
       cv_.wait(lock);
     } else {
       // To the whole millisecond after the first: what falls due in between fires with it.
       int64_t ms = wheel_next.value_or(INT64_MAX);
       if (!order_.empty()) ms = std::min(ms, wholeMsAfter(order_.begin()->first.first));
-      wake_at_ = Clock::time_point(std::chrono::milliseconds(ms));
+      wake_at_ = ms == INT64_MAX ? Clock::time_point::max()
+                                 : Clock::time_point(std::chrono::milliseconds(ms));
+      // In a burst of cancels, looks again soon (cancel() wakes it only for a full batch).
+      if (took_cancels) wake_at_ = std::min(wake_at_, now + kCancelLag);
       cv_.wait_until(lock, wake_at_);
     }
   }

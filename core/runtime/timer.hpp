@@ -41,6 +41,8 @@ class Timer {
   /// Forgets a callback that has not fired yet; harmless when it already fired.
   void cancel(uint64_t id);
   void shutdown();
+  /// The thread waits for its next deadline or a wake-up (tests).
+  bool sleeping();
 
  private:
   void run();
@@ -54,6 +56,11 @@ class Timer {
   /// entries, then takes out what cancel() named; `cancels` is left sorted.
   void takeIn(std::unique_lock<std::mutex>& lock, std::vector<Entry>& incoming,
               std::vector<uint64_t>& cancels);
+
+  // A cancelled entry's task (what it holds) is released within about kCancelLag, or at once
+  // when kCancelBatch cancels wait (cancel()).
+  static constexpr std::chrono::milliseconds kCancelLag{50};
+  static constexpr size_t kCancelBatch = 1024;
 
   std::mutex mu_;
   std::condition_variable cv_;

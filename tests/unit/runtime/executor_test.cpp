@@ -174,6 +174,13 @@ TEST(TimerTest, ACallbackCancelsALaterOneOfItsOwnBatch) {
   EXPECT_FALSE(second_fired.load());
 }
 
+// Returns once `timer` has taken in everything armed before this call and sleeps again.
+void waitUntilAsleep(Timer& timer) {
+  auto fired = std::make_shared<std::atomic<bool>>(false);
+  timer.at(Clock::now(), [fired] { fired->store(true); });
+  ASSERT_TRUE(test::waitFor([&] { return fired->load() && timer.sleeping(); }, 5s));
+}
+
 // A cancel reaches a sleeping timer: what the callback holds is released soon, not when the
 // callback would have been due (an hour later here).
 TEST(TimerTest, CancelReleasesWhatTheCallbackHoldsWhileTheTimerSleeps) {
@@ -183,8 +190,45 @@ TEST(TimerTest, CancelReleasesWhatTheCallbackHoldsWhileTheTimerSleeps) {
   const uint64_t id = timer.at(Clock::now() + std::chrono::hours(1), [held] {});
   held.reset();
   EXPECT_FALSE(weak.expired());
+  waitUntilAsleep(timer);
   timer.cancel(id);
   EXPECT_TRUE(test::waitFor([&] { return weak.expired(); }, 5s));
+}
+
+// Cancels in a burst wake a sleeping timer once, not each: one after another (each right after
+// the one before was released, so that the timer sleeps only until it looks again by itself),
+// then a burst from two threads larger than a batch. Everything they held is released.
+TEST(TimerTest, CancelsInABurstAllReleaseWhatTheyHold) {
+  Timer timer;
+  const auto far = Clock::now() + std::chrono::hours(1);
+  for (int i = 0; i < 20; ++i) {
+    auto held = std::make_shared<int>(i);
+    std::weak_ptr<int> weak = held;
+    const uint64_t id = timer.at(far, [held] {});
+    held.reset();
+    // Asleep (until `far`, or until it looks again after the cancel before): the cancel alone
+    // has to reach it.
+    waitUntilAsleep(timer);
+    timer.cancel(id);
+    ASSERT_TRUE(test::waitFor([&] { return weak.expired(); }, 5s)) << "cancel " << i;
+  }
+  constexpr int kEntries = 3000;  // more than one batch of cancels (Timer::kCancelBatch)
+  std::vector<std::weak_ptr<int>> weaks;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kEntries; ++i) {
+    auto held = std::make_shared<int>(i);
+    weaks.push_back(held);
+    ids.push_back(timer.at(far, [held] {}));
+  }
+  waitUntilAsleep(timer);
+  std::thread other([&] {
+    for (int i = 1; i < kEntries; i += 2) timer.cancel(ids[i]);
+  });
+  for (int i = 0; i < kEntries; i += 2) timer.cancel(ids[i]);
+  other.join();
+  EXPECT_TRUE(test::waitFor(
+      [&] { return std::all_of(weaks.begin(), weaks.end(), [](auto& w) { return w.expired(); }); },
+      5s));
 }
 
 // Plugin code runs nicer than the engine's own threads: every worker of a pool made with
