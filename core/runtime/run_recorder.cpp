@@ -99,7 +99,9 @@ void RunRecorder::run() {
       std::this_thread::sleep_for(kRetryDelay * attempt);
     }
     if (rows.capacity() > kKeepRows) {
-      rows = {};  // a restore's burst is not kept for good
+      // A restore's burst is not kept for good (`rows = {}` would keep the capacity: that is
+      // the initializer-list assignment, which only clears).
+      std::vector<RunRecordRow>().swap(rows);
     } else {
       rows.clear();
     }

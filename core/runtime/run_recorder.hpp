@@ -57,7 +57,7 @@ class RunRecorder {
   static constexpr std::chrono::milliseconds kBurst{2};
   static constexpr std::chrono::milliseconds kLinger{1};
   static constexpr size_t kGroupRows = 2048;
-  static constexpr size_t kKeepRows = 16384;  // capacity kept between groups (about 2 MB)
+  static constexpr size_t kKeepRows = 16384;  // capacity kept between groups (2 MB per buffer)
 
   void run();
   bool write(std::vector<RunRecordRow>& rows);  // false (logged) when the transaction failed

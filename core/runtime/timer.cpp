@@ -65,7 +65,10 @@ void Timer::cancel(uint64_t id) {
     wake = asleep && (cancels_.size() == kCancelBatch ||
                       (cancels_.size() == 1 && wake_at_ > Clock::now() + kCancelLag));
   }
-  if (wake) cv_.notify_one();
+  if (wake) {
+    cancel_wake_ups_.fetch_add(1, std::memory_order_relaxed);
+    cv_.notify_one();
+  }
 }
 
 bool Timer::sleeping() {

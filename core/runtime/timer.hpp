@@ -43,6 +43,8 @@ class Timer {
   void shutdown();
   /// The thread waits for its next deadline or a wake-up (tests).
   bool sleeping();
+  /// The times cancel() woke the thread (tests: a burst of cancels wakes it a few times).
+  uint64_t cancelWakeUps() const { return cancel_wake_ups_.load(std::memory_order_relaxed); }
 
  private:
   void run();
@@ -66,6 +68,7 @@ class Timer {
   std::condition_variable cv_;
   std::vector<Entry> incoming_;    // guarded by mu_: at() since the thread last looked
   std::vector<uint64_t> cancels_;  // guarded by mu_: cancel() since the thread last looked
+  std::atomic<uint64_t> cancel_wake_ups_{0};
   std::atomic<bool> cancel_pending_{false};  // cancels_ is not empty (set and cleared under mu_)
   uint64_t next_id_ = 1;                     // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
