@@ -23,11 +23,6 @@ Connection::Connection(ConnectionTable* table, const std::shared_ptr<Tcp::Peer>&
       peer_(peer),
       since_(EdgeClock::now()) {}
 
-bool Connection::responseMayWait() {
-  std::lock_guard lock(mu_);
-  return !half_closed_ && (in_flight_ > 0 || refused_ || close_after_response_);
-}
-
 bool Connection::acceptingInput() {
   std::lock_guard lock(mu_);
   return !refused_ && !close_after_response_;
@@ -156,7 +151,6 @@ void Connection::closeAfter(bool sent, bool on_wire) {
 void Connection::halfClose() {
   {
     std::lock_guard lock(mu_);
-    half_closed_ = true;
     close_at_ = EdgeClock::now() + table_->options().linger;
   }
   table_->shutdownSocket(*this, SHUT_WR);

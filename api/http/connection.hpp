@@ -80,10 +80,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool endRequest(bool sent, bool on_wire = false);
   /// True when no request is being handled.
   bool idle();
-  /// A response may still wait in Pistache's write queue: a request is being handled, or the
-  /// connection was refused or closes after its response, and it is not half-closed yet (its
-  /// last response is on the wire then). See EdgeHandler::onInput.
-  bool responseMayWait();
   /// The connection closes once the current response is sent (a stream without a length).
   void closeAfterResponse();
 
@@ -116,7 +112,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool served_one_ = false;                                     // guarded by mu_
   EdgeClock::time_point since_;                    // guarded by mu_: start of the current wait
   std::optional<EdgeClock::time_point> close_at_;  // guarded by mu_
-  bool half_closed_ = false;                       // guarded by mu_
   bool registered_ = false;                        // guarded by the table's mutex
   bool counted_ = false;                           // guarded by the table's mutex
 };

@@ -27,24 +27,6 @@ bool keepAlive(const Http::Request& request) {
   return request.version() == Http::Version::Http11;
 }
 
-// Pistache 0.0.5's reactor takes an event that is both readable and writable for a readable
-// one only (Transport::onReady: `else if (entry.isWritable())`), and its sockets are
-// edge-triggered: when a client's bytes arrive just as a response is queued for writing, the
-// writable edge is spent on the read and the response waits until the idle timeout closes the
-// connection without it. Seen as a 411 never answered when the chunked body followed its head
-// in a second segment (about once in 600-1,500 under load; OpenApi.WalkEveryOperation). An
-// empty write queued after such input arms the socket for writing again: the next writable
-// event sends what waits, in order. Not covered: a response already handed to Pistache when
-// no request is being handled any more (pipelined bytes of a next request arriving as it is
-// queued): it leaves with the next write on the connection (that request's response, or a 408).
-void rearmWrites(const std::shared_ptr<Tcp::Peer>& peer) {
-  try {
-    peer->send(RawBuffer(std::string(), 0)).then([](ssize_t) {}, [](std::exception_ptr) {});
-  } catch (const std::exception& e) {
-    spdlog::debug("cannot queue an empty write: {}", e.what());
-  }
-}
-
 }  // namespace
 
 void EdgeHandler::onRequest(const Http::Request& request, Http::ResponseWriter writer) {
@@ -78,9 +60,7 @@ void EdgeHandler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
 
 void EdgeHandler::onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) {
   auto conn = connectionOf(peer);
-  if (!conn) return;
-  if (conn->responseMayWait()) rearmWrites(peer);
-  if (!conn->acceptingInput()) return;  // refused or closing: dropped unread
+  if (!conn || !conn->acceptingInput()) return;  // refused or closing: dropped unread
   {
     std::lock_guard lock(conn->input_mu);
     if (conn->stash.size() + len > conn->maxStash()) {
