@@ -4,8 +4,10 @@
 //
 // On two cores, sleeping on a held lock cost a futex wait and a context switch here and a
 // futex wake in the holder's unlock, microseconds each, where the holder gives the lock up
-// within a fraction of one (issue 14: 30,000-40,000 futex calls per command). glibc's
-// PTHREAD_MUTEX_ADAPTIVE_NP does the same for its own mutexes; std::mutex cannot ask for it.
+// within a fraction of one (issue 14: 34,000-44,000 futex calls per command to 100,000 flows;
+// 1,900-3,200 with this spin, the registry's shared lock and the timer's fewer wake-ups
+// together, docs/benchmarks.md). glibc's PTHREAD_MUTEX_ADAPTIVE_NP does the same for its own
+// mutexes; std::mutex cannot ask for it.
 // The spin is bounded (a holder that was preempted is waited for in the kernel, as before).
 #pragma once
 
